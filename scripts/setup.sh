@@ -71,7 +71,7 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 fi
 cmake --build "$BUILD_DIR" -j2 >"$ROOT/build/venv-build.log" 2>&1 || {
   tail -n 60 "$ROOT/build/venv-build.log"; exit 1; }
-cmake --install "$BUILD_DIR" >"$ROOT/build/venv-install.log" 2>&1 || {
+(cd "$BUILD_DIR" && cmake --install .) >"$ROOT/build/venv-install.log" 2>&1 || {
   tail -n 30 "$ROOT/build/venv-install.log"; exit 1; }
 
 # --- 5. environment file ---------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""numpy <-> ROS message converters (the project's own; sensor_msgs_py is not on PyPI).
+
+One error type, explicit ``header`` arguments, no hidden defaults, in the spirit of cv_bridge.
+Large clouds take the fast path of ../shared/ROS_ON_PYPI.md §4: ``PointCloud2.data`` is set from an
+``array.array('B', ...)`` (the setter's slow per-element check is skipped) and read back with
+``np.frombuffer`` (no copy).
+"""
+import array
+import sys
+
+import numpy as np
+from sensor_msgs.msg import PointCloud2, PointField
+
+
+class ConversionError(ValueError):
+    """A numpy array or message cannot be converted (unsupported dtype, shape or layout)."""
+
+
+# PointField datatype <-> numpy scalar type (sensor_msgs/PointField constants).
+_FIELD_TO_NUMPY = {
+    PointField.INT8: np.int8,
+    PointField.UINT8: np.uint8,
+    PointField.INT16: np.int16,
+    PointField.UINT16: np.uint16,
+    PointField.INT32: np.int32,
+    PointField.UINT32: np.uint32,
+    PointField.FLOAT32: np.float32,
+    PointField.FLOAT64: np.float64,
+}
+_NUMPY_TO_FIELD = {np.dtype(v): k for k, v in _FIELD_TO_NUMPY.items()}
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Pack colours into the float32 ``rgb`` field that RViz and PCL expect.
+
+    Args:
+        rgb: [P, 3] uint8 (0-255) or float (0-1) colours.
+
+    Returns:
+        [P] float32 whose bits are 0x00RRGGBB.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 2 or rgb.shape[1] != 3:
+        raise ConversionError(f'rgb must have shape [P, 3], got {list(rgb.shape)}')
+    if rgb.dtype != np.uint8:
+        rgb = np.clip(np.rint(np.asarray(rgb, np.float64) * 255.0), 0, 255).astype(np.uint8)
+    rgb = rgb.astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    return packed.view(np.float32)
+
+
+def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+    """Invert :func:`pack_rgb`: [P] float32 -> [P, 3] uint8."""
+    bits = np.ascontiguousarray(packed, dtype=np.float32).view(np.uint32)
+    channels = [(bits >> 16) & 0xFF, (bits >> 8) & 0xFF, bits & 0xFF]
+    return np.stack(channels, axis=1).astype(np.uint8)
+
+
+def array_to_pointcloud2(points: np.ndarray, header) -> PointCloud2:
+    """Convert a structured array (one named field per point attribute) to an unorganised cloud.
+
+    Args:
+        points: [P] structured array, e.g. dtype ``[('x', 'f4'), ('y', 'f4'), ('z', 'f4'),
+            ('rgb', 'f4')]``. Every field must be a scalar of a PointField type.
+        header: ``std_msgs/Header`` copied into the message.
+
+    Returns:
+        ``PointCloud2`` with height 1, width P, little/big endian as this machine, dense.
+    """
+    points = np.asarray(points)
+    if points.dtype.names is None or points.ndim != 1:
+        raise ConversionError('points must be a 1-D structured array with named fields, got '
+                              f'dtype {points.dtype} and shape {list(points.shape)}')
+    msg = PointCloud2()
+    msg.header = header
+    fields = []
+    for name in points.dtype.names:
+        dtype, offset = points.dtype.fields[name][:2]
+        if dtype.subdtype is not None or dtype.base.newbyteorder('=') not in _NUMPY_TO_FIELD:
+            raise ConversionError(f'field {name!r} has unsupported dtype {dtype}')
+        fields.append(PointField(name=name, offset=offset,
+                                 datatype=_NUMPY_TO_FIELD[dtype.base.newbyteorder('=')], count=1))
+    msg.fields = fields
+    msg.height = 1
+    msg.width = int(points.shape[0])
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.point_step = points.dtype.itemsize
+    msg.row_step = msg.point_step * msg.width
+    msg.is_dense = all(
+        not np.issubdtype(points.dtype[n], np.floating) or bool(np.isfinite(points[n]).all())
+        for n in points.dtype.names)
+    msg.data = array.array('B', np.ascontiguousarray(points).tobytes())
+    return msg
+
+
+def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
+                       score: np.ndarray = None) -> PointCloud2:
+    """Build the project's cloud layout: x, y, z (float32), optional rgb (packed), score (float32).
+
+    Args:
+        xyz: [P, 3] positions.
+        header: ``std_msgs/Header``.
+        rgb: [P, 3] optional colours (uint8 or float in [0, 1]).
+        score: [P] optional per-point score.
+    """
+    xyz = np.asarray(xyz)
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise ConversionError(f'xyz must have shape [P, 3], got {list(xyz.shape)}')
+    dtype = [('x', np.float32), ('y', np.float32), ('z', np.float32)]
+    if rgb is not None:
+        dtype.append(('rgb', np.float32))
+    if score is not None:
+        dtype.append(('score', np.float32))
+    points = np.empty(xyz.shape[0], dtype=dtype)
+    points['x'], points['y'], points['z'] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    if rgb is not None:
+        if len(rgb) != len(xyz):
+            raise ConversionError(f'rgb has {len(rgb)} rows, xyz has {len(xyz)}')
+        points['rgb'] = pack_rgb(rgb)
+    if score is not None:
+        score = np.asarray(score).reshape(-1)
+        if len(score) != len(xyz):
+            raise ConversionError(f'score has {len(score)} rows, xyz has {len(xyz)}')
+        points['score'] = score
+    return array_to_pointcloud2(points, header)
+
+
+def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
+    """Convert a ``PointCloud2`` to a [height * width] structured array (zero copy when possible).
+
+    Padding bytes between fields (``point_step`` larger than the fields) are kept out of the
+    returned dtype's names but respected through its offsets and itemsize.
+    """
+    if msg.is_bigendian != (sys.byteorder == 'big'):
+        raise ConversionError('clouds of the other byte order are not supported')
+    names, formats, offsets = [], [], []
+    for field in msg.fields:
+        if field.datatype not in _FIELD_TO_NUMPY:
+            raise ConversionError(f'field {field.name!r} has unknown datatype {field.datatype}')
+        if field.count != 1:
+            raise ConversionError(
+                f'field {field.name!r} has count {field.count}; only 1 is supported')
+        names.append(field.name)
+        formats.append(_FIELD_TO_NUMPY[field.datatype])
+        offsets.append(field.offset)
+    dtype = np.dtype({'names': names, 'formats': formats, 'offsets': offsets,
+                      'itemsize': msg.point_step})
+    count = msg.height * msg.width
+    expected = msg.row_step * msg.height
+    if msg.row_step != msg.point_step * msg.width or len(msg.data) != expected:
+        raise ConversionError(f'cloud data has {len(msg.data)} bytes; header says '
+                              f'{msg.height} x {msg.row_step} (point_step {msg.point_step})')
+    data = msg.data
+    if not isinstance(data, (array.array, bytes, bytearray, memoryview)):
+        data = bytes(data)
+    return np.frombuffer(data, dtype=dtype, count=count)
+
+
+def pointcloud2_to_xyz(msg: PointCloud2) -> np.ndarray:
+    """Return the [P, 3] float32 positions of a cloud with x, y, z fields."""
+    points = pointcloud2_to_array(msg)
+    missing = {'x', 'y', 'z'} - set(points.dtype.names or ())
+    if missing:
+        raise ConversionError(f'cloud has no field(s) {sorted(missing)}')
+    return np.stack([points['x'], points['y'], points['z']], axis=1).astype(np.float32)

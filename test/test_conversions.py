@@ -1,0 +1,100 @@
+"""numpy <-> PointCloud2 converters: exhaustive round trips and errors, messages in memory."""
+import numpy as np
+import pytest
+
+from ros_harness import require_ros
+
+
+@pytest.fixture(autouse=True)
+def _needs_ros():
+    require_ros()
+
+
+@pytest.fixture
+def header():
+    from std_msgs.msg import Header
+    h = Header(frame_id='map')
+    h.stamp.sec, h.stamp.nanosec = 12, 34
+    return h
+
+
+ALL_TYPES = ['i1', 'u1', 'i2', 'u2', 'i4', 'u4', 'f4', 'f8']
+
+
+@pytest.mark.parametrize('kind', ALL_TYPES)
+def test_every_field_type_round_trips(kind, header):
+    from refersplat_ros.conversions import array_to_pointcloud2, pointcloud2_to_array
+    rng = np.random.default_rng(0)
+    points = np.zeros(37, dtype=[('x', 'f4'), ('v', kind)])
+    points['x'] = rng.normal(size=37)
+    points['v'] = (rng.random(37) * 100).astype(kind)
+    msg = array_to_pointcloud2(points, header)
+    assert (msg.height, msg.width, msg.point_step) == (1, 37, points.dtype.itemsize)
+    assert msg.header == header
+    back = pointcloud2_to_array(msg)
+    assert back.dtype.names == ('x', 'v')
+    np.testing.assert_array_equal(back['x'], points['x'])
+    np.testing.assert_array_equal(back['v'], points['v'])
+
+
+def test_xyz_rgb_score_layout(header):
+    from refersplat_ros.conversions import (pointcloud2_to_array, pointcloud2_to_xyz,
+                                            unpack_rgb, xyz_to_pointcloud2)
+    xyz = np.array([[0, 1, 2], [3, 4, 5]], np.float32)
+    rgb = np.array([[255, 0, 0], [1, 2, 3]], np.uint8)
+    msg = xyz_to_pointcloud2(xyz, header, rgb=rgb, score=[0.5, 0.25])
+    assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb', 'score']
+    assert [f.offset for f in msg.fields] == [0, 4, 8, 12, 16]
+    np.testing.assert_array_equal(pointcloud2_to_xyz(msg), xyz)
+    points = pointcloud2_to_array(msg)
+    np.testing.assert_array_equal(unpack_rgb(points['rgb']), rgb)
+    np.testing.assert_array_equal(points['score'], [0.5, 0.25])
+    # Float colours in [0, 1] are rounded to the same bytes.
+    again = xyz_to_pointcloud2(xyz, header, rgb=rgb / 255.0)
+    np.testing.assert_array_equal(unpack_rgb(pointcloud2_to_array(again)['rgb']), rgb)
+
+
+def test_padded_and_empty_clouds(header):
+    from refersplat_ros.conversions import array_to_pointcloud2, pointcloud2_to_array
+    padded = np.zeros(3, dtype={'names': ['x'], 'formats': ['f4'], 'offsets': [4],
+                                'itemsize': 16})
+    padded['x'] = [1, 2, 3]
+    msg = array_to_pointcloud2(padded, header)
+    assert msg.point_step == 16 and msg.fields[0].offset == 4
+    np.testing.assert_array_equal(pointcloud2_to_array(msg)['x'], [1, 2, 3])
+    empty = array_to_pointcloud2(np.zeros(0, dtype=[('x', 'f4')]), header)
+    assert empty.width == 0 and len(pointcloud2_to_array(empty)) == 0
+
+
+def test_is_dense_reflects_nan(header):
+    from refersplat_ros.conversions import xyz_to_pointcloud2
+    assert xyz_to_pointcloud2(np.zeros((2, 3)), header).is_dense
+    assert not xyz_to_pointcloud2(np.array([[0, 0, np.nan]]), header).is_dense
+
+
+def test_conversion_errors(header):
+    from sensor_msgs.msg import PointField
+
+    from refersplat_ros.conversions import (array_to_pointcloud2, ConversionError,
+                                            pointcloud2_to_array, pointcloud2_to_xyz,
+                                            xyz_to_pointcloud2)
+    with pytest.raises(ConversionError, match='structured'):
+        array_to_pointcloud2(np.zeros((4, 3), np.float32), header)
+    with pytest.raises(ConversionError, match="field 'c'"):
+        array_to_pointcloud2(np.zeros(2, dtype=[('c', 'c16')]), header)
+    with pytest.raises(ConversionError, match=r'shape \[P, 3\]'):
+        xyz_to_pointcloud2(np.zeros((4, 2)), header)
+    with pytest.raises(ConversionError, match='score has 1 rows'):
+        xyz_to_pointcloud2(np.zeros((4, 3)), header, score=[1.0])
+    msg = xyz_to_pointcloud2(np.zeros((4, 3)), header)
+    msg.data = msg.data[:-1]
+    with pytest.raises(ConversionError, match='bytes'):
+        pointcloud2_to_array(msg)
+    msg = xyz_to_pointcloud2(np.zeros((4, 3)), header)
+    msg.fields[0].datatype = 42
+    with pytest.raises(ConversionError, match='unknown datatype 42'):
+        pointcloud2_to_array(msg)
+    msg = xyz_to_pointcloud2(np.zeros((4, 3)), header)
+    msg.fields = [PointField(name='x', offset=0, datatype=PointField.FLOAT32, count=1)]
+    with pytest.raises(ConversionError, match=r"\['y', 'z'\]"):
+        pointcloud2_to_xyz(msg)
