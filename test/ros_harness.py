@@ -185,3 +185,18 @@ class RosProcess:
                     (SHM_DIR / name).unlink()
                 except OSError:
                     pass
+
+
+def spin_until(context, node, predicate, timeout: float) -> bool:
+    """Spin ``node`` on ``context`` until ``predicate()`` is true or ``timeout`` s pass."""
+    from rclpy.executors import SingleThreadedExecutor
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    deadline = time.monotonic() + timeout
+    try:
+        while not predicate() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
+    return bool(predicate())

@@ -1,11 +1,10 @@
 """The generated interfaces: import, definitions, and round trips across processes over DDS."""
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ros_harness import require_ros
+from ros_harness import require_ros, spin_until
 
 PROGRAMS = Path(__file__).parent / 'ros_programs'
 
@@ -13,19 +12,6 @@ PROGRAMS = Path(__file__).parent / 'ros_programs'
 @pytest.fixture(autouse=True)
 def _needs_ros():
     require_ros()
-
-
-def _spin_until(context, node, predicate, timeout):
-    from rclpy.executors import SingleThreadedExecutor
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    deadline = time.monotonic() + timeout
-    try:
-        while not predicate() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.05)
-    finally:
-        executor.remove_node(node)
-    return predicate()
 
 
 def test_interfaces_import_together_with_core():
@@ -99,7 +85,7 @@ def test_refer_result_with_100k_cloud_round_trips_between_processes(
     publisher = node.create_publisher(ReferResult, 'in_results', latched)
     sent = _full_result(100_000)
     publisher.publish(sent)
-    assert _spin_until(rclpy_context, node, lambda: received, timeout=20), echo.output()
+    assert spin_until(rclpy_context, node, lambda: received, timeout=20), echo.output()
     got = received[0]
     for field in ReferResult.get_fields_and_field_types():
         if field != 'cloud':
@@ -126,16 +112,16 @@ def test_refer_action_and_load_scene_service_round_trip(rclpy_context, ros_proce
     node = rclpy.create_node('client', context=rclpy_context)
 
     action = ActionClient(node, Refer, 'refer')
-    assert _spin_until(rclpy_context, node, lambda: action.server_is_ready(), 20)
+    assert spin_until(rclpy_context, node, lambda: action.server_is_ready(), 20)
     feedback = []
     goal_future = action.send_goal_async(
         Refer.Goal(text='the blue bowl behind the red box', top_k=2, score_threshold=0.25),
         feedback_callback=lambda fb: feedback.append(fb.feedback))
-    assert _spin_until(rclpy_context, node, goal_future.done, 20)
+    assert spin_until(rclpy_context, node, goal_future.done, 20)
     goal_handle = goal_future.result()
     assert goal_handle.accepted
     result_future = goal_handle.get_result_async()
-    assert _spin_until(rclpy_context, node, result_future.done, 20)
+    assert spin_until(rclpy_context, node, result_future.done, 20)
     result = result_future.result().result.result
     assert result.text == 'the blue bowl behind the red box'
     assert (result.status, result.num_gaussians) == (ReferResult.OK, 2)
@@ -147,7 +133,7 @@ def test_refer_action_and_load_scene_service_round_trip(rclpy_context, ros_proce
     assert elapsed == sorted(elapsed)
 
     client = node.create_client(LoadScene, 'load_scene')
-    assert _spin_until(rclpy_context, node, client.service_is_ready, 20)
+    assert spin_until(rclpy_context, node, client.service_is_ready, 20)
     scene = tmp_path / 'scene.ply'
     scene.write_bytes(b'x' * 1234)
     ckpt = tmp_path / 'field.safetensors'
@@ -158,7 +144,7 @@ def test_refer_action_and_load_scene_service_round_trip(rclpy_context, ros_proce
             (LoadScene.Request(scene_path=str(scene), checkpoint_path='/nonexistent.ckpt'),
              (False, "missing: ['/nonexistent.ckpt']", 0))]:
         future = client.call_async(request)
-        assert _spin_until(rclpy_context, node, future.done, 20)
+        assert spin_until(rclpy_context, node, future.done, 20)
         response = future.result()
         assert (response.success, response.message, response.num_gaussians) == expect
     action.destroy()
