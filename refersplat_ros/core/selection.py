@@ -1,0 +1,263 @@
+"""From per-Gaussian referring probabilities to a target: selected Gaussians, clusters, pose, box.
+
+The referring field gives every Gaussian a logit m_i for the query (REFERSPLAT.md §4.5); its
+probability is sigmoid(m_i), and the paper's mask rule is sigmoid >= 0.5 (§6). Here the same rule
+selects Gaussians in 3D, then:
+
+1. Gaussians below ``min_opacity`` are dropped (near-transparent floaters carry no surface).
+2. Optional clustering (open3d DBSCAN) splits the selection into instances; instances are ranked by
+   their probability mass (sum of probabilities), and the best ``top_k`` are kept ("all the red
+   mugs" asks for several). Clusters smaller than ``min_gaussians`` are noise.
+3. Each kept instance gets an oriented bounding box. Box axis convention (stable, documented for
+   grasp planners): with ``upright=True`` (default) z is the scene's up axis and x, y are the
+   principal directions of the instance's footprint in the horizontal plane, x along the longer
+   one; otherwise the box axes are the 3D principal axes and z is the one closest to up. x is then
+   signed to point along +x of the scene frame (+y when x is perpendicular to it), z upward, and
+   y = z × x (right-handed). The box is computed here with numpy (PCA), not open3d's qhull-based
+   box, which fails on fewer than 4 or coplanar points.
+4. Positions and sizes are scaled by ``metric_scale`` (metres per scene unit) for the output.
+
+Fewer than ``min_gaussians`` selected Gaussians (in the best instance) is a NO_MATCH.
+"""
+from dataclasses import dataclass, field
+from typing import List
+
+import numpy as np
+
+
+@dataclass
+class SelectionConfig:
+    """Parameters of :func:`select_target` (defaults follow the paper's 0.5 mask threshold)."""
+
+    # Select Gaussians with sigmoid(m) >= threshold (REFERSPLAT.md §6 uses 0.5).
+    threshold: float = 0.5
+    # Ignore Gaussians whose activated opacity is below this.
+    min_opacity: float = 0.05
+    # Fewer selected Gaussians than this in the best instance is a NO_MATCH.
+    min_gaussians: int = 10
+    # Split the selection into instances with DBSCAN (else one instance).
+    cluster: bool = True
+    # DBSCAN radius in scene units; <= 0 = automatic: 3 x the median nearest-neighbour spacing.
+    cluster_eps: float = 0.0
+    # DBSCAN core-point neighbourhood size.
+    cluster_min_points: int = 5
+    # Number of instances (best first) merged into the target cloud.
+    top_k: int = 1
+    # Box z = scene up axis (see the module docstring); False = free 3D box.
+    upright: bool = True
+    # Scene up direction (scene frame).
+    up_axis: tuple = (0.0, 0.0, 1.0)
+    # Metres per scene unit, applied to output positions and box sizes.
+    metric_scale: float = 1.0
+
+    def validate(self):
+        """Raise ValueError naming the first parameter that is out of range."""
+        checks = [
+            (0.0 < self.threshold < 1.0, 'threshold must be in (0, 1)'),
+            (0.0 <= self.min_opacity < 1.0, 'min_opacity must be in [0, 1)'),
+            (self.min_gaussians >= 1, 'min_gaussians must be >= 1'),
+            (self.cluster_min_points >= 1, 'cluster_min_points must be >= 1'),
+            (self.top_k >= 1, 'top_k must be >= 1'),
+            (self.metric_scale > 0.0, 'metric_scale must be > 0'),
+            (np.linalg.norm(self.up_axis) > 0.0, 'up_axis must be non-zero'),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+
+@dataclass
+class Instance:
+    """One selected object instance, in metric units of the scene frame."""
+
+    indices: np.ndarray     # [P] int64 Gaussian indices
+    score: float            # mean probability of its Gaussians
+    mass: float             # sum of probabilities (ranking key)
+    centroid: np.ndarray    # [3]
+    center: np.ndarray      # [3] box centre
+    rotation: np.ndarray    # [3, 3] box axes as columns (x, y, z)
+    extent: np.ndarray      # [3] box size along x, y, z
+
+    @property
+    def quaternion_xyzw(self) -> np.ndarray:
+        """Box orientation as a unit quaternion (x, y, z, w), the ROS order."""
+        return rotation_to_quaternion_xyzw(self.rotation)
+
+
+@dataclass
+class Selection:
+    """Result of :func:`select_target`."""
+
+    ok: bool
+    reason: str                           # why not ok ('' when ok)
+    indices: np.ndarray                   # [P] Gaussians of the kept instances (the target cloud)
+    points: np.ndarray                    # [P, 3] metric positions
+    colors: np.ndarray                    # [P, 3] float RGB in [0, 1]
+    scores: np.ndarray                    # [P] probabilities
+    instances: List[Instance] = field(default_factory=list)  # best first
+    num_candidates: int = 0               # Gaussians above threshold before clustering
+
+    @property
+    def best(self) -> Instance:
+        return self.instances[0]
+
+    @property
+    def score(self) -> float:
+        """Mean probability over the target cloud (0 when nothing is selected)."""
+        return float(self.scores.mean()) if len(self.scores) else 0.0
+
+
+def _auto_eps(points: np.ndarray) -> float:
+    import open3d as o3d
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    spacing = np.asarray(cloud.compute_nearest_neighbor_distance())
+    return 3.0 * float(np.median(spacing)) if len(spacing) else 0.0
+
+
+def cluster_points(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
+    """Label [P, 3] points with open3d DBSCAN (-1 = noise); eps <= 0 picks eps automatically."""
+    import open3d as o3d
+    if len(points) == 0:
+        return np.zeros(0, np.int64)
+    if eps <= 0.0:
+        eps = _auto_eps(points)
+        if eps <= 0.0:  # all points coincide
+            return np.zeros(len(points), np.int64)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    return np.asarray(cloud.cluster_dbscan(eps=eps, min_points=min_points), dtype=np.int64)
+
+
+def _signed_axis(axis: np.ndarray, reference: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Flip ``axis`` to point along ``reference`` (``fallback`` when nearly perpendicular)."""
+    dot = float(axis @ reference)
+    if abs(dot) < 1e-3:
+        dot = float(axis @ fallback)
+    return axis if dot >= 0.0 else -axis
+
+
+def oriented_box(points: np.ndarray, up=(0.0, 0.0, 1.0), upright: bool = True):
+    """PCA oriented bounding box with the module's axis convention.
+
+    Args:
+        points: [P, 3] positions, P >= 1.
+        up: [3] scene up direction.
+        upright: z = up (footprint PCA in the horizontal plane) instead of free 3D PCA.
+
+    Returns:
+        (center [3], rotation [3, 3] with the box axes x, y, z as columns, extent [3]).
+    """
+    points = np.asarray(points, np.float64)
+    up = np.asarray(up, np.float64)
+    up = up / np.linalg.norm(up)
+    # A reference "scene x" orthogonal to up, used to sign the box x axis deterministically.
+    ref_x = np.array([1.0, 0.0, 0.0]) - up * up[0]
+    if np.linalg.norm(ref_x) < 1e-6:
+        ref_x = np.array([0.0, 1.0, 0.0]) - up * up[1]
+    ref_x /= np.linalg.norm(ref_x)
+    ref_y = np.cross(up, ref_x)
+    centred = points - points.mean(axis=0)
+    if upright:
+        z = up
+        planar = centred @ np.stack([ref_x, ref_y], axis=1)      # [P, 2] footprint
+        cov = planar.T @ planar if len(points) > 1 else np.eye(2)
+        _, vecs = np.linalg.eigh(cov)
+        major = vecs[:, -1]                                         # largest variance
+        x = major[0] * ref_x + major[1] * ref_y
+    else:
+        cov = centred.T @ centred if len(points) > 1 else np.eye(3)
+        _, vecs = np.linalg.eigh(cov)
+        z = vecs[:, int(np.argmax(np.abs(vecs.T @ up)))]
+        z = z if z @ up >= 0 else -z
+        rest = [vecs[:, i] for i in range(3) if not np.allclose(np.abs(vecs[:, i] @ z), 1.0)]
+        spans = [np.ptp(centred @ v) for v in rest]
+        x = rest[int(np.argmax(spans))] if rest else ref_x
+    x = x - z * (x @ z)
+    x = _signed_axis(x / np.linalg.norm(x), ref_x, ref_y)
+    y = np.cross(z, x)
+    rotation = np.stack([x, y, z], axis=1)
+    local = points @ rotation                                       # coordinates in box axes
+    low, high = local.min(axis=0), local.max(axis=0)
+    center = rotation @ ((low + high) / 2.0)
+    return center, rotation, high - low
+
+
+def rotation_to_quaternion_xyzw(rotation: np.ndarray) -> np.ndarray:
+    """Return the unit quaternion (x, y, z, w), w >= 0, of a proper rotation matrix [3, 3]."""
+    m = np.asarray(rotation, np.float64)
+    trace = np.trace(m)
+    if trace > 0.0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
+    else:
+        i = int(np.argmax(np.diag(m)))
+        j, k = (i + 1) % 3, (i + 2) % 3
+        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
+        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
+        q[i] = s / 4
+        q[j] = (m[j, i] + m[i, j]) / s
+        q[k] = (m[k, i] + m[i, k]) / s
+    q = np.asarray(q)
+    q /= np.linalg.norm(q)
+    return q if q[3] >= 0 else -q
+
+
+def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.ndarray,
+                  colors: np.ndarray, config: SelectionConfig = None) -> Selection:
+    """Select the query's target Gaussians and fit its pose and box.
+
+    Args:
+        probabilities: [N] sigmoid of the referring logits.
+        means: [N, 3] Gaussian centres (scene units).
+        opacities: [N] activated opacities.
+        colors: [N, 3] RGB in [0, 1] (SH DC colour).
+        config: thresholds and clustering; defaults to ``SelectionConfig()``.
+
+    Returns:
+        A :class:`Selection`; ``ok`` is False (with ``reason``) on no match.
+    """
+    config = config or SelectionConfig()
+    config.validate()
+    probabilities = np.asarray(probabilities, np.float32).reshape(-1)
+    means = np.asarray(means, np.float32)
+    n = len(probabilities)
+    if means.shape != (n, 3) or np.shape(opacities) != (n,) or np.shape(colors) != (n, 3):
+        raise ValueError(f'shape mismatch: probabilities [{n}], means {list(means.shape)}, '
+                         f'opacities {list(np.shape(opacities))}, colors {list(np.shape(colors))}')
+    finite = np.isfinite(probabilities) & np.isfinite(means).all(axis=1)
+    keep = (finite & (probabilities >= config.threshold)
+            & (np.asarray(opacities) >= config.min_opacity))
+    candidates = np.flatnonzero(keep)
+    empty = Selection(False, '', np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
+                      np.zeros((0, 3), np.float32), np.zeros(0, np.float32),
+                      num_candidates=len(candidates))
+    if len(candidates) < config.min_gaussians:
+        empty.reason = (f'{len(candidates)} Gaussians have probability >= {config.threshold:g} '
+                        f'(minimum {config.min_gaussians})')
+        return empty
+    points = means[candidates]
+    if config.cluster:
+        labels = cluster_points(points, config.cluster_eps, config.cluster_min_points)
+    else:
+        labels = np.zeros(len(candidates), np.int64)
+    groups = []
+    for label in np.unique(labels[labels >= 0]):
+        members = candidates[labels == label]
+        if len(members) >= config.min_gaussians:
+            groups.append((float(probabilities[members].sum()), members))
+    if not groups:
+        empty.reason = (f'{len(candidates)} Gaussians above threshold but no cluster has '
+                        f'{config.min_gaussians} or more')
+        return empty
+    groups.sort(key=lambda g: -g[0])
+    scale = config.metric_scale
+    instances = []
+    for mass, members in groups[:config.top_k]:
+        center, rotation, extent = oriented_box(means[members], config.up_axis, config.upright)
+        instances.append(Instance(
+            indices=members, score=float(probabilities[members].mean()), mass=mass,
+            centroid=means[members].mean(axis=0).astype(np.float64) * scale,
+            center=center * scale, rotation=rotation, extent=extent * scale))
+    indices = np.concatenate([inst.indices for inst in instances])
+    return Selection(True, '', indices, (means[indices] * scale).astype(np.float32),
+                     np.asarray(colors, np.float32)[indices], probabilities[indices],
+                     instances, num_candidates=len(candidates))
