@@ -12,6 +12,10 @@ import sys
 
 COMMANDS = {
     # name: (module implementing configure_parser/run, one-line help)
+    'pseudo-labels': ('refersplat_ros.core.pseudo_labels',
+                      'select one pseudo mask per (frame, object) from detector candidates'),
+    'make-scene': ('refersplat_ros.core.datasets.make_scene',
+                   'write a Ref-Synth referring scene (exact masks) in the Ref-LERF layout'),
 }
 
 
