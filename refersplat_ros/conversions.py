@@ -8,8 +8,10 @@ Large clouds take the fast path of ../shared/ROS_ON_PYPI.md §4: ``PointCloud2.d
 import array
 import sys
 
+from geometry_msgs.msg import Pose
 import numpy as np
-from sensor_msgs.msg import PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from visualization_msgs.msg import Marker, MarkerArray
 
 
 class ConversionError(ValueError):
@@ -163,3 +165,77 @@ def pointcloud2_to_xyz(msg: PointCloud2) -> np.ndarray:
     if missing:
         raise ConversionError(f'cloud has no field(s) {sorted(missing)}')
     return np.stack([points['x'], points['y'], points['z']], axis=1).astype(np.float32)
+
+
+def mono8_to_image(mask: np.ndarray, header) -> Image:
+    """Convert an [H, W] uint8 array to a ``sensor_msgs/Image`` with encoding ``mono8``."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.dtype != np.uint8:
+        raise ConversionError(f'mono8 image must be [H, W] uint8, got {list(mask.shape)} '
+                              f'{mask.dtype}')
+    msg = Image(header=header, height=mask.shape[0], width=mask.shape[1], encoding='mono8',
+                is_bigendian=0, step=mask.shape[1])
+    msg.data = array.array('B', np.ascontiguousarray(mask).tobytes())
+    return msg
+
+
+def image_to_mono8(msg) -> np.ndarray:
+    """Convert a ``mono8`` (or ``8UC1``) ``sensor_msgs/Image`` to an [H, W] uint8 array."""
+    if msg.encoding not in ('mono8', '8UC1'):
+        raise ConversionError(f'expected a mono8 image, got encoding {msg.encoding!r}')
+    if msg.step < msg.width or len(msg.data) != msg.step * msg.height:
+        raise ConversionError(f'image data has {len(msg.data)} bytes; header says '
+                              f'{msg.height} rows of {msg.step}')
+    data = msg.data if isinstance(msg.data, (array.array, bytes)) else bytes(msg.data)
+    rows = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)
+    return rows[:, :msg.width]
+
+
+def camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
+                header) -> CameraInfo:
+    """Build a distortion-free ``sensor_msgs/CameraInfo`` (plumb_bob with zero coefficients)."""
+    msg = CameraInfo(header=header, width=int(width), height=int(height),
+                     distortion_model='plumb_bob')
+    msg.d = [0.0] * 5
+    msg.k = [float(fx), 0.0, float(cx), 0.0, float(fy), float(cy), 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [float(fx), 0.0, float(cx), 0.0, 0.0, float(fy), float(cy), 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def pose_msg(position, quaternion_xyzw) -> Pose:
+    """Build a ``geometry_msgs/Pose`` from a position [3] and a quaternion (x, y, z, w)."""
+    pose = Pose()
+    pose.position.x, pose.position.y, pose.position.z = (float(v) for v in position)
+    (pose.orientation.x, pose.orientation.y, pose.orientation.z,
+     pose.orientation.w) = (float(v) for v in quaternion_xyzw)
+    return pose
+
+
+def target_markers(header, boxes, label: str, namespace: str = 'refersplat') -> MarkerArray:
+    """Build the markers of one query: DELETEALL, a box per instance, a text label.
+
+    Args:
+        header: shared header of the query's outputs.
+        boxes: sequence of (pose, size [3], rgba [4]); empty on no match (only DELETEALL and
+            the label, placed at the origin).
+        label: text shown above the first box, e.g. ``'the red mug (0.87)'``.
+    """
+    markers = [Marker(header=header, ns=namespace, action=Marker.DELETEALL)]
+    for index, (pose, size, rgba) in enumerate(boxes):
+        box = Marker(header=header, ns=namespace, id=2 * index, type=Marker.CUBE,
+                     action=Marker.ADD, pose=pose)
+        box.scale.x, box.scale.y, box.scale.z = (max(float(s), 1e-3) for s in size)
+        box.color.r, box.color.g, box.color.b, box.color.a = (float(c) for c in rgba)
+        markers.append(box)
+    text = Marker(header=header, ns=namespace, id=1, type=Marker.TEXT_VIEW_FACING,
+                  action=Marker.ADD, text=label)
+    if boxes:
+        pose, size, _ = boxes[0]
+        text.pose.position.x, text.pose.position.y = pose.position.x, pose.position.y
+        text.pose.position.z = pose.position.z + 0.5 * float(size[2]) + 0.05
+    text.pose.orientation.w = 1.0
+    text.scale.z = 0.05
+    text.color.r = text.color.g = text.color.b = text.color.a = 1.0
+    markers.append(text)
+    return MarkerArray(markers=markers)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import List
 
 import numpy as np
+import open3d as o3d
 
 
 @dataclass
@@ -108,7 +109,6 @@ class Selection:
 
 
 def _auto_eps(points: np.ndarray) -> float:
-    import open3d as o3d
     cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
     spacing = np.asarray(cloud.compute_nearest_neighbor_distance())
     return 3.0 * float(np.median(spacing)) if len(spacing) else 0.0
@@ -116,7 +116,6 @@ def _auto_eps(points: np.ndarray) -> float:
 
 def cluster_points(points: np.ndarray, eps: float, min_points: int) -> np.ndarray:
     """Label [P, 3] points with open3d DBSCAN (-1 = noise); eps <= 0 picks eps automatically."""
-    import open3d as o3d
     if len(points) == 0:
         return np.zeros(0, np.int64)
     if eps <= 0.0:

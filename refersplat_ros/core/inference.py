@@ -1,0 +1,219 @@
+"""Answering referring queries with a trained field: the algorithm behind the node and the CLI.
+
+``ReferringModel.load`` reads a Gaussian scene (.ply / .pth), a referring-field checkpoint and the
+text encoder onto one device, verifies that they belong together, and precomputes everything
+that does not depend on the query (the field's x, p and attention queries, §4.4; the compositing
+weights of the mask view). ``query`` then runs: encode the text (cached per sentence) → response
+m_i (one pass over N, REFERSPLAT.md §4.5) → probabilities sigmoid(m) → selection and box
+(``selection.py``) → 2D mask of the configured view. Every stage is timed.
+
+Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
+only copies them.
+"""
+from dataclasses import dataclass, field
+import enum
+import logging
+import time
+from typing import Callable, Dict, Optional, Union
+import unicodedata
+
+import numpy as np
+import torch
+
+from .cameras import Camera
+from .checkpoint import load_checkpoint
+from .compositing_weights import compositing_weights, CompositingWeights
+from .errors import CheckpointError
+from .gaussian_io import load_scene
+from .gaussians import GaussianScene
+from .referring_field import ReferringField
+from .selection import Selection, select_target, SelectionConfig
+from .text_encoder import TextEncoder, TextEncoderConfig
+
+logger = logging.getLogger(__name__)
+
+
+class QueryStatus(enum.IntEnum):
+    """Outcome of one query; values equal the ReferResult status constants."""
+
+    OK = 0
+    NO_MATCH = 1
+    INVALID_QUERY = 2
+    NOT_READY = 3
+    DROPPED = 4
+    ERROR = 5
+
+
+def validate_query(text, max_chars: int = 512) -> Optional[str]:
+    """Return why ``text`` is not a valid query, or None if it is.
+
+    Rejected: non-strings, empty or whitespace-only text, more than ``max_chars`` characters, and
+    control characters (Unicode category Cc, e.g. NUL, BEL, newline), which no spoken or typed
+    referring expression contains and which corrupt logs and terminals.
+    """
+    if not isinstance(text, str):
+        return f'query must be a string, got {type(text).__name__}'
+    if not text.strip():
+        return 'query is empty'
+    if len(text) > max_chars:
+        return f'query has {len(text)} characters (maximum {max_chars})'
+    for position, char in enumerate(text):
+        if unicodedata.category(char) == 'Cc':
+            return f'query contains control character U+{ord(char):04X} at position {position}'
+    return None
+
+
+def resolve_device(device: str = 'auto') -> torch.device:
+    """Map 'auto' to CUDA when available, else CPU; validate explicit devices."""
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    resolved = torch.device(device)
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f'device {device!r} requested but CUDA is not available')
+    return resolved
+
+
+@dataclass
+class QueryOutcome:
+    """Everything one query produced; ``selection``/``mask`` are None unless status is OK."""
+
+    status: QueryStatus
+    message: str
+    text: str
+    selection: Optional[Selection] = None
+    mask: Optional[np.ndarray] = None              # [H, W] uint8 0/255 of the mask view
+    timings_ms: Dict[str, float] = field(default_factory=dict)  # encode, field, select, render
+
+
+class ReferringModel:
+    """A scene, its trained referring field and the text encoder, ready for queries.
+
+    Args:
+        scene: The frozen Gaussians (moved to ``field``'s device).
+        field: The trained referring field for this scene.
+        encoder: The text encoder the field was trained with.
+        mask_camera: View in which ``query`` renders the 2D mask (None = no mask).
+    """
+
+    def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
+                 mask_camera: Optional[Camera] = None):
+        if field.num_gaussians != scene.num_gaussians:
+            raise CheckpointError(f'field has {field.num_gaussians} Gaussians, scene has '
+                                  f'{scene.num_gaussians}')
+        self.scene = scene.to(field.device)
+        self.field = field.eval()
+        self.encoder = encoder
+        with torch.no_grad():
+            self._cache = field.precompute()
+        # Host copies used by every selection.
+        self._means = self.scene.means.detach().cpu().numpy()
+        self._opacities = self.scene.opacities.detach().cpu().numpy()
+        self._colors = self.scene.colors.detach().cpu().numpy()
+        self._mask_weights: Optional[CompositingWeights] = None
+        self.mask_camera = None
+        self.set_mask_camera(mask_camera)
+
+    @classmethod
+    def load(cls, scene_path, checkpoint_path, encoder_config: Optional[TextEncoderConfig] = None,
+             device: Union[str, torch.device] = 'auto',
+             mask_camera: Optional[Camera] = None) -> 'ReferringModel':
+        """Load scene + checkpoint + encoder; raise the core's named errors on bad files.
+
+        Raises:
+            SceneFormatError: the scene file is missing or malformed.
+            CheckpointError: the checkpoint is missing, corrupt, or belongs to another scene or
+                encoder.
+            TextEncoderError: the encoder is not available offline.
+        """
+        device = resolve_device(str(device))
+        scene = load_scene(scene_path)
+        checkpoint = load_checkpoint(checkpoint_path, means=scene.means)
+        encoder_config = encoder_config or TextEncoderConfig()
+        encoder_config = TextEncoderConfig(**{**encoder_config.__dict__, 'device': str(device)})
+        encoder = TextEncoder(encoder_config)
+        checkpoint.check_encoder(encoder.encoder_id)
+        field_ = checkpoint.build_field(scene.means).to(device)
+        logger.info('loaded %d Gaussians, field step %d, encoder %s on %s',
+                    scene.num_gaussians, checkpoint.step, encoder.encoder_id, device)
+        return cls(scene, field_, encoder, mask_camera)
+
+    @property
+    def num_gaussians(self) -> int:
+        return self.scene.num_gaussians
+
+    @property
+    def device(self) -> torch.device:
+        return self.field.device
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the scene, field, caches and mask weights (excluding the encoder)."""
+        tensors = [*self.field.parameters(), self.field.means, *(
+            t for t in self._cache if t is not None)]
+        total = sum(t.numel() * t.element_size() for t in tensors)
+        total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
+        if self._mask_weights is not None:
+            total += self._mask_weights.nbytes
+        return int(total)
+
+    def set_mask_camera(self, camera: Optional[Camera]) -> None:
+        """Choose the mask view; its compositing weights are built once (geometry is frozen)."""
+        self.mask_camera = camera
+        self._mask_weights = None
+        if camera is not None:
+            s = self.scene
+            self._mask_weights = compositing_weights(s.means, s.quats, s.scales, s.opacities,
+                                                     camera)
+
+    @torch.no_grad()
+    def response(self, text: str) -> torch.Tensor:  # -> [N] logits
+        """Return the referring logits m_i of every Gaussian for ``text``."""
+        return self.field.respond(self.encoder.encode(text), self._cache).response
+
+    @torch.no_grad()
+    def render_logits(self, logits: torch.Tensor) -> torch.Tensor:  # [N] -> [H, W]
+        """Composite per-Gaussian logits into the mask view's logit map M (§4.6)."""
+        if self._mask_weights is None:
+            raise ValueError('no mask camera set')
+        return self._mask_weights.render(logits.reshape(-1, 1).float())[0]
+
+    def query(self, text: str, selection: Optional[SelectionConfig] = None,
+              max_chars: int = 512,
+              on_stage: Optional[Callable[[str], None]] = None) -> QueryOutcome:
+        """Answer one referring expression; a bad one is reported in ``status``, never raised.
+
+        ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
+        stage starts (the node turns these into action feedback).
+        """
+        reason = validate_query(text, max_chars)
+        if reason is not None:
+            return QueryOutcome(QueryStatus.INVALID_QUERY, reason, str(text))
+        stage = on_stage or (lambda _name: None)
+        timings = {}
+        stage('encoding')
+        start = time.perf_counter()
+        with torch.no_grad():
+            words = self.encoder.encode(text)
+            timings['encode'] = (time.perf_counter() - start) * 1e3
+            stage('field')
+            start = time.perf_counter()
+            logits = self.field.respond(words, self._cache).response
+            probabilities = torch.sigmoid(logits).cpu().numpy()
+            timings['field'] = (time.perf_counter() - start) * 1e3
+        stage('selecting')
+        start = time.perf_counter()
+        chosen = select_target(probabilities, self._means, self._opacities, self._colors,
+                               selection)
+        timings['select'] = (time.perf_counter() - start) * 1e3
+        if not chosen.ok:
+            timings['render'] = 0.0
+            return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
+                                timings_ms=timings)
+        mask = None
+        stage('rendering')
+        start = time.perf_counter()
+        if self._mask_weights is not None:
+            # Empty pixels composite to exactly 0, so M > 0 keeps them background (§4.6 notes
+            # that sigmoid(0) = 0.5 would otherwise mark them foreground).
+            mask = (self.render_logits(logits) > 0).to(torch.uint8).mul_(255).cpu().numpy()
+        timings['render'] = (time.perf_counter() - start) * 1e3
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings)

@@ -1,0 +1,468 @@
+"""The ``refersplat`` node: referring queries in; target cloud, pose, mask and markers out.
+
+A lifecycle node (rclpy ``LifecycleNode``) around ``core.inference.ReferringModel``; it holds no
+algorithm. Transitions:
+
+- configure: load scene + checkpoint + text encoder onto ``device`` (CUDA if available, else
+  CPU) and precompute the query-independent field; on a bad file it logs why and stays
+  unconfigured (no crash loop).
+- activate: publish the scene cloud (latched) and start serving queries.
+- deactivate: stop serving (queries get NOT_READY).
+- cleanup: free the model (and the CUDA cache).
+
+Every query (topic ``/refer_query``, action ``~/refer``) gets exactly one ``ReferResult`` on
+``~/result``, whatever happens: INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception
+while serving; the node keeps serving), NO_MATCH or OK. Queries are served in arrival order by
+one worker thread from a bounded queue (``query.queue_size``). All outputs of one query share
+one header (frame = ``frame_id``, stamp = the node clock when the result is made).
+
+With ``autostart`` (default true) ``main`` configures and activates the node itself so a plain
+``ros2 run`` / launch works without a lifecycle manager.
+"""
+from dataclasses import dataclass, field
+import queue
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
+
+from refersplat_ros.action import Refer
+from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
+                                        xyz_to_pointcloud2)
+from refersplat_ros.msg import ReferResult
+from refersplat_ros.srv import LoadScene
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
+QUERY_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+BOX_RGBA = (0.1, 0.9, 0.2, 0.4)
+
+
+@dataclass
+class _Job:
+    """One query waiting for the worker."""
+
+    query_id: int
+    text: str
+    received: float                                   # time.monotonic() at receipt
+    top_k: int = 0                                    # 0 = parameter
+    threshold: float = 0.0                            # <= 0 = parameter
+    feedback: Optional[Callable[[str], None]] = None  # action feedback
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Optional[ReferResult] = None
+
+
+def _descriptor(description, read_only=False, float_range=None, int_range=None):
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if float_range is not None:
+        descriptor.floating_point_range = [FloatingPointRange(
+            from_value=float(float_range[0]), to_value=float(float_range[1]), step=0.0)]
+    if int_range is not None:
+        descriptor.integer_range = [IntegerRange(
+            from_value=int(int_range[0]), to_value=int(int_range[1]), step=1)]
+    return descriptor
+
+
+# name: (default, description, read_only, float range, int range). Runtime-changeable values are
+# validated by the ranges (rclpy rejects out-of-range sets) and read-only ones cannot change.
+PARAMETERS = {
+    'scene': ('', 'Gaussian scene file (.ply or 3DGS .pth)', True, None, None),
+    'checkpoint': ('', 'referring-field checkpoint (.safetensors) trained on that scene', True,
+                   None, None),
+    'text_encoder': ('', 'HF model name or local folder (offline); empty = bundled MiniLM', True,
+                     None, None),
+    'device': ('auto', "'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'", True, None,
+               None),
+    'frame_id': ('scene', 'frame of every output (the scene frame)', True, None, None),
+    'metric_scale': (1.0, 'metres per scene unit for poses, boxes and clouds', True,
+                     (1e-6, 1e6), None),
+    'selection.threshold': (0.5, 'select Gaussians with sigmoid(response) >= threshold', False,
+                            (0.01, 0.99), None),
+    'selection.min_opacity': (0.05, 'ignore Gaussians with opacity below this', False,
+                              (0.0, 0.99), None),
+    'selection.min_gaussians': (10, 'fewer selected Gaussians than this is NO_MATCH', False,
+                                None, (1, 1_000_000)),
+    'selection.cluster': (True, 'split the selection into instances (DBSCAN)', False, None,
+                          None),
+    'selection.cluster_eps': (0.0, 'DBSCAN radius in scene units; 0 = automatic', False,
+                              (0.0, 1e6), None),
+    'selection.top_k': (1, 'instances merged into the target (multi-instance queries)', False,
+                        None, (1, 64)),
+    'selection.upright': (True, 'box z axis = scene up (else free 3D box)', False, None, None),
+    'query.max_chars': (512, 'longer queries are INVALID_QUERY', False, None, (1, 100_000)),
+    'query.queue_size': (10, 'queries waiting beyond this are DROPPED', True, None, (1, 10_000)),
+    'mask.dataset': ('', 'dataset folder whose camera mask.view_index renders ~/target/mask',
+                     True, None, None),
+    'mask.view_index': (-1, 'index into the dataset views (sorted by name); -1 = no mask', True,
+                        None, (-1, 1_000_000)),
+    'scene_cloud.max_points': (50_000, 'decimate ~/scene/cloud to at most this many points',
+                               True, None, (1, 100_000_000)),
+    'diagnostics_period': (1.0, 'seconds between /diagnostics messages', True, (0.05, 3600.0),
+                           None),
+    'autostart': (True, 'configure and activate on start (no lifecycle manager needed)', True,
+                  None, None),
+}
+
+
+class ReferSplatNode(LifecycleNode):
+    """Lifecycle node serving referring queries on a trained ReferSplat field."""
+
+    def __init__(self, **kwargs):
+        super().__init__('refersplat', **kwargs)
+        for name, (default, description, read_only, frange, irange) in PARAMETERS.items():
+            self.declare_parameter(name, default,
+                                   _descriptor(description, read_only, frange, irange))
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self._model = None
+        self._active = False
+        self._next_id = 1
+        self._id_lock = threading.Lock()
+        self._queue = queue.Queue(maxsize=self.get_parameter('query.queue_size').value)
+        self._stats = {'served': 0, 'dropped': 0, 'errors': 0, 'last_status': '',
+                       'last_latency_ms': 0.0, 'timings_ms': {}}
+        # Outputs exist in every state so that NOT_READY can be answered before configure.
+        self._result_pub = self.create_publisher(ReferResult, '~/result', LATCHED)
+        self._cloud_pub = self.create_publisher(PointCloud2, '~/target/cloud', LATCHED)
+        self._pose_pub = self.create_publisher(PoseStamped, '~/target/pose', LATCHED)
+        self._mask_pub = self.create_publisher(Image, '~/target/mask', LATCHED)
+        self._info_pub = self.create_publisher(CameraInfo, '~/target/camera_info', LATCHED)
+        self._markers_pub = self.create_publisher(MarkerArray, '~/markers', LATCHED)
+        self._scene_pub = self.create_publisher(PointCloud2, '~/scene/cloud', LATCHED)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.create_subscription(String, '/refer_query', self._on_query, QUERY_QOS,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self._action = ActionServer(
+            self, Refer, '~/refer', execute_callback=self._execute_goal,
+            goal_callback=lambda _goal: GoalResponse.ACCEPT,
+            cancel_callback=lambda _goal: CancelResponse.REJECT,
+            callback_group=ReentrantCallbackGroup())
+        self.create_service(LoadScene, '~/load_scene', self._on_load_scene,
+                            callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_timer(self.get_parameter('diagnostics_period').value,
+                          self._publish_diagnostics)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._work, name='refersplat-queries',
+                                        daemon=True)
+        self._worker.start()
+
+    # ------------------------------------------------------------------ lifecycle transitions
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load scene + checkpoint + encoder; stay unconfigured with a clear log on failure."""
+        scene = self.get_parameter('scene').value
+        checkpoint = self.get_parameter('checkpoint').value
+        try:
+            self._model = self._load(scene, checkpoint)
+        except Exception as exc:  # any load failure: log, refuse the transition, keep running
+            self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Publish the scene cloud and start serving queries."""
+        self._publish_scene_cloud()
+        self._active = True
+        self.get_logger().info('active: send queries on /refer_query or the ~/refer action')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop serving: queries are answered NOT_READY."""
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model and the GPU memory it held."""
+        self._active = False
+        self._free_model()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._free_model()
+        return TransitionCallbackReturn.SUCCESS
+
+    # ------------------------------------------------------------------ model
+    def _load(self, scene: str, checkpoint: str):
+        from refersplat_ros.core.cameras import read_colmap_model
+        from refersplat_ros.core.inference import ReferringModel, resolve_device
+        from refersplat_ros.core.text_encoder import TextEncoderConfig
+        if not scene or not checkpoint:
+            raise ValueError("parameters 'scene' and 'checkpoint' must name files")
+        device = resolve_device(self.get_parameter('device').value)
+        encoder = self.get_parameter('text_encoder').value
+        encoder_config = TextEncoderConfig(model=encoder) if encoder else TextEncoderConfig()
+        mask_camera = None
+        view = self.get_parameter('mask.view_index').value
+        if view >= 0:
+            dataset = self.get_parameter('mask.dataset').value
+            cameras = read_colmap_model(f'{dataset}/sparse/0')
+            names = sorted(cameras)
+            if view >= len(names):
+                raise ValueError(f'mask.view_index {view} but {dataset} has {len(names)} views')
+            mask_camera = cameras[names[view]]
+        start = time.monotonic()
+        model = ReferringModel.load(scene, checkpoint, encoder_config, device, mask_camera)
+        self.get_logger().info(
+            f'loaded {model.num_gaussians} Gaussians from {scene} and {checkpoint} on '
+            f"{'GPU (CUDA)' if device.type == 'cuda' else 'CPU'} ({device}) in "
+            f'{time.monotonic() - start:.1f} s; mask view: '
+            f"{mask_camera.name if mask_camera is not None else 'none'}")
+        return model
+
+    def _free_model(self):
+        model, self._model = self._model, None
+        if model is not None and model.device.type == 'cuda':
+            import torch
+            del model
+            torch.cuda.empty_cache()
+
+    def _on_load_scene(self, request, response):
+        try:
+            model = self._load(request.scene_path, request.checkpoint_path)
+        except Exception as exc:
+            response.success = False
+            response.message = f'load failed, previous scene kept: {exc}'
+            self.get_logger().error(response.message)
+            return response
+        self._model = model
+        if self._active:
+            self._publish_scene_cloud()
+        response.success = True
+        response.num_gaussians = model.num_gaussians
+        response.message = f'loaded {model.num_gaussians} Gaussians from {request.scene_path}'
+        return response
+
+    # ------------------------------------------------------------------ parameters
+    def _validate_parameters(self, params) -> SetParametersResult:
+        for param in params:
+            if param.name == 'selection.cluster_eps' and param.value < 0:
+                return SetParametersResult(successful=False, reason='cluster_eps must be >= 0')
+        return SetParametersResult(successful=True)
+
+    def _selection_config(self, top_k: int, threshold: float):
+        from refersplat_ros.core.selection import SelectionConfig
+        get = self.get_parameter
+        return SelectionConfig(
+            threshold=threshold if threshold > 0 else get('selection.threshold').value,
+            min_opacity=get('selection.min_opacity').value,
+            min_gaussians=get('selection.min_gaussians').value,
+            cluster=get('selection.cluster').value,
+            cluster_eps=get('selection.cluster_eps').value,
+            top_k=top_k if top_k > 0 else get('selection.top_k').value,
+            upright=get('selection.upright').value,
+            metric_scale=get('metric_scale').value)
+
+    # ------------------------------------------------------------------ queries
+    def _new_job(self, text, **kwargs) -> _Job:
+        with self._id_lock:
+            query_id, self._next_id = self._next_id, self._next_id + 1
+        return _Job(query_id, text, time.monotonic(), **kwargs)
+
+    def _submit(self, job: _Job):
+        """Queue a job; an invalid query or a full queue is answered at once."""
+        from refersplat_ros.core.inference import validate_query
+        reason = validate_query(job.text, self.get_parameter('query.max_chars').value)
+        if reason is not None:
+            self._finish(job, ReferResult.INVALID_QUERY, reason)
+            return
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            self._stats['dropped'] += 1
+            self._finish(job, ReferResult.DROPPED,
+                         f'query queue full ({self._queue.maxsize} waiting)')
+
+    def _on_query(self, msg: String):
+        self._submit(self._new_job(msg.data))
+
+    def _execute_goal(self, goal_handle):
+        goal = goal_handle.request
+        start = time.monotonic()
+
+        def feedback(stage):
+            elapsed = time.monotonic() - start
+            fb = Refer.Feedback(stage=stage)
+            fb.elapsed = Duration(seconds=elapsed).to_msg()
+            goal_handle.publish_feedback(fb)
+
+        job = self._new_job(goal.text, top_k=goal.top_k, threshold=goal.score_threshold,
+                            feedback=feedback)
+        feedback('queued')
+        self._submit(job)
+        job.done.wait()
+        goal_handle.succeed()
+        return Refer.Result(result=job.result)
+
+    def _work(self):
+        while not self._stop.is_set():
+            try:
+                job = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                self._serve(job)
+            except Exception as exc:  # never let one query take the worker down
+                self._stats['errors'] += 1
+                self.get_logger().error(f'query {job.query_id} failed: {exc!r}')
+                if not job.done.is_set():
+                    self._finish(job, ReferResult.ERROR, f'{type(exc).__name__}: {exc}')
+
+    def _serve(self, job: _Job):
+        from refersplat_ros.core.inference import QueryStatus
+        model = self._model
+        if not self._active or model is None:
+            self._finish(job, ReferResult.NOT_READY,
+                         'no referring field loaded' if model is None else 'node is not active')
+            return
+        outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
+                              max_chars=self.get_parameter('query.max_chars').value,
+                              on_stage=job.feedback)
+        if job.feedback:
+            job.feedback('publishing')
+        result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)
+        header = result.header
+        if outcome.status == QueryStatus.OK:
+            sel = outcome.selection
+            best = sel.best
+            pose = pose_msg(best.center, best.quaternion_xyzw)
+            result.pose, result.score = pose, sel.score
+            result.bbox_size.x, result.bbox_size.y, result.bbox_size.z = map(float, best.extent)
+            result.num_gaussians = len(sel.indices)
+            result.cloud = xyz_to_pointcloud2(sel.points, header, rgb=sel.colors,
+                                              score=sel.scores)
+            self._pose_pub.publish(PoseStamped(header=header, pose=pose))
+            boxes = [(pose_msg(i.center, i.quaternion_xyzw), i.extent, BOX_RGBA)
+                     for i in sel.instances]
+            self._markers_pub.publish(target_markers(header, boxes,
+                                                     f'{job.text} ({sel.score:.2f})'))
+            if outcome.mask is not None:
+                cam = model.mask_camera
+                self._mask_pub.publish(mono8_to_image(outcome.mask, header))
+                self._info_pub.publish(camera_info(cam.width, cam.height, cam.fx, cam.fy,
+                                                   cam.cx, cam.cy, header))
+            self._cloud_pub.publish(result.cloud)
+        elif outcome.status == QueryStatus.NO_MATCH:
+            result.cloud = xyz_to_pointcloud2(np.zeros((0, 3), np.float32), header,
+                                              rgb=np.zeros((0, 3), np.uint8),
+                                              score=np.zeros(0, np.float32))
+            self._cloud_pub.publish(result.cloud)
+            self._markers_pub.publish(target_markers(header, [], f'{job.text} (no match)'))
+        self._complete(job, result)
+
+    def _finish(self, job: _Job, status: int, message: str, outcome=None, publish=True):
+        """Build the job's ReferResult (one header per query); publish unless told not to."""
+        header = Header(frame_id=self.get_parameter('frame_id').value,
+                        stamp=self.get_clock().now().to_msg())
+        result = ReferResult(header=header, query_id=job.query_id, text=job.text,
+                             status=status, message=message)
+        if outcome is not None:
+            t = outcome.timings_ms
+            result.encode_ms = float(t.get('encode', 0.0))
+            result.field_ms = float(t.get('field', 0.0))
+            result.select_ms = float(t.get('select', 0.0))
+            result.render_ms = float(t.get('render', 0.0))
+            self._stats['timings_ms'] = dict(t)
+        if publish:
+            self._complete(job, result)
+        return result
+
+    def _complete(self, job: _Job, result: ReferResult):
+        latency = time.monotonic() - job.received
+        result.latency = Duration(seconds=latency).to_msg()
+        self._result_pub.publish(result)
+        self._stats['served'] += 1
+        self._stats['last_status'] = _STATUS_NAMES.get(result.status, str(result.status))
+        self._stats['last_latency_ms'] = latency * 1e3
+        job.result = result
+        job.done.set()
+
+    # ------------------------------------------------------------------ other outputs
+    def _publish_scene_cloud(self):
+        model = self._model
+        if model is None:
+            return
+        means, colors = model.scene.means.cpu().numpy(), model.scene.colors.cpu().numpy()
+        limit = self.get_parameter('scene_cloud.max_points').value
+        if len(means) > limit:
+            keep = np.random.default_rng(0).choice(len(means), limit, replace=False)
+            keep.sort()
+            means, colors = means[keep], colors[keep]
+        header = Header(frame_id=self.get_parameter('frame_id').value,
+                        stamp=self.get_clock().now().to_msg())
+        scale = self.get_parameter('metric_scale').value
+        self._scene_pub.publish(xyz_to_pointcloud2(means * scale, header, rgb=colors))
+
+    def _publish_diagnostics(self):
+        model = self._model
+        status = DiagnosticStatus(name='refersplat: referring field', hardware_id='refersplat')
+        if model is None:
+            status.level, status.message = DiagnosticStatus.WARN, 'no referring field loaded'
+        elif not self._active:
+            status.level, status.message = DiagnosticStatus.WARN, 'loaded, not active'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'serving queries'
+        values = {
+            'device': str(model.device) if model is not None else 'none',
+            'num_gaussians': str(model.num_gaussians) if model is not None else '0',
+            'memory_mb': f'{model.memory_bytes() / 2**20:.1f}' if model is not None else '0',
+            'queries_served': str(self._stats['served']),
+            'queries_dropped': str(self._stats['dropped']),
+            'errors': str(self._stats['errors']),
+            'queue_length': str(self._queue.qsize()),
+            'last_status': self._stats['last_status'],
+            'last_latency_ms': f"{self._stats['last_latency_ms']:.2f}",
+        }
+        for stage, ms in self._stats['timings_ms'].items():
+            values[f'last_{stage}_ms'] = f'{ms:.2f}'
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        self._diag_pub.publish(DiagnosticArray(header=Header(
+            stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def stop_worker(self):
+        self._stop.set()
+        self._worker.join(timeout=2.0)
+
+
+_STATUS_NAMES = {getattr(ReferResult, n): n for n in (
+    'OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')}
+
+
+def main(argv=None) -> int:
+    """Run the node; with ``autostart`` configure and activate it first."""
+    rclpy.init(args=argv)
+    node = ReferSplatNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        if node.get_parameter('autostart').value:
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop_worker()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
