@@ -1,0 +1,282 @@
+"""Ref-Synth: a procedural referring benchmark with exact ground truth, in the Ref-LERF layout.
+
+One call, :func:`make_scene`, builds a seeded tabletop scene (``synth_scene.py``), its referring
+expressions (``expressions.py``), a camera rig (``synth_cameras.py``), renders RGB images and
+per-object masks with the project rasterizer (``ground_truth.py``) and writes everything as a
+Ref-LERF scene folder (REFERSPLAT.md §2.2-2.3) plus a manifest::
+
+    images/frame_XXXXX.png            RGB renders
+    sparse/0/{cameras,images,points3D}.txt
+    json/frame_XXXXX.json             train frames: 4 train sentences per visible object;
+                                      test frames: the held-out test sentence
+    gt_mask/frame_XXXXX/<category>.png
+    point_cloud.ply                   the scene's Gaussians (INRIA 3DGS format)
+    object_ids.npy                    [N] int32 per-Gaussian object id (0 table/background)
+    manifest.json                     split, objects, expressions (with type), config
+    contact_sheet.png                 a picture for people (optional)
+
+Everything is a deterministic function of the configuration (seed included).
+"""
+from dataclasses import asdict, dataclass, field, replace
+import logging
+from pathlib import Path
+import shutil
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from refersplat_ros.core.cameras import Camera
+from refersplat_ros.core.datasets.expressions import (
+    TEST, TRAIN, Expression, ExpressionConfig, generate_expressions)
+from refersplat_ros.core.datasets.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.reflerf_layout import (
+    CONTACT_SHEET_NAME, MANIFEST_NAME, OBJECT_IDS_NAME, POINT_CLOUD_NAME, frame_json,
+    mask_relpath, split_frames, write_image_png, write_json, write_mask_png)
+from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
+from refersplat_ros.core.datasets.synth_scene import (
+    GaussianConfig, LayoutConfig, SceneObject, SynthGaussians, build_gaussians, sample_layout)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = 'ref-synth'
+FORMAT_VERSION = 1
+_OUTPUT_ENTRIES = ('images', 'sparse', 'json', 'gt_mask', MANIFEST_NAME, OBJECT_IDS_NAME,
+                   POINT_CLOUD_NAME, CONTACT_SHEET_NAME)
+
+
+@dataclass
+class RefSynthConfig:
+    """Everything that defines a Ref-Synth scene. Defaults = the ``default`` preset."""
+
+    seed: int = 0
+    layout: LayoutConfig = field(default_factory=lambda: LayoutConfig(stack_probability=1.0))
+    gaussians: GaussianConfig = field(default_factory=lambda: GaussianConfig(
+        density=48000.0, table_density_scale=0.35, background_density_scale=0.02))
+    cameras: CameraRigConfig = field(default_factory=lambda: CameraRigConfig(
+        num_views=32, width=160, height=120, fov_x_deg=56.0))
+    expressions: ExpressionConfig = field(default_factory=ExpressionConfig)
+    num_test_views: int = 6
+    min_mask_pixels: int = 4          # an object with fewer visible pixels is not annotated
+    background_rgb: tuple = (0.82, 0.86, 0.92)  # colour of pixels no Gaussian covers
+    colmap_points: int = 5000         # points written to sparse/0/points3D.txt
+    backend: str = 'auto'             # rasterizer backend for the ground truth
+    max_layout_attempts: int = 50
+
+
+def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
+    """Named configurations.
+
+    ``default``: 7 objects (one stacked on a box), about 30k Gaussians, 32 views (6 test) at
+    160x120 (the demo's scene).
+    ``tiny``: 4 objects, under 5k Gaussians, 6 views (2 test) at 64x48 (unit tests).
+
+    Keyword overrides: ``seed``, ``num_objects``, ``num_views``, ``width``, ``height``,
+    ``density``, ``num_test_views``.
+    """
+    if name == 'default':
+        cfg = RefSynthConfig()
+    elif name == 'tiny':
+        cfg = RefSynthConfig(
+            layout=LayoutConfig(num_objects=4, stack_probability=0.6),
+            gaussians=GaussianConfig(density=6000.0, table_density_scale=0.35,
+                                     background_density_scale=0.02),
+            cameras=CameraRigConfig(num_views=6, width=64, height=48, fov_x_deg=56.0),
+            num_test_views=2, min_mask_pixels=2, colmap_points=500)
+    else:
+        raise ValueError(f'unknown Ref-Synth preset {name!r}; choose default or tiny')
+    simple = {'seed': ('seed', None), 'num_test_views': ('num_test_views', None)}
+    nested = {'num_objects': ('layout', 'num_objects'), 'num_views': ('cameras', 'num_views'),
+              'width': ('cameras', 'width'), 'height': ('cameras', 'height'),
+              'density': ('gaussians', 'density')}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key in simple:
+            cfg = replace(cfg, **{key: value})
+        elif key in nested:
+            part, attr = nested[key]
+            cfg = replace(cfg, **{part: replace(getattr(cfg, part), **{attr: value})})
+        else:
+            raise ValueError(f'unknown Ref-Synth override {key!r}')
+    return cfg
+
+
+@dataclass
+class RefSynthScene:
+    """A generated scene before rendering (layout, expressions, Gaussians, cameras, split)."""
+
+    config: RefSynthConfig
+    objects: List[SceneObject]
+    expressions: List[Expression]
+    gaussians: SynthGaussians
+    cameras: List[Camera]
+    test_indices: List[int]   # 0-based view indices of the held-out test views
+
+    def expressions_of(self, object_id: int, split: str) -> List[Expression]:
+        return [e for e in self.expressions if e.object_id == object_id and e.split == split]
+
+
+def generate_scene(config: Optional[RefSynthConfig] = None) -> RefSynthScene:
+    """Sample layout, expressions, Gaussians and cameras (no rendering, no files).
+
+    Raises:
+        RuntimeError: if no layout supports enough unique expressions within
+            ``config.max_layout_attempts`` attempts.
+    """
+    config = config or RefSynthConfig()
+    rng = np.random.default_rng(config.seed)
+    for attempt in range(config.max_layout_attempts):
+        objects = sample_layout(rng, config.layout)
+        expressions = generate_expressions(objects, rng, config.expressions)
+        if expressions is not None:
+            break
+        logger.debug('layout %d lacks unique expressions; re-sampling', attempt)
+    else:
+        raise RuntimeError(f'no layout with enough unique expressions after '
+                           f'{config.max_layout_attempts} attempts (seed {config.seed})')
+    gaussians = build_gaussians(rng, objects, config.layout.table, config.gaussians)
+    cameras = ring_cameras(rng, config.cameras)
+    test_indices = split_frames(config.cameras.num_views, config.num_test_views)
+    return RefSynthScene(config, objects, expressions, gaussians, cameras, test_indices)
+
+
+def render_view(scene: RefSynthScene, index: int, device: str = 'cpu'):
+    """RGB [3, H, W] and label map [H, W] (-1 empty, 0 background, 1..K) of view ``index``.
+
+    ``device='cuda'`` with ``backend='auto'`` renders with gsplat; the label map is the same up
+    to the backends' alpha clamp (0.99 vs 0.999) at a few boundary pixels.
+    """
+    g = scene.gaussians
+
+    def t(a):
+        return torch.from_numpy(a).to(device)
+    return render_ground_truth(
+        t(g.means), t(g.quats), t(g.scales), t(g.opacities), t(g.colors), t(g.object_ids),
+        len(scene.objects), scene.cameras[index], background_rgb=scene.config.background_rgb,
+        backend=scene.config.backend)
+
+
+def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True (--force)')
+        for name in _OUTPUT_ENTRIES:  # remove only what a previous run wrote
+            path = out_dir / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _colmap_points(scene: RefSynthScene):
+    g = scene.gaussians
+    rng = np.random.default_rng(scene.config.seed + 1)
+    count = min(scene.config.colmap_points, len(g))
+    idx = np.sort(rng.choice(len(g), size=count, replace=False))
+    return (torch.from_numpy(g.means[idx]).double(),
+            torch.from_numpy(np.round(g.colors[idx] * 255.0)).to(torch.uint8))
+
+
+def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
+                progress: bool = True, contact_sheet: bool = True) -> Path:
+    """Render the ground truth and write the scene folder; returns the manifest path."""
+    from refersplat_ros.core.cameras import write_colmap_text
+    from refersplat_ros.core.gaussian_io import save_ply
+
+    out_dir = Path(out_dir)
+    _prepare_out_dir(out_dir, overwrite)
+    cfg = scene.config
+    by_id = {o.id: o for o in scene.objects}
+    test_set = set(scene.test_indices)
+    views = []
+    indices = range(len(scene.cameras))
+    if progress:
+        from tqdm import tqdm
+        indices = tqdm(indices, desc='Ref-Synth views', unit='view')
+    for i in indices:
+        stem = frame_name(i)
+        split = TEST if i in test_set else TRAIN
+        rgb, labels = render_view(scene, i)
+        write_image_png(out_dir / 'images' / f'{stem}.png', rgb.permute(1, 2, 0).cpu().numpy())
+        labels = labels.cpu().numpy()
+        entries, visible = [], {}
+        for obj_id, obj in by_id.items():
+            mask = labels == obj_id
+            pixels = int(mask.sum())
+            visible[obj.category] = pixels
+            if pixels < cfg.min_mask_pixels:
+                continue  # hidden or nearly hidden: no annotation (empty GT is skipped, §6)
+            rel = mask_relpath(stem, obj.category)
+            write_mask_png(out_dir / 'gt_mask' / rel, mask)
+            sentences = [e.sentence for e in scene.expressions_of(obj_id, split)]
+            entries.append((obj.category, rel, sentences))
+        write_json(out_dir / 'json' / f'{stem}.json', frame_json(entries))
+        views.append({'frame': stem, 'image': f'images/{stem}.png', 'split': split,
+                      'visible_pixels': visible})
+    points_xyz, points_rgb = _colmap_points(scene)
+    write_colmap_text(out_dir / 'sparse' / '0', scene.cameras, points_xyz, points_rgb)
+    save_ply(scene.gaussians.to_scene(), out_dir / POINT_CLOUD_NAME)
+    np.save(out_dir / OBJECT_IDS_NAME, scene.gaussians.object_ids.astype(np.int32))
+    manifest = build_manifest(scene, views)
+    write_json(out_dir / MANIFEST_NAME, manifest)
+    if contact_sheet:
+        from refersplat_ros.core.datasets.contact_sheet import write_contact_sheet
+        write_contact_sheet(out_dir, out_dir / CONTACT_SHEET_NAME)
+    logger.info('wrote Ref-Synth scene %s: %d objects, %d Gaussians, %d views (%d test)',
+                out_dir, len(scene.objects), len(scene.gaussians), len(scene.cameras),
+                len(scene.test_indices))
+    return out_dir / MANIFEST_NAME
+
+
+def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
+    """Build the manifest: split, objects, typed expressions and file names."""
+    counts = np.bincount(scene.gaussians.object_ids, minlength=len(scene.objects) + 1)
+    objects = []
+    for obj in scene.objects:
+        entry = obj.to_dict()
+        entry['num_gaussians'] = int(counts[obj.id])
+        objects.append(entry)
+    test = [frame_name(i) for i in scene.test_indices]
+    return {
+        'format': FORMAT_NAME,
+        'version': FORMAT_VERSION,
+        'seed': scene.config.seed,
+        'table_frame': 'origin at the table-top centre; z up, x right, y away from the front '
+                       'viewer (at -y); left = -x, right = +x, front = -y, behind = +y',
+        'split': {'test_frames': test,
+                  'train_frames': [v['frame'] for v in views if v['frame'] not in test]},
+        'num_gaussians': len(scene.gaussians),
+        'background_id': 0,
+        'object_ids': OBJECT_IDS_NAME,
+        'point_cloud': POINT_CLOUD_NAME,
+        'objects': objects,
+        'expressions': [e.to_dict() for e in scene.expressions],
+        'views': views,
+        'config': _jsonable(asdict(scene.config)),
+    }
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def make_scene(config: Optional[RefSynthConfig] = None, out_dir='scenes/default', *,
+               overwrite: bool = False, progress: bool = True,
+               contact_sheet: bool = True) -> Path:
+    """Generate a Ref-Synth scene and write it; returns the manifest path."""
+    scene = generate_scene(config)
+    return write_scene(scene, out_dir, overwrite=overwrite, progress=progress,
+                       contact_sheet=contact_sheet)
+
+
+def summary(scene: RefSynthScene) -> Dict[str, int]:
+    """Return counts for a one-line report."""
+    return {'objects': len(scene.objects), 'gaussians': len(scene.gaussians),
+            'views': len(scene.cameras), 'test_views': len(scene.test_indices),
+            'expressions': len(scene.expressions)}
