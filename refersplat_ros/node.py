@@ -50,7 +50,16 @@ from refersplat_ros.srv import LoadScene
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
-QUERY_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+# ~/result keeps a history so that a burst of results is never overwritten before a reliable
+# subscriber has it (every query is answered exactly once); a late subscriber asking for depth 1
+# gets the newest result, like the other latched topics.
+RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                        history=HistoryPolicy.KEEP_LAST)
+# Queries: reliable, volatile. The DDS history is deep so that a burst reaches the node's own
+# bounded queue (query.queue_size), where overflow is answered DROPPED; a shallow keep-last
+# history would silently overwrite unread queries instead.
+QUERY_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                        durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 BOX_RGBA = (0.1, 0.9, 0.2, 0.4)
 
@@ -138,7 +147,7 @@ class ReferSplatNode(LifecycleNode):
         self._stats = {'served': 0, 'dropped': 0, 'errors': 0, 'last_status': '',
                        'last_latency_ms': 0.0, 'timings_ms': {}}
         # Outputs exist in every state so that NOT_READY can be answered before configure.
-        self._result_pub = self.create_publisher(ReferResult, '~/result', LATCHED)
+        self._result_pub = self.create_publisher(ReferResult, '~/result', RESULT_QOS)
         self._cloud_pub = self.create_publisher(PointCloud2, '~/target/cloud', LATCHED)
         self._pose_pub = self.create_publisher(PoseStamped, '~/target/pose', LATCHED)
         self._mask_pub = self.create_publisher(Image, '~/target/mask', LATCHED)
