@@ -12,6 +12,8 @@ import sys
 
 COMMANDS = {
     # name: (module implementing configure_parser/run, one-line help)
+    'ask': ('refersplat_ros.client',
+            'ask a running refersplat node for a referring expression (ROS 2)'),
     'pseudo-labels': ('refersplat_ros.core.pseudo_labels',
                       'select one pseudo mask per (frame, object) from detector candidates'),
     'make-scene': ('refersplat_ros.core.datasets.make_scene',

@@ -98,3 +98,52 @@ def test_conversion_errors(header):
     msg.fields = [PointField(name='x', offset=0, datatype=PointField.FLOAT32, count=1)]
     with pytest.raises(ConversionError, match=r"\['y', 'z'\]"):
         pointcloud2_to_xyz(msg)
+
+
+def test_mono8_image_round_trip_and_errors(header):
+    from sensor_msgs.msg import Image
+
+    from refersplat_ros.conversions import ConversionError, image_to_mono8, mono8_to_image
+    mask = (np.arange(12 * 7).reshape(7, 12) % 255).astype(np.uint8)
+    msg = mono8_to_image(mask, header)
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (7, 12, 12, 'mono8')
+    assert msg.header == header
+    np.testing.assert_array_equal(image_to_mono8(msg), mask)
+    padded = Image(height=2, width=3, step=4, encoding='mono8', data=bytes(range(8)))
+    np.testing.assert_array_equal(image_to_mono8(padded), [[0, 1, 2], [4, 5, 6]])
+    with pytest.raises(ConversionError, match='uint8'):
+        mono8_to_image(mask.astype(np.float32), header)
+    with pytest.raises(ConversionError, match="encoding 'rgb8'"):
+        image_to_mono8(Image(height=1, width=1, step=3, encoding='rgb8', data=bytes(3)))
+    with pytest.raises(ConversionError, match='bytes'):
+        image_to_mono8(Image(height=2, width=3, step=3, encoding='mono8', data=bytes(5)))
+
+
+def test_camera_info_pose_and_markers(header):
+    from visualization_msgs.msg import Marker
+
+    from refersplat_ros.conversions import camera_info, pose_msg, target_markers
+    info = camera_info(64, 48, 60.0, 61.0, 32.0, 24.0, header)
+    assert (info.width, info.height) == (64, 48) and list(info.d) == [0.0] * 5
+    assert list(info.k) == [60.0, 0.0, 32.0, 0.0, 61.0, 24.0, 0.0, 0.0, 1.0]
+    assert list(info.p)[:3] == [60.0, 0.0, 32.0] and info.header == header
+    pose = pose_msg([1, 2, 3], [0, 0, 0.6, 0.8])
+    assert (pose.position.z, pose.orientation.z, pose.orientation.w) == (3.0, 0.6, 0.8)
+    markers = target_markers(header, [(pose, [0.1, 0.2, 0.3], (0, 1, 0, 0.5))], 'mug (0.90)')
+    kinds = [(m.action, m.type) for m in markers.markers]
+    assert kinds == [(Marker.DELETEALL, Marker.ARROW), (Marker.ADD, Marker.CUBE),
+                     (Marker.ADD, Marker.TEXT_VIEW_FACING)]
+    box, text = markers.markers[1], markers.markers[2]
+    assert (box.scale.x, box.scale.y, box.scale.z) == pytest.approx((0.1, 0.2, 0.3))
+    assert box.pose == pose and text.text == 'mug (0.90)'
+    assert text.pose.position.z == pytest.approx(3 + 0.15 + 0.05)
+    assert len({(m.ns, m.id) for m in markers.markers[1:]}) == 2
+    empty = target_markers(header, [], 'nothing (no match)')
+    assert [m.type for m in empty.markers[1:]] == [Marker.TEXT_VIEW_FACING]
+
+
+def test_status_codes_match_the_core():
+    from refersplat_ros.core.inference import QueryStatus
+    from refersplat_ros.msg import ReferResult
+    assert {s.name: int(s) for s in QueryStatus} == {
+        name: getattr(ReferResult, name) for name in QueryStatus.__members__}

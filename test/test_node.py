@@ -345,3 +345,44 @@ def test_signals_exit_cleanly_within_two_seconds(rclpy_context, ros_processes, h
     start = time.monotonic()
     assert node.stop(sig, timeout=2.0) == 0, node.output()
     assert time.monotonic() - start < 2.0 and not node.killed
+
+
+def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, handmade, ros_env):
+    import subprocess
+    import sys
+
+    from ros_harness import REPO_ROOT
+
+    from refersplat_ros.client import ReferClient, ReferClientError
+    from refersplat_ros.msg import ReferResult
+
+    node = ros_processes(NODE, '--ros-args', '--params-file',
+                         REPO_ROOT / 'config' / 'refersplat.yaml',
+                         '-p', f'scene:={handmade.scene_path}',
+                         '-p', f'checkpoint:={handmade.checkpoint_path}', name='refersplat')
+    listener = Listener(rclpy_context)
+    client = ReferClient(listener.node)
+    assert client.wait_for_server(30), node.output()
+    result = client.refer('mug', timeout=20, score_threshold=0.999)
+    assert result.status == ReferResult.NO_MATCH
+    assert client.feedback[0] == 'queued' and client.feedback[-1] == 'publishing'
+    result = client.refer('the red mug', timeout=20)
+    assert result.status == ReferResult.OK and result.num_gaussians == 600
+    absent = ReferClient(listener.node, '/nobody/refer')
+    with pytest.raises(ReferClientError, match='no refersplat action server at /nobody'):
+        absent.refer('the red mug', timeout=0.5)
+    client.destroy()
+    absent.destroy()
+
+    ask = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli', 'ask', 'the red mug'],
+                         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert ask.returncode == 0, ask.stdout + ask.stderr
+    assert 'status:    OK' in ask.stdout and 'score:     ' in ask.stdout
+    position = ask.stdout.split('position:  (')[1].split(')')[0]
+    np.testing.assert_allclose([float(v) for v in position.split(',')], A_CENTER, atol=0.01)
+    miss = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli', 'ask', 'mug',
+                           '--threshold', '0.999'], env=ros_env, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert miss.returncode == 1 and 'status:    NO_MATCH' in miss.stdout
+    assert node.stop() == 0, node.output()

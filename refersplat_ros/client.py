@@ -1,0 +1,132 @@
+"""A small client facade for the refersplat node (nav2 simple-commander style).
+
+    client = ReferClient(node)                  # any rclpy node of yours
+    result = client.refer('the red mug', timeout=10.0)
+    if result.status == ReferResult.OK: ... result.pose, result.cloud ...
+
+``refer`` sends a ``Refer`` action goal and spins ``node`` until the result arrives, so callers
+write no action boilerplate. It never raises for an answer the node gives (NO_MATCH, ERROR, ...
+arrive as the result's status); it raises ``ReferClientError`` only when no answer can be had
+(server absent, goal rejected, timeout).
+
+The ``refersplat ask`` command (``configure_parser``/``run`` below) wraps it for a terminal.
+"""
+import time
+
+import rclpy
+from rclpy.action import ActionClient
+from rclpy.executors import SingleThreadedExecutor
+
+from refersplat_ros.action import Refer
+from refersplat_ros.msg import ReferResult
+
+STATUS_NAMES = {getattr(ReferResult, n): n for n in (
+    'OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')}
+
+
+class ReferClientError(RuntimeError):
+    """No answer could be obtained from the node (absent, rejected, timed out)."""
+
+
+class ReferClient:
+    """Send referring queries to a refersplat node through its ``~/refer`` action.
+
+    Args:
+        node: the rclpy node used for the action client (spun by ``refer`` while waiting; do not
+            spin it in another executor at the same time).
+        server: fully qualified action name, ``/<namespace>/refersplat/refer``.
+    """
+
+    def __init__(self, node, server: str = '/refersplat/refer'):
+        self._node = node
+        self._action = ActionClient(node, Refer, server)
+        self.server = server
+        self.feedback = []  # stages of the last goal
+
+    def _spin_until(self, predicate, deadline: float) -> bool:
+        executor = SingleThreadedExecutor(context=self._node.context)
+        executor.add_node(self._node)
+        try:
+            while not predicate() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.02)
+        finally:
+            executor.remove_node(self._node)
+            executor.shutdown()
+        return bool(predicate())
+
+    def wait_for_server(self, timeout: float = 10.0) -> bool:
+        """Return True once the node's action server is reachable."""
+        return self._spin_until(self._action.server_is_ready, time.monotonic() + timeout)
+
+    def refer(self, text: str, timeout: float = 10.0, top_k: int = 0,
+              score_threshold: float = 0.0) -> ReferResult:
+        """Ask for ``text``; return the node's ReferResult (its status says what happened).
+
+        ``top_k`` <= 0 and ``score_threshold`` <= 0 use the node's parameters.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._spin_until(self._action.server_is_ready, deadline):
+            raise ReferClientError(f'no refersplat action server at {self.server} '
+                                   f'(is the node running, in this ROS_DOMAIN_ID?)')
+        self.feedback = []
+        goal = Refer.Goal(text=text, top_k=max(int(top_k), 0),
+                          score_threshold=float(score_threshold))
+        sent = self._action.send_goal_async(
+            goal, feedback_callback=lambda msg: self.feedback.append(msg.feedback.stage))
+        if not self._spin_until(sent.done, deadline):
+            raise ReferClientError(f'goal not acknowledged within {timeout} s')
+        handle = sent.result()
+        if not handle.accepted:
+            raise ReferClientError('goal rejected by the node')
+        result = handle.get_result_async()
+        if not self._spin_until(result.done, deadline):
+            raise ReferClientError(f'no result within {timeout} s')
+        return result.result().result.result
+
+    def destroy(self):
+        self._action.destroy()
+
+
+def format_result(result: ReferResult) -> str:
+    """Render a ReferResult as the few lines a person needs."""
+    latency_ms = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
+    lines = [f'status:    {STATUS_NAMES.get(result.status, result.status)}'
+             + (f' ({result.message})' if result.message else ''),
+             f'query:     {result.text!r} (id {result.query_id})',
+             f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
+             f'{result.field_ms:.1f}, select {result.select_ms:.1f}, render '
+             f'{result.render_ms:.1f})']
+    if result.status == ReferResult.OK:
+        p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
+        lines += [f'score:     {result.score:.3f} over {result.num_gaussians} Gaussians',
+                  f'position:  ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) in {result.header.frame_id!r}',
+                  f'orient.:   xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})',
+                  f'box size:  ({s.x:.3f}, {s.y:.3f}, {s.z:.3f})']
+    return '\n'.join(lines)
+
+
+def configure_parser(parser):
+    parser.add_argument('text', help='referring expression, e.g. "the red mug"')
+    parser.add_argument('--server', default='/refersplat/refer', help='action name')
+    parser.add_argument('--timeout', type=float, default=15.0, help='seconds to wait')
+    parser.add_argument('--top-k', type=int, default=0, help='instances (0 = node parameter)')
+    parser.add_argument('--threshold', type=float, default=0.0,
+                        help='probability threshold (0 = node parameter)')
+
+
+def run(args) -> int:
+    """Ask the running node; exit 0 on OK, 1 on another status, 2 when no answer came."""
+    rclpy.init()
+    node = rclpy.create_node('refersplat_ask')
+    client = ReferClient(node, args.server)
+    try:
+        result = client.refer(args.text, args.timeout, args.top_k, args.threshold)
+    except ReferClientError as exc:
+        print(f'error: {exc}')
+        return 2
+    finally:
+        client.destroy()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    print(format_result(result))
+    return 0 if result.status == ReferResult.OK else 1
