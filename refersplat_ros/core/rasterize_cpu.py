@@ -1,0 +1,288 @@
+"""Exact alpha compositing of 3D Gaussians in pure torch (the CPU backend of ``rasterize``).
+
+Algorithm (ML_STACK.md §3): project with gsplat's pure-torch helpers, enumerate every
+Gaussian-pixel pair inside each Gaussian's opacity-aware 3-sigma box (no Python loop over
+Gaussians), prune pairs with alpha < 1/255, order pairs by (pixel, depth), then compute the
+differentiable weights w = alpha * T with T the exclusive per-pixel transmittance, and
+scatter-add w * feature into the pixels.
+
+The compositing rules are those of the CUDA kernels (REFERSPLAT.md §4.6; gsplat
+``RasterizeToPixels3DGSFwd.cu``): pixel centre at integer + 0.5, alpha = min(0.99, o exp(-sigma)),
+pairs with sigma < 0 or alpha < 1/255 skipped, and a pixel stops at the Gaussian that would bring
+its transmittance to <= 1e-4 (that Gaussian excluded). No background term: an empty pixel
+renders 0. The code is device-agnostic torch, so it also runs on CUDA tensors.
+"""
+from dataclasses import dataclass
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
+
+# 3DGS / ReferSplat clamp alpha at 0.99 (forward.cu); gsplat 1.5.3 clamps at 0.999.
+ALPHA_MAX = 0.99
+ALPHA_MIN = 1.0 / 255.0
+# A pixel is done once its transmittance would fall to <= T_MIN (both CUDA kernels).
+T_MIN = 1e-4
+EPS2D = 0.3
+NEAR_PLANE = 0.01
+FAR_PLANE = 1e10
+# Candidate Gaussian-pixel pairs evaluated per chunk while enumerating (bounds peak memory).
+_CHUNK_PAIRS = 1 << 22
+
+
+@dataclass
+class Projection:
+    """Screen-space Gaussians for one camera: the M Gaussians in front of the near plane."""
+
+    ids: Tensor  # [M] int64 index of each projected Gaussian in the input arrays
+    means2d: Tensor  # [M, 2] pixel coordinates
+    conics: Tensor  # [M, 3] upper triangle (a, b, c) of the inverse blurred 2D covariance
+    depths: Tensor  # [M] camera-space z
+    opacities: Tensor  # [M]
+    radii: Tensor  # [M, 2] int64 pixel half-extent of the opacity-aware box; 0 = not drawn
+
+
+@dataclass
+class Pairs:
+    """Gaussian-pixel pairs that contribute, sorted by pixel then front-to-back depth."""
+
+    pixel: Tensor  # [P] int64 flat pixel index y * W + x
+    local: Tensor  # [P] int64 index into the Projection arrays
+    gaussian: Tensor  # [P] int64 index into the input Gaussians
+    width: int
+    height: int
+    starts: Optional[Tensor] = None  # [P] int64 index of the first pair of the same pixel
+
+    @property
+    def num_pairs(self) -> int:
+        return self.pixel.shape[0]
+
+
+def project(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4] (w, x, y, z), any norm
+    scales: Tensor,  # [N, 3] activated
+    opacities: Tensor,  # [N] activated
+    viewmat: Tensor,  # [4, 4] world -> camera
+    K: Tensor,  # [3, 3]
+    width: int,
+    height: int,
+) -> Projection:
+    """Project Gaussians with gsplat's pure-torch EWA projection (eps2d 0.3, near 0.01).
+
+    The box radius is gsplat's CUDA one: ``ceil(min(3.33, sqrt(2 ln(255 o))) * sigma_axis)``,
+    which contains every pixel where alpha >= 1/255 can hold. Gaussians behind the near plane
+    are dropped before projecting, so they get exactly zero gradient (never NaN).
+    """
+    viewmat = viewmat.to(means)
+    with torch.no_grad():
+        z = means.detach() @ viewmat[2, :3] + viewmat[2, 3]
+        ids = torch.nonzero((z > NEAR_PLANE) & (z < FAR_PLANE)).squeeze(1)
+    opacities = opacities[ids]
+    covars, _ = _quat_scale_to_covar_preci(quats[ids], scales[ids], compute_covar=True,
+                                           compute_preci=False)
+    radii, means2d, depths, conics, _ = _fully_fused_projection(
+        means[ids], covars, viewmat[None], K.to(means)[None], width, height, eps2d=EPS2D,
+        near_plane=NEAR_PLANE, far_plane=FAR_PLANE)
+    means2d, depths, conics = means2d[0], depths[0], conics[0]
+    with torch.no_grad():
+        a, b, c = conics.unbind(-1)
+        det = (a * c - b * b).clamp(min=1e-30)
+        sigma_xy = torch.stack([c / det, a / det], dim=-1).clamp(min=0).sqrt()  # [N, 2]
+        # Opacity-aware extent (gsplat ProjectionEWA3DGSFused.cu, arXiv 2402.00525 §B.2).
+        o = opacities.detach()
+        extent = torch.sqrt(2.0 * torch.log((o / ALPHA_MIN).clamp(min=1.0))).clamp(max=3.33)
+        box = torch.ceil(extent[:, None] * sigma_xy)
+        drawn = (radii[0] > 0).all(dim=-1) & (o >= ALPHA_MIN) & (box > 0).any(dim=-1)
+        box = torch.where(drawn[:, None], box, torch.zeros_like(box)).to(torch.int64)
+    return Projection(ids, means2d, conics, depths, opacities, box)
+
+
+def _pair_alpha(
+    pixel: Tensor,  # [P] int64
+    gaussian: Tensor,  # [P] int64
+    means2d: Tensor,  # [N, 2]
+    conics: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    width: int,
+):
+    """Return (sigma [P], alpha [P]) of each pair, alpha clamped at ALPHA_MAX."""
+    px = (pixel % width).to(means2d.dtype) + 0.5
+    py = torch.div(pixel, width, rounding_mode='floor').to(means2d.dtype) + 0.5
+    mean = means2d.index_select(0, gaussian)
+    dx = px - mean[:, 0]
+    dy = py - mean[:, 1]
+    conic = conics.index_select(0, gaussian)
+    sigma = 0.5 * (conic[:, 0] * dx * dx + conic[:, 2] * dy * dy) + conic[:, 1] * dx * dy
+    alpha = (opacities.index_select(0, gaussian) * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
+    return sigma, alpha
+
+
+def _segment_starts(pixel: Tensor) -> Tensor:  # [P] -> [P]
+    """Index of the first pair of each pair's pixel, for pairs sorted by pixel."""
+    p = pixel.shape[0]
+    idx = torch.arange(p, device=pixel.device)
+    is_start = torch.ones(p, dtype=torch.bool, device=pixel.device)
+    if p > 1:
+        is_start[1:] = pixel[1:] != pixel[:-1]
+    return torch.cummax(torch.where(is_start, idx, torch.zeros_like(idx)), dim=0).values
+
+
+def _exclusive_log_transmittance(log1m: Tensor, starts: Tensor) -> Tensor:
+    """Per-pixel exclusive cumsum of log(1 - alpha), as one float64 cumsum minus each base."""
+    total = torch.cumsum(log1m, dim=0) - log1m
+    return total - total[starts]
+
+
+@torch.no_grad()
+def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
+    """List the contributing Gaussian-pixel pairs, sorted by (pixel, depth), no autograd.
+
+    Candidates are enumerated per image row of each Gaussian's box, restricted to the span
+    where the conic can reach alpha >= 1/255 (plus a half-pixel margin), then tested exactly.
+    """
+    device = proj.means2d.device
+    means2d, conics = proj.means2d.detach(), proj.conics.detach()
+    opac = proj.opacities.detach()
+    dtype = means2d.dtype
+    drawn = torch.nonzero(proj.radii[:, 0] > 0).squeeze(1)
+    # Front to back; candidates enumerated in this order keep depth order inside each pixel.
+    drawn = drawn[torch.sort(proj.depths.detach()[drawn], stable=True).indices]
+    num = drawn.shape[0]
+    mx, my = means2d[drawn, 0], means2d[drawn, 1]
+    a, b, c = conics[drawn].unbind(-1)
+    o = opac[drawn]
+    rad = proj.radii[drawn]
+    y0 = torch.floor(my - rad[:, 1]).clamp(0, height - 1).to(torch.int64)
+    y1 = torch.floor(my + rad[:, 1]).clamp(0, height - 1).to(torch.int64)
+    x0 = torch.floor(mx - rad[:, 0]).clamp(0, width - 1)
+    x1 = torch.floor(mx + rad[:, 0]).clamp(0, width - 1)
+    # Row stage: one entry per (Gaussian, image row) of the box.
+    rows_per = y1 - y0 + 1
+    row_rank = torch.repeat_interleave(torch.arange(num, device=device), rows_per)
+    row_start = torch.cumsum(rows_per, 0) - rows_per
+    row_y = y0[row_rank] + torch.arange(row_rank.shape[0], device=device) - row_start[row_rank]
+    row_dy = (row_y.to(dtype) + 0.5) - my[row_rank]
+    # sigma(dx) <= L = ln(255 o) on this row: 0.5 a dx^2 + b dy dx + 0.5 c dy^2 - L <= 0.
+    ra, rb, rc = a[row_rank].double(), b[row_rank].double(), c[row_rank].double()
+    dy64 = row_dy.double()
+    level = torch.log(o[row_rank].double() / ALPHA_MIN).clamp(min=0.0)
+    disc = (rb * dy64) ** 2 - ra * (rc * dy64 * dy64 - 2.0 * level)
+    root = torch.sqrt(disc.clamp(min=0.0))
+    inv_a = 1.0 / ra.clamp(min=1e-30)
+    cx = mx[row_rank].double() - 0.5  # pixel x whose centre is the mean
+    xs = torch.ceil(cx + (-rb * dy64 - root) * inv_a - 0.5)
+    xe = torch.floor(cx + (-rb * dy64 + root) * inv_a + 0.5)
+    xs = torch.maximum(xs, x0[row_rank].double()).to(torch.int64)
+    xe = torch.minimum(xe, x1[row_rank].double()).to(torch.int64)
+    counts = torch.where(disc >= 0, (xe - xs + 1).clamp(min=0), torch.zeros_like(xs))
+    keep_rows = counts > 0
+    row_rank, row_y, row_dy = row_rank[keep_rows], row_y[keep_rows], row_dy[keep_rows]
+    xs, counts = xs[keep_rows], counts[keep_rows]
+    # Per-row values, gathered per candidate with one index_select each; the per-pixel test
+    # uses the same expression as _pair_alpha, so enumeration and the differentiable weights
+    # agree bit for bit.
+    ends = torch.cumsum(counts, dim=0)
+    int_table = torch.stack([xs - (ends - counts), row_y * width, row_rank], dim=1)
+    float_table = torch.stack([mx[row_rank], row_dy, a[row_rank], b[row_rank], c[row_rank],
+                               o[row_rank]], dim=1)
+    pixels, ranks, alphas = [], [], []
+    start, total_rows = 0, counts.shape[0]
+    while start < total_rows:
+        # Chunk of rows whose candidate count stays under _CHUNK_PAIRS (at least one row).
+        base = int(ends[start - 1]) if start > 0 else 0
+        stop = int(torch.searchsorted(ends, base + _CHUNK_PAIRS, right=True))
+        stop = min(max(stop, start + 1), total_rows)
+        cnt = counts[start:stop]
+        row = torch.repeat_interleave(torch.arange(start, stop, device=device), cnt)
+        ints = int_table.index_select(0, row)
+        vals = float_table.index_select(0, row)
+        x = ints[:, 0] + torch.arange(base, base + row.shape[0], device=device)
+        dx = (x.to(dtype) + 0.5) - vals[:, 0]
+        dy = vals[:, 1]
+        sigma = 0.5 * (vals[:, 2] * dx * dx + vals[:, 4] * dy * dy) + vals[:, 3] * dx * dy
+        alpha = (vals[:, 5] * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
+        idx = torch.nonzero((sigma >= 0) & (alpha >= ALPHA_MIN)).squeeze(1)
+        kept = ints.index_select(0, idx)
+        pixels.append(kept[:, 1] + x.index_select(0, idx))
+        ranks.append(kept[:, 2])
+        alphas.append(alpha.index_select(0, idx))
+        start = stop
+    if not pixels:
+        empty = torch.zeros(0, dtype=torch.int64, device=device)
+        return Pairs(empty, empty.clone(), empty.clone(), width, height)
+    pix = torch.cat(pixels)
+    rank = torch.cat(ranks)
+    alpha = torch.cat(alphas)
+    # Keys are unique (one pair per pixel and Gaussian): sort by pixel, then depth rank.
+    order = torch.sort(pix * max(num, 1) + rank, stable=True).indices
+    pix_rank = torch.stack([pix, rank], dim=1).index_select(0, order)
+    alpha = alpha.index_select(0, order)
+    pix = pix_rank[:, 0]
+    # Early termination: drop the pair that brings T to <= T_MIN and all pairs behind it.
+    log1m = torch.log1p(-alpha.double())
+    starts = _segment_starts(pix)
+    inclusive = _exclusive_log_transmittance(log1m, starts) + log1m
+    pix_rank = pix_rank.index_select(0, torch.nonzero(inclusive > math.log(T_MIN)).squeeze(1))
+    local = drawn.index_select(0, pix_rank[:, 1])
+    pix = pix_rank[:, 0].contiguous()
+    return Pairs(pix, local, proj.ids.index_select(0, local), width, height,
+                 _segment_starts(pix))
+
+
+def pair_weights(pairs: Pairs, proj: Projection) -> Tensor:  # [P]
+    """Differentiable compositing weights w = alpha * T of the sorted pairs."""
+    _, alpha = _pair_alpha(pairs.pixel, pairs.local, proj.means2d, proj.conics, proj.opacities,
+                           pairs.width)
+    log1m = torch.log1p(-alpha.double())
+    starts = _segment_starts(pairs.pixel) if pairs.starts is None else pairs.starts
+    log_t = _exclusive_log_transmittance(log1m, starts)
+    return alpha * torch.exp(log_t).to(alpha.dtype)
+
+
+def composite(
+    pairs: Pairs,
+    weights: Tensor,  # [P]
+    values: Tensor,  # [N, C]
+) -> Tensor:  # [H * W, C]
+    """Scatter-add w * value of every pair into its pixel."""
+    num_pixels = pairs.width * pairs.height
+    dtype = torch.promote_types(weights.dtype, values.dtype)
+    out = torch.zeros(num_pixels, values.shape[1], dtype=dtype, device=values.device)
+    contrib = weights.to(dtype)[:, None] * values.to(dtype).index_select(0, pairs.gaussian)
+    return out.index_add(0, pairs.pixel, contrib)
+
+
+def rasterize_cpu(
+    means: Tensor,  # [N, 3]
+    quats: Tensor,  # [N, 4]
+    scales: Tensor,  # [N, 3]
+    opacities: Tensor,  # [N]
+    features: Tensor,  # [N, C]
+    viewmat: Tensor,  # [4, 4]
+    K: Tensor,  # [3, 3]
+    width: int,
+    height: int,
+    background: Optional[Tensor] = None,  # [C]
+    return_depth: bool = False,
+):
+    """Render features; returns (image [C, H, W], alpha [H, W], depth [H, W] or None)."""
+    proj = project(means, quats, scales, opacities, viewmat, K, width, height)
+    pairs = enumerate_pairs(proj, width, height)
+    weights = pair_weights(pairs, proj)
+    image = composite(pairs, weights, features)  # [H*W, C]
+    alpha = torch.zeros(width * height, dtype=weights.dtype, device=weights.device)
+    alpha = alpha.index_add(0, pairs.pixel, weights)
+    depth = None
+    if return_depth:
+        acc = torch.zeros_like(alpha).index_add(
+            0, pairs.pixel, weights * proj.depths.index_select(0, pairs.local))
+        # Expected depth, gsplat 'ED': sum(w z) / sum(w).
+        depth = (acc / alpha.clamp(min=1e-10)).reshape(height, width)
+    if background is not None:
+        image = image + (1.0 - alpha)[:, None] * background.to(image.dtype)[None]
+    image = image.T.reshape(features.shape[1], height, width)
+    return image, alpha.reshape(height, width), depth
