@@ -1,11 +1,10 @@
 """Scenes for node tests: a hand-built referring field with a known, query-independent answer.
 
-The node's mechanics (statuses, queue, headers, latched topics, lifecycle) are tested against a
-field whose weights are set by hand so that every expression selects object A: the baseline field
-(no PCMI) gives m_i = <MLP2(f_r,i), sum_j MLP1(word_j)>; MLP2 passes the first two feature
-channels through, MLP1 outputs the constant w = (2, -2, 0, ...), and f_r = e0 on A, e1 elsewhere.
-So m = 2L on A and -2L elsewhere (L = number of word pieces): deterministic, no training needed.
-The semantic test (the right object per expression) uses a trained Ref-Synth scene instead.
+The node's mechanics (statuses, queue, headers, latched topics, lifecycle) are tested against
+``core.fixed_answer_field``: every expression selects object A with m = +11.4 * 0.1 * L on A and
+the negative elsewhere (L = number of word pieces), so 'mug' (L = 1) has sigmoid(m) = 0.76 and
+longer expressions approach 1. Deterministic, no training needed; the semantic test (the right
+object per expression) uses a trained Ref-Synth scene instead.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ def make_handmade_scene(folder: Path) -> HandmadeScene:
     from refersplat_ros.core.checkpoint import save_checkpoint
     from refersplat_ros.core.gaussian_io import save_ply
     from refersplat_ros.core.gaussians import GaussianScene
-    from refersplat_ros.core.referring_field import ReferringField, ReferringFieldConfig
+    from refersplat_ros.core.fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.text_encoder import TextEncoder
 
     folder = Path(folder)
@@ -54,19 +53,7 @@ def make_handmade_scene(folder: Path) -> HandmadeScene:
     save_ply(scene, folder / 'scene.ply')
 
     encoder = TextEncoder()
-    field = ReferringField(scene.means, ReferringFieldConfig(text_dim=encoder.hidden_size,
-                                                             use_pcmi=False))
-    with torch.no_grad():
-        for module in list(field.mlp1) + list(field.mlp2):
-            if isinstance(module, torch.nn.Linear):
-                module.weight.zero_()
-                module.bias.zero_()
-        for index in (0, 2, 4):                 # MLP2: pass channels 0 and 1 through
-            field.mlp2[index].weight[:2, :2] = torch.eye(2)
-        field.mlp1[4].bias[:2] = torch.tensor([2.0, -2.0])
-        field.features.zero_()
-        field.features[torch.from_numpy(ids == 1), 0] = 1.0
-        field.features[torch.from_numpy(ids != 1), 1] = 1.0
+    field = fixed_answer_field(scene.means, torch.from_numpy(ids == 1), encoder.hidden_size)
     save_checkpoint(folder / 'field.safetensors', field, text_encoder_id=encoder.encoder_id,
                     step=0)
 

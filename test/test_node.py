@@ -188,7 +188,7 @@ def test_action_feedback_no_match_and_threshold_override(rclpy_context, ros_proc
         assert listener.spin(result_future.done, 20), node.output()
         return result_future.result().result.result, feedback
 
-    # 'mug' is one word piece: m = 2 on A, sigmoid(2) = 0.88 < 0.999 -> nothing selected.
+    # 'mug' is one word piece: sigmoid(m) = 0.76 on A < 0.999 -> nothing selected.
     result, feedback = run(Refer.Goal(text='mug', score_threshold=0.999))
     assert result.status == ReferResult.NO_MATCH and 'probability >= 0.999' in result.message
     assert feedback == ['queued', 'encoding', 'field', 'selecting', 'publishing']
@@ -283,7 +283,7 @@ def test_parameters_are_validated_at_runtime(rclpy_context, ros_processes, handm
     assert not set_param('selection.top_k', integer, integer_value=0).successful
     assert not set_param('checkpoint', string, string_value='/other').successful  # read-only
     assert set_param('selection.threshold', double, double_value=0.9).successful
-    # 'mug': sigmoid(2) = 0.88 < 0.9 -> the new threshold is in force.
+    # 'mug': sigmoid(m) = 0.76 < 0.9 -> the new threshold is in force.
     listener.send('mug')
     assert listener.spin(lambda: listener.results(), 20)
     assert listener.results()[-1].status == listener.results()[-1].NO_MATCH
