@@ -148,7 +148,8 @@ class RosProcess:
                    name or Path(script).stem)
 
     def output(self) -> str:
-        self._output.flush()
+        if not self._output.closed:
+            self._output.flush()
         return self.output_path.read_text(errors='replace')
 
     def wait_for_output(self, text: str, timeout: float = 20.0) -> bool:
