@@ -10,7 +10,7 @@ algorithm. Transitions:
 - deactivate: stop serving (queries get NOT_READY).
 - cleanup: free the model (and the CUDA cache).
 
-Every query (topic ``/refer_query``, action ``~/refer``) gets exactly one ``ReferResult`` on
+Every query (topic ``refer_query``, i.e. ``/refer_query`` without a namespace; action ``~/refer``) gets exactly one ``ReferResult`` on
 ``~/result``, whatever happens: INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception
 while serving; the node keeps serving), NO_MATCH or OK. Queries are served in arrival order by
 one worker thread from a bounded queue (``query.queue_size``). All outputs of one query share
@@ -155,7 +155,7 @@ class ReferSplatNode(LifecycleNode):
         self._markers_pub = self.create_publisher(MarkerArray, '~/markers', LATCHED)
         self._scene_pub = self.create_publisher(PointCloud2, '~/scene/cloud', LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(String, '/refer_query', self._on_query, QUERY_QOS,
+        self.create_subscription(String, 'refer_query', self._on_query, QUERY_QOS,
                                  callback_group=MutuallyExclusiveCallbackGroup())
         self._action = ActionServer(
             self, Refer, '~/refer', execute_callback=self._execute_goal,
