@@ -10,9 +10,10 @@ algorithm. Transitions:
 - deactivate: stop serving (queries get NOT_READY).
 - cleanup: free the model (and the CUDA cache).
 
-Every query (topic ``refer_query``, i.e. ``/refer_query`` without a namespace; action ``~/refer``) gets exactly one ``ReferResult`` on
-``~/result``, whatever happens: INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception
-while serving; the node keeps serving), NO_MATCH or OK. Queries are served in arrival order by
+Every query (topic ``refer_query`` -- ``/refer_query`` without a namespace -- or action
+``~/refer``) gets exactly one ``ReferResult`` on ``~/result``, whatever happens:
+INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception while serving; the node
+keeps serving), NO_MATCH or OK. Queries are served in arrival order by
 one worker thread from a bounded queue (``query.queue_size``). All outputs of one query share
 one header (frame = ``frame_id``, stamp = the node clock when the result is made).
 
