@@ -3,9 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint clean
+.PHONY: help setup test lint demo demo-live clean
 
 help:
+	@echo 'make demo    setup + default scene + trained field (cached) + node + queries -> demo_out/'
+	@echo 'make demo-live  the demo, then keep the node and the Foxglove viewer (ws://localhost:8765)'
 	@echo 'make setup   install Debian/Python dependencies and build the interfaces into .venv'
 	@echo 'make test    setup + the whole test suite (lint included); what CI runs'
 	@echo 'make lint    flake8 / pep257 only'
@@ -17,6 +19,12 @@ setup:
 # REFERSPLAT_REQUIRE_ROS=1: a missing rclpy or interface build fails the ROS tests, never skips.
 test: setup
 	@. ./env.sh && REFERSPLAT_REQUIRE_ROS=1 python -m pytest -ra --durations=10 $(PYTEST_ARGS)
+
+demo: setup
+	@. ./env.sh && python -m refersplat_ros.demo
+
+demo-live: setup
+	@. ./env.sh && python -m refersplat_ros.demo --viewer --keep-running
 
 lint: setup
 	@. ./env.sh && python -m pytest test/test_lint.py -q

@@ -1,0 +1,300 @@
+"""The one-command demo (``make demo``): scene -> referring field -> node -> queries -> pictures.
+
+1. Generate the default Ref-Synth scene into ``scenes/default`` (skipped when present).
+2. Train its referring field into ``runs/default`` (reused when ``last.safetensors`` matches the
+   scene), with a progress bar.
+3. Start the refersplat node as a subprocess (``python -m refersplat_ros.node``, the launch path
+   that works without the launch packages; on a ROS machine ``ros2 launch refersplat_ros
+   bringup.launch.py`` starts the same node), under the network rule: loopback discovery, an
+   explicit ROS_DOMAIN_ID, its own ROS_LOG_DIR, the loopback Fast DDS profile.
+4. Ask it the held-out test expressions (attribute / spatial / distractor) and one that names
+   nothing in the scene, through the ``ReferClient`` action facade.
+5. Print a table and write ``demo_out/``: per query a PNG (the mask view rendered with the node's
+   2D mask overlaid and the target box projected) and the target cloud as ``.ply``.
+
+``--keep-running`` leaves the node (and, with ``--viewer``, the Foxglove bridge on
+ws://127.0.0.1:8765) running until Ctrl-C.
+"""
+import argparse
+import logging
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+logger = logging.getLogger('refersplat.demo')
+NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
+
+
+def ensure_scene(scene_dir: Path) -> None:
+    """Generate the default Ref-Synth scene unless ``scene_dir`` already holds one."""
+    if (scene_dir / 'manifest.json').is_file():
+        logger.info('scene: reusing %s', scene_dir)
+        return
+    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
+    logger.info('scene: generating the default Ref-Synth scene into %s', scene_dir)
+    make_scene(preset_config('default'), scene_dir, overwrite=True, progress=True)
+
+
+def ensure_checkpoint(scene_dir: Path, run_dir: Path, steps=None) -> Path:
+    """Return a checkpoint trained on the scene; train one when none matches it."""
+    from refersplat_ros.core.checkpoint import load_checkpoint
+    from refersplat_ros.core.datasets import load_refer_dataset
+    from refersplat_ros.core.errors import CheckpointError
+    from refersplat_ros.core.gaussian_io import load_scene
+    from refersplat_ros.core.training import train, TrainConfig
+
+    dataset = load_refer_dataset(scene_dir)
+    scene = load_scene(dataset.scene_path)
+    last = run_dir / 'checkpoints' / 'last.safetensors'
+    if last.is_file():
+        try:
+            load_checkpoint(last, means=scene.means)
+            logger.info('field: reusing %s', last)
+            return last
+        except CheckpointError as exc:
+            logger.warning('field: %s does not fit the scene (%s); retraining', last, exc)
+    logger.info('field: training on %s (a few minutes on 2 CPU cores)', scene_dir)
+    result = train(TrainConfig(data=scene_dir, out=run_dir, steps=steps, progress=True))
+    return result.last_checkpoint
+
+
+def demo_queries(scene_dir: Path, limit: int = 4):
+    """Held-out test expressions covering each expression type, then one matching nothing.
+
+    Returns:
+        list of (text, category or None, kind).
+    """
+    from refersplat_ros.core.datasets import load_refer_dataset
+    dataset = load_refer_dataset(scene_dir)
+    seen, by_kind = set(), {}
+    for view in dataset.test_views:
+        for ann in view.annotations:
+            if ann.sentence not in seen:
+                seen.add(ann.sentence)
+                by_kind.setdefault(ann.kind, []).append((ann.sentence, ann.category, ann.kind))
+    queries = []
+    while len(queries) < limit and any(by_kind.values()):
+        for kind in sorted(by_kind):
+            if by_kind[kind] and len(queries) < limit:
+                queries.append(by_kind[kind].pop(0))
+    return queries + [(NONSENSE_QUERY, None, 'none')]
+
+
+def mask_view(scene_dir: Path):
+    """Return the first test view's camera and its index among the sorted COLMAP image names."""
+    from refersplat_ros.core.cameras import read_colmap_model
+    from refersplat_ros.core.datasets import load_refer_dataset
+    cameras = read_colmap_model(scene_dir / 'sparse' / '0')
+    names = sorted(cameras)
+    dataset = load_refer_dataset(scene_dir)
+    name = dataset.test_views[0].camera.name if dataset.test_views else names[0]
+    return names.index(name), cameras[name]
+
+
+def ros_environment(domain_id: int, log_dir: Path) -> dict:
+    """Environment for the demo's ROS processes (mandatory loopback rule)."""
+    env = dict(os.environ)
+    env.update({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_DOMAIN_ID': str(domain_id),
+                'ROS_LOG_DIR': str(log_dir), 'PYTHONUNBUFFERED': '1', 'HF_HUB_OFFLINE': '1',
+                'FASTDDS_DEFAULT_PROFILES_FILE': str(ROOT / 'config' / 'fastdds_loopback.xml')})
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return env
+
+
+def box_corners(position, quaternion_xyzw, size) -> np.ndarray:
+    """Return the 8 corners [8, 3] of a box given its centre pose and size."""
+    x, y, z, w = quaternion_xyzw
+    rotation = np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return np.asarray(position) + (signs * np.asarray(size) / 2) @ rotation.T
+
+
+def draw_result(rgb: np.ndarray, mask, corners, camera, title: str, scale: int = 6):
+    """Compose the demo picture: render, red mask overlay, green projected box, title."""
+    from PIL import Image, ImageDraw
+    image = rgb.astype(np.float32)
+    if mask is not None:
+        fg = mask > 0
+        image[fg] = 0.45 * image[fg] + 0.55 * np.array([255.0, 40.0, 40.0])
+    picture = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).resize(
+        (camera.width * scale, camera.height * scale), Image.NEAREST)
+    canvas = Image.new('RGB', (picture.width, picture.height + 22), (20, 20, 20))
+    canvas.paste(picture, (0, 22))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 4), title, fill=(255, 255, 255))
+    if corners is not None:
+        w2c = camera.world_to_camera.double().numpy()
+        cam = corners @ w2c[:3, :3].T + w2c[:3, 3]
+        if (cam[:, 2] > 1e-3).all():
+            u = (camera.fx * cam[:, 0] / cam[:, 2] + camera.cx) * scale
+            v = (camera.fy * cam[:, 1] / cam[:, 2] + camera.cy) * scale + 22
+            for a in range(8):
+                for b in range(a + 1, 8):
+                    if bin(a ^ b).count('1') == 1:   # corners differing in one axis: an edge
+                        draw.line([(u[a], v[a]), (u[b], v[b])], fill=(40, 255, 80), width=1)
+    return canvas
+
+
+def write_cloud_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
+    """Write points with colours as a binary .ply (x, y, z float; red, green, blue uchar)."""
+    from plyfile import PlyData, PlyElement
+    vertices = np.zeros(len(xyz), dtype=[('x', 'f4'), ('y', 'f4'), ('z', 'f4'), ('red', 'u1'),
+                                         ('green', 'u1'), ('blue', 'u1')])
+    for i, axis in enumerate('xyz'):
+        vertices[axis] = xyz[:, i]
+    for i, channel in enumerate(('red', 'green', 'blue')):
+        vertices[channel] = rgb[:, i]
+    PlyData([PlyElement.describe(vertices, 'vertex')]).write(str(path))
+
+
+def format_table(rows) -> str:
+    header = ('query', 'status', 'score', 'Gaussians', 'position (x, y, z)', 'latency ms')
+    lines = [header]
+    for row in rows:
+        lines.append((row['text'], row['status'], f"{row['score']:.2f}", str(row['gaussians']),
+                      row['position'], f"{row['latency_ms']:.1f}"))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
+    out = []
+    for index, line in enumerate(lines):
+        out.append('  '.join(str(cell).ljust(width)
+                             for cell, width in zip(line, widths)).rstrip())
+        if index == 0:
+            out.append('  '.join('-' * width for width in widths))
+    return '\n'.join(out)
+
+
+def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_index: int,
+                camera, queries, out_dir: Path, domain_id: int, viewer: bool = False,
+                keep_running: bool = False, background=None):
+    """Start the node (and viewer), ask ``queries``, write pictures and clouds; return rows."""
+    import rclpy
+    from sensor_msgs.msg import Image as ImageMsg
+
+    from refersplat_ros.client import ReferClient, STATUS_NAMES
+    from refersplat_ros.conversions import image_to_mono8, pointcloud2_to_array, unpack_rgb
+    from refersplat_ros.core.gaussian_io import load_scene
+    from refersplat_ros.core.rasterize import render_scene
+    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.node import LATCHED
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = ros_environment(domain_id, out_dir / 'ros_log')
+    args = [sys.executable, '-m', 'refersplat_ros.node', '--ros-args',
+            '-p', f'scene:={scene_path}', '-p', f'checkpoint:={checkpoint}',
+            '-p', f'mask.dataset:={mask_dataset}', '-p', f'mask.view_index:={view_index}']
+    processes = [subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                  stdout=open(out_dir / 'node.log', 'wb'),
+                                  stderr=subprocess.STDOUT)]
+    if viewer:
+        processes.append(subprocess.Popen(
+            [sys.executable, '-m', 'refersplat_ros.viewer'], env=env, stdin=subprocess.DEVNULL,
+            stdout=open(out_dir / 'viewer.log', 'wb'), stderr=subprocess.STDOUT))
+    for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
+                'FASTDDS_DEFAULT_PROFILES_FILE'):
+        os.environ[key] = env[key]
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    node = rclpy.create_node('refersplat_demo', context=context)
+    masks = {}
+    node.create_subscription(ImageMsg, '/refersplat/target/mask',
+                             lambda m: masks.__setitem__(
+                                 (m.header.stamp.sec, m.header.stamp.nanosec), m), LATCHED)
+    client = ReferClient(node)
+    scene = load_scene(scene_path)
+    rgb = render_scene(scene, camera, background=background).image
+    rgb = rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255
+    rows = []
+    try:
+        if not client.wait_for_server(120):
+            raise RuntimeError('the node did not come up; see ' + str(out_dir / 'node.log'))
+        for index, (text, category, kind) in enumerate(queries, start=1):
+            result = client.refer(text, timeout=60)
+            status = STATUS_NAMES.get(result.status, str(result.status))
+            stamp = (result.header.stamp.sec, result.header.stamp.nanosec)
+            mask, corners, position = None, None, '-'
+            if result.status == ReferResult.OK:
+                client._spin_until(lambda: stamp in masks, time.monotonic() + 5)
+                mask = image_to_mono8(masks[stamp]) if stamp in masks else None
+                p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
+                corners = box_corners((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), (s.x, s.y, s.z))
+                position = f'({p.x:.2f}, {p.y:.2f}, {p.z:.2f})'
+                points = pointcloud2_to_array(result.cloud)
+                xyz = np.stack([points['x'], points['y'], points['z']], axis=1)
+                write_cloud_ply(out_dir / f'query_{index}.ply', xyz, unpack_rgb(points['rgb']))
+            title = f'{index}. "{text}" -> {status} ({result.score:.2f})'
+            draw_result(rgb, mask, corners, camera, title).save(out_dir / f'query_{index}.png')
+            latency = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
+            rows.append({'text': text, 'status': status, 'score': result.score,
+                         'gaussians': result.num_gaussians, 'position': position,
+                         'latency_ms': latency, 'category': category, 'kind': kind})
+        if keep_running:
+            print('node running; Foxglove: ws://localhost:8765 (with --viewer). Ctrl-C stops.')
+            while all(p.poll() is None for p in processes):
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.destroy()
+        node.destroy_node()
+        context.try_shutdown()
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description='refersplat_ros demo on the default scene')
+    parser.add_argument('--scene-dir', type=Path, default=ROOT / 'scenes' / 'default')
+    parser.add_argument('--run-dir', type=Path, default=ROOT / 'runs' / 'default')
+    parser.add_argument('--checkpoint', type=Path, help='use this checkpoint (no training)')
+    parser.add_argument('--steps', type=int, help='training steps (default: TrainConfig)')
+    parser.add_argument('--queries', nargs='+', help='ask these instead of the test set')
+    parser.add_argument('--out', type=Path, default=ROOT / 'demo_out')
+    parser.add_argument('--domain-id', type=int,
+                        default=int(os.environ.get('REFERSPLAT_DEMO_DOMAIN_ID', 78)))
+    parser.add_argument('--viewer', action='store_true', help='also start the Foxglove bridge')
+    parser.add_argument('--keep-running', action='store_true', help='keep serving after')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='[demo] %(message)s')
+    start = time.monotonic()
+    ensure_scene(args.scene_dir)
+    checkpoint = args.checkpoint or ensure_checkpoint(args.scene_dir, args.run_dir, args.steps)
+    import torch
+
+    from refersplat_ros.core.datasets import load_refer_dataset
+    scene_path = load_refer_dataset(args.scene_dir).scene_path
+    if args.queries:
+        queries = [(q, None, 'given') for q in args.queries]
+    else:
+        queries = demo_queries(args.scene_dir)
+    view_index, camera = mask_view(args.scene_dir)
+    manifest = load_refer_dataset(args.scene_dir).manifest or {}
+    background = manifest.get('config', {}).get('background_rgb')
+    rows = run_queries(scene_path, checkpoint, args.scene_dir, view_index, camera, queries,
+                       args.out, args.domain_id, args.viewer, args.keep_running,
+                       None if background is None else torch.tensor(background))
+    table = format_table(rows)
+    print('\n' + table + '\n')
+    (args.out / 'results.txt').write_text(table + '\n')
+    print(f'pictures and target clouds in {args.out}/ (query_N.png, query_N.ply); '
+          f'demo took {time.monotonic() - start:.0f} s')
+    return 0 if len(rows) == len(queries) else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
