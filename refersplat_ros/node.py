@@ -46,6 +46,8 @@ from visualization_msgs.msg import MarkerArray
 from refersplat_ros.action import Refer
 from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
                                         xyz_to_pointcloud2)
+from refersplat_ros.core.inference import QueryStatus, validate_query
+from refersplat_ros.core.selection import SelectionConfig
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.srv import LoadScene
 
@@ -188,7 +190,9 @@ class ReferSplatNode(LifecycleNode):
         """Publish the scene cloud and start serving queries."""
         self._publish_scene_cloud()
         self._active = True
-        self.get_logger().info('active: send queries on /refer_query or the ~/refer action')
+        self.get_logger().info(
+            f"active: send queries on {self.resolve_topic_name('refer_query')} or the "
+            f"{self.resolve_topic_name('~/refer')} action")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -266,7 +270,6 @@ class ReferSplatNode(LifecycleNode):
         return SetParametersResult(successful=True)
 
     def _selection_config(self, top_k: int, threshold: float):
-        from refersplat_ros.core.selection import SelectionConfig
         get = self.get_parameter
         return SelectionConfig(
             threshold=threshold if threshold > 0 else get('selection.threshold').value,
@@ -286,7 +289,6 @@ class ReferSplatNode(LifecycleNode):
 
     def _submit(self, job: _Job):
         """Queue a job; an invalid query or a full queue is answered at once."""
-        from refersplat_ros.core.inference import validate_query
         reason = validate_query(job.text, self.get_parameter('query.max_chars').value)
         if reason is not None:
             self._finish(job, ReferResult.INVALID_QUERY, reason)
@@ -334,7 +336,6 @@ class ReferSplatNode(LifecycleNode):
                     self._finish(job, ReferResult.ERROR, f'{type(exc).__name__}: {exc}')
 
     def _serve(self, job: _Job):
-        from refersplat_ros.core.inference import QueryStatus
         model = self._model
         if not self._active or model is None:
             self._finish(job, ReferResult.NOT_READY,
