@@ -21,6 +21,8 @@ With ``autostart`` (default true) ``main`` configures and activates the node its
 ``ros2 run`` / launch works without a lifecycle manager.
 """
 from dataclasses import dataclass, field
+import logging
+import os
 import queue
 import sys
 import threading
@@ -455,7 +457,13 @@ _STATUS_NAMES = {getattr(ReferResult, n): n for n in (
 
 
 def main(argv=None) -> int:
-    """Run the node; with ``autostart`` configure and activate it first."""
+    """Run the node; with ``autostart`` configure and activate it first.
+
+    After a clean shutdown the process exits at once (``os._exit``) instead of returning: the
+    node, executor and rclpy context are already shut down, and the interpreter's own teardown
+    (torch, open3d, DDS objects) takes about a second, too slow for the 2 s that launch systems
+    and operators allow after SIGINT/SIGTERM.
+    """
     rclpy.init(args=argv)
     node = ReferSplatNode()
     executor = MultiThreadedExecutor(num_threads=4)
@@ -472,7 +480,10 @@ def main(argv=None) -> int:
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == '__main__':
