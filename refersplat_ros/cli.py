@@ -18,6 +18,12 @@ COMMANDS = {
                       'select one pseudo mask per (frame, object) from detector candidates'),
     'make-scene': ('refersplat_ros.core.datasets.make_scene',
                    'write a Ref-Synth referring scene (exact masks) in the Ref-LERF layout'),
+    'train': ('refersplat_ros.core.train_command',
+              'train a referring field on a scene folder (optionally two-stage)'),
+    'eval': ('refersplat_ros.core.evaluate_command',
+             'Ref-LERF mIoU of every checkpoint of a run (last and best)'),
+    'query': ('refersplat_ros.core.query_command',
+              'select the Gaussians a referring expression names, with a checkpoint'),
 }
 
 

@@ -1,0 +1,60 @@
+"""``refersplat eval``: Ref-LERF mIoU of every checkpoint of a run (REFERSPLAT.md §6).
+
+Examples::
+
+    refersplat eval --run runs/full
+    refersplat eval --run runs/full --ovs          # category names as queries
+    refersplat eval --run runs/full --data scenes/other   # fails: checkpoint of another scene
+"""
+import argparse
+import math
+from pathlib import Path
+
+from refersplat_ros.core.errors import RefersplatError
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--run', required=True, type=Path, help='run folder of refersplat train')
+    parser.add_argument('--data', type=Path, default=None,
+                        help='scene folder (default: the one recorded in the checkpoints)')
+    parser.add_argument('--out', type=Path, default=None,
+                        help='output folder (default RUN/eval or RUN/eval_ovs)')
+    parser.add_argument('--ovs', action='store_true',
+                        help='open-vocabulary mode: category names as queries')
+    parser.add_argument('--empty-pixels', choices=('background', 'paper'), default='background',
+                        help='uncovered pixels (M = 0): background (default) or the literal '
+                             'M >= 0 rule of the paper (foreground)')
+    parser.add_argument('--no-overlays', action='store_true', help='do not write PNG overlays')
+    parser.add_argument('--device', default='auto', help='auto, cpu, cuda, ...')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def _pct(value: float) -> str:
+    return 'n/a' if value is None or math.isnan(value) else f'{100.0 * value:.1f}'
+
+
+def run(args) -> int:
+    from refersplat_ros.core.evaluation import evaluate_run, EvalConfig
+
+    try:
+        result = evaluate_run(EvalConfig(
+            run=args.run, data=args.data, out=args.out, device=args.device, ovs=args.ovs,
+            empty_pixels=args.empty_pixels, overlays=not args.no_overlays,
+            progress=not args.no_progress))
+    except (RefersplatError, ValueError) as exc:
+        print(f'error: {exc}')
+        return 1
+    print(f'{result.mode} evaluation of {result.run_dir} (mIoU in %, empty pixels: '
+          f'{result.empty_pixels})')
+    for stage in result.stages:
+        for label, ev in (('last', stage.last), ('best', stage.best)):
+            subsets = ', '.join(f'{k} {_pct(v.average)}' for k, v in ev.subsets.items())
+            sel = ev.selection_means()
+            print(f'stage {stage.stage} {label}: {ev.checkpoint.name} (step {ev.step}) '
+                  f'mIoU {_pct(ev.miou)} (paper rule {_pct(ev.paper_summary.average)}; '
+                  f'{sum(ev.summary.num_pairs.values())} pairs, {ev.summary.num_skipped} '
+                  f'skipped)' + (f'; {subsets}' if subsets else '') +
+                  (f'; 3D precision {_pct(sel["precision"])} recall {_pct(sel["recall"])}'
+                   if ev.selection else ''))
+    print(f'results: {result.out_dir / "summary.json"}')
+    return 0
