@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint demo demo-live clean
+.PHONY: help setup test lint demo demo-live bench ablation clean
 
 help:
 	@echo 'make demo    setup + default scene + trained field (cached) + node + queries -> demo_out/'
@@ -11,6 +11,8 @@ help:
 	@echo 'make setup   install Debian/Python dependencies and build the interfaces into .venv'
 	@echo 'make test    setup + the whole test suite (lint included); what CI runs'
 	@echo 'make lint    flake8 / pep257 only'
+	@echo 'make bench   rasterizer + query-latency benchmarks -> docs/BENCHMARKS.md'
+	@echo 'make ablation  train/evaluate the ablations on the default scene -> docs/RESULTS.md'
 	@echo 'make clean   remove build outputs (keeps .venv)'
 
 setup:
@@ -25,6 +27,12 @@ demo: setup
 
 demo-live: setup
 	@. ./env.sh && python -m refersplat_ros.demo --viewer --keep-running
+
+bench: setup
+	@. ./env.sh && python bench/rasterize.py && python bench/query_latency.py
+
+ablation: setup
+	@. ./env.sh && python bench/ablation.py
 
 lint: setup
 	@. ./env.sh && python -m pytest test/test_lint.py -q

@@ -35,10 +35,13 @@ def test_demo_queries_cover_each_expression_type(tiny_scene):
     from refersplat_ros.demo import demo_queries, NONSENSE_QUERY
     root, _ = tiny_scene
     queries = demo_queries(root / 'scene')
-    kinds = [kind for _, _, kind in queries[:-1]]
-    assert len(queries) == 5 and queries[-1] == (NONSENSE_QUERY, None, 'none')
-    assert len({text for text, _, _ in queries}) == 5
-    assert set(kinds) == {'attribute', 'spatial', 'distractor'} & set(kinds) and len(kinds) == 4
+    assert [q[2] for q in queries[:3]] == ['name'] * 3
+    assert [q[0] for q in queries[:3]] == [c.replace('-', ' ') for _, c, _ in queries[:3]]
+    kinds = [kind for _, _, kind in queries[3:-1]]
+    assert len(queries) == 8 and queries[-1] == (NONSENSE_QUERY, None, 'none')
+    assert len({text for text, _, _ in queries}) == 8
+    assert len(kinds) == 4 and set(kinds) <= {'attribute', 'spatial', 'distractor'}
+    assert len(set(kinds)) >= 2                   # one of each type present, round-robin
 
 
 def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, ros_domain,
@@ -55,7 +58,7 @@ def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, r
         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = (out / 'results.txt').read_text().splitlines()
-    assert table[0].split()[:3] == ['query', 'status', 'score'] and len(table) == 2 + 5
+    assert table[0].split()[:3] == ['query', 'status', 'score'] and len(table) == 2 + 8
     assert table == proc.stdout.strip().split('\n\n')[0].splitlines()
     for index, line in enumerate(table[2:], start=1):
         assert '  OK  ' in line                     # the fixed field always answers object 1
