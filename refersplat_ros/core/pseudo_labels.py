@@ -80,17 +80,25 @@ def _area_filter(masks: np.ndarray, area_cap: Optional[float]) -> np.ndarray:
     return kept
 
 
+def _candidates(masks, scores, area_cap):
+    """Validate candidates: (masks, scores, indices kept by the area cap), or None if K = 0."""
+    masks = _as_masks(masks)
+    scores = _as_scores(scores, masks.shape[0])
+    if masks.shape[0] == 0:
+        return None
+    return masks, scores, _area_filter(masks, area_cap)
+
+
 def select_confidence_weighted(
     masks,  # [K, H, W] candidate masks (bool or 0/255), numpy or anything np.asarray accepts
     scores: Sequence[float],  # [K] detector confidences gamma_k
     area_cap: Optional[float] = None,
 ) -> Optional[int]:
     """Return the index of the confidence-weighted IoU choice (§7), or None for K = 0."""
-    masks = _as_masks(masks)
-    scores = _as_scores(scores, masks.shape[0])
-    if masks.shape[0] == 0:
+    prepared = _candidates(masks, scores, area_cap)
+    if prepared is None:
         return None
-    kept = _area_filter(masks, area_cap)
+    masks, scores, kept = prepared
     if kept.size == 1:
         return int(kept[0])
     gamma = scores[kept]
@@ -108,11 +116,10 @@ def select_top1(
     area_cap: Optional[float] = None,
 ) -> Optional[int]:
     """Return the index of the most confident candidate (released script), None for K = 0."""
-    masks = _as_masks(masks)
-    scores = _as_scores(scores, masks.shape[0])
-    if masks.shape[0] == 0:
+    prepared = _candidates(masks, scores, area_cap)
+    if prepared is None:
         return None
-    kept = _area_filter(masks, area_cap)
+    _, scores, kept = prepared
     return int(kept[np.argmax(scores[kept])])
 
 
