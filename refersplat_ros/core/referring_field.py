@@ -246,3 +246,73 @@ class ReferringField(nn.Module):
     def forward(self, word_features: Tensor) -> FieldOutput:  # [L, text_dim]
         """Training forward of one expression: response [N], g' [N, D], w [L, D]."""
         return self.respond(word_features, self.precompute())
+
+
+class ResponseStats(NamedTuple):
+    """Per-Gaussian statistics of x for ``ReferringField.response_only`` (query-independent).
+
+    Attributes:
+        mean: mean over channels of x_i, ``[N]``.
+        sq_norm: ||x_i||^2, ``[N]``.
+    """
+
+    mean: Tensor
+    sq_norm: Tensor
+
+
+def response_stats(cache: FieldCache) -> ResponseStats:
+    """Compute the channel mean and squared norm of every x_i once (inference)."""
+    return ResponseStats(cache.x.mean(dim=1), (cache.x * cache.x).sum(dim=1))
+
+
+def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
+                  cache: FieldCache, stats: ResponseStats) -> Tensor:  # -> [N]
+    """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
+
+    Inference needs only m_i = <g'_i, s> with s = sum_j w_j. For the code-form PCMI,
+    g'_i = LayerNorm(z_i), z_i = x_i + a_i V (a_i: attention row [L], V: values [L, D]), so
+    m_i = ((z_i - mu_i) / sigma_i) . (gamma * s) + beta . s with
+    z_i . u = x_i . u + a_i . (V u), mu_i = mean(x_i) + a_i . mean_cols(V) and
+    mean(z_i^2) = (||x_i||^2 + 2 a_i . (V x_i) + a_i^T (V V^T) a_i) / D:
+    every term is an [N] or [N, L] product (L ~ 10-40 words instead of D = 128 channels). The
+    paper form and the no-PCMI baseline are linear in x and reduce the same way. Equal to
+    ``field.respond(...).response`` up to float rounding (tested).
+    """
+    cfg = field.config
+    words = field.project_words(word_features)  # [L, D]
+    s = words.sum(dim=0)  # [D]
+    x = cache.x
+    if not cfg.use_pcmi:
+        return x @ s
+    num_words = words.shape[0]
+    att = field.attention if cfg.pcmi_form == 'code' else None
+    # One pass over x (the largest tensor) for every product with it: words (text position),
+    # the attention values (code form) and the response direction.
+    values = att.v_linear(words) if att is not None else words  # [L, D]
+    u = att.norm.weight * s if att is not None else s  # [D]
+    x_products = x @ torch.cat([words, values, u[None]]).t()  # [N, 2L + 1]
+    keys_pos = None
+    if cache.positions is not None:
+        logits = x_products[:, :num_words].t()  # [L, N] = words . x
+        if cfg.scale_text_position:
+            logits = logits / math.sqrt(cfg.width)
+        keys_pos = torch.softmax(logits, dim=-1) @ cache.positions  # [L, D]
+    scale = 1.0 / math.sqrt(cfg.width)
+    x_u = x_products[:, -1]  # [N]
+    if att is None:  # paper form: m = x . s + a . (W s)
+        keys = words if keys_pos is None else words + keys_pos
+        weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
+        return x_u + weights @ (words @ s)
+    keys = att.k_linear(words)
+    if keys_pos is not None:
+        keys = keys + att.kp_linear(keys_pos)
+    weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
+    x_values = x_products[:, num_words:2 * num_words]  # [N, L] = x . v_j
+    width = float(cfg.width)
+    z_dot_u = x_u + weights @ (values @ u)  # [N]
+    mu = stats.mean + weights @ values.mean(dim=1)  # [N]
+    z_sq = (stats.sq_norm + 2.0 * (weights * x_values).sum(dim=1)
+            + ((weights @ (values @ values.t())) * weights).sum(dim=1)) / width
+    var = (z_sq - mu * mu).clamp_min(0.0)  # biased variance, as LayerNorm
+    norm = att.norm
+    return (z_dot_u - mu * u.sum()) / torch.sqrt(var + norm.eps) + norm.bias @ s

@@ -182,3 +182,21 @@ def test_network_parameters_exclude_features():
     names = {id(p) for p in field.network_parameters()}
     assert id(field.features) not in names
     assert len(names) == len(list(field.parameters())) - 1
+
+
+@pytest.mark.parametrize('overrides', [{}, {'pcmi_form': 'paper'}, {'use_pcmi': False},
+                                       {'naive_attention': True},
+                                       {'text_position_scale': True}])
+def test_response_only_equals_the_full_forward(overrides):
+    from refersplat_ros.core.referring_field import response_only, response_stats
+    gen = torch.Generator().manual_seed(3)
+    field = ReferringField(torch.rand(700, 3, generator=gen),
+                           ReferringFieldConfig(text_dim=24, **overrides))
+    with torch.no_grad():
+        for param in field.parameters():                # move off the zero/default init
+            param.add_(0.3 * torch.randn(param.shape, generator=gen))
+        cache = field.precompute()
+        words = torch.randn(9, 24, generator=gen)
+        expected = field.respond(words, cache).response
+        fast = response_only(field, words, cache, response_stats(cache))
+    torch.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
