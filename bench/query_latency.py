@@ -157,18 +157,21 @@ def measure(num: int, queries: int, warmup: int, domain_id: int, workdir: Path) 
     statuses = [r[1].status for r in rows]
     return {'n': num, 'p50': np.percentile(e2e, 50), 'p95': np.percentile(e2e, 95),
             'stages': stages, 'other': np.median(e2e) - sum(stages.values()),
+            'node_ms': float(np.median([r[1].latency.sec * 1e3 + r[1].latency.nanosec * 1e-6
+                                        for r in rows])),
             'selected': int(np.median([r[1].num_gaussians for r in rows])),
             'ok': sum(s == ReferResult.OK for s in statuses), 'count': len(rows),
             'rss_mb': rss, 'build_s': build_s, 'load_s': load_s}
 
 
 def table(rows) -> str:
-    lines = ['| Gaussians | p50 ms | p95 ms | encode | field | select | render | other | '
-             'selected (median) | OK | node peak RSS MB | node start s |',
-             '|---|---|---|---|---|---|---|---|---|---|---|---|']
+    lines = ['| Gaussians | p50 ms | p95 ms | in node | encode | field | select | render | '
+             'other | selected (median) | OK | node peak RSS MB | node start s |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         s = r['stages']
-        lines.append(f"| {r['n']:,} | {r['p50']:.1f} | {r['p95']:.1f} | {s['encode']:.1f} | "
+        lines.append(f"| {r['n']:,} | {r['p50']:.1f} | {r['p95']:.1f} | {r['node_ms']:.1f} | "
+                     f"{s['encode']:.1f} | "
                      f"{s['field']:.1f} | {s['select']:.1f} | {s['render']:.1f} | "
                      f"{r['other']:.1f} | {r['selected']:,} | {r['ok']}/{r['count']} | "
                      f"{r['rss_mb']:.0f} | {r['load_s']:.1f} |")
@@ -208,8 +211,10 @@ def main(argv=None) -> int:
             f"{'CUDA' if torch.cuda.is_available() else 'CPU'}. The node runs as a "
             f'subprocess; this process publishes {args.queries} distinct queries one at a '
             f'time ({args.warmup} warm-up queries first) and times publish -> `~/result` '
-            'receipt. Stage columns are medians in ms from the ReferResult; "other" is '
-            'transport, queueing and message building. Synthetic scenes: random Gaussians, '
+            'receipt. "in node" is the ReferResult latency (receipt to publication on the '
+            'node); stage columns are medians in ms from the ReferResult; "other" is '
+            'end-to-end minus the stages (transport both ways, queueing, message building). '
+            'Synthetic scenes: random Gaussians, '
             'the default PCMI field with hand-set weights answering an object-sized blob '
             '(1.5 % of N; `core/fixed_answer_field.py`: the full forward runs, so latency '
             "equals a trained field's), a 160x120 mask view.\n\n" + table(rows) + '\n')

@@ -36,11 +36,11 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
@@ -79,6 +79,7 @@ class _Job:
     top_k: int = 0                                    # 0 = parameter
     threshold: float = 0.0                            # <= 0 = parameter
     feedback: Optional[Callable[[str], None]] = None  # action feedback
+    future: Optional[Future] = None                   # completed for the action's coroutine
     done: threading.Event = field(default_factory=threading.Event)
     result: Optional[ReferResult] = None
 
@@ -160,15 +161,15 @@ class ReferSplatNode(LifecycleNode):
         self._markers_pub = self.create_publisher(MarkerArray, '~/markers', LATCHED)
         self._scene_pub = self.create_publisher(PointCloud2, '~/scene/cloud', LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(String, 'refer_query', self._on_query, QUERY_QOS,
-                                 callback_group=MutuallyExclusiveCallbackGroup())
+        self.create_subscription(String, 'refer_query', self._on_query, QUERY_QOS)
         self._action = ActionServer(
             self, Refer, '~/refer', execute_callback=self._execute_goal,
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda _goal: CancelResponse.REJECT,
-            callback_group=ReentrantCallbackGroup())
-        self.create_service(LoadScene, '~/load_scene', self._on_load_scene,
-                            callback_group=MutuallyExclusiveCallbackGroup())
+            cancel_callback=lambda _goal: CancelResponse.REJECT)
+        self.create_service(LoadScene, '~/load_scene', self._on_load_scene)
+        # Wakes the executor when the worker finishes an action's query, so the goal's coroutine
+        # resumes at once.
+        self._wake = self.create_guard_condition(lambda: None)
         self.create_timer(self.get_parameter('diagnostics_period').value,
                           self._publish_diagnostics)
         self._stop = threading.Event()
@@ -305,7 +306,7 @@ class ReferSplatNode(LifecycleNode):
     def _on_query(self, msg: String):
         self._submit(self._new_job(msg.data))
 
-    def _execute_goal(self, goal_handle):
+    async def _execute_goal(self, goal_handle):
         goal = goal_handle.request
         start = time.monotonic()
 
@@ -316,10 +317,10 @@ class ReferSplatNode(LifecycleNode):
             goal_handle.publish_feedback(fb)
 
         job = self._new_job(goal.text, top_k=goal.top_k, threshold=goal.score_threshold,
-                            feedback=feedback)
+                            feedback=feedback, future=Future())
         feedback('queued')
         self._submit(job)
-        job.done.wait()
+        await job.future  # the executor keeps serving other callbacks meanwhile
         goal_handle.succeed()
         return Refer.Result(result=job.result)
 
@@ -404,6 +405,9 @@ class ReferSplatNode(LifecycleNode):
         self._stats['last_latency_ms'] = latency * 1e3
         job.result = result
         job.done.set()
+        if job.future is not None:
+            job.future.set_result(result)
+            self._wake.trigger()
 
     # ------------------------------------------------------------------ other outputs
     def _publish_scene_cloud(self):
@@ -466,7 +470,9 @@ def main(argv=None) -> int:
     """
     rclpy.init(args=argv)
     node = ReferSplatNode()
-    executor = MultiThreadedExecutor(num_threads=4)
+    # Single-threaded on purpose: rclpy's MultiThreadedExecutor added 50-120 ms (p50) to every
+    # message here (bench/query_latency.py); queries are served by the node's own worker thread.
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
         if node.get_parameter('autostart').value:
@@ -477,7 +483,7 @@ def main(argv=None) -> int:
         pass
     finally:
         node.stop_worker()
-        executor.shutdown(timeout_sec=1.0)
+        executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         logging.shutdown()
