@@ -103,7 +103,10 @@ class TextEncoder:
         # Offline only: never reach the network (the robot and CI machines have none).
         os.environ.setdefault('HF_HUB_OFFLINE', '1')
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        # The weight-loading progress bar is noise in node logs and the demo's output.
+        hf_logging.disable_progress_bar()
         source = str(bundled_model_path()) if model_ref == BUNDLED_MODEL else model_ref
         source = os.path.expanduser(source)
         # 'org/name' is a Hub name; absolute or ./relative references are folders.
