@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from refersplat_ros.demo import ros_environment  # the network rule, one place
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = 'Query latency'
 
@@ -61,17 +63,6 @@ def make_scene(folder: Path, num: int, seed: int = 0):
     write_colmap_text(folder / 'sparse' / '0', [camera])
 
 
-def node_environment(domain_id: int, log_dir: Path) -> dict:
-    env = dict(os.environ)
-    env.update({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_DOMAIN_ID': str(domain_id),
-                'ROS_LOG_DIR': str(log_dir), 'PYTHONUNBUFFERED': '1',
-                'FASTDDS_DEFAULT_PROFILES_FILE': str(ROOT / 'config' / 'fastdds_loopback.xml'),
-                'AMENT_PREFIX_PATH': os.environ.get('AMENT_PREFIX_PATH', sys.prefix),
-                'HF_HUB_OFFLINE': '1'})
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return env
-
-
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f'/proc/{pid}/status').read_text().splitlines():
@@ -96,7 +87,7 @@ def measure(num: int, queries: int, warmup: int, domain_id: int, workdir: Path) 
     start = time.monotonic()
     make_scene(folder, num)
     build_s = time.monotonic() - start
-    env = node_environment(domain_id, folder / 'ros_log')
+    env = ros_environment(domain_id, folder / 'ros_log')
     args = [sys.executable, '-m', 'refersplat_ros.node', '--ros-args',
             '-p', f"scene:={folder / 'scene.ply'}",
             '-p', f"checkpoint:={folder / 'field.safetensors'}",
