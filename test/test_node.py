@@ -93,8 +93,10 @@ def test_query_publishes_target_pose_cloud_mask_markers_with_one_header(
     listener.wait_for_node()
     assert listener.spin(lambda: listener.got['scene'], 30), node.output()
     listener.send('the red mug on the right')
-    assert listener.spin(lambda: listener.results() and listener.got['markers']
-                         and listener.got['mask'] and listener.got['info'], 20), node.output()
+    # Each output is its own topic: delivery order between topics is not defined, so wait
+    # for every one of them before comparing headers.
+    outputs = ('result', 'cloud', 'pose', 'mask', 'info', 'markers')
+    assert listener.spin(lambda: all(listener.got[k] for k in outputs), 20), node.output()
     result = listener.results()[-1]
     assert (result.status, result.message) == (ReferResult.OK, '')
     assert result.text == 'the red mug on the right' and result.query_id == 1
