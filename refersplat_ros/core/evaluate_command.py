@@ -4,6 +4,7 @@ Examples::
 
     refersplat eval --run runs/full
     refersplat eval --run runs/full --ovs          # category names as queries
+    refersplat eval --run runs/full --split train  # fit: training views and expressions
     refersplat eval --run runs/full --data scenes/other   # fails: checkpoint of another scene
 """
 import argparse
@@ -24,6 +25,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--empty-pixels', choices=('background', 'paper'), default='background',
                         help='uncovered pixels (M = 0): background (default) or the literal '
                              'M >= 0 rule of the paper (foreground)')
+    parser.add_argument('--split', choices=('test', 'train', 'test-seen-wording'),
+                        default='test',
+                        help='test: the protocol (default); train: training views with their '
+                             'training expressions (fit); test-seen-wording: test views with '
+                             'the training expressions (new views, seen wording)')
     parser.add_argument('--no-overlays', action='store_true', help='do not write PNG overlays')
     parser.add_argument('--device', default='auto', help='auto, cpu, cuda, ...')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -40,12 +46,12 @@ def run(args) -> int:
         result = evaluate_run(EvalConfig(
             run=args.run, data=args.data, out=args.out, device=args.device, ovs=args.ovs,
             empty_pixels=args.empty_pixels, overlays=not args.no_overlays,
-            progress=not args.no_progress))
+            progress=not args.no_progress, split=args.split))
     except (RefersplatError, ValueError) as exc:
         print(f'error: {exc}')
         return 1
-    print(f'{result.mode} evaluation of {result.run_dir} (mIoU in %, empty pixels: '
-          f'{result.empty_pixels})')
+    print(f'{result.mode} evaluation of {result.run_dir}, {result.split} split (mIoU in %, '
+          f'empty pixels: {result.empty_pixels})')
     for stage in result.stages:
         for label, ev in (('last', stage.last), ('best', stage.best)):
             subsets = ', '.join(f'{k} {_pct(v.average)}' for k, v in ev.subsets.items())

@@ -24,6 +24,11 @@ Also computed:
   per-Gaussian object ids: precision / recall / IoU, averaged over expressions.
 - Open-vocabulary mode (``ovs``): each object's category name ("small-blue-bowl" -> "small blue
   bowl") is the query on the test views (§6, LERF-OVS-like protocol).
+- Splits (``split``): ``test`` is the protocol above. ``train`` scores the training views with
+  their own training expressions (how well the field fits what it was trained on);
+  ``test-seen-wording`` scores the test views with every training expression of each object
+  (new viewpoints, seen wording). With ``test`` they separate a field that does not fit from
+  one that fits but does not generalise to new wording. Only ``test`` is the benchmark number.
 - PNG overlays of prediction vs GT for every test pair of the last and best checkpoints
   (green = GT only, red = prediction only, yellow = both).
 
@@ -56,6 +61,7 @@ from .training import (
 logger = logging.getLogger(__name__)
 
 EMPTY_PIXEL_RULES = ('background', 'paper')
+SPLITS = ('test', 'train', 'test-seen-wording')
 RELATIONAL = 'relational'
 
 
@@ -87,6 +93,8 @@ class EvalConfig:
         overlays: Write PNG overlays for the last and best checkpoint of each stage.
         text_encoder: Encoder; None = the one recorded in the checkpoints.
         progress: Show a progress bar over checkpoints.
+        split: ``'test'`` (the protocol), ``'train'`` (training views and expressions: fit) or
+            ``'test-seen-wording'`` (test views, training expressions); module docstring.
     """
 
     run: Union[str, Path]
@@ -98,15 +106,20 @@ class EvalConfig:
     overlays: bool = True
     text_encoder: Optional[TextEncoderConfig] = None
     progress: bool = True
+    split: str = 'test'
 
     def __post_init__(self):
         if self.empty_pixels not in EMPTY_PIXEL_RULES:
             raise ValueError(f'EvalConfig.empty_pixels must be one of {EMPTY_PIXEL_RULES}')
+        if self.split not in SPLITS:
+            raise ValueError(f'EvalConfig.split must be one of {SPLITS}, got {self.split!r}')
+        if self.ovs and self.split != 'test':
+            raise ValueError('EvalConfig: open-vocabulary mode evaluates the test split only')
 
 
 @dataclass
 class ProtocolPair:
-    """One (test view, expression, object) to evaluate."""
+    """One (view, expression, object) to evaluate; ``view_index`` indexes ``split_views``."""
 
     view_index: int
     frame: str
@@ -196,6 +209,7 @@ class RunEvaluation:
     mode: str  # 'referring' or 'ovs'
     empty_pixels: str
     stages: List[StageEvaluation]
+    split: str = 'test'  # SPLITS
 
     @property
     def final(self) -> StageEvaluation:
@@ -203,8 +217,8 @@ class RunEvaluation:
         return self.stages[-1]
 
     def to_dict(self) -> dict:
-        return {'run': str(self.run_dir), 'mode': self.mode, 'empty_pixels': self.empty_pixels,
-                'stages': [s.to_dict() for s in self.stages]}
+        return {'run': str(self.run_dir), 'mode': self.mode, 'split': self.split,
+                'empty_pixels': self.empty_pixels, 'stages': [s.to_dict() for s in self.stages]}
 
 
 # ------------------------------------------------------------------------------ test pairs
@@ -216,27 +230,54 @@ def _expression_forms(dataset) -> Dict[Tuple[str, str], str]:
             for e in dataset.manifest.get('expressions', [])}
 
 
-def protocol_pairs(dataset, ovs: bool = False) -> List[ProtocolPair]:
-    """Return the (test view, expression, object) pairs of the protocol (``ovs``: categories)."""
+def split_views(dataset, split: str = 'test') -> list:
+    """Return the views a split evaluates (``train``: training views, else test views)."""
+    if split not in SPLITS:
+        raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+    return dataset.train_views if split == 'train' else dataset.test_views
+
+
+def protocol_pairs(dataset, ovs: bool = False, split: str = 'test') -> List[ProtocolPair]:
+    """Return the (view, expression, object) pairs of a split (``ovs``: category names).
+
+    ``test``: every test expression annotated in each test view (the protocol). ``train``: the
+    same on the training views. ``test-seen-wording``: each object annotated in a test view with
+    every training expression of that object.
+    """
     forms = _expression_forms(dataset)
+    kinds = dataset.expression_kinds()
+    seen_wording: Dict[str, List[str]] = {}
+    if split == 'test-seen-wording':
+        for view in dataset.train_views:
+            for annotation in view.annotations:
+                sentences = seen_wording.setdefault(annotation.category, [])
+                if annotation.sentence not in sentences:
+                    sentences.append(annotation.sentence)
     pairs, seen = [], set()
-    for index, view in enumerate(dataset.test_views):
+    for index, view in enumerate(split_views(dataset, split)):
         for annotation in view.annotations:
             if ovs:
-                expression, tags = category_phrase(annotation.category), ('category',)
+                candidates = [(category_phrase(annotation.category), ('category',))]
             else:
-                expression = annotation.sentence
-                tags = () if annotation.kind == 'unknown' else (annotation.kind,)
-                family = forms.get((annotation.category, expression), '')
-                if family and family != 'attribute':
-                    tags = tags + (RELATIONAL,)
-            key = (index, annotation.category, expression)
-            if key in seen:
-                continue
-            seen.add(key)
-            pairs.append(ProtocolPair(index, view.frame, annotation.category, expression, tags))
+                sentences = (seen_wording.get(annotation.category, [])
+                             if split == 'test-seen-wording' else [annotation.sentence])
+                candidates = []
+                for expression in sentences:
+                    kind = kinds.get(expression, 'unknown')
+                    tags = () if kind == 'unknown' else (kind,)
+                    family = forms.get((annotation.category, expression), '')
+                    if family and family != 'attribute':
+                        tags = tags + (RELATIONAL,)
+                    candidates.append((expression, tags))
+            for expression, tags in candidates:
+                key = (index, annotation.category, expression)
+                if key in seen:
+                    continue
+                seen.add(key)
+                pairs.append(ProtocolPair(index, view.frame, annotation.category, expression,
+                                          tags))
     if not pairs:
-        raise DatasetError(f'{dataset.root}: no test view carries an annotation')
+        raise DatasetError(f'{dataset.root}: no {split} view carries an annotation')
     return pairs
 
 
@@ -249,18 +290,20 @@ class Evaluator:
     """
 
     def __init__(self, dataset, scene, encoder: TextEncoder, device: torch.device, ovs: bool,
-                 empty_pixels: str):
+                 empty_pixels: str, split: str = 'test'):
         self.dataset = dataset
         self.scene = scene
         self.encoder = encoder
         self.device = device
         self.empty_pixels = empty_pixels
-        self.pairs = protocol_pairs(dataset, ovs)
+        self.split = split
+        self.views = split_views(dataset, split)
+        self.pairs = protocol_pairs(dataset, ovs, split)
         self.scene_name = Path(dataset.root).name
         self.weights = ViewWeights(scene, device, 1 << 62)
         self.gt: Dict[Tuple[int, str], np.ndarray] = {}
         for pair in self.pairs:
-            view = dataset.test_views[pair.view_index]
+            view = self.views[pair.view_index]
             if (pair.view_index, pair.category) not in self.gt:
                 annotation = next(a for a in view.annotations if a.category == pair.category)
                 self.gt[(pair.view_index, pair.category)] = view.load_mask(annotation).numpy()
@@ -295,7 +338,7 @@ class Evaluator:
             by_view.setdefault(pair.view_index, []).append(pair)
         overlay_rows = []
         for view_index, pairs in by_view.items():
-            view = self.dataset.test_views[view_index]
+            view = self.views[view_index]
             comp = self.weights.get(view.camera)
             logits = comp.render(torch.stack([responses[p.expression] for p in pairs], dim=1))
             image = None
@@ -422,8 +465,11 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
     first.check_encoder(encoder.encoder_id)
     mode = 'ovs' if config.ovs else 'referring'
     default_out = run_dir / ('eval_ovs' if config.ovs else 'eval')
+    if config.split != 'test':
+        default_out = run_dir / f'eval_{config.split}'
     out_dir = Path(config.out) if config.out else default_out
-    evaluator = Evaluator(dataset, scene, encoder, device, config.ovs, config.empty_pixels)
+    evaluator = Evaluator(dataset, scene, encoder, device, config.ovs, config.empty_pixels,
+                          config.split)
     stages = []
     from tqdm import tqdm
     for stage, folder in stage_dirs:
@@ -441,7 +487,8 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
         logger.info('stage %d: last %s mIoU %.4f, best %s mIoU %.4f', stage,
                     result.last.checkpoint.name, result.last.miou,
                     result.best.checkpoint.name, result.best.miou)
-    evaluation = RunEvaluation(run_dir, out_dir, mode, config.empty_pixels, stages)
+    evaluation = RunEvaluation(run_dir, out_dir, mode, config.empty_pixels, stages,
+                               config.split)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / 'summary.json').write_text(json.dumps(_finite(evaluation.to_dict()), indent=1))
     return evaluation

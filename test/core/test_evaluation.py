@@ -79,6 +79,48 @@ def test_test_pairs_and_subsets(tiny):
                                                             ('blue box', ('category',))]
 
 
+def test_train_and_seen_wording_splits(tiny):
+    dataset = tiny[3]
+    train_frames = [v.frame for v in dataset.train_views]
+    pairs = list_test_pairs(dataset, split='train')
+    assert [p.frame for p in pairs] == [f for f in train_frames for _ in range(4)]
+    assert [(p.category, p.expression, p.subsets) for p in pairs[:4]] == [
+        ('red-ball', 'the red ball', ('attribute',)),
+        ('red-ball', 'the ball on the left', ('spatial', 'relational')),
+        ('blue-box', 'the blue box', ('attribute',)),
+        ('blue-box', 'the box on the right', ('spatial', 'relational'))]
+    seen = list_test_pairs(dataset, split='test-seen-wording')
+    # Test views, every training expression of each object annotated there.
+    assert [(p.frame, p.expression) for p in seen] == [
+        (frame, sentence) for frame in ('frame_00002', 'frame_00005')
+        for sentence in ('the red ball', 'the ball on the left', 'the blue box',
+                         'the box on the right')]
+    with pytest.raises(ValueError, match='split'):
+        list_test_pairs(dataset, split='validation')
+    with pytest.raises(ValueError, match='open-vocabulary'):
+        EvalConfig(run='run', ovs=True, split='train')
+
+
+def test_train_split_scores_the_training_views(tiny):
+    _, _, encoder, dataset, scene = tiny
+    object_ids = dataset.object_ids()
+    ids = dataset.category_ids()
+    responses = {}
+    for view in dataset.train_views:
+        for annotation in view.annotations:
+            chosen = object_ids == ids[annotation.category]
+            responses[annotation.sentence] = torch.where(chosen, 10.0, -10.0)
+    evaluator = Evaluator(dataset, scene, encoder, torch.device('cpu'), False, 'background',
+                          'train')
+    oracle = evaluator.evaluate_responses(responses)
+    assert len(oracle.records) == 4 * len(dataset.train_views)
+    assert {r.frame for r in oracle.records} == {v.frame for v in dataset.train_views}
+    assert all(r.iou > 0.8 for r in oracle.records)
+    # Swapping the objects' answers must score (near) zero on the same pairs.
+    swapped = {s: -r for s, r in responses.items()}
+    assert evaluator.evaluate_responses(swapped).miou < 0.2
+
+
 def test_hand_made_predictions(tiny):
     data, _, encoder, dataset, scene = tiny
     object_ids = dataset.object_ids()
@@ -145,6 +187,16 @@ def test_evaluate_run_reports_last_and_best(tiny, run):
         assert image.size == (48, 36) and image.mode == 'RGB'
     with open(run / 'eval' / 'stage1' / 'overlays_best' / 'index.csv') as handle:
         assert len(list(csv.DictReader(handle))) == 4
+
+
+def test_run_evaluation_of_the_train_split(tiny, run):
+    result = evaluate_run(EvalConfig(run=run, device='cpu', overlays=False, progress=False,
+                                     split='train'), encoder=tiny[2])
+    assert result.split == 'train' and result.out_dir == run / 'eval_train'
+    assert {r.frame for r in result.final.last.records} == {
+        v.frame for v in tiny[3].train_views}
+    summary = json.loads((run / 'eval_train' / 'summary.json').read_text())
+    assert summary['split'] == 'train'
 
 
 def test_open_vocabulary_mode(tiny, run):
