@@ -26,7 +26,7 @@ from .compositing_weights import compositing_weights, CompositingWeights
 from .errors import CheckpointError
 from .gaussian_io import load_scene
 from .gaussians import GaussianScene
-from .referring_field import ReferringField, response_only, response_stats
+from .referring_field import inference_cache, ReferringField, response_only
 from .selection import Selection, select_target, SelectionConfig
 from .text_encoder import TextEncoder, TextEncoderConfig
 
@@ -103,9 +103,7 @@ class ReferringModel:
         self.scene = scene.to(field.device)
         self.field = field.eval()
         self.encoder = encoder
-        with torch.no_grad():
-            self._cache = field.precompute()
-            self._stats = response_stats(self._cache)
+        self._cache = inference_cache(field)
         # Host copies used by every selection.
         self._means = self.scene.means.detach().cpu().numpy()
         self._opacities = self.scene.opacities.detach().cpu().numpy()
@@ -148,8 +146,9 @@ class ReferringModel:
 
     def memory_bytes(self) -> int:
         """Bytes held by the scene, field, caches and mask weights (excluding the encoder)."""
-        tensors = [*self.field.parameters(), self.field.means, *self._stats, *(
-            t for t in self._cache if t is not None)]
+        cache = self._cache
+        tensors = [*self.field.parameters(), self.field.means, cache.table, cache.mean,
+                   cache.sq_norm]
         total = sum(t.numel() * t.element_size() for t in tensors)
         total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
         if self._mask_weights is not None:
@@ -168,7 +167,7 @@ class ReferringModel:
     @torch.no_grad()
     def response(self, text: str) -> torch.Tensor:  # -> [N] logits
         """Return the referring logits m_i of every Gaussian for ``text``."""
-        return response_only(self.field, self.encoder.encode(text), self._cache, self._stats)
+        return response_only(self.field, self.encoder.encode(text), self._cache)
 
     @torch.no_grad()
     def render_logits(self, logits: torch.Tensor) -> torch.Tensor:  # [N] -> [H, W]
@@ -197,7 +196,7 @@ class ReferringModel:
             timings['encode'] = (time.perf_counter() - start) * 1e3
             stage('field')
             start = time.perf_counter()
-            logits = response_only(self.field, words, self._cache, self._stats)
+            logits = response_only(self.field, words, self._cache)
             probabilities = torch.sigmoid(logits).cpu().numpy()
             timings['field'] = (time.perf_counter() - start) * 1e3
         stage('selecting')

@@ -16,7 +16,9 @@ Device handling: nothing is hard-coded. ``field.to(device)`` moves parameters an
 word features given to ``forward``/``respond`` are moved to the field's device.
 
 Inference: ``precompute()`` returns the query-independent tensors (x, p and their projections
-W_q x + W_gp p); ``respond(words, cache)`` then costs one pass over N per expression.
+W_q x + W_gp p); ``respond(words, cache)`` then costs one pass over N per expression. For
+serving, ``inference_cache(field)`` keeps a compact table instead and ``response_only`` returns
+only m (no [N, D] tensor per query).
 """
 from dataclasses import asdict, dataclass
 import math
@@ -248,70 +250,127 @@ class ReferringField(nn.Module):
         return self.respond(word_features, self.precompute())
 
 
-class ResponseStats(NamedTuple):
-    """Per-Gaussian statistics of x for ``ReferringField.response_only`` (query-independent).
+class InferenceCache(NamedTuple):
+    """Compact query-independent tensors of a field for ``response_only`` (inference).
+
+    MLP2 and MLP3 end in a Linear layer: x_i = A h_i + b and MLP3(mu_i) = B v_i + c, with h_i and
+    v_i the outputs of their hidden layers (64 wide, §4.2). Every per-Gaussian product a query
+    needs (x_i . w_j, the attention logits Q_i . K_j, x_i . V_j, the text-position average of
+    p_i) is linear in [h_i, v_i / n_i, 1 / n_i] with n_i = ||MLP3(mu_i)||, so inference keeps
+    that 129-wide table instead of x, p and the queries (3 x 128 wide): a third of the memory
+    and of the bytes read per query.
 
     Attributes:
-        mean: mean over channels of x_i, ``[N]``.
+        table: ``[N, H2]`` = h without positions, ``[N, H2 + H3 + 1]`` = [h, v / n, 1 / n] with.
+        hidden_width: H2, the width of h.
+        mean: Mean over channels of x_i, ``[N]``.
         sq_norm: ||x_i||^2, ``[N]``.
     """
 
+    table: Tensor
+    hidden_width: int
     mean: Tensor
     sq_norm: Tensor
 
 
-def response_stats(cache: FieldCache) -> ResponseStats:
-    """Compute the channel mean and squared norm of every x_i once (inference)."""
-    return ResponseStats(cache.x.mean(dim=1), (cache.x * cache.x).sum(dim=1))
+def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCache:
+    """Compute the compact inference tables of ``field`` (``chunk`` rows at a time)."""
+    with torch.no_grad():
+        last2 = field.mlp2[-1]
+        parts, means, sq_norms = [], [], []
+        for start in range(0, field.num_gaussians, chunk):
+            hidden = field.mlp2[:-1](field.features[start:start + chunk])  # [n, H2]
+            x = last2(hidden)  # [n, D]
+            means.append(x.mean(dim=1))
+            sq_norms.append((x * x).sum(dim=1))
+            row = [hidden]
+            if field.mlp3 is not None:
+                inner = field.mlp3[:-1](field.means[start:start + chunk])  # [n, H3]
+                # F.normalize divides by max(||.||, 1e-12): keep exactly that rule.
+                inv = 1.0 / field.mlp3[-1](inner).norm(dim=1).clamp_min(1e-12)  # [n]
+                row += [inner * inv[:, None], inv[:, None]]
+            parts.append(torch.cat(row, dim=1) if len(row) > 1 else hidden)
+        table = torch.cat(parts).contiguous()
+        return InferenceCache(table, int(last2.in_features), torch.cat(means),
+                              torch.cat(sq_norms))
 
 
 def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
-                  cache: FieldCache, stats: ResponseStats) -> Tensor:  # -> [N]
+                  cache: InferenceCache) -> Tensor:  # -> [N]
     """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
 
     Inference needs only m_i = <g'_i, s> with s = sum_j w_j. For the code-form PCMI,
     g'_i = LayerNorm(z_i), z_i = x_i + a_i V (a_i: attention row [L], V: values [L, D]), so
     m_i = ((z_i - mu_i) / sigma_i) . (gamma * s) + beta . s with
     z_i . u = x_i . u + a_i . (V u), mu_i = mean(x_i) + a_i . mean_cols(V) and
-    mean(z_i^2) = (||x_i||^2 + 2 a_i . (V x_i) + a_i^T (V V^T) a_i) / D:
-    every term is an [N] or [N, L] product (L ~ 10-40 words instead of D = 128 channels). The
-    paper form and the no-PCMI baseline are linear in x and reduce the same way. Equal to
-    ``field.respond(...).response`` up to float rounding (tested).
+    mean(z_i^2) = (||x_i||^2 + 2 a_i . (V x_i) + a_i^T (V V^T) a_i) / D. With the compact table
+    (``InferenceCache``) the products with x_i, p_i and the queries are one matrix product of
+    the table with a small [2L + 1, 129] coefficient matrix, and the text-position average is
+    one [L, N] x [N, 65] product. The paper form and the no-PCMI baseline are linear in x and reduce the
+    same way. Equal to ``field.respond(...).response`` up to float rounding (tested).
     """
     cfg = field.config
     words = field.project_words(word_features)  # [L, D]
     s = words.sum(dim=0)  # [D]
-    x = cache.x
+    last2 = field.mlp2[-1]
+    a_mat, b_vec = last2.weight, last2.bias  # x = h A^T + b: [D, H2], [D]
+    table, width2 = cache.table, cache.hidden_width
+    hidden = table[:, :width2]  # [N, H2]
     if not cfg.use_pcmi:
-        return x @ s
+        return torch.mv(hidden, s @ a_mat) + b_vec @ s
     num_words = words.shape[0]
     att = field.attention if cfg.pcmi_form == 'code' else None
-    # One pass over x (the largest tensor) for every product with it: words (text position),
-    # the attention values (code form) and the response direction.
     values = att.v_linear(words) if att is not None else words  # [L, D]
     u = att.norm.weight * s if att is not None else s  # [D]
-    x_products = x @ torch.cat([words, values, u[None]]).t()  # [N, 2L + 1]
+    with_positions = field.mlp3 is not None
     keys_pos = None
-    if cache.positions is not None:
-        logits = x_products[:, :num_words].t()  # [L, N] = words . x
+    if with_positions:
+        last3 = field.mlp3[-1]  # MLP3(mu) = v B^T + c
+        # Text position (§4.4 step 1): softmax over ALL N Gaussians of w_j . x_i, then the
+        # softmax-weighted mean of p_i = (v_i B^T + c) / n_i: one product with [v / n, 1 / n].
+        logits = torch.addmm(words @ b_vec, hidden, (words @ a_mat).t())  # [N, L]
         if cfg.scale_text_position:
-            logits = logits / math.sqrt(cfg.width)
-        keys_pos = torch.softmax(logits, dim=-1) @ cache.positions  # [L, D]
-    scale = 1.0 / math.sqrt(cfg.width)
-    x_u = x_products[:, -1]  # [N]
+            logits /= math.sqrt(cfg.width)
+        logits -= logits.amax(dim=0)
+        exps = logits.exp_()  # [N, L], unnormalised
+        pooled = exps.t() @ table[:, width2:]  # [L, H3 + 1]
+        pooled /= exps.sum(dim=0)[:, None]
+        keys_pos = pooled[:, :-1] @ last3.weight.t() + pooled[:, -1:] * last3.bias  # [L, D]
+    if att is not None:
+        keys = att.k_linear(words)
+        if keys_pos is not None:
+            keys = keys + att.kp_linear(keys_pos)
+        # queries_i = W_q x_i + b_q (+ W_gp p_i + b_gp)
+        keys_q = keys @ att.q_linear.weight  # [L, D] rows W_q^T k_j
+        const_q = keys @ att.q_linear.bias + keys_q @ b_vec
+        if with_positions:
+            keys_p = keys @ att.gp_linear.weight
+            const_q = const_q + keys @ att.gp_linear.bias
+    else:
+        keys = words if keys_pos is None else words + keys_pos  # paper: queries = x (+ p)
+        keys_q, const_q, keys_p = keys, keys @ b_vec, keys
+    rows_h = torch.cat([keys_q, values, u[None]]) @ a_mat  # [2L + 1, H2]
+    const = torch.cat([const_q, values @ b_vec, (u @ b_vec)[None]])  # [2L + 1]
+    if with_positions:
+        zeros = rows_h.new_zeros(num_words + 1, table.shape[1] - width2)
+        rows_p = torch.cat([keys_p @ last3.weight, (keys_p @ last3.bias)[:, None]], dim=1)
+        coefficients = torch.cat([rows_h, torch.cat([rows_p, zeros])], dim=1)  # [2L + 1, W]
+    else:
+        coefficients = rows_h
+    products = torch.addmm(const, table, coefficients.t())  # [N, 2L + 1]
+    weights = products[:, :num_words] * (1.0 / math.sqrt(cfg.width))  # [N, L] logits
+    # Softmax over the L words by hand: torch.softmax over a short last dim is slow on CPU.
+    weights -= weights.amax(dim=1, keepdim=True)
+    weights.exp_()
+    weights /= weights.sum(dim=1, keepdim=True)
+    x_u = products[:, -1]  # [N] = x . u
     if att is None:  # paper form: m = x . s + a . (W s)
-        keys = words if keys_pos is None else words + keys_pos
-        weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
         return x_u + weights @ (words @ s)
-    keys = att.k_linear(words)
-    if keys_pos is not None:
-        keys = keys + att.kp_linear(keys_pos)
-    weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
-    x_values = x_products[:, num_words:2 * num_words]  # [N, L] = x . v_j
+    x_values = products[:, num_words:2 * num_words]  # [N, L] = x . v_j
     width = float(cfg.width)
     z_dot_u = x_u + weights @ (values @ u)  # [N]
-    mu = stats.mean + weights @ values.mean(dim=1)  # [N]
-    z_sq = (stats.sq_norm + 2.0 * (weights * x_values).sum(dim=1)
+    mu = cache.mean + weights @ values.mean(dim=1)  # [N]
+    z_sq = (cache.sq_norm + 2.0 * (weights * x_values).sum(dim=1)
             + ((weights @ (values @ values.t())) * weights).sum(dim=1)) / width
     var = (z_sq - mu * mu).clamp_min(0.0)  # biased variance, as LayerNorm
     norm = att.norm

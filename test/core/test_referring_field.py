@@ -188,7 +188,7 @@ def test_network_parameters_exclude_features():
                                        {'naive_attention': True},
                                        {'text_position_scale': True}])
 def test_response_only_equals_the_full_forward(overrides):
-    from refersplat_ros.core.referring_field import response_only, response_stats
+    from refersplat_ros.core.referring_field import inference_cache, response_only
     gen = torch.Generator().manual_seed(3)
     field = ReferringField(torch.rand(700, 3, generator=gen),
                            ReferringFieldConfig(text_dim=24, **overrides))
@@ -198,5 +198,8 @@ def test_response_only_equals_the_full_forward(overrides):
         cache = field.precompute()
         words = torch.randn(9, 24, generator=gen)
         expected = field.respond(words, cache).response
-        fast = response_only(field, words, cache, response_stats(cache))
+        compact = inference_cache(field, chunk=256)
+        fast = response_only(field, words, compact)
+    # Compact: [h, v / n, 1 / n] (64 + 64 + 1) with positions, h (64) without.
+    assert compact.table.shape == (700, 129 if field.mlp3 is not None else 64)
     torch.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-4 * expected.abs().max())
