@@ -306,8 +306,8 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     mean(z_i^2) = (||x_i||^2 + 2 a_i . (V x_i) + a_i^T (V V^T) a_i) / D. With the compact table
     (``InferenceCache``) the products with x_i, p_i and the queries are one matrix product of
     the table with a small [2L + 1, 129] coefficient matrix, and the text-position average is
-    one [L, N] x [N, 65] product. The paper form and the no-PCMI baseline are linear in x and reduce the
-    same way. Equal to ``field.respond(...).response`` up to float rounding (tested).
+    one [L, N] x [N, 65] product. The paper form and the no-PCMI baseline are linear in x and
+    reduce the same way. Equal to ``field.respond(...).response`` up to float rounding (tested).
     """
     cfg = field.config
     words = field.project_words(word_features)  # [L, D]
