@@ -508,8 +508,9 @@ def _finite(value):
 def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path], *,
                         encoder: Optional[TextEncoder] = None, device: str = 'auto',
                         ovs: bool = False, empty_pixels: str = 'background',
-                        overlay_dir: Optional[Union[str, Path]] = None) -> CheckpointEvaluation:
-    """Evaluate one checkpoint on the test views of the scene folder ``data``."""
+                        overlay_dir: Optional[Union[str, Path]] = None,
+                        split: str = 'test') -> CheckpointEvaluation:
+    """Evaluate one checkpoint on a split (``SPLITS``) of the scene folder ``data``."""
     from .datasets import load_refer_dataset
 
     dataset = load_refer_dataset(data)
@@ -522,6 +523,6 @@ def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path
         info = checkpoint.training_config or {}
         encoder = load_encoder(TextEncoderConfig(**info['text_encoder'])
                                if info.get('text_encoder') else TextEncoderConfig(), device_)
-    evaluator = Evaluator(dataset, scene, encoder, device_, ovs, empty_pixels)
+    evaluator = Evaluator(dataset, scene, encoder, device_, ovs, empty_pixels, split)
     return evaluator.evaluate(Path(checkpoint_path),
                               None if overlay_dir is None else Path(overlay_dir))
