@@ -7,10 +7,14 @@
    that works without the launch packages; on a ROS machine ``ros2 launch refersplat_ros
    bringup.launch.py`` starts the same node), under the network rule: loopback discovery, an
    explicit ROS_DOMAIN_ID, its own ROS_LOG_DIR, the loopback Fast DDS profile.
-4. Ask it the held-out test expressions (attribute / spatial / distractor) and one that names
-   nothing in the scene, through the ``ReferClient`` action facade.
-5. Print a table and write ``demo_out/``: per query a PNG (the mask view rendered with the node's
-   2D mask overlaid and the target box projected) and the target cloud as ``.ply``.
+4. Ask it objects by name, relational expressions in the training wording (spatial and
+   distractor: the field answers those in new views), the held-out test expressions (attribute /
+   spatial / distractor, wording never seen in training) and one that names nothing in the
+   scene, through the ``ReferClient`` action facade.
+5. Print a table (with the object nearest to each answer and whether it is the right one, from
+   the scene's ground truth) and write ``demo_out/``: per query a PNG (the mask view rendered
+   with the node's 2D mask overlaid and the target box projected) and the target cloud as
+   ``.ply``.
 
 ``--keep-running`` leaves the node (and, with ``--viewer``, the Foxglove bridge on
 ws://127.0.0.1:8765) running until Ctrl-C.
@@ -68,8 +72,26 @@ def ensure_checkpoint(scene_dir: Path, run_dir: Path, steps=None) -> Path:
     return result.last_checkpoint
 
 
-def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3):
-    """Objects by name, held-out test expressions of each type, then one matching nothing.
+def _trained_relational(dataset, count: int):
+    """Training expressions built on a relation or an ordinal, one per object (manifest)."""
+    picked, objects = [], set()
+    for entry in (dataset.manifest or {}).get('expressions', []):
+        family = entry.get('form', {}).get('family', '')
+        if (entry.get('split') != 'train' or family in ('', 'attribute')
+                or entry['category'] in objects):
+            continue
+        objects.add(entry['category'])
+        picked.append((entry['sentence'], entry['category'], 'trained wording'))
+        if len(picked) == count:
+            break
+    return picked
+
+
+def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int = 2):
+    """Return the demo's queries: names, trained wording, held-out wording, nonsense.
+
+    Objects by name, relational training expressions, the held-out test expressions round-robin
+    over their types, then one query matching nothing.
 
     Returns:
         list of (text, category or None, kind).
@@ -78,12 +100,14 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3):
     from refersplat_ros.core.training import category_phrase
     dataset = load_refer_dataset(scene_dir)
     by_name = [(category_phrase(c), c, 'name') for c in dataset.categories[:names]]
+    by_name += _trained_relational(dataset, trained)
     seen, by_kind = set(), {}
     for view in dataset.test_views:
         for ann in view.annotations:
             if ann.sentence not in seen:
                 seen.add(ann.sentence)
-                by_kind.setdefault(ann.kind, []).append((ann.sentence, ann.category, ann.kind))
+                by_kind.setdefault(ann.kind, []).append(
+                    (ann.sentence, ann.category, f'held-out {ann.kind}'))
     queries = []
     while len(queries) < limit and any(by_kind.values()):
         for kind in sorted(by_kind):
@@ -162,12 +186,40 @@ def write_cloud_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
     PlyData([PlyElement.describe(vertices, 'vertex')]).write(str(path))
 
 
+def object_centres(scene_dir: Path) -> dict:
+    """Category -> true centre (x, y, z) of each object of a Ref-Synth scene (empty otherwise)."""
+    from refersplat_ros.core.datasets import load_refer_dataset
+    manifest = load_refer_dataset(scene_dir).manifest or {}
+    return {o['category']: (o['x'], o['y'], o['base_z'] + 0.5 * o['height'])
+            for o in manifest.get('objects', [])}
+
+
+def judge(row: dict, centres: dict) -> None:
+    """Add ``nearest`` (object nearest to the answer) and ``right`` (yes / no / -) to a row.
+
+    A query with a known target is right when the answer is OK and nearest to that object; the
+    query naming nothing is right when it gets NO_MATCH; a user's own query is not judged.
+    """
+    row['nearest'], row['right'] = '-', '-'
+    if row['status'] == 'OK' and centres and row.get('xyz') is not None:
+        names = list(centres)
+        distances = np.linalg.norm(np.asarray([centres[n] for n in names])
+                                   - np.asarray(row['xyz']), axis=1)
+        row['nearest'] = names[int(np.argmin(distances))]
+    if row['kind'] == 'none':
+        row['right'] = 'yes' if row['status'] == 'NO_MATCH' else 'no'
+    elif row.get('category') and centres:
+        row['right'] = 'yes' if row['nearest'] == row['category'] else 'no'
+
+
 def format_table(rows) -> str:
-    header = ('query', 'status', 'score', 'Gaussians', 'position (x, y, z)', 'latency ms')
+    header = ('query', 'kind', 'status', 'score', 'Gaussians', 'position (x, y, z)',
+              'nearest object', 'right', 'latency ms')
     lines = [header]
     for row in rows:
-        lines.append((row['text'], row['status'], f"{row['score']:.2f}", str(row['gaussians']),
-                      row['position'], f"{row['latency_ms']:.1f}"))
+        lines.append((row['text'], row['kind'], row['status'], f"{row['score']:.2f}",
+                      str(row['gaussians']), row['position'], row.get('nearest', '-'),
+                      row.get('right', '-'), f"{row['latency_ms']:.1f}"))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = []
     for index, line in enumerate(lines):
@@ -226,13 +278,14 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
             result = client.refer(text, timeout=60)
             status = STATUS_NAMES.get(result.status, str(result.status))
             stamp = (result.header.stamp.sec, result.header.stamp.nanosec)
-            mask, corners, position = None, None, '-'
+            mask, corners, position, xyz_centre = None, None, '-', None
             if result.status == ReferResult.OK:
                 client._spin_until(lambda: stamp in masks, time.monotonic() + 5)
                 mask = image_to_mono8(masks[stamp]) if stamp in masks else None
                 p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
                 corners = box_corners((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), (s.x, s.y, s.z))
                 position = f'({p.x:.2f}, {p.y:.2f}, {p.z:.2f})'
+                xyz_centre = (p.x, p.y, p.z)
                 points = pointcloud2_to_array(result.cloud)
                 xyz = np.stack([points['x'], points['y'], points['z']], axis=1)
                 write_cloud_ply(out_dir / f'query_{index}.ply', xyz, unpack_rgb(points['rgb']))
@@ -241,7 +294,8 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
             latency = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
             rows.append({'text': text, 'status': status, 'score': result.score,
                          'gaussians': result.num_gaussians, 'position': position,
-                         'latency_ms': latency, 'category': category, 'kind': kind})
+                         'xyz': xyz_centre, 'latency_ms': latency, 'category': category,
+                         'kind': kind})
         if keep_running:
             print('node running; Foxglove: ws://localhost:8765 (with --viewer). Ctrl-C stops.')
             while all(p.poll() is None for p in processes):
@@ -294,6 +348,9 @@ def main(argv=None) -> int:
     rows = run_queries(scene_path, checkpoint, args.scene_dir, view_index, camera, queries,
                        args.out, args.domain_id, args.viewer, args.keep_running,
                        None if background is None else torch.tensor(background))
+    centres = object_centres(args.scene_dir)
+    for row in rows:
+        judge(row, centres)
     table = format_table(rows)
     print('\n' + table + '\n')
     (args.out / 'results.txt').write_text(table + '\n')

@@ -1,4 +1,5 @@
 """The demo's query/report path on a tiny Ref-Synth scene (no training: a fixed-answer field)."""
+import json
 import subprocess
 import sys
 
@@ -37,11 +38,45 @@ def test_demo_queries_cover_each_expression_type(tiny_scene):
     queries = demo_queries(root / 'scene')
     assert [q[2] for q in queries[:3]] == ['name'] * 3
     assert [q[0] for q in queries[:3]] == [c.replace('-', ' ') for _, c, _ in queries[:3]]
-    kinds = [kind for _, _, kind in queries[3:-1]]
-    assert len(queries) == 8 and queries[-1] == (NONSENSE_QUERY, None, 'none')
-    assert len({text for text, _, _ in queries}) == 8
-    assert len(kinds) == 4 and set(kinds) <= {'attribute', 'spatial', 'distractor'}
+    # Two relational expressions in the training wording, of two different objects.
+    manifest = json.loads((root / 'scene' / 'manifest.json').read_text())
+    forms = {(e['sentence'], e['category']): (e['split'], e['form']['family'])
+             for e in manifest['expressions']}
+    trained = queries[3:5]
+    assert [kind for _, _, kind in trained] == ['trained wording'] * 2
+    assert trained[0][1] != trained[1][1]
+    for text, category, _ in trained:
+        split, family = forms[(text, category)]
+        assert split == 'train' and family in ('relation', 'ordinal')
+    kinds = [kind for _, _, kind in queries[5:-1]]
+    assert len(queries) == 10 and queries[-1] == (NONSENSE_QUERY, None, 'none')
+    assert len({text for text, _, _ in queries}) == 10
+    assert len(kinds) == 4 and set(kinds) <= {'held-out attribute', 'held-out spatial',
+                                              'held-out distractor'}
     assert len(set(kinds)) >= 2                   # one of each type present, round-robin
+    for text, category, _ in queries[5:-1]:
+        assert forms[(text, category)][0] == 'test'
+
+
+def test_judge_marks_right_and_wrong_answers():
+    from refersplat_ros.demo import judge
+    centres = {'red-mug': (0.0, 0.0, 0.05), 'blue-bowl': (0.3, 0.0, 0.03)}
+
+    def row(status, kind, category, xyz=None):
+        return {'status': status, 'kind': kind, 'category': category, 'xyz': xyz}
+
+    cases = [(row('OK', 'name', 'red-mug', (0.01, 0.0, 0.05)), ('red-mug', 'yes')),
+             (row('OK', 'name', 'red-mug', (0.28, 0.01, 0.03)), ('blue-bowl', 'no')),
+             (row('NO_MATCH', 'held-out spatial', 'red-mug'), ('-', 'no')),
+             (row('NO_MATCH', 'none', None), ('-', 'yes')),
+             (row('OK', 'none', None, (0.3, 0.0, 0.0)), ('blue-bowl', 'no')),
+             (row('OK', 'given', None, (0.3, 0.0, 0.0)), ('blue-bowl', '-'))]
+    for case, expected in cases:
+        judge(case, centres)
+        assert (case['nearest'], case['right']) == expected, case
+    unknown = row('OK', 'name', 'red-mug', (0.0, 0.0, 0.0))
+    judge(unknown, {})                            # not a Ref-Synth scene: nothing to judge
+    assert (unknown['nearest'], unknown['right']) == ('-', '-')
 
 
 def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, ros_domain,
@@ -58,10 +93,15 @@ def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, r
         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = (out / 'results.txt').read_text().splitlines()
-    assert table[0].split()[:3] == ['query', 'status', 'score'] and len(table) == 2 + 8
+    assert table[0].split()[:4] == ['query', 'kind', 'status', 'score'] and len(table) == 2 + 10
+    assert 'nearest object' in table[0] and 'right' in table[0]
     assert table == proc.stdout.strip().split('\n\n')[0].splitlines()
+    object_1 = next(o['category'] for o in json.loads(
+        (root / 'scene' / 'manifest.json').read_text())['objects'] if o['id'] == 1)
     for index, line in enumerate(table[2:], start=1):
         assert '  OK  ' in line                     # the fixed field always answers object 1
+        assert f'  {object_1}  ' in line            # ... and the demo sees that it is object 1
+        assert line.split()[-2] in ('yes', 'no')
         picture = Image.open(out / f'query_{index}.png')
         assert picture.size == (64 * 6, 48 * 6 + 22)
         cloud = PlyData.read(str(out / f'query_{index}.ply'))['vertex']
