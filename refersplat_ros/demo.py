@@ -20,6 +20,7 @@
 ws://127.0.0.1:8765) running until Ctrl-C.
 """
 import argparse
+import functools
 import logging
 import os
 from pathlib import Path
@@ -35,6 +36,13 @@ logger = logging.getLogger('refersplat.demo')
 NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
 
 
+@functools.lru_cache(maxsize=4)
+def scene_dataset(scene_dir: Path):
+    """Load a scene folder once per process (the demo reads it in several places)."""
+    from refersplat_ros.core.datasets import load_refer_dataset
+    return load_refer_dataset(scene_dir)
+
+
 def ensure_scene(scene_dir: Path) -> None:
     """Generate the default Ref-Synth scene unless ``scene_dir`` already holds one."""
     if (scene_dir / 'manifest.json').is_file():
@@ -48,12 +56,11 @@ def ensure_scene(scene_dir: Path) -> None:
 def ensure_checkpoint(scene_dir: Path, run_dir: Path, steps=None) -> Path:
     """Return a checkpoint trained on the scene; train one when none matches it."""
     from refersplat_ros.core.checkpoint import load_checkpoint
-    from refersplat_ros.core.datasets import load_refer_dataset
     from refersplat_ros.core.errors import CheckpointError
     from refersplat_ros.core.gaussian_io import load_scene
     from refersplat_ros.core.training import train, TrainConfig
 
-    dataset = load_refer_dataset(scene_dir)
+    dataset = scene_dataset(scene_dir)
     scene = load_scene(dataset.scene_path)
     last = run_dir / 'checkpoints' / 'last.safetensors'
     if last.is_file():
@@ -96,9 +103,8 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
     Returns:
         list of (text, category or None, kind).
     """
-    from refersplat_ros.core.datasets import load_refer_dataset
     from refersplat_ros.core.training import category_phrase
-    dataset = load_refer_dataset(scene_dir)
+    dataset = scene_dataset(scene_dir)
     by_name = [(category_phrase(c), c, 'name') for c in dataset.categories[:names]]
     by_name += _trained_relational(dataset, trained)
     seen, by_kind = set(), {}
@@ -119,10 +125,9 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
 def mask_view(scene_dir: Path):
     """Return the first test view's camera and its index among the sorted COLMAP image names."""
     from refersplat_ros.core.cameras import read_colmap_model
-    from refersplat_ros.core.datasets import load_refer_dataset
     cameras = read_colmap_model(scene_dir / 'sparse' / '0')
     names = sorted(cameras)
-    dataset = load_refer_dataset(scene_dir)
+    dataset = scene_dataset(scene_dir)
     name = dataset.test_views[0].camera.name if dataset.test_views else names[0]
     return names.index(name), cameras[name]
 
@@ -188,8 +193,7 @@ def write_cloud_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
 
 def object_centres(scene_dir: Path) -> dict:
     """Category -> true centre (x, y, z) of each object of a Ref-Synth scene (empty otherwise)."""
-    from refersplat_ros.core.datasets import load_refer_dataset
-    manifest = load_refer_dataset(scene_dir).manifest or {}
+    manifest = scene_dataset(scene_dir).manifest or {}
     return {o['category']: (o['x'], o['y'], o['base_z'] + 0.5 * o['height'])
             for o in manifest.get('objects', [])}
 
@@ -336,14 +340,13 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or ensure_checkpoint(args.scene_dir, args.run_dir, args.steps)
     import torch
 
-    from refersplat_ros.core.datasets import load_refer_dataset
-    scene_path = load_refer_dataset(args.scene_dir).scene_path
+    scene_path = scene_dataset(args.scene_dir).scene_path
     if args.queries:
         queries = [(q, None, 'given') for q in args.queries]
     else:
         queries = demo_queries(args.scene_dir)
     view_index, camera = mask_view(args.scene_dir)
-    manifest = load_refer_dataset(args.scene_dir).manifest or {}
+    manifest = scene_dataset(args.scene_dir).manifest or {}
     background = manifest.get('config', {}).get('background_rgb')
     rows = run_queries(scene_path, checkpoint, args.scene_dir, view_index, camera, queries,
                        args.out, args.domain_id, args.viewer, args.keep_running,

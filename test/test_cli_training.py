@@ -43,6 +43,18 @@ def test_eval_prints_last_and_best(trained_run, capsys):
     assert summary['stages'][0]['last']['miou'] > 0.5
 
 
+def test_eval_split_train_scores_the_fit(trained_run, capsys):
+    _, _, run = trained_run
+    assert main(['eval', '--run', str(run), '--split', 'train', '--no-overlays',
+                 '--device', 'cpu', '--no-progress']) == 0
+    out = capsys.readouterr().out
+    assert 'train split' in out and str(run / 'eval_train' / 'summary.json') in out
+    summary = json.loads((run / 'eval_train' / 'summary.json').read_text())
+    assert summary['split'] == 'train' and summary['stages'][0]['last']['miou'] > 0.5
+    with pytest.raises(SystemExit):
+        main(['eval', '--run', str(run), '--split', 'validation'])
+
+
 def test_query_selects_the_named_object(trained_run, capsys):
     _, _, run = trained_run
     ckpt = run / 'checkpoints' / 'last.safetensors'
