@@ -184,7 +184,7 @@ class ReferringField(nn.Module):
                 f'got {tuple(word_features.shape)}')
         if word_features.shape[0] == 0:
             raise ValueError('ReferringField: an expression needs at least one word feature')
-        return self.mlp1(word_features.to(self.device, torch.float32))
+        return self.mlp1(word_features.to(self.device, self.features.dtype))
 
     def sentence_embedding(self, word_features: Tensor) -> Tensor:  # [L, text_dim]
         """Return e_s = normalise(mean_j MLP1(word_j)), ``[D]`` (GTCL candidates, §4.8)."""
