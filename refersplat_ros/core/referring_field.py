@@ -256,6 +256,10 @@ class ReferringField(nn.Module):
 #: Gaussians sit hundreds below the max.
 EXP_FLOOR = -80.0
 
+#: Rows of the inference table processed together by ``response_only`` (a [block, 2L + 1] float32
+#: product is ~3 MB at L = 12: it stays in the CPU cache for the element-wise steps).
+RESPONSE_BLOCK = 1 << 15
+
 
 class InferenceCache(NamedTuple):
     """Compact query-independent tensors of a field for ``response_only`` (inference).
@@ -303,7 +307,7 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCac
 
 
 def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
-                  cache: InferenceCache) -> Tensor:  # -> [N]
+                  cache: InferenceCache, block: int = RESPONSE_BLOCK) -> Tensor:  # -> [N]
     """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
 
     Inference needs only m_i = <g'_i, s> with s = sum_j w_j. For the code-form PCMI,
@@ -315,6 +319,11 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     the table with a small [2L + 1, 129] coefficient matrix, and the text-position average is
     one [L, N] x [N, 65] product. The paper form and the no-PCMI baseline are linear in x and
     reduce the same way. Equal to ``field.respond(...).response`` up to float rounding (tested).
+
+    The work runs over ``block`` rows of the table at a time, so that the [block, L]
+    intermediates of the element-wise steps stay in the CPU cache instead of making a dozen
+    passes over [N, L] arrays in memory; the text-position softmax over all N (§4.4 step 1)
+    is accumulated across blocks with a running maximum (online softmax).
     """
     cfg = field.config
     words = field.project_words(word_features)  # [L, D]
@@ -322,9 +331,10 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     last2 = field.mlp2[-1]
     a_mat, b_vec = last2.weight, last2.bias  # x = h A^T + b: [D, H2], [D]
     table, width2 = cache.table, cache.hidden_width
-    hidden = table[:, :width2]  # [N, H2]
+    num = table.shape[0]
+    block = max(1, int(block))
     if not cfg.use_pcmi:
-        return torch.mv(hidden, s @ a_mat) + b_vec @ s
+        return torch.mv(table[:, :width2], s @ a_mat) + b_vec @ s
     num_words = words.shape[0]
     att = field.attention if cfg.pcmi_form == 'code' else None
     values = att.v_linear(words) if att is not None else words  # [L, D]
@@ -335,13 +345,31 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         last3 = field.mlp3[-1]  # MLP3(mu) = v B^T + c
         # Text position (§4.4 step 1): softmax over ALL N Gaussians of w_j . x_i, then the
         # softmax-weighted mean of p_i = (v_i B^T + c) / n_i: one product with [v / n, 1 / n].
-        logits = torch.addmm(words @ b_vec, hidden, (words @ a_mat).t())  # [N, L]
+        coeff_t = (words @ a_mat).t().contiguous()  # [H2, L]
+        bias_t = words @ b_vec  # [L]
         if cfg.scale_text_position:
-            logits /= math.sqrt(cfg.width)
-        logits -= logits.max(dim=0).values  # (max is several times faster than amax here)
-        exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [N, L], unnormalised
-        pooled = exps.t() @ table[:, width2:]  # [L, H3 + 1]
-        pooled /= exps.sum(dim=0)[:, None]
+            coeff_t /= math.sqrt(cfg.width)
+            bias_t /= math.sqrt(cfg.width)
+        run_max = None
+        run_sum = words.new_zeros(num_words)  # [L]
+        pooled = words.new_zeros(num_words, table.shape[1] - width2)  # [L, H3 + 1]
+        for start in range(0, num, block):
+            rows = table[start:start + block]
+            logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
+            top = logits.max(dim=0).values  # [L]
+            if run_max is None:
+                run_max = top
+            else:
+                new_max = torch.maximum(run_max, top)
+                rescale = torch.exp(run_max - new_max)  # [L], <= 1
+                run_sum *= rescale
+                pooled *= rescale[:, None]
+                run_max = new_max
+            logits -= run_max
+            exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [b, L], unnormalised
+            run_sum += exps.sum(dim=0)
+            pooled.addmm_(exps.t(), rows[:, width2:])
+        pooled /= run_sum[:, None]
         keys_pos = pooled[:, :-1] @ last3.weight.t() + pooled[:, -1:] * last3.bias  # [L, D]
     if att is not None:
         keys = att.k_linear(words)
@@ -356,29 +384,50 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     else:
         keys = words if keys_pos is None else words + keys_pos  # paper: queries = x (+ p)
         keys_q, const_q, keys_p = keys, keys @ b_vec, keys
-    rows_h = torch.cat([keys_q, values, u[None]]) @ a_mat  # [2L + 1, H2]
-    const = torch.cat([const_q, values @ b_vec, (u @ b_vec)[None]])  # [2L + 1]
+    scale = 1.0 / math.sqrt(cfg.width)
+    # Attention logits scaled here once instead of per row: rows [0, L) of the coefficients.
+    rows_h = torch.cat([keys_q * scale, values, u[None]]) @ a_mat  # [2L + 1, H2]
+    const = torch.cat([const_q * scale, values @ b_vec, (u @ b_vec)[None]])  # [2L + 1]
     if with_positions:
         zeros = rows_h.new_zeros(num_words + 1, table.shape[1] - width2)
         rows_p = torch.cat([keys_p @ last3.weight, (keys_p @ last3.bias)[:, None]], dim=1)
+        rows_p = rows_p * scale
         coefficients = torch.cat([rows_h, torch.cat([rows_p, zeros])], dim=1)  # [2L + 1, W]
     else:
         coefficients = rows_h
-    products = torch.addmm(const, table, coefficients.t())  # [N, 2L + 1]
-    weights = products[:, :num_words] * (1.0 / math.sqrt(cfg.width))  # [N, L] logits
-    # Softmax over the L words by hand: torch.softmax over a short last dim is slow on CPU.
-    weights -= weights.amax(dim=1, keepdim=True)
-    weights.clamp_min_(EXP_FLOOR).exp_()
-    weights /= weights.sum(dim=1, keepdim=True)
-    x_u = products[:, -1]  # [N] = x . u
+    coefficients_t = coefficients.t().contiguous()  # [W, 2L + 1]
     if att is None:  # paper form: m = x . s + a . (W s)
-        return x_u + weights @ (words @ s)
-    x_values = products[:, num_words:2 * num_words]  # [N, L] = x . v_j
-    width = float(cfg.width)
-    z_dot_u = x_u + weights @ (values @ u)  # [N]
-    mu = cache.mean + weights @ values.mean(dim=1)  # [N]
-    z_sq = (cache.sq_norm + 2.0 * (weights * x_values).sum(dim=1)
-            + ((weights @ (values @ values.t())) * weights).sum(dim=1)) / width
-    var = (z_sq - mu * mu).clamp_min(0.0)  # biased variance, as LayerNorm
-    norm = att.norm
-    return (z_dot_u - mu * u.sum()) / torch.sqrt(var + norm.eps) + norm.bias @ s
+        word_s = words @ s  # [L]
+    else:
+        values_u = values @ u  # [L]
+        values_mean = values.mean(dim=1)  # [L]
+        gram = values @ values.t()  # [L, L]
+        norm = att.norm
+        u_sum = u.sum()
+        beta_s = norm.bias @ s
+        inv_width = 1.0 / float(cfg.width)
+    out = table.new_empty(num)
+    for start in range(0, num, block):
+        stop = min(num, start + block)
+        products = torch.addmm(const, table[start:stop], coefficients_t)  # [b, 2L + 1]
+        weights = products[:, :num_words]  # [b, L] attention logits (a view)
+        # Softmax over the L words by hand: torch.softmax over a short last dim is slow on CPU.
+        weights -= weights.amax(dim=1, keepdim=True)
+        weights.clamp_min_(EXP_FLOOR).exp_()
+        weights /= weights.sum(dim=1, keepdim=True)
+        x_u = products[:, -1]  # [b] = x . u
+        if att is None:
+            torch.addmv(x_u, weights, word_s, out=out[start:stop])
+            continue
+        x_values = products[:, num_words:2 * num_words]  # [b, L] = x . v_j
+        z_dot_u = torch.addmv(x_u, weights, values_u)  # [b]
+        mu = torch.addmv(cache.mean[start:stop], weights, values_mean)  # [b]
+        # (2 x . v + a V V^T) . a, summed over the L words
+        x_values.mul_(2.0).addmm_(weights, gram)
+        z_sq = (x_values.mul_(weights).sum(dim=1) + cache.sq_norm[start:stop]) * inv_width
+        var = z_sq.sub_(mu * mu).clamp_min_(0.0)  # biased variance, as LayerNorm
+        # m = (z . u - mu * sum(u)) / sqrt(var + eps) + beta . s
+        numerator = z_dot_u.sub_(mu.mul_(u_sum))
+        torch.div(numerator, var.add_(norm.eps).sqrt_(), out=out[start:stop])
+        out[start:stop] += beta_s
+    return out

@@ -202,11 +202,15 @@ def test_response_only_equals_the_full_forward(overrides):
         # The algebra is exact: in float64 both paths agree to rounding.
         field64 = field.double()
         expected64 = field64.respond(words.double(), field64.precompute()).response
-        fast64 = response_only(field64, words.double(), inference_cache(field64, chunk=256))
+        compact64 = inference_cache(field64, chunk=256)
+        fast64 = response_only(field64, words.double(), compact64)
+        # Row blocks (online softmax across blocks) give the same logits as one block.
+        blocked64 = response_only(field64, words.double(), compact64, block=96)
     # Compact: [h, v / n, 1 / n] (64 + 64 + 1) with positions, h (64) without.
     assert compact.table.shape == (700, 129 if field.mlp3 is not None else 64)
     scale = expected64.abs().max()
     torch.testing.assert_close(fast64, expected64, rtol=1e-9, atol=1e-9 * scale)
+    torch.testing.assert_close(blocked64, expected64, rtol=1e-9, atol=1e-9 * scale)
     # In float32 each path is as close to the float64 value as the other (logits of these
     # random weights reach thousands: the tolerance is relative to the largest one).
     for float32 in (fast, expected):
