@@ -451,6 +451,16 @@ class ReferSplatNode(LifecycleNode):
         self._diag_pub.publish(DiagnosticArray(header=Header(
             stamp=self.get_clock().now().to_msg()), status=[status]))
 
+    def destroy_node(self):
+        """Destroy the node with its action server and lifecycle state machine.
+
+        rclpy (9.1.2) destroys neither in ``Node.destroy_node``; both keep the rcl node, and with
+        it the DDS participant and its /dev/shm segments (~18 MB), alive past ``os._exit``.
+        """
+        self._action.destroy()
+        self._state_machine.destroy_when_not_in_use()
+        super().destroy_node()
+
     def stop_worker(self):
         self._stop.set()
         self._worker.join(timeout=2.0)

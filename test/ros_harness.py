@@ -178,14 +178,18 @@ class RosProcess:
             self._remove_leftover_shm()
         return self.popen.returncode
 
-    def _remove_leftover_shm(self):
+    def leftover_shm(self):
+        """Fast DDS /dev/shm entries created since this process started that nobody uses."""
         leftovers = _shm_entries() - self._shm_before - _shm_in_use()
-        for name in leftovers:
-            if name.startswith(('fastdds', 'fastrtps', 'sem.fastdds', 'sem.fastrtps')):
-                try:
-                    (SHM_DIR / name).unlink()
-                except OSError:
-                    pass
+        return sorted(n for n in leftovers
+                      if n.startswith(('fastdds', 'fastrtps', 'sem.fastdds', 'sem.fastrtps')))
+
+    def _remove_leftover_shm(self):
+        for name in self.leftover_shm():
+            try:
+                (SHM_DIR / name).unlink()
+            except OSError:
+                pass
 
 
 def spin_until(context, node, predicate, timeout: float) -> bool:

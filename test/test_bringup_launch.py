@@ -46,6 +46,11 @@ def _post_shutdown_test(cls):
 def generate_test_description():
     """Bring up the node on a tiny scene with the network rule applied to every process."""
     from pathlib import Path
+    import sys
+
+    # The helpers below live next to this file: pytest puts test/ on sys.path (setup.cfg), a
+    # plain `launch_test test/test_bringup_launch.py` does not.
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
     from launch import LaunchDescription
     from launch.actions import (IncludeLaunchDescription, SetEnvironmentVariable,

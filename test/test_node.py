@@ -351,6 +351,16 @@ def test_signals_exit_cleanly_within_two_seconds(rclpy_context, ros_processes, h
     assert time.monotonic() - start < 2.0 and not node.killed
 
 
+def test_clean_exit_leaves_no_shared_memory_behind(ros_processes, handmade):
+    # No other participant in the node's domain: nobody else maps its Fast DDS segments, so
+    # whatever is left unused in /dev/shm after the exit is the node's leak (rclpy does not
+    # destroy action servers or the lifecycle state machine with the node).
+    node = _start(ros_processes, handmade)
+    assert node.wait_for_output('active:', 30), node.output()
+    assert node.stop(signal.SIGINT, timeout=2.0) == 0 and not node.killed, node.output()
+    assert node.leftover_shm() == []
+
+
 def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, handmade, ros_env):
     import subprocess
     import sys
