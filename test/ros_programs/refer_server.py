@@ -47,7 +47,7 @@ def main():
         response.num_gaussians = 0 if missing else os.path.getsize(request.scene_path)
         return response
 
-    ActionServer(node, Refer, 'refer', execute)
+    server = ActionServer(node, Refer, 'refer', execute)
     node.create_service(LoadScene, 'load_scene', load_scene)
     print('READY', flush=True)
     try:
@@ -55,6 +55,7 @@ def main():
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        server.destroy()  # rclpy's destroy_node does not destroy action servers
         node.destroy_node()
         rclpy.try_shutdown()
 
