@@ -57,10 +57,11 @@ NOTES = '''
 
 - **The field fits and generalises to new viewpoints; it does not generalise to new wording.**
   Scored on three splits (table above; `refersplat eval --split`), the full model's last
-  checkpoint reaches 91.7 % mIoU on the training views with the training expressions and 91.5 %
-  on the held-out test views with the same (seen) expressions, but 13.3 % on the protocol's
-  held-out wording. The >= 85 target is met for new viewpoints and missed for new wording, and
-  more steps do not change that (3000 steps below: 98.7 / 97.7 / 12.4 %). The earlier reading of
+  checkpoint reaches {full_fit} % mIoU on the training views with the training expressions and
+  {full_seen} % on the held-out test views with the same (seen) expressions, but {full_test} % on
+  the protocol's held-out wording. The >= 85 target is met for new viewpoints and missed for new
+  wording, and more steps do not change that (3000 steps below: 98.7 / 97.7 / 12.4 %). The
+  earlier reading of
   the 600-step table ("Adam steps, not data: objects switch on one at a time") was wrong: it
   looked only at the test split, where the six objects whose test wording shares no decisive
   word with their training wording score 0 at every step.
@@ -79,26 +80,30 @@ NOTES = '''
   which selects a few pixels of the other plate. The paper's own Ref-LERF numbers (29.2 mIoU
   on average, REFERSPLAT.md §8.1) are measured in this held-out-wording regime.
 - **PCMI, naive attention and the baseline.** At the 600-step default the attention fields have
-  learnt the scene (seen wording: PCMI 88.7 %, full 91.5 %, naive attention 85.5 %) while the
-  fields without attention have not moved a logit above 0 (baseline 1.8 %, +GTCL 8.1 %): with
-  zero-initialised features at lr 0.0025 the baseline needs ~1000 steps before any object
-  switches on. On the spatial subset (seen wording) PCMI beats naive attention by 20 points
-  (92.4 vs 71.9 %), the paper's Tab. 4 direction. Given time, the baseline catches up: 3000
-  steps of the baseline (`--no-pcmi --no-gtcl`, 9.8 steps/s on one thread, 5.1 min) reach
-  98.6 % fit and 96.8 % seen wording (spatial 96.0 %), against 97.7 % (spatial 97.1 %) for the
-  full model at 3000 steps (17 min). A per-scene field can memorise which object each seen
+  learnt the scene (seen wording: PCMI {pcmi_seen} %, full {full_seen} %, naive attention
+  {naive_attention_seen} %) while the fields without attention have hardly moved a logit
+  above 0 (baseline {baseline_seen} %, +GTCL {gtcl_seen} %): with zero-initialised features at
+  lr 0.0025 the baseline needs ~1000 steps before any object switches on. On the spatial subset
+  (seen wording) PCMI beats naive attention ({pcmi_seen_spatial} vs
+  {naive_attention_seen_spatial} %), the paper's Tab. 4 direction. Given time, the baseline
+  catches up: 3000 steps of the baseline (`--no-pcmi --no-gtcl`, 9.8 steps/s on one thread,
+  5.1 min) reach 98.6 % fit and 96.8 % seen wording (spatial 96.0 %), against 97.7 % (spatial
+  97.1 %) for the full model at 3000 steps (17 min). A per-scene field can memorise which
+  object each seen
   sentence names without any reasoning, so Ref-Synth with seen wording cannot show the
   paper's spatial gain beyond learning speed per step, and with held-out wording every
   configuration fails alike (12.4-13.6 %, the carton expression only).
-- **Time.** At 31k Gaussians one full-model step (4 expressions) costs 0.38 s with 2 threads
-  on the idle machine (0.45 s with 1): the 600-step default trains in about 4 min, within the
-  5-minute target; the wall times in the table were measured while other jobs shared the 2
-  cores (load 3-6, `--threads 1`). The query-independent part (MLP2 and MLP3 over all N, the
+- **Time.** At 31k Gaussians one full-model step (4 expressions) costs {full_step_s} s here
+  ({full_min} min for the 600-step default; an earlier 2-core AMD
+  EPYC VM measured 0.38 s a step with 2 threads, 0.45 s with 1). Wall times of runs that shared
+  the 2 cores with other jobs (load average in the Runs table) are upper bounds. The
+  query-independent part (MLP2 and MLP3 over all N, the
   N x 128 x 128 PCMI projections and their backward) is ~0.4 s of a step, so 4 expressions per
   step cost about the same as 1. Without PCMI a step is ~6x cheaper.
 - **Two-stage refinement.** Stage 1 of `full_two_stage` reproduces `full` exactly (same seed).
   Stage 2 re-trains on the stage-1 renders of the training views as pseudo masks; Ref-Synth's
-  training masks are exact, so it can only lose what stage 1 got wrong (fit 91.0 vs 91.7 %). The
+  training masks are exact, so it can only lose what stage 1 got wrong (fit {stage2_fit} vs
+  {full_fit} %). The
   paper's stage 2 refines noisy Grounded-SAM masks, which this benchmark does not have.
 - **Empty pixels.** The literal M >= 0 rule scores near 0 on Ref-Synth because uncovered pixels
   render M = 0 (no background term, §4.6); LERF views are fully covered, so both rules agree there.
@@ -106,7 +111,7 @@ NOTES = '''
 ## Longer schedules: 3000 steps
 
 `refersplat train --data scenes/default --out runs/long --steps 3000 --checkpoint-every 500`
-(full model, idle 2-core VM, 2.90 steps/s, 17.2 min) and the same with `--no-pcmi --no-gtcl
+(full model, idle 2-core AMD EPYC VM, 2.90 steps/s, 17.2 min) and the same with `--no-pcmi --no-gtcl
 --threads 1 --out runs/baseline_long` (9.80 steps/s, 5.1 min); each checkpoint scored with
 `refersplat eval --split train|test-seen-wording|test` (2026-11-25). mIoU %:
 
@@ -297,6 +302,30 @@ def _split_table(records: dict) -> list:
             '|---|---|---|---|---|---|---|'] + rows
 
 
+def _notes(records: dict) -> str:
+    """NOTES with this run's numbers filled in ('n/a' for a configuration not run)."""
+    values = {}
+    for name in CONFIGS:
+        stages = (records.get(name) or {}).get('stages', [])
+        for stage in stages:
+            key = name if stage['stage'] == 1 else 'stage2'
+            splits = stage.get('splits', {})
+            seen = splits.get('test-seen-wording', {})
+            values[f'{key}_fit'] = _pct(splits.get('train', {}).get('miou'))
+            values[f'{key}_seen'] = _pct(seen.get('miou'))
+            values[f'{key}_seen_spatial'] = _pct(seen.get('subsets', {}).get('spatial'))
+            values[f'{key}_test'] = _pct(stage['last']['miou'])
+            if stage['stage'] == 1 and stage.get('steps_run'):
+                values[f'{key}_step_s'] = f'{1.0 / stage["steps_per_second"]:.2f}'
+                values[f'{key}_min'] = f'{stage["wall_time_s"] / 60.0:.1f}'
+
+    class _Missing(dict):
+        def __missing__(self, key):
+            return 'n/a'
+
+    return NOTES.strip().format_map(_Missing(values))
+
+
 def write_report(args, records: dict) -> Path:
     from refersplat_ros.core.training import REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS
 
@@ -378,7 +407,7 @@ def write_report(args, records: dict) -> Path:
     for name, record in records.items():
         lines.append(f'| {name} | {record["load_average_at_start"]:.2f} | '
                      f'{record["threads"] or "default"} | {record["finished"]} |')
-    lines += ['', NOTES.strip()]
+    lines += ['', _notes(records)]
     path = args.report
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('\n'.join(lines) + '\n')

@@ -155,7 +155,7 @@ def box_corners(position, quaternion_xyzw, size) -> np.ndarray:
 
 def draw_result(rgb: np.ndarray, mask, corners, camera, title: str, scale: int = 6):
     """Compose the demo picture: render, red mask overlay, green projected box, title."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
     image = rgb.astype(np.float32)
     if mask is not None:
         fg = mask > 0
@@ -165,7 +165,11 @@ def draw_result(rgb: np.ndarray, mask, corners, camera, title: str, scale: int =
     canvas = Image.new('RGB', (picture.width, picture.height + 22), (20, 20, 20))
     canvas.paste(picture, (0, 22))
     draw = ImageDraw.Draw(canvas)
-    draw.text((4, 4), title, fill=(255, 255, 255))
+    try:  # Pillow's bundled scalable font (needs FreeType); the bitmap default squeezes spaces
+        font = ImageFont.load_default(size=15)
+    except (TypeError, ImportError, OSError):
+        font = ImageFont.load_default()
+    draw.text((4, 3), title, fill=(255, 255, 255), font=font)
     if corners is not None:
         w2c = camera.world_to_camera.double().numpy()
         cam = corners @ w2c[:3, :3].T + w2c[:3, 3]
