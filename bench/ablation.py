@@ -111,8 +111,9 @@ NOTES = '''
 ## Longer schedules: 3000 steps
 
 `refersplat train --data scenes/default --out runs/long --steps 3000 --checkpoint-every 500`
-(full model, idle 2-core AMD EPYC VM, 2.90 steps/s, 17.2 min) and the same with `--no-pcmi --no-gtcl
---threads 1 --out runs/baseline_long` (9.80 steps/s, 5.1 min); each checkpoint scored with
+(full model, idle 2-core AMD EPYC VM, 2.90 steps/s, 17.2 min) and the same with `--no-pcmi
+--no-gtcl --threads 1 --out runs/baseline_long` (9.80 steps/s, 5.1 min); each checkpoint scored
+with
 `refersplat eval --split train|test-seen-wording|test` (2026-11-25). mIoU %:
 
 | step | full: train | full: seen | full: test | base: train | base: seen | base: test |
@@ -303,7 +304,7 @@ def _split_table(records: dict) -> list:
 
 
 def _notes(records: dict) -> str:
-    """NOTES with this run's numbers filled in ('n/a' for a configuration not run)."""
+    """Return NOTES with this run's numbers filled in ('n/a' for a configuration not run)."""
     values = {}
     for name in CONFIGS:
         stages = (records.get(name) or {}).get('stages', [])
