@@ -144,6 +144,15 @@ class ReferringModel:
     def device(self) -> torch.device:
         return self.field.device
 
+    @property
+    def host_points(self):
+        """Gaussian centres ``[N, 3]`` and RGB colours ``[N, 3]`` in [0, 1] as numpy arrays.
+
+        Host copies made once at load: reading them runs no torch operation (the node publishes
+        its scene cloud from them without touching torch outside its worker thread).
+        """
+        return self._means, self._colors
+
     def memory_bytes(self) -> int:
         """Bytes held by the scene, field, caches and mask weights (excluding the encoder)."""
         cache = self._cache
