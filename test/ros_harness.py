@@ -129,7 +129,6 @@ class RosProcess:
         self.name = name
         self.output_path = Path(log_dir) / f'{name}.out'
         self._shm_before = _shm_entries()
-        self.leftover_shm = []  # set by stop(): Fast DDS segments the process left behind
         self._output = open(self.output_path, 'wb')
         self.popen = subprocess.Popen(
             args, env=env, cwd=REPO_ROOT, stdout=self._output, stderr=subprocess.STDOUT,
@@ -175,24 +174,23 @@ class RosProcess:
                 self.popen.kill()
                 self.popen.wait(timeout=10)
         self._output.close()
-        # A killed process (or one that leaks its DDS participant) leaves its segments behind:
-        # record them (tests assert that a clean exit leaves none); remove them after a kill.
-        # Only then: a process starting meanwhile may not have mapped its new segment yet.
-        self.leftover_shm = _unused_fastdds_entries(self._shm_before)
-        if self.killed:
-            for name in self.leftover_shm:
+        if self.killed:  # only then: a starting process may not have mapped its segment yet
+            for name in self.leftover_shm():
                 try:
                     (SHM_DIR / name).unlink()
                 except OSError:
                     pass
         return self.popen.returncode
 
+    def leftover_shm(self):
+        """Fast DDS /dev/shm entries created since this process started that nobody uses.
 
-def _unused_fastdds_entries(before):
-    """Fast DDS /dev/shm entries not in ``before`` that no live process uses."""
-    leftovers = _shm_entries() - before - _shm_in_use()
-    return sorted(n for n in leftovers
-                  if n.startswith(('fastdds', 'fastrtps', 'sem.fastdds', 'sem.fastrtps')))
+        After a clean exit of a process that was the only participant of its domain this is the
+        process's leak (tests assert it is empty); after a kill ``stop`` removes them.
+        """
+        leftovers = _shm_entries() - self._shm_before - _shm_in_use()
+        return sorted(n for n in leftovers
+                      if n.startswith(('fastdds', 'fastrtps', 'sem.fastdds', 'sem.fastrtps')))
 
 
 def spin_until(context, node, predicate, timeout: float) -> bool:

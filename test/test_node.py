@@ -358,7 +358,7 @@ def test_clean_exit_leaves_no_shared_memory_behind(ros_processes, handmade):
     node = _start(ros_processes, handmade)
     assert node.wait_for_output('active:', 30), node.output()
     assert node.stop(signal.SIGINT, timeout=2.0) == 0 and not node.killed, node.output()
-    assert node.leftover_shm == []
+    assert node.leftover_shm() == []
 
 
 def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, handmade, ros_env):

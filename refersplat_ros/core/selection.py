@@ -222,11 +222,12 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
     if means.shape != (n, 3) or np.shape(opacities) != (n,) or np.shape(colors) != (n, 3):
         raise ValueError(f'shape mismatch: probabilities [{n}], means {list(means.shape)}, '
                          f'opacities {list(np.shape(opacities))}, colors {list(np.shape(colors))}')
-    # NaN compares False, so NaN probabilities never pass the threshold; non-finite centres are
-    # dropped among the (few) candidates rather than checked over all N every query.
+    # Non-finite probabilities and centres are dropped among the (few) candidates rather than
+    # checked over all N every query (NaN never passes the threshold; +inf would).
     keep = (probabilities >= config.threshold) & (np.asarray(opacities) >= config.min_opacity)
     candidates = np.flatnonzero(keep)
-    candidates = candidates[np.isfinite(means[candidates]).all(axis=1)]
+    candidates = candidates[np.isfinite(probabilities[candidates])
+                            & np.isfinite(means[candidates]).all(axis=1)]
     empty = Selection(False, '', np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
                       np.zeros((0, 3), np.float32), np.zeros(0, np.float32),
                       num_candidates=len(candidates))

@@ -70,6 +70,12 @@ def test_opacity_and_nan_are_filtered(two_objects):
     prob[200:210] = np.nan
     sel = select_target(prob, means, opacities, colors)
     assert sel.ok and len(sel.indices) == 190 and sel.indices.min() >= 210
+    prob[210:213] = np.inf                      # not a probability: never selected
+    means = means.copy()
+    means[213:216, 1] = np.nan                  # a corrupt centre: never selected
+    sel = select_target(prob, means, opacities, colors)
+    assert sel.ok and len(sel.indices) == 184 and sel.indices.min() >= 216
+    assert np.isfinite(sel.points).all() and np.isfinite(sel.scores).all()
 
 
 def test_no_match_reports_why(two_objects):
