@@ -34,5 +34,5 @@ setup(
         'open3d': ['open3d-cpu==0.20.0'],
         'test': ['pytest<9', 'flake8', 'flake8-quotes', 'flake8-docstrings'],
     },
-    entry_points={'console_scripts': ['refersplat = refersplat_ros.cli:main']},
+    entry_points={'console_scripts': ['refersplat = refersplat_ros.cli.main:main']},
 )

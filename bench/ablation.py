@@ -132,7 +132,7 @@ around the threshold while fit and seen wording stay at 96-99 %.
 
 ## Test helper for integration tests
 
-`refersplat_ros.core.training.make_trained_scene(out_dir)` generates the tiny Ref-Synth preset and
+`make_trained_scene(out_dir)` (`test/trained_scene.py`) generates the tiny Ref-Synth preset and
 trains 500 steps with the bundled MiniLM and the objects' category names as extra expressions:
 85 s on the shared 2 cores (6.4 steps/s); afterwards every category-name query ("black ball",
 "white plate", ...) selects its object (3D precision 0.70-0.99, recall 0.83-0.99) and the
@@ -172,10 +172,10 @@ def _ensure_scene(data: Path) -> None:
 
 
 def _run_config(name: str, spec: dict, args) -> dict:
-    from refersplat_ros.core.evaluation import EvalConfig, evaluate_run
-    from refersplat_ros.core.losses import ReferSplatLossConfig
-    from refersplat_ros.core.referring_field import ReferringFieldConfig
-    from refersplat_ros.core.training import TrainConfig, train
+    from refersplat_ros.core.evaluate.evaluator import EvalConfig, evaluate_run
+    from refersplat_ros.core.train.losses import ReferSplatLossConfig
+    from refersplat_ros.core.field.referring_field import ReferringFieldConfig
+    from refersplat_ros.core.train.trainer import TrainConfig, train
 
     out = args.out / name
     config = TrainConfig(
@@ -217,7 +217,7 @@ def _run_config(name: str, spec: dict, args) -> dict:
 
 def _add_split_scores(data: Path, out: Path, stages: list) -> None:
     """Score each stage's last checkpoint on the extra splits (``stage['splits']``)."""
-    from refersplat_ros.core.evaluation import evaluate_checkpoint
+    from refersplat_ros.core.evaluate.evaluator import evaluate_checkpoint
 
     for stage in stages:
         folder = out / 'checkpoints' if stage['stage'] == 1 else out / 'stage2' / 'checkpoints'
@@ -328,7 +328,7 @@ def _notes(records: dict) -> str:
 
 
 def write_report(args, records: dict) -> Path:
-    from refersplat_ros.core.training import REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS
+    from refersplat_ros.core.train.trainer import REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS
 
     machine = _machine()
     lines = [

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from refersplat_ros.demo import ros_environment  # the network rule, one place
+from refersplat_ros.ros_environment import apply_network_rule, ros_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = 'Query latency'
@@ -38,12 +38,12 @@ def make_scene(folder: Path, num: int, seed: int = 0):
     """Write scene.ply, field.safetensors and a one-camera COLMAP model (the mask view)."""
     import torch
 
-    from refersplat_ros.core.cameras import Camera, write_colmap_text
-    from refersplat_ros.core.checkpoint import save_checkpoint
-    from refersplat_ros.core.gaussian_io import save_ply
-    from refersplat_ros.core.gaussians import GaussianScene
-    from refersplat_ros.core.fixed_answer_field import fixed_answer_field
-    from refersplat_ros.core.text_encoder import TextEncoder
+    from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
+    from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.scene.gaussian_io import save_ply
+    from refersplat_ros.core.scene.gaussians import GaussianScene
+    from fixed_answer_field import fixed_answer_field
+    from refersplat_ros.core.text.encoder import TextEncoder
 
     gen = torch.Generator().manual_seed(seed)
     means = (torch.rand(num, 3, generator=gen) - 0.5) * torch.tensor([1.0, 1.0, 0.3])
@@ -96,8 +96,7 @@ def measure(num: int, queries: int, warmup: int, domain_id: int, workdir: Path) 
     log = open(folder / 'node.out', 'wb')
     node_proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL)
-    os.environ.update({k: env[k] for k in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
-                                           'FASTDDS_DEFAULT_PROFILES_FILE')})
+    apply_network_rule(env)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('latency_client', context=context)

@@ -71,9 +71,10 @@ def worker(args) -> dict:
     """Measure one configuration in this process; return the row as a dict."""
     import torch
     sys.path.insert(0, str(REPO))
-    from refersplat_ros.core.cameras import Camera
-    from refersplat_ros.core.rasterize import compositing_weights, rasterize
-    from refersplat_ros.core.rasterize_cpu import enumerate_pairs, project
+    from refersplat_ros.core.scene.cameras import Camera
+    from refersplat_ros.core.render.compositing import compositing_weights
+    from refersplat_ros.core.render.rasterize import rasterize
+    from refersplat_ros.core.render.cpu import enumerate_pairs, project
 
     torch.set_num_threads(args.threads)
     width, height = map(int, args.res.split('x'))

@@ -9,23 +9,24 @@ write no action boilerplate. It never raises for an answer the node gives (NO_MA
 arrive as the result's status); it raises ``ReferClientError`` only when no answer can be had
 (server absent, goal rejected, timeout).
 
-The ``refersplat ask`` command (``configure_parser``/``run`` below) wraps it for a terminal.
+The ``refersplat ask`` command (``refersplat_ros/cli/ask.py``) wraps it for a terminal.
 """
 import time
 
-import rclpy
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 
 from refersplat_ros.action import Refer
+from refersplat_ros.core.errors import ReferSplatError
+from refersplat_ros.core.inference.queries import status_name
 from refersplat_ros.msg import ReferResult
 
-STATUS_NAMES = {getattr(ReferResult, n): n for n in (
-    'OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')}
 
 
-class ReferClientError(RuntimeError):
+class ReferClientError(ReferSplatError, RuntimeError):
     """No answer could be obtained from the node (absent, rejected, timed out)."""
+
+    exit_code = 3
 
 
 class ReferClient:
@@ -90,7 +91,7 @@ class ReferClient:
 def format_result(result: ReferResult) -> str:
     """Render a ReferResult as the few lines a person needs."""
     latency_ms = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
-    lines = [f'status:    {STATUS_NAMES.get(result.status, result.status)}'
+    lines = [f'status:    {status_name(result.status)}'
              + (f' ({result.message})' if result.message else ''),
              f'query:     {result.text!r} (id {result.query_id})',
              f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
@@ -103,30 +104,3 @@ def format_result(result: ReferResult) -> str:
                   f'orient.:   xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})',
                   f'box size:  ({s.x:.3f}, {s.y:.3f}, {s.z:.3f})']
     return '\n'.join(lines)
-
-
-def configure_parser(parser):
-    parser.add_argument('text', help='referring expression, e.g. "the red mug"')
-    parser.add_argument('--server', default='/refersplat/refer', help='action name')
-    parser.add_argument('--timeout', type=float, default=15.0, help='seconds to wait')
-    parser.add_argument('--top-k', type=int, default=0, help='instances (0 = node parameter)')
-    parser.add_argument('--threshold', type=float, default=0.0,
-                        help='probability threshold (0 = node parameter)')
-
-
-def run(args) -> int:
-    """Ask the running node; exit 0 on OK, 1 on another status, 2 when no answer came."""
-    rclpy.init()
-    node = rclpy.create_node('refersplat_ask')
-    client = ReferClient(node, args.server)
-    try:
-        result = client.refer(args.text, args.timeout, args.top_k, args.threshold)
-    except ReferClientError as exc:
-        print(f'error: {exc}')
-        return 2
-    finally:
-        client.destroy()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    print(format_result(result))
-    return 0 if result.status == ReferResult.OK else 1

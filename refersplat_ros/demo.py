@@ -31,7 +31,9 @@ import time
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from refersplat_ros.core.runs import DEFAULT_RUN_DIR, DEFAULT_SCENE_DIR, last_checkpoint
+from refersplat_ros.ros_environment import apply_network_rule, ros_environment
+
 logger = logging.getLogger('refersplat.demo')
 NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
 
@@ -39,7 +41,7 @@ NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
 @functools.lru_cache(maxsize=4)
 def scene_dataset(scene_dir: Path):
     """Load a scene folder once per process (the demo reads it in several places)."""
-    from refersplat_ros.core.datasets import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
     return load_refer_dataset(scene_dir)
 
 
@@ -55,14 +57,14 @@ def ensure_scene(scene_dir: Path) -> None:
 
 def ensure_checkpoint(scene_dir: Path, run_dir: Path, steps=None) -> Path:
     """Return a checkpoint trained on the scene; train one when none matches it."""
-    from refersplat_ros.core.checkpoint import load_checkpoint
+    from refersplat_ros.core.field.checkpoint import load_checkpoint
     from refersplat_ros.core.errors import CheckpointError
-    from refersplat_ros.core.gaussian_io import load_scene
-    from refersplat_ros.core.training import train, TrainConfig
+    from refersplat_ros.core.scene.gaussian_io import load_scene
+    from refersplat_ros.core.train.trainer import train, TrainConfig
 
     dataset = scene_dataset(scene_dir)
     scene = load_scene(dataset.scene_path)
-    last = run_dir / 'checkpoints' / 'last.safetensors'
+    last = last_checkpoint(run_dir)
     if last.is_file():
         try:
             load_checkpoint(last, means=scene.means)
@@ -103,7 +105,7 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
     Returns:
         list of (text, category or None, kind).
     """
-    from refersplat_ros.core.training import category_phrase
+    from refersplat_ros.core.datasets.reflerf_layout import category_phrase
     dataset = scene_dataset(scene_dir)
     by_name = [(category_phrase(c), c, 'name') for c in dataset.categories[:names]]
     by_name += _trained_relational(dataset, trained)
@@ -124,22 +126,12 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
 
 def mask_view(scene_dir: Path):
     """Return the first test view's camera and its index among the sorted COLMAP image names."""
-    from refersplat_ros.core.cameras import read_colmap_model
+    from refersplat_ros.core.scene.cameras import read_colmap_model
     cameras = read_colmap_model(scene_dir / 'sparse' / '0')
     names = sorted(cameras)
     dataset = scene_dataset(scene_dir)
     name = dataset.test_views[0].camera.name if dataset.test_views else names[0]
     return names.index(name), cameras[name]
-
-
-def ros_environment(domain_id: int, log_dir: Path) -> dict:
-    """Environment for the demo's ROS processes (mandatory loopback rule)."""
-    env = dict(os.environ)
-    env.update({'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'ROS_DOMAIN_ID': str(domain_id),
-                'ROS_LOG_DIR': str(log_dir), 'PYTHONUNBUFFERED': '1', 'HF_HUB_OFFLINE': '1',
-                'FASTDDS_DEFAULT_PROFILES_FILE': str(ROOT / 'config' / 'fastdds_loopback.xml')})
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return env
 
 
 def box_corners(position, quaternion_xyzw, size) -> np.ndarray:
@@ -245,10 +237,11 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
     import rclpy
     from sensor_msgs.msg import Image as ImageMsg
 
-    from refersplat_ros.client import ReferClient, STATUS_NAMES
+    from refersplat_ros.client import ReferClient
+    from refersplat_ros.core.inference.queries import status_name
     from refersplat_ros.conversions import image_to_mono8, pointcloud2_to_array, unpack_rgb
-    from refersplat_ros.core.gaussian_io import load_scene
-    from refersplat_ros.core.rasterize import render_scene
+    from refersplat_ros.core.scene.gaussian_io import load_scene
+    from refersplat_ros.core.render.rasterize import render_scene
     from refersplat_ros.msg import ReferResult
     from refersplat_ros.node import LATCHED
 
@@ -264,9 +257,7 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
         processes.append(subprocess.Popen(
             [sys.executable, '-m', 'refersplat_ros.viewer'], env=env, stdin=subprocess.DEVNULL,
             stdout=open(out_dir / 'viewer.log', 'wb'), stderr=subprocess.STDOUT))
-    for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID',
-                'FASTDDS_DEFAULT_PROFILES_FILE'):
-        os.environ[key] = env[key]
+    apply_network_rule(env)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('refersplat_demo', context=context)
@@ -284,7 +275,7 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
             raise RuntimeError('the node did not come up; see ' + str(out_dir / 'node.log'))
         for index, (text, category, kind) in enumerate(queries, start=1):
             result = client.refer(text, timeout=60)
-            status = STATUS_NAMES.get(result.status, str(result.status))
+            status = status_name(result.status)
             stamp = (result.header.stamp.sec, result.header.stamp.nanosec)
             mask, corners, position, xyz_centre = None, None, '-', None
             if result.status == ReferResult.OK:
@@ -327,12 +318,15 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description='refersplat_ros demo on the default scene')
-    parser.add_argument('--scene-dir', type=Path, default=ROOT / 'scenes' / 'default')
-    parser.add_argument('--run-dir', type=Path, default=ROOT / 'runs' / 'default')
+    parser.add_argument('--scene-dir', type=Path, default=DEFAULT_SCENE_DIR,
+                        help='scene folder (generated when missing; default %(default)s)')
+    parser.add_argument('--run-dir', type=Path, default=DEFAULT_RUN_DIR,
+                        help='run folder (trained when missing; default %(default)s)')
     parser.add_argument('--checkpoint', type=Path, help='use this checkpoint (no training)')
     parser.add_argument('--steps', type=int, help='training steps (default: TrainConfig)')
     parser.add_argument('--queries', nargs='+', help='ask these instead of the test set')
-    parser.add_argument('--out', type=Path, default=ROOT / 'demo_out')
+    parser.add_argument('--out', type=Path, default=Path('demo_out'),
+                        help='pictures, clouds and the table (default %(default)s)')
     parser.add_argument('--domain-id', type=int,
                         default=int(os.environ.get('REFERSPLAT_DEMO_DOMAIN_ID', 78)))
     parser.add_argument('--viewer', action='store_true', help='also start the Foxglove bridge')

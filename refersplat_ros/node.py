@@ -49,8 +49,8 @@ from visualization_msgs.msg import MarkerArray
 from refersplat_ros.action import Refer
 from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
                                         xyz_to_pointcloud2)
-from refersplat_ros.core.inference import QueryStatus, validate_query
-from refersplat_ros.core.selection import SelectionConfig
+from refersplat_ros.core.inference.queries import QueryStatus, status_name, validate_query
+from refersplat_ros.core.inference.selection import SelectionConfig
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.srv import LoadScene
 
@@ -222,9 +222,10 @@ class ReferSplatNode(LifecycleNode):
 
     # ------------------------------------------------------------------ model
     def _load(self, scene: str, checkpoint: str):
-        from refersplat_ros.core.cameras import read_colmap_model
-        from refersplat_ros.core.inference import ReferringModel, resolve_device
-        from refersplat_ros.core.text_encoder import TextEncoderConfig
+        from refersplat_ros.core.scene.cameras import read_colmap_model
+        from refersplat_ros.core.inference.model import ReferringModel
+        from refersplat_ros.core.devices import resolve_device
+        from refersplat_ros.core.text.encoder import TextEncoderConfig
         if not scene or not checkpoint:
             raise ValueError("parameters 'scene' and 'checkpoint' must name files")
         device = resolve_device(self.get_parameter('device').value)
@@ -434,7 +435,7 @@ class ReferSplatNode(LifecycleNode):
         result.latency = Duration(seconds=latency).to_msg()
         self._result_pub.publish(result)
         self._stats['served'] += 1
-        self._stats['last_status'] = _STATUS_NAMES.get(result.status, str(result.status))
+        self._stats['last_status'] = status_name(result.status)
         self._stats['last_latency_ms'] = latency * 1e3
         job.result = result
         job.done.set()
@@ -497,10 +498,6 @@ class ReferSplatNode(LifecycleNode):
     def stop_worker(self):
         self._stop.set()
         self._worker.join(timeout=2.0)
-
-
-_STATUS_NAMES = {getattr(ReferResult, n): n for n in (
-    'OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')}
 
 
 def main(argv=None) -> int:

@@ -32,12 +32,12 @@ def _blob(rng, center, size, n):
 
 def make_handmade_scene(folder: Path) -> HandmadeScene:
     """Write scene.ply, field.safetensors and a one-camera COLMAP model into ``folder``."""
-    from refersplat_ros.core.cameras import Camera, write_colmap_text
-    from refersplat_ros.core.checkpoint import save_checkpoint
-    from refersplat_ros.core.gaussian_io import save_ply
-    from refersplat_ros.core.gaussians import GaussianScene
-    from refersplat_ros.core.fixed_answer_field import fixed_answer_field
-    from refersplat_ros.core.text_encoder import TextEncoder
+    from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
+    from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.scene.gaussian_io import save_ply
+    from refersplat_ros.core.scene.gaussians import GaussianScene
+    from fixed_answer_field import fixed_answer_field
+    from refersplat_ros.core.text.encoder import TextEncoder
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from refersplat_ros.ros_environment import ros_environment  # noqa: F401 (re-exported)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STRICT = (os.environ.get('REFERSPLAT_REQUIRE_ROS') == '1'
           or os.environ.get('CI', '').lower() == 'true')
@@ -78,21 +80,6 @@ class DomainLease:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-
-def ros_environment(domain_id: int, log_dir: Path) -> dict:
-    """Environment for a ROS subprocess: a copy of ours plus the network rule and its log dir."""
-    env = dict(os.environ)
-    env.update({
-        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
-        'ROS_DOMAIN_ID': str(domain_id),
-        'ROS_LOG_DIR': str(log_dir),
-        'PYTHONUNBUFFERED': '1',
-    })
-    env.pop('ROS_STATIC_PEERS', None)
-    env.pop('ROS_LOCALHOST_ONLY', None)  # ignored by Kilted; keep the environment unambiguous
-    log_dir.mkdir(parents=True, exist_ok=True)
-    return env
 
 
 def _shm_entries():

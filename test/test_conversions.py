@@ -143,7 +143,7 @@ def test_camera_info_pose_and_markers(header):
 
 
 def test_status_codes_match_the_core():
-    from refersplat_ros.core.inference import QueryStatus
+    from refersplat_ros.core.inference.queries import QueryStatus
     from refersplat_ros.msg import ReferResult
     assert {s.name: int(s) for s in QueryStatus} == {
         name: getattr(ReferResult, name) for name in QueryStatus.__members__}

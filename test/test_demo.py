@@ -12,12 +12,12 @@ from ros_harness import REPO_ROOT, require_ros
 @pytest.fixture(scope='module')
 def tiny_scene(tmp_path_factory):
     require_ros()
-    from refersplat_ros.core.checkpoint import save_checkpoint
-    from refersplat_ros.core.datasets import load_refer_dataset
+    from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
     from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-    from refersplat_ros.core.fixed_answer_field import fixed_answer_field
-    from refersplat_ros.core.gaussian_io import load_scene
-    from refersplat_ros.core.text_encoder import TextEncoder
+    from fixed_answer_field import fixed_answer_field
+    from refersplat_ros.core.scene.gaussian_io import load_scene
+    from refersplat_ros.core.text.encoder import TextEncoder
 
     root = tmp_path_factory.mktemp('demo')
     make_scene(preset_config('tiny'), root / 'scene', overwrite=True, progress=False,

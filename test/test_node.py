@@ -391,14 +391,14 @@ def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, han
     client.destroy()
     absent.destroy()
 
-    ask = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli', 'ask', 'the red mug'],
+    ask = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli.main', 'ask', 'the red mug'],
                          env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=60)
     assert ask.returncode == 0, ask.stdout + ask.stderr
     assert 'status:    OK' in ask.stdout and 'score:     ' in ask.stdout
     position = ask.stdout.split('position:  (')[1].split(')')[0]
     np.testing.assert_allclose([float(v) for v in position.split(',')], A_CENTER, atol=0.01)
-    miss = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli', 'ask', 'mug',
+    miss = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli.main', 'ask', 'mug',
                            '--threshold', '0.999'], env=ros_env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert miss.returncode == 1 and 'status:    NO_MATCH' in miss.stdout

@@ -1,7 +1,7 @@
 """The node on a really trained field: each object's name selects that object (pose and cloud).
 
 The field is trained here on the tiny Ref-Synth preset with the bundled text encoder
-(``core.training.make_trained_scene``, category names as extra expressions: the tiny preset's
+(``trained_scene.make_trained_scene``, category names as extra expressions: the tiny preset's
 held-out referring expressions are beyond 500 steps of training, see docs/RESULTS.md).
 """
 import numpy as np
@@ -14,11 +14,11 @@ from test_node import Listener, NODE
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     require_ros()
-    from refersplat_ros.core.datasets import load_refer_dataset
-    from refersplat_ros.core.training import make_trained_scene
+    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from trained_scene import make_trained_scene
     scene = make_trained_scene(tmp_path_factory.mktemp('trained'), steps=500)
     dataset = load_refer_dataset(scene.data_dir)
-    from refersplat_ros.core.gaussian_io import load_scene
+    from refersplat_ros.core.scene.gaussian_io import load_scene
     means = load_scene(scene.scene_path).means.numpy()
     return scene, means, dataset.object_ids().numpy()
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from refersplat_ros.core.cameras import Camera, write_colmap_text
+from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
 from refersplat_ros.core.datasets.ground_truth import render_ground_truth
 from refersplat_ros.core.datasets.reflerf_layout import (
     frame_json, mask_relpath, write_image_png, write_json, write_mask_png)
-from refersplat_ros.core.gaussian_io import save_ply
-from refersplat_ros.core.gaussians import GaussianScene
+from refersplat_ros.core.scene.gaussian_io import save_ply
+from refersplat_ros.core.scene.gaussians import GaussianScene
 
 CATEGORIES = {'red-ball': 1, 'blue-box': 2}
 TRAIN_SENTENCES = {'red-ball': ['the red ball', 'the ball on the left'],
@@ -126,7 +126,7 @@ def tiny_encoder_folder(root) -> Path:
     """Save a random tiny BERT (hidden 32, 2 layers) with the bundled tokenizer to ``root``."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from refersplat_ros.core.text_encoder import bundled_model_path
+    from refersplat_ros.core.text.encoder import bundled_model_path
 
     root = Path(root)
     if (root / 'config.json').is_file():

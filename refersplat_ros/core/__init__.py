@@ -1,1 +1,19 @@
-"""ROS-free core of refersplat_ros: pure Python + torch; nothing here imports rclpy."""
+"""ROS-free core of refersplat_ros: pure Python + torch; nothing here imports rclpy.
+
+The sub-packages are the layers of the method, lowest first; a module imports only from its own
+layer or a lower one (``test/core/test_layers.py`` enforces it, see docs/ARCHITECTURE.md):
+
+==============  ====================================================================
+``errors``      the error types (every layer may raise them), ``devices``
+``scene``       Gaussians, their .ply/.pth files, cameras (COLMAP, transforms.json)
+``render``      the public ``rasterize`` with its CPU and gsplat backends, compositing weights
+``text``        the frozen text encoder (word features)
+``field``       the referring field, its mask rule and its checkpoints
+``datasets``    the Ref-LERF loader and layout, the Ref-Synth generator
+``labels``      pseudo-mask selection from detector candidates
+``runs``        the run-folder layout shared by training, evaluation and inference
+``inference``   the model a node queries, 3D target selection
+``train``       losses and the training loop
+``evaluate``    metrics and the Ref-LERF protocol
+==============  ====================================================================
+"""

@@ -4,25 +4,31 @@ Every error message names the file (and field) it is about, so a user can fix th
 """
 
 
-class RefersplatError(Exception):
-    """Base class of every error raised on purpose by refersplat_ros."""
+class ReferSplatError(Exception):
+    """Base class of every error raised on purpose by refersplat_ros.
+
+    ``exit_code`` is what the ``refersplat`` command exits with when the error ends it
+    (docs/CLI.md#exit-codes): 2, bad input, unless a subclass says otherwise.
+    """
+
+    exit_code = 2
 
 
-class SceneFormatError(RefersplatError, ValueError):
+class SceneFormatError(ReferSplatError, ValueError):
     """A Gaussian scene file (.ply / .pth) is missing, truncated, malformed or holds NaN/inf."""
 
 
-class CameraFormatError(RefersplatError, ValueError):
+class CameraFormatError(ReferSplatError, ValueError):
     """A camera file (COLMAP sparse model, transforms.json) is missing or malformed."""
 
 
-class DatasetError(RefersplatError, ValueError):
+class DatasetError(ReferSplatError, ValueError):
     """A dataset folder (Ref-LERF / Ref-Synth layout) is malformed or misses a file."""
 
 
-class CheckpointError(RefersplatError, ValueError):
+class CheckpointError(ReferSplatError, ValueError):
     """A referring-field checkpoint is missing, corrupt, or does not match the scene/encoder."""
 
 
-class TextEncoderError(RefersplatError, RuntimeError):
+class TextEncoderError(ReferSplatError, RuntimeError):
     """The configured text encoder cannot be loaded (e.g. not available offline)."""

@@ -26,12 +26,13 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from refersplat_ros.core.cameras import Camera
+from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.datasets.expressions import (
     TEST, TRAIN, Expression, ExpressionConfig, generate_expressions)
 from refersplat_ros.core.datasets.ground_truth import render_ground_truth
 from refersplat_ros.core.datasets.reflerf_layout import (
-    CONTACT_SHEET_NAME, MANIFEST_NAME, OBJECT_IDS_NAME, POINT_CLOUD_NAME, frame_json,
+    CONTACT_SHEET_NAME, MANIFEST_NAME, OBJECT_IDS_NAME, POINT_CLOUD_NAME, REF_SYNTH_FORMAT,
+    frame_json,
     mask_relpath, split_frames, write_image_png, write_json, write_mask_png)
 from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
 from refersplat_ros.core.datasets.synth_scene import (
@@ -39,7 +40,6 @@ from refersplat_ros.core.datasets.synth_scene import (
 
 logger = logging.getLogger(__name__)
 
-FORMAT_NAME = 'ref-synth'
 FORMAT_VERSION = 1
 _OUTPUT_ENTRIES = ('images', 'sparse', 'json', 'gt_mask', MANIFEST_NAME, OBJECT_IDS_NAME,
                    POINT_CLOUD_NAME, CONTACT_SHEET_NAME)
@@ -160,7 +160,7 @@ def render_view(scene: RefSynthScene, index: int, device: str = 'cpu'):
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True (--force)')
+            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True (refersplat make-scene --overwrite)')
         for name in _OUTPUT_ENTRIES:  # remove only what a previous run wrote
             path = out_dir / name
             if path.is_dir():
@@ -182,8 +182,8 @@ def _colmap_points(scene: RefSynthScene):
 def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
                 progress: bool = True, contact_sheet: bool = True) -> Path:
     """Render the ground truth and write the scene folder; returns the manifest path."""
-    from refersplat_ros.core.cameras import write_colmap_text
-    from refersplat_ros.core.gaussian_io import save_ply
+    from refersplat_ros.core.scene.cameras import write_colmap_text
+    from refersplat_ros.core.scene.gaussian_io import save_ply
 
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir, overwrite)
@@ -240,7 +240,7 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
         objects.append(entry)
     test = [frame_name(i) for i in scene.test_indices]
     return {
-        'format': FORMAT_NAME,
+        'format': REF_SYNTH_FORMAT,
         'version': FORMAT_VERSION,
         'seed': scene.config.seed,
         'table_frame': 'origin at the table-top centre; z up, x right, y away from the front '

@@ -15,7 +15,7 @@ with segmentation relative to ``gt_mask/`` (or ``mask/``).
 import json
 from pathlib import Path
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -41,6 +41,8 @@ MANIFEST_NAME = 'manifest.json'
 OBJECT_IDS_NAME = 'object_ids.npy'
 POINT_CLOUD_NAME = 'point_cloud.ply'
 CONTACT_SHEET_NAME = 'contact_sheet.png'
+#: ``format`` of the manifest of a generated Ref-Synth scene.
+REF_SYNTH_FORMAT = 'ref-synth'
 
 
 def known_test_frames(scene_name: str) -> Optional[Tuple[int, ...]]:
@@ -68,6 +70,48 @@ def frame_number(stem: str) -> Optional[int]:
     """
     match = re.search(r'\d+', stem)
     return int(match.group(0)) if match else None
+
+
+def is_ref_synth(dataset) -> bool:
+    """Whether a loaded dataset is a generated Ref-Synth scene (its manifest says so)."""
+    return bool(dataset.manifest) and dataset.manifest.get('format') == REF_SYNTH_FORMAT
+
+
+def category_phrase(category: str) -> str:
+    """Category id as words: 'small-blue-bowl' -> 'small blue bowl' (open-vocabulary queries)."""
+    return ' '.join(category.replace('-', ' ').replace('_', ' ').split())
+
+
+class FrameSelector:
+    """A set of frames given as numbers (``19``) or names (``frame_00019``), e.g. test frames.
+
+    A frame matches by its stem or by its number, the one rule of :func:`frame_number`.
+    """
+
+    def __init__(self, frames: Iterable[Union[int, str]] = ()):
+        self.numbers, self.stems = set(), set()
+        for f in frames:
+            if isinstance(f, (int, np.integer)) and not isinstance(f, bool):
+                self.numbers.add(int(f))
+            elif isinstance(f, str) and f.strip().isdigit():
+                self.numbers.add(int(f))
+            elif isinstance(f, str) and f.strip():
+                self.stems.add(annotation_stem(f.strip()))
+            else:
+                raise ValueError(f'frame {f!r} must be a frame number or a frame name')
+
+    def __contains__(self, stem: str) -> bool:
+        return stem in self.stems or frame_number(stem) in self.numbers
+
+    def __bool__(self) -> bool:
+        return bool(self.numbers or self.stems)
+
+    def missing(self, stems: Iterable[str]) -> List[Union[int, str]]:
+        """The frames of the selector that none of ``stems`` matches."""
+        stems = list(stems)
+        numbers = {frame_number(s) for s in stems}
+        return (sorted(n for n in self.numbers if n not in numbers)
+                + sorted(s for s in self.stems if s not in stems))
 
 
 def category_ok(category: str) -> bool:

@@ -21,23 +21,27 @@ from dataclasses import dataclass, field
 import json
 import logging
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image
 import torch
 from torch import Tensor
 
-from refersplat_ros.core.cameras import Camera
+from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.datasets.reflerf_layout import (
-    MANIFEST_NAME, OBJECT_IDS_NAME, POINT_CLOUD_NAME, annotation_stem, frame_number,
-    known_test_frames)
+    annotation_stem, frame_number, FrameSelector, known_test_frames, MANIFEST_NAME,
+    OBJECT_IDS_NAME, POINT_CLOUD_NAME)
 from refersplat_ros.core.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 
 OFFICIAL, SPLIT_JSON = 'official', 'split-json'
 UNKNOWN_KIND = 'unknown'
+BUILT_IN_SPLIT = 'built-in Ref-LERF list for'
+HOW_TO_SPLIT = ('Give the test frames: --test-frames 3,17,frame_00042 (refersplat train / eval), '
+                'load_refer_dataset(test_frames=...), "split": {"test_frames": [...]} in '
+                'manifest.json, or the json/train_json + json/test_json layout')
 _IMAGE_SUFFIXES = ('.jpg', '.JPG', '.jpeg', '.png', '.PNG')
 
 
@@ -279,20 +283,6 @@ def _find_scene(root: Path, manifest: Optional[dict]) -> Optional[Path]:
     return iterations[-1] if iterations else None
 
 
-def _normalise_test_frames(frames: Iterable[Union[int, str]]) -> tuple:
-    numbers, stems = set(), set()
-    for f in frames:
-        if isinstance(f, (int, np.integer)):
-            numbers.add(int(f))
-        elif isinstance(f, str) and f.strip().isdigit():
-            numbers.add(int(f))
-        elif isinstance(f, str):
-            stems.add(annotation_stem(f))
-        else:
-            raise DatasetError(f'test frame {f!r} must be a frame number or a frame name')
-    return numbers, stems
-
-
 def _manifest_kinds(manifest: Optional[dict], path: Path) -> Dict[tuple, str]:
     if not manifest:
         return {}
@@ -333,7 +323,7 @@ def load_refer_dataset(
         DatasetError: unknown split, malformed JSON or manifest, missing mask file.
         CameraFormatError: unreadable COLMAP model.
     """
-    from refersplat_ros.core.cameras import read_colmap_model
+    from refersplat_ros.core.scene.cameras import read_colmap_model
 
     root = Path(root)
     if not root.is_dir():
@@ -346,17 +336,22 @@ def load_refer_dataset(
     kinds = _manifest_kinds(manifest, manifest_path)
 
     # Split source, in priority order (module docstring).
-    test_numbers: set = set()
-    test_stems: set = set()
+    test_set = FrameSelector()
     split_source = None
     if test_frames is not None:
-        test_numbers, test_stems = _normalise_test_frames(test_frames)
+        try:
+            test_set = FrameSelector(test_frames)
+        except ValueError as exc:
+            raise DatasetError(f'{root}: test_frames: {exc}') from exc
         split_source = 'argument'
     elif manifest is not None and 'split' in manifest:
         split = manifest['split']
         if not isinstance(split, dict) or not isinstance(split.get('test_frames'), list):
             raise DatasetError(f'{manifest_path}: field split.test_frames must be a list')
-        test_numbers, test_stems = _normalise_test_frames(split['test_frames'])
+        try:
+            test_set = FrameSelector(split['test_frames'])
+        except ValueError as exc:
+            raise DatasetError(f'{manifest_path}: split.test_frames: {exc}') from exc
         split_source = 'manifest'
     elif layout == SPLIT_JSON:
         split_source = 'test_json'
@@ -364,11 +359,9 @@ def load_refer_dataset(
         name = scene_name or root.resolve().name
         known = known_test_frames(name)
         if known is None:
-            raise DatasetError(
-                f'{root}: no test-frame list for scene {name!r}: pass test_frames '
-                f'(--test-frames), add a manifest.json, or use the json/test_json layout')
-        test_numbers = set(known)
-        split_source = f'built-in Ref-LERF list for {name}'
+            raise DatasetError(f'{root}: no test-frame list for scene {name!r}. {HOW_TO_SPLIT}')
+        test_set = FrameSelector(known)
+        split_source = f'{BUILT_IN_SPLIT} {name}'
 
     sparse = Path(sparse_dir) if sparse_dir is not None else root / 'sparse' / '0'
     cameras = read_colmap_model(sparse)
@@ -390,7 +383,7 @@ def load_refer_dataset(
         if split_source == 'test_json':
             split = json_split
         else:
-            split = 'test' if (stem in test_stems or number in test_numbers) else 'train'
+            split = 'test' if stem in test_set else 'train'
         if max_height is not None and camera.height > max_height:
             width = int(round(camera.width * max_height / camera.height))
             camera = camera.resized(width, max_height)
@@ -408,10 +401,12 @@ def load_refer_dataset(
     if not train_views and not test_views:
         raise DatasetError(f'{root}: no registered image has an annotation JSON')
     if split_source not in ('test_json',):
-        found_numbers = {v.frame_number for v in test_views}
-        found_stems = {v.frame for v in test_views}
-        missing = sorted(n for n in test_numbers if n not in found_numbers)
-        missing += sorted(s for s in test_stems if s not in found_stems)
+        missing = test_set.missing(v.frame for v in test_views)
+        if missing and split_source.startswith(BUILT_IN_SPLIT):
+            # A user scene that only shares a Ref-LERF scene's folder name (e.g. 'kitchen').
+            raise DatasetError(
+                f'{root}: the folder is named like a Ref-LERF scene, but its views lack the '
+                f'Ref-LERF test frames {missing} ({split_source}). {HOW_TO_SPLIT}')
         if missing:
             logger.warning('%s: test frames %s (%s) are not registered views', root, missing,
                            split_source)

@@ -11,7 +11,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.cameras import Camera
+from refersplat_ros.core.scene.cameras import Camera
 
 
 @dataclass

@@ -253,7 +253,7 @@ class SynthGaussians:
         """Build the core ``GaussianScene`` (SH degree 0, colours in the DC term)."""
         import torch
 
-        from refersplat_ros.core.gaussians import GaussianScene
+        from refersplat_ros.core.scene.gaussians import GaussianScene
         return GaussianScene.from_colors(
             torch.from_numpy(self.means), torch.from_numpy(self.colors),
             torch.from_numpy(self.scales), torch.from_numpy(self.opacities),

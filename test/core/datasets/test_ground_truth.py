@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from refersplat_ros.core.cameras import Camera
+from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.datasets.ground_truth import EMPTY_LABEL, render_ground_truth
 from refersplat_ros.core.datasets.shapes import shape_extent
 from refersplat_ros.core.datasets.synth_scene import (

@@ -1,16 +1,14 @@
-"""Ref-Synth writer -> loader round trip on the tiny preset, and the make-scene CLI."""
+"""Ref-Synth writer -> loader round trip on the tiny preset."""
 import json
 
-import numpy as np
 from PIL import Image
 import pytest
 import torch
 
-from refersplat_ros.cli import main
-from refersplat_ros.core.datasets import load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
 from refersplat_ros.core.datasets.ref_synth import (
     generate_scene, preset_config, render_view, write_scene)
-from refersplat_ros.core.gaussian_io import load_ply
+from refersplat_ros.core.scene.gaussian_io import load_ply
 
 
 @pytest.fixture(scope='module')
@@ -91,20 +89,3 @@ def test_same_seed_same_files(tiny, tmp_path):
     assert masks == sorted(p.relative_to(again) for p in (again / 'gt_mask').rglob('*.png'))
     with pytest.raises(FileExistsError):
         write_scene(scene, again, progress=False)
-
-
-def test_cli_make_scene(tmp_path, capsys):
-    out = tmp_path / 'cli'
-    rc = main(['make-scene', '--preset', 'tiny', '--out', str(out), '--seed', '4',
-               '--objects', '5', '--views', '5', '--test-views', '1', '--no-progress',
-               '--no-contact-sheet'])
-    assert rc == 0
-    assert 'Ref-Synth scene written' in capsys.readouterr().out
-    manifest = json.loads((out / 'manifest.json').read_text())
-    assert len(manifest['objects']) == 5 and len(manifest['split']['test_frames']) == 1
-    assert len(manifest['views']) == 5 and not (out / 'contact_sheet.png').exists()
-    assert np.load(out / 'object_ids.npy').shape == (manifest['num_gaussians'],)
-    assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress']) == 1
-    assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress',
-                 '--force', '--views', '4', '--test-views', '1']) == 0
-    assert len(list((out / 'images').iterdir())) == 4  # old frames removed with --force

@@ -1,0 +1,1 @@
+"""The ``refersplat`` command line: argument parsing, printing and exit codes; no algorithm."""

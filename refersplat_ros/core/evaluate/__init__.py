@@ -1,0 +1,1 @@
+"""Evaluate layer: mask and selection metrics, and the Ref-LERF protocol over a run folder."""

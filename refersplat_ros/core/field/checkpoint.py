@@ -1,0 +1,336 @@
+"""Referring-field checkpoints: one ``.safetensors`` file with a JSON description.
+
+Format (version 1). A single safetensors file (never pickled, safe to load from anywhere):
+
+- tensors ``field.<name>``: the field's ``state_dict`` (features [N, 16], MLPs, attention);
+- tensors ``optim.<param index>.<key>``: tensor entries of the optimizer state (Adam ``exp_avg``,
+  ``exp_avg_sq``, ``step``) when an optimizer is saved, so training can resume;
+- header ``__metadata__['refersplat']``: JSON with ``format``, ``version``, ``field_config``
+  (ReferringFieldConfig), ``text_encoder_id``, ``training_config`` (free dict, e.g. the training
+  and loss configs), ``scene`` (``num_gaussians`` and ``means_sha256``: sha256 of the centres as
+  C-ordered little-endian float32 bytes), ``step``, ``optimizer`` (param groups and non-tensor
+  state), ``extra`` and ``payload_sha256`` (checksum of every tensor, detects bit rot and
+  truncation that leaves a parseable header).
+
+Writes are atomic: temp file in the target folder, fsync, ``os.replace``, fsync of the folder; a
+failed write leaves the previous checkpoint untouched and no temp file. Loading into a scene with
+other centres or with another text encoder raises CheckpointError naming what differs (defects c/d
+of REFERSPLAT.md §9: one checkpoint API with the full config).
+"""
+import dataclasses
+from dataclasses import dataclass, field as dataclass_field
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+import struct
+import tempfile
+from typing import Any, Dict, Optional, Union
+
+import torch
+from torch import Tensor
+
+from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+
+LOGGER = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = 'refersplat-referring-field'
+CHECKPOINT_VERSION = 1
+_META_KEY = 'refersplat'
+_FIELD_PREFIX = 'field.'
+_OPTIM_PREFIX = 'optim.'
+
+PathLike = Union[str, Path]
+
+
+def means_sha256(means: Tensor) -> str:  # [N, 3]
+    """Return the sha256 of the centres as C-ordered float32 bytes (the scene fingerprint)."""
+    array = means.detach().to('cpu', torch.float32).contiguous().numpy()
+    return hashlib.sha256(array.astype('<f4', copy=False).tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SceneFingerprint:
+    """Identity of the frozen Gaussians a field was trained on."""
+
+    num_gaussians: int
+    means_sha256: str
+
+    @classmethod
+    def of(cls, means: Tensor) -> 'SceneFingerprint':  # [N, 3]
+        return cls(num_gaussians=int(means.shape[0]), means_sha256=means_sha256(means))
+
+
+@dataclass
+class ReferringCheckpoint:
+    """Content of a loaded checkpoint (tensors on CPU)."""
+
+    path: Path
+    field_config: ReferringFieldConfig
+    field_state: Dict[str, Tensor]
+    text_encoder_id: str
+    scene: SceneFingerprint
+    step: int
+    training_config: Dict[str, Any] = dataclass_field(default_factory=dict)
+    optimizer_state: Optional[Dict[str, Any]] = None
+    extra: Dict[str, Any] = dataclass_field(default_factory=dict)
+
+    def check_scene(self, means: Tensor) -> None:  # [N, 3]
+        """Raise CheckpointError unless ``means`` are the centres the field was trained on."""
+        num = int(means.shape[0])
+        if num != self.scene.num_gaussians:
+            raise CheckpointError(
+                f'checkpoint {self.path}: trained on a scene with {self.scene.num_gaussians} '
+                f'Gaussians, the given scene has {num} (scene.num_gaussians differs)')
+        digest = means_sha256(means)
+        if digest != self.scene.means_sha256:
+            raise CheckpointError(
+                f'checkpoint {self.path}: the Gaussian centres differ from the training scene '
+                f'(scene.means_sha256 {self.scene.means_sha256[:12]}... vs {digest[:12]}...)')
+
+    def check_encoder(self, text_encoder_id: str) -> None:
+        """Raise CheckpointError unless the text encoder is the one used in training."""
+        if text_encoder_id != self.text_encoder_id:
+            raise CheckpointError(
+                f'checkpoint {self.path}: trained with text encoder {self.text_encoder_id!r}, '
+                f'the configured encoder is {text_encoder_id!r} (text_encoder_id differs)')
+
+    def build_field(self, means: Tensor) -> ReferringField:  # [N, 3]
+        """Return a ReferringField with the saved weights on ``means.device`` (scene checked)."""
+        self.check_scene(means)
+        field = ReferringField(means, self.field_config)
+        try:
+            field.load_state_dict({k: v.to(means.device) for k, v in self.field_state.items()})
+        except RuntimeError as exc:
+            raise CheckpointError(f'checkpoint {self.path}: field weights do not match its '
+                                  f'field_config: {exc}') from exc
+        return field
+
+    def load_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Load the saved optimizer state into ``optimizer`` built like the saved one."""
+        if self.optimizer_state is None:
+            raise CheckpointError(f'checkpoint {self.path}: holds no optimizer state')
+        # torch casts the CPU tensors to each parameter's device (Adam's step stays on CPU).
+        try:
+            optimizer.load_state_dict({'state': self.optimizer_state['state'],
+                                       'param_groups': self.optimizer_state['param_groups']})
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise CheckpointError(f'checkpoint {self.path}: optimizer state does not fit the '
+                                  f'optimizer: {exc}') from exc
+
+
+def _payload_sha256(tensors: Dict[str, Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(f'{name}|{tensor.dtype}|{tuple(tensor.shape)}|'.encode())
+        digest.update(tensor.reshape(-1).contiguous().view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def _json_value(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _json_value(dataclasses.asdict(value))
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, Tensor):
+        raise TypeError('tensors must not be stored in the JSON description')
+    return value
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename durable; not possible on every platform / filesystem
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+def save_checkpoint(
+    path: PathLike,
+    field: ReferringField,
+    *,
+    text_encoder_id: str,
+    step: int,
+    training_config: Optional[Dict[str, Any]] = None,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    extra: Optional[Dict[str, Any]] = None,
+) -> Path:
+    """Save a field (and optionally its optimizer) to one safetensors file, atomically.
+
+    Args:
+        path: Target file (conventionally ``*.safetensors``); parent folders are created.
+        field: The trained field; its centres give the scene fingerprint.
+        text_encoder_id: ``TextEncoder.encoder_id`` of the encoder used in training.
+        step: Number of optimisation steps done.
+        training_config: JSON-serialisable description of the run (dataclass configs and
+            paths are converted, e.g. ``{'loss': ReferSplatLossConfig(), ...}``).
+        optimizer: Optimizer over the field's parameters, saved for resuming.
+        extra: Further JSON-serialisable values (e.g. best-checkpoint mIoU).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    tensors = {_FIELD_PREFIX + k: v.detach().to('cpu').contiguous().clone()
+               for k, v in field.state_dict().items()}
+    optim_meta = None
+    if optimizer is not None:
+        state_dict = optimizer.state_dict()
+        plain_state = {}
+        for index, entry in state_dict['state'].items():
+            for key, value in entry.items():
+                if isinstance(value, Tensor):
+                    name = f'{_OPTIM_PREFIX}{index}.{key}'
+                    tensors[name] = value.detach().to('cpu').contiguous().clone()
+                else:
+                    plain_state.setdefault(str(index), {})[key] = _json_value(value)
+        optim_meta = {'class': type(optimizer).__name__,
+                      'param_groups': _json_value(state_dict['param_groups']),
+                      'plain_state': plain_state,
+                      'state_indices': [int(i) for i in state_dict['state']]}
+    meta = {
+        'format': CHECKPOINT_FORMAT,
+        'version': CHECKPOINT_VERSION,
+        'field_config': field.config.to_dict(),
+        'text_encoder_id': text_encoder_id,
+        'training_config': _json_value(training_config or {}),
+        'scene': {'num_gaussians': field.num_gaussians,
+                  'means_sha256': means_sha256(field.means)},
+        'step': int(step),
+        'optimizer': optim_meta,
+        'extra': _json_value(extra or {}),
+        'payload_sha256': _payload_sha256(tensors),
+    }
+    try:
+        text = json.dumps(meta)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint {path}: training_config/extra are not JSON '
+                              f'serialisable: {exc}') from exc
+    from safetensors.torch import save as safetensors_save
+    data = safetensors_save(tensors, metadata={_META_KEY: text})
+    try:
+        _atomic_write(path, data)
+    except OSError as exc:
+        raise CheckpointError(f'checkpoint {path}: write failed: {exc}') from exc
+    LOGGER.info('saved checkpoint %s (step %d, %d tensors)', path, step, len(tensors))
+    return path
+
+
+def _read_metadata(path: Path, data: bytes) -> Dict[str, Any]:
+    if len(data) < 8:
+        raise CheckpointError(f'checkpoint {path}: file too short ({len(data)} bytes)')
+    (header_len,) = struct.unpack('<Q', data[:8])
+    if header_len > len(data) - 8:
+        raise CheckpointError(f'checkpoint {path}: truncated or not a safetensors file')
+    try:
+        header = json.loads(data[8:8 + header_len].decode('utf-8'))
+        meta = json.loads(header['__metadata__'][_META_KEY])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f'checkpoint {path}: no refersplat description in the '
+                              f'safetensors header (not a referring-field checkpoint)') from exc
+    if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
+        raise CheckpointError(f'checkpoint {path}: format is not {CHECKPOINT_FORMAT!r}')
+    if meta.get('version') != CHECKPOINT_VERSION:
+        raise CheckpointError(f'checkpoint {path}: version {meta.get("version")!r} not supported '
+                              f'(expected {CHECKPOINT_VERSION})')
+    return meta
+
+
+def _restore_param_groups(groups):
+    for group in groups:
+        if isinstance(group.get('betas'), list):
+            group['betas'] = tuple(group['betas'])
+    return groups
+
+
+def load_checkpoint(
+    path: PathLike,
+    *,
+    means: Optional[Tensor] = None,  # [N, 3] scene centres to check against
+    text_encoder_id: Optional[str] = None,
+) -> ReferringCheckpoint:
+    """Load and verify a checkpoint (tensors on CPU).
+
+    Args:
+        path: Checkpoint file written by ``save_checkpoint``.
+        means: If given, the scene fingerprint must match (else CheckpointError).
+        text_encoder_id: If given, must equal the saved encoder id (else CheckpointError).
+
+    Raises:
+        CheckpointError: missing, truncated or corrupt file, unknown format/version, checksum
+            mismatch, or a scene / encoder mismatch.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f'checkpoint {path}: cannot read: {exc}') from exc
+    meta = _read_metadata(path, data)
+    from safetensors.torch import load as safetensors_load
+    try:
+        tensors = safetensors_load(data)
+    except Exception as exc:  # SafetensorError derives from Exception only
+        raise CheckpointError(f'checkpoint {path}: corrupt safetensors data: {exc}') from exc
+    if _payload_sha256(tensors) != meta.get('payload_sha256'):
+        raise CheckpointError(f'checkpoint {path}: tensor checksum mismatch (corrupt file)')
+    try:
+        field_config = ReferringFieldConfig(**meta['field_config'])
+        scene = SceneFingerprint(int(meta['scene']['num_gaussians']),
+                                 str(meta['scene']['means_sha256']))
+        optimizer_state = None
+        if meta.get('optimizer') is not None:
+            optim = meta['optimizer']
+            state = {int(i): {} for i in optim['state_indices']}
+            for index, entry in optim['plain_state'].items():
+                state[int(index)].update(entry)
+            for name, tensor in tensors.items():
+                if name.startswith(_OPTIM_PREFIX):
+                    index, key = name[len(_OPTIM_PREFIX):].split('.', 1)
+                    state[int(index)][key] = tensor
+            optimizer_state = {'class': optim['class'], 'state': state,
+                               'param_groups': _restore_param_groups(optim['param_groups'])}
+        checkpoint = ReferringCheckpoint(
+            path=path,
+            field_config=field_config,
+            field_state={k[len(_FIELD_PREFIX):]: v for k, v in tensors.items()
+                         if k.startswith(_FIELD_PREFIX)},
+            text_encoder_id=str(meta['text_encoder_id']),
+            scene=scene,
+            step=int(meta['step']),
+            training_config=meta.get('training_config') or {},
+            optimizer_state=optimizer_state,
+            extra=meta.get('extra') or {})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
+    if means is not None:
+        checkpoint.check_scene(means)
+    if text_encoder_id is not None:
+        checkpoint.check_encoder(text_encoder_id)
+    return checkpoint

@@ -1,0 +1,186 @@
+"""Answering referring queries with a trained field: the algorithm behind the node and the CLI.
+
+``ReferringModel.load`` reads a Gaussian scene (.ply / .pth), a referring-field checkpoint and the
+text encoder onto one device, verifies that they belong together, and precomputes everything
+that does not depend on the query (the field's x, p and attention queries, §4.4; the compositing
+weights of the mask view). ``query`` then runs: encode the text (cached per sentence) → response
+m_i (one pass over N, REFERSPLAT.md §4.5) → probabilities sigmoid(m) → selection and box
+(``selection.py``) → 2D mask of the configured view. Every stage is timed.
+
+Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
+only copies them.
+"""
+from dataclasses import dataclass, field
+import logging
+import time
+from typing import Callable, Dict, Optional, Union
+
+import numpy as np
+import torch
+
+from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.field.checkpoint import load_checkpoint
+from refersplat_ros.core.field.masks import predicted_mask
+from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
+from refersplat_ros.core.devices import resolve_device
+from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core.scene.gaussian_io import load_scene
+from refersplat_ros.core.scene.gaussians import GaussianScene
+from refersplat_ros.core.field.referring_field import inference_cache, ReferringField, response_only
+from refersplat_ros.core.inference.queries import QueryStatus, validate_query
+from refersplat_ros.core.inference.selection import Selection, select_target, SelectionConfig
+from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QueryOutcome:
+    """Everything one query produced; ``selection``/``mask`` are None unless status is OK."""
+
+    status: QueryStatus
+    message: str
+    text: str
+    selection: Optional[Selection] = None
+    mask: Optional[np.ndarray] = None              # [H, W] uint8 0/255 of the mask view
+    timings_ms: Dict[str, float] = field(default_factory=dict)  # encode, field, select, render
+
+
+class ReferringModel:
+    """A scene, its trained referring field and the text encoder, ready for queries.
+
+    Args:
+        scene: The frozen Gaussians (moved to ``field``'s device).
+        field: The trained referring field for this scene.
+        encoder: The text encoder the field was trained with.
+        mask_camera: View in which ``query`` renders the 2D mask (None = no mask).
+    """
+
+    def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
+                 mask_camera: Optional[Camera] = None):
+        if field.num_gaussians != scene.num_gaussians:
+            raise CheckpointError(f'field has {field.num_gaussians} Gaussians, scene has '
+                                  f'{scene.num_gaussians}')
+        self.scene = scene.to(field.device)
+        self.field = field.eval()
+        self.encoder = encoder
+        self._cache = inference_cache(field)
+        # Host copies used by every selection.
+        self._means = self.scene.means.detach().cpu().numpy()
+        self._opacities = self.scene.opacities.detach().cpu().numpy()
+        self._colors = self.scene.colors.detach().cpu().numpy()
+        self._mask_weights: Optional[CompositingWeights] = None
+        self.mask_camera = None
+        self.set_mask_camera(mask_camera)
+
+    @classmethod
+    def load(cls, scene_path, checkpoint_path, encoder_config: Optional[TextEncoderConfig] = None,
+             device: Union[str, torch.device] = 'auto',
+             mask_camera: Optional[Camera] = None) -> 'ReferringModel':
+        """Load scene + checkpoint + encoder; raise the core's named errors on bad files.
+
+        Raises:
+            SceneFormatError: the scene file is missing or malformed.
+            CheckpointError: the checkpoint is missing, corrupt, or belongs to another scene or
+                encoder.
+            TextEncoderError: the encoder is not available offline.
+        """
+        device = resolve_device(str(device))
+        scene = load_scene(scene_path)
+        checkpoint = load_checkpoint(checkpoint_path, means=scene.means)
+        encoder = load_text_encoder(encoder_config or TextEncoderConfig(), device)
+        checkpoint.check_encoder(encoder.encoder_id)
+        field_ = checkpoint.build_field(scene.means).to(device)
+        logger.info('loaded %d Gaussians, field step %d, encoder %s on %s',
+                    scene.num_gaussians, checkpoint.step, encoder.encoder_id, device)
+        return cls(scene, field_, encoder, mask_camera)
+
+    @property
+    def num_gaussians(self) -> int:
+        return self.scene.num_gaussians
+
+    @property
+    def device(self) -> torch.device:
+        return self.field.device
+
+    @property
+    def host_points(self):
+        """Gaussian centres ``[N, 3]`` and RGB colours ``[N, 3]`` in [0, 1] as numpy arrays.
+
+        Host copies made once at load: reading them runs no torch operation (the node publishes
+        its scene cloud from them without touching torch outside its worker thread).
+        """
+        return self._means, self._colors
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the scene, field, caches and mask weights (excluding the encoder)."""
+        cache = self._cache
+        tensors = [*self.field.parameters(), self.field.means, cache.table, cache.mean,
+                   cache.sq_norm]
+        total = sum(t.numel() * t.element_size() for t in tensors)
+        total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
+        if self._mask_weights is not None:
+            total += self._mask_weights.nbytes
+        return int(total)
+
+    def set_mask_camera(self, camera: Optional[Camera]) -> None:
+        """Choose the mask view; its compositing weights are built once (geometry is frozen)."""
+        self.mask_camera = camera
+        self._mask_weights = None
+        if camera is not None:
+            s = self.scene
+            self._mask_weights = compositing_weights(s.means, s.quats, s.scales, s.opacities,
+                                                     camera)
+
+    @torch.no_grad()
+    def response(self, text: str) -> torch.Tensor:  # -> [N] logits
+        """Return the referring logits m_i of every Gaussian for ``text``."""
+        return response_only(self.field, self.encoder.encode(text), self._cache)
+
+    @torch.no_grad()
+    def render_logits(self, logits: torch.Tensor) -> torch.Tensor:  # [N] -> [H, W]
+        """Composite per-Gaussian logits into the mask view's logit map M (§4.6)."""
+        if self._mask_weights is None:
+            raise ValueError('no mask camera set')
+        return self._mask_weights.render(logits.reshape(-1, 1).float())[0]
+
+    def query(self, text: str, selection: Optional[SelectionConfig] = None,
+              max_chars: int = 512,
+              on_stage: Optional[Callable[[str], None]] = None) -> QueryOutcome:
+        """Answer one referring expression; a bad one is reported in ``status``, never raised.
+
+        ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
+        stage starts (the node turns these into action feedback).
+        """
+        reason = validate_query(text, max_chars)
+        if reason is not None:
+            return QueryOutcome(QueryStatus.INVALID_QUERY, reason, str(text))
+        stage = on_stage or (lambda _name: None)
+        timings = {}
+        stage('encoding')
+        start = time.perf_counter()
+        with torch.no_grad():
+            words = self.encoder.encode(text)
+            timings['encode'] = (time.perf_counter() - start) * 1e3
+            stage('field')
+            start = time.perf_counter()
+            logits = response_only(self.field, words, self._cache)
+            probabilities = torch.sigmoid(logits).cpu().numpy()
+            timings['field'] = (time.perf_counter() - start) * 1e3
+        stage('selecting')
+        start = time.perf_counter()
+        chosen = select_target(probabilities, self._means, self._opacities, self._colors,
+                               selection)
+        timings['select'] = (time.perf_counter() - start) * 1e3
+        if not chosen.ok:
+            timings['render'] = 0.0
+            return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
+                                timings_ms=timings)
+        mask = None
+        stage('rendering')
+        start = time.perf_counter()
+        if self._mask_weights is not None:
+            foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
+            mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
+        timings['render'] = (time.perf_counter() - start) * 1e3
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings)

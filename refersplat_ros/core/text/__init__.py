@@ -1,0 +1,1 @@
+"""Text layer: the frozen sentence encoder that gives the field its word features."""

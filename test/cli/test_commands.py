@@ -1,0 +1,149 @@
+"""End-to-end tests of ``refersplat train`` / ``eval`` / ``query`` on a tiny two-object scene."""
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from refersplat_ros.cli.main import build_parser, main
+from refersplat_ros.core.field.checkpoint import load_checkpoint
+from refersplat_ros.cli.train import config_from_args
+from tiny_referring import BALL_CENTRE, BOX_CENTRE, tiny_encoder_folder, write_two_object_scene
+
+
+@pytest.fixture(scope='module')
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp('cli')
+    data = write_two_object_scene(root / 'scene')
+    encoder = tiny_encoder_folder(root / 'tiny-bert')
+    run = root / 'run'
+    code = main(['train', '--data', str(data), '--out', str(run), '--steps', '300',
+                 '--expressions-per-step', '2', '--checkpoint-every', '150', '--text-encoder',
+                 str(encoder), '--device', 'cpu', '--num-threads', '1', '--no-progress'])
+    return code, data, run
+
+
+def test_train_writes_checkpoints(trained_run, capsys):
+    code, data, run = trained_run
+    assert code == 0
+    names = sorted(p.name for p in (run / 'checkpoints').glob('*.safetensors'))
+    assert names == ['last.safetensors', 'step_000150.safetensors', 'step_000300.safetensors']
+    info = load_checkpoint(run / 'checkpoints' / 'last.safetensors').training_config
+    assert info['train']['expressions_per_step'] == 2
+    assert info['text_encoder']['model'].endswith('tiny-bert')
+
+
+def test_eval_prints_last_and_best(trained_run, capsys):
+    _, _, run = trained_run
+    assert main(['eval', '--run', str(run), '--device', 'cpu', '--no-progress']) == 0
+    out = capsys.readouterr().out
+    assert re.search(r'stage 1 last: step_000300.safetensors \(step 300\) mIoU \d+\.\d', out)
+    assert 'stage 1 best:' in out and '3D precision' in out
+    summary = json.loads((run / 'eval' / 'summary.json').read_text())
+    assert summary['stages'][0]['last']['miou'] > 0.5
+
+
+def test_eval_split_train_scores_the_fit(trained_run, capsys):
+    _, _, run = trained_run
+    assert main(['eval', '--run', str(run), '--split', 'train', '--no-overlays',
+                 '--device', 'cpu', '--no-progress']) == 0
+    out = capsys.readouterr().out
+    assert 'train split' in out and str(run / 'eval_train' / 'summary.json') in out
+    summary = json.loads((run / 'eval_train' / 'summary.json').read_text())
+    assert summary['split'] == 'train' and summary['stages'][0]['last']['miou'] > 0.5
+    with pytest.raises(SystemExit):
+        main(['eval', '--run', str(run), '--split', 'validation'])
+
+
+def test_query_selects_the_named_object(trained_run, capsys):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text',
+                 'the box on the right', '--device', 'cpu']) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2
+    for line, centre in zip(lines, (BALL_CENTRE, BOX_CENTRE)):
+        match = re.search(r'(\d+) Gaussians, score ([\d.]+), centroid \(([-\d.]+), ([-\d.]+), '
+                          r'([-\d.]+)\)', line)
+        assert match, line
+        assert int(match.group(1)) >= 10 and 0.5 <= float(match.group(2)) <= 1.0
+        centroid = [float(match.group(i)) for i in (3, 4, 5)]
+        assert np.linalg.norm(np.subtract(centroid, centre)) < 0.2  # best DBSCAN instance
+
+
+def test_query_without_a_match_exits_1(trained_run, capsys):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text',
+                 'the red ball', '--threshold', '0.99999', '--device', 'cpu']) == 1
+    assert 'NO_MATCH' in capsys.readouterr().out
+
+
+def test_cli_errors_go_to_stderr_with_exit_code_2(trained_run, tmp_path, capsys):
+    _, data, run = trained_run
+    calls = {
+        'eval': ['eval', '--run', str(tmp_path), '--no-progress'],
+        'query': ['query', '--checkpoint', str(tmp_path / 'missing.safetensors'), '--text', 'x'],
+        'train': ['train', '--data', str(tmp_path), '--out', str(tmp_path / 'r'),
+                  '--no-progress'],
+    }
+    for command, argv in calls.items():
+        assert main(argv) == 2, command
+        captured = capsys.readouterr()
+        assert captured.err.startswith(f'refersplat {command}: error: '), captured.err
+        assert 'Traceback' not in captured.err and 'error' not in captured.out
+    # An invalid setting (config validation) takes the same path.
+    assert main(['query', '--checkpoint', str(run / 'checkpoints' / 'last.safetensors'),
+                 '--text', 'x', '--threshold', '1.5', '--device', 'cpu']) == 2
+    assert 'threshold' in capsys.readouterr().err
+
+
+def test_test_frames_set_the_split(trained_run, tmp_path, capsys):
+    _, data, run = trained_run
+    frames = sorted(p.stem for p in (data / 'json').glob('*.json'))
+    out = tmp_path / 'eval'
+    assert main(['eval', '--run', str(run), '--test-frames', f'{frames[0]},{frames[1]}',
+                 '--out', str(out), '--no-overlays', '--device', 'cpu', '--no-progress']) == 0
+    with open(out / 'stage1' / 'per_expression.csv') as handle:
+        scored = {row['frame'] for row in csv.DictReader(handle)}
+    assert scored == {frames[0], frames[1]}
+    with pytest.raises(SystemExit):
+        build_parser('train').parse_args(['train', '--data', 'd', '--out', 'o',
+                                          '--test-frames', ','])
+
+
+def test_train_flags_build_the_config():
+    args = build_parser('train').parse_args(
+        ['train', '--data', 'd', '--out', 'o', '--official', '--no-pcmi', '--stage', '2',
+         '--seed', '3', '--steps', '7'])
+    config = config_from_args(args)
+    assert config.loss.gtcl_weight == 0.1 and config.loss.tau_period == 2000
+    assert not config.field.use_pcmi and config.stage == 2 and config.seed == 3
+    args = build_parser('train').parse_args(
+        ['train', '--data', 'd', '--out', 'o', '--gtcl-weight', '0.5', '--no-gtcl',
+         '--naive-attention', '--resume', '--pcmi-form', 'paper', '--test-frames', '3,frame_7'])
+    config = config_from_args(args)
+    assert config.loss.gtcl_weight == 0.5 and not config.loss.use_gtcl
+    assert config.field.naive_attention and config.field.pcmi_form == 'paper' and config.resume
+    assert config.steps is None  # resolved per scene kind at train time
+    assert config.test_frames == [3, 'frame_7']
+
+
+def test_every_train_flag_is_named_like_the_field_it_sets():
+    from dataclasses import fields
+
+    from refersplat_ros.core.field.referring_field import ReferringFieldConfig
+    from refersplat_ros.core.train.losses import ReferSplatLossConfig
+    from refersplat_ros.core.train.trainer import TrainConfig
+
+    names = {f.name for c in (TrainConfig, ReferringFieldConfig, ReferSplatLossConfig)
+             for f in fields(c)}
+    # Negated switches (--no-x sets x) and the one preset flag.
+    negated = {'no_pcmi': 'use_pcmi', 'no_gtcl': 'use_gtcl', 'no_progress': 'progress'}
+    presets = {'official', 'help'}
+    parser = build_parser('train')
+    train_parser = parser._subparsers._group_actions[0].choices['train']
+    for action in train_parser._actions:
+        dest = negated.get(action.dest, action.dest)
+        assert dest in names or dest in presets, f'--{action.dest} sets no config field'

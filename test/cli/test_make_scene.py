@@ -1,0 +1,24 @@
+"""``refersplat make-scene``."""
+import json
+
+import numpy as np
+
+from refersplat_ros.cli.main import main
+
+
+def test_cli_make_scene(tmp_path, capsys):
+    out = tmp_path / 'cli'
+    rc = main(['make-scene', '--preset', 'tiny', '--out', str(out), '--seed', '4',
+               '--objects', '5', '--views', '5', '--test-views', '1', '--no-progress',
+               '--no-contact-sheet'])
+    assert rc == 0
+    assert 'Ref-Synth scene written' in capsys.readouterr().out
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert len(manifest['objects']) == 5 and len(manifest['split']['test_frames']) == 1
+    assert len(manifest['views']) == 5 and not (out / 'contact_sheet.png').exists()
+    assert np.load(out / 'object_ids.npy').shape == (manifest['num_gaussians'],)
+    assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress']) == 2
+    assert 'refersplat make-scene: error:' in capsys.readouterr().err  # kept, not replaced
+    assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress',
+                 '--overwrite', '--views', '4', '--test-views', '1']) == 0
+    assert len(list((out / 'images').iterdir())) == 4  # old frames removed with --overwrite

@@ -1,0 +1,157 @@
+"""Tests of referring-field checkpoints (safetensors + JSON, atomic, verified)."""
+import json
+import os
+
+import pytest
+import torch
+
+from refersplat_ros.core.field import checkpoint as checkpoint_module
+from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint, SceneFingerprint
+from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core.train.losses import ReferSplatLossConfig
+from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+
+ENCODER = 'tiny-bert/h12'
+
+
+def _optimizer(field):
+    # §5: features lr 0.0025, networks 1e-4, Adam eps 1e-15.
+    return torch.optim.Adam([{'params': [field.features], 'lr': 0.0025},
+                             {'params': field.network_parameters(), 'lr': 1e-4}], eps=1e-15)
+
+
+def _train(field, optimizer, words, steps):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        out = field(words)
+        (out.response - torch.linspace(-3, 3, out.response.shape[0])).square().mean().backward()
+        optimizer.step()
+
+
+@pytest.fixture
+def trained(tmp_path):
+    torch.manual_seed(0)
+    means = torch.randn(30, 3)
+    field = ReferringField(means, ReferringFieldConfig(text_dim=12, pcmi_form='code'))
+    optimizer = _optimizer(field)
+    words = torch.randn(4, 12)
+    _train(field, optimizer, words, 3)
+    path = tmp_path / 'ckpt' / 'field.safetensors'
+    save_checkpoint(path, field, text_encoder_id=ENCODER, step=3, optimizer=optimizer,
+                    training_config={'loss': ReferSplatLossConfig(), 'steps': 45000},
+                    extra={'miou': 0.25})
+    return means, field, optimizer, words, path
+
+
+def test_round_trip_and_resume(trained):
+    means, field, optimizer, words, path = trained
+    ckpt = load_checkpoint(path, means=means, text_encoder_id=ENCODER)
+    assert ckpt.step == 3
+    assert ckpt.training_config['steps'] == 45000
+    assert ReferSplatLossConfig(**ckpt.training_config['loss']) == ReferSplatLossConfig()
+    assert ckpt.extra == {'miou': 0.25}
+    assert ckpt.scene == SceneFingerprint.of(means)
+    assert ckpt.field_config == field.config
+    restored = ckpt.build_field(means.clone())
+    with torch.no_grad():
+        torch.testing.assert_close(restored(words).response, field(words).response)
+    # Resuming: one more step from the checkpoint equals one more step of the original run.
+    restored_opt = _optimizer(restored)
+    ckpt.load_optimizer(restored_opt)
+    assert restored_opt.param_groups[0]['eps'] == 1e-15
+    assert restored_opt.param_groups[0]['betas'] == (0.9, 0.999)
+    _train(field, optimizer, words, 1)
+    _train(restored, restored_opt, words, 1)
+    for (name, a), b in zip(field.named_parameters(), restored.parameters()):
+        torch.testing.assert_close(a, b, msg=name)
+
+
+def test_scene_and_encoder_mismatch(trained):
+    means, _, _, _, path = trained
+    with pytest.raises(CheckpointError, match='num_gaussians'):
+        load_checkpoint(path, means=means[:29])
+    moved = means.clone()
+    moved[5, 0] += 1e-3
+    with pytest.raises(CheckpointError, match='means_sha256'):
+        load_checkpoint(path, means=moved)
+    with pytest.raises(CheckpointError, match='text_encoder_id'):
+        load_checkpoint(path, text_encoder_id='all-MiniLM-L6-v2/h384')
+    ckpt = load_checkpoint(path)
+    with pytest.raises(CheckpointError, match='means_sha256'):
+        ckpt.build_field(moved)
+
+
+def test_corrupt_files(trained, tmp_path):
+    _, _, _, _, path = trained
+    data = path.read_bytes()
+    cases = {
+        'truncated': data[:len(data) - 40],
+        'header_only': data[:20],
+        'garbage': b'not a checkpoint at all' * 10,
+        'empty': b'',
+    }
+    flipped = bytearray(data)
+    flipped[-5] ^= 0xFF  # a bit flip inside tensor data: caught by the checksum
+    cases['flipped'] = bytes(flipped)
+    for name, content in cases.items():
+        bad = tmp_path / f'{name}.safetensors'
+        bad.write_bytes(content)
+        with pytest.raises(CheckpointError, match=str(bad)):
+            load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match='cannot read'):
+        load_checkpoint(tmp_path / 'missing.safetensors')
+
+
+def test_pickle_file_is_rejected(tmp_path):
+    path = tmp_path / 'legacy.pth'
+    torch.save({'features': torch.zeros(3)}, path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+def test_foreign_safetensors_rejected(tmp_path):
+    from safetensors.torch import save_file
+    path = tmp_path / 'other.safetensors'
+    save_file({'x': torch.zeros(2)}, str(path))
+    with pytest.raises(CheckpointError, match='refersplat description'):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('failing', ['fsync', 'replace'])
+def test_failed_write_leaves_previous_checkpoint(trained, monkeypatch, failing):
+    means, field, optimizer, _, path = trained
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError('disk full (simulated)')
+
+    monkeypatch.setattr(checkpoint_module.os, failing, fail)
+    with pytest.raises(CheckpointError, match='write failed'):
+        save_checkpoint(path, field, text_encoder_id=ENCODER, step=99, optimizer=optimizer)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == [path.name]  # no temp file left
+    assert load_checkpoint(path).step == 3
+
+
+def test_metadata_is_plain_json(trained):
+    _, _, _, _, path = trained
+    data = path.read_bytes()
+    header_len = int.from_bytes(data[:8], 'little')
+    header = json.loads(data[8:8 + header_len])
+    meta = json.loads(header['__metadata__']['refersplat'])
+    assert meta['format'] == 'refersplat-referring-field'
+    assert meta['scene']['num_gaussians'] == 30
+    assert meta['text_encoder_id'] == ENCODER
+    assert meta['field_config']['text_dim'] == 12
+    assert 'field.features' in header and 'optim.0.exp_avg' in header
+
+
+def test_save_without_optimizer(tmp_path):
+    field = ReferringField(torch.randn(5, 3), ReferringFieldConfig(text_dim=8, use_pcmi=False))
+    path = save_checkpoint(tmp_path / 'a.safetensors', field, text_encoder_id='x/h8', step=0)
+    ckpt = load_checkpoint(path)
+    assert ckpt.optimizer_state is None
+    assert ckpt.field_config.use_pcmi is False
+    with pytest.raises(CheckpointError, match='no optimizer state'):
+        ckpt.load_optimizer(_optimizer(field))

@@ -1,0 +1,91 @@
+"""ReferringModel: loading checks, query validation, statuses, timings, mask (no ROS)."""
+import numpy as np
+import pytest
+import torch
+
+from node_scenes import A_CENTER, make_handmade_scene
+from refersplat_ros.core.errors import CheckpointError, SceneFormatError, TextEncoderError
+from refersplat_ros.core.scene.gaussian_io import load_scene, save_ply
+from refersplat_ros.core.inference.queries import QueryStatus, validate_query
+from refersplat_ros.core.inference.model import ReferringModel
+from refersplat_ros.core.devices import resolve_device
+from refersplat_ros.core.inference.selection import SelectionConfig
+from refersplat_ros.core.text.encoder import TextEncoderConfig
+
+
+@pytest.fixture(scope='module')
+def handmade(tmp_path_factory):
+    return make_handmade_scene(tmp_path_factory.mktemp('handmade'))
+
+
+@pytest.fixture(scope='module')
+def model(handmade):
+    from refersplat_ros.core.scene.cameras import read_colmap_model
+    camera = next(iter(read_colmap_model(handmade.dataset_dir / 'sparse' / '0').values()))
+    return ReferringModel.load(handmade.scene_path, handmade.checkpoint_path, device='cpu',
+                               mask_camera=camera)
+
+
+@pytest.mark.parametrize('text, reason', [
+    ('the red mug', None),
+    ('  der rote Becher, links ', None),
+    ('', 'query is empty'),
+    (' \t  ', 'query is empty'),
+    ('x' * 13, 'query has 13 characters (maximum 12)'),
+    ('red\x00mug', 'query contains control character U+0000 at position 3'),
+    ('red mug\n', 'query contains control character U+000A at position 7'),
+    (None, 'query must be a string, got NoneType'),
+])
+def test_validate_query(text, reason):
+    assert validate_query(text, max_chars=12 if text and len(text) == 13 else 512) == reason
+
+
+def test_resolve_device():
+    assert resolve_device('cpu') == torch.device('cpu')
+    expected = 'cuda' if torch.cuda.is_available() else 'cpu'
+    assert resolve_device('auto').type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='CUDA is not available'):
+            resolve_device('cuda')
+
+
+def test_query_selects_object_with_timings_and_mask(model, handmade):
+    outcome = model.query('the red mug')
+    assert outcome.status == QueryStatus.OK and outcome.message == ''
+    assert set(handmade.object_ids[outcome.selection.indices]) == {1}
+    np.testing.assert_allclose(outcome.selection.best.center, A_CENTER, atol=0.01)
+    assert set(outcome.timings_ms) == {'encode', 'field', 'select', 'render'}
+    assert all(v >= 0 for v in outcome.timings_ms.values())
+    assert outcome.mask.shape == (48, 64) and outcome.mask.dtype == np.uint8
+    # The mask is where A's positive logits dominate: compare with A rendered alone.
+    logits = model.response('the red mug')
+    assert logits.shape == (len(handmade.means),)
+    assert (logits[torch.from_numpy(handmade.object_ids == 1)] > 0).all()
+    coverage = model.render_logits((logits > 0).float())
+    np.testing.assert_array_equal(outcome.mask > 0, (model.render_logits(logits) > 0).numpy())
+    assert ((outcome.mask > 0) <= (coverage.numpy() > 0)).all()
+    assert model.memory_bytes() > handmade.means.nbytes
+
+
+def test_query_statuses(model):
+    invalid = model.query('   ')
+    assert invalid.status == QueryStatus.INVALID_QUERY and invalid.selection is None
+    stages = []
+    miss = model.query('mug', SelectionConfig(threshold=0.999), on_stage=stages.append)
+    assert miss.status == QueryStatus.NO_MATCH and 'probability >= 0.999' in miss.message
+    assert miss.mask is None and stages == ['encoding', 'field', 'selecting']
+
+
+def test_load_errors_name_the_problem(handmade, tmp_path):
+    with pytest.raises(SceneFormatError, match='nothing.ply'):
+        ReferringModel.load(tmp_path / 'nothing.ply', handmade.checkpoint_path, device='cpu')
+    with pytest.raises(CheckpointError, match='nothing.safetensors'):
+        ReferringModel.load(handmade.scene_path, tmp_path / 'nothing.safetensors', device='cpu')
+    other = load_scene(handmade.scene_path)
+    other.means[0, 0] += 1.0                        # a different scene of the same size
+    save_ply(other, tmp_path / 'other.ply')
+    with pytest.raises(CheckpointError, match='means_sha256'):
+        ReferringModel.load(tmp_path / 'other.ply', handmade.checkpoint_path, device='cpu')
+    with pytest.raises(TextEncoderError):
+        ReferringModel.load(handmade.scene_path, handmade.checkpoint_path,
+                            TextEncoderConfig(model=str(tmp_path / 'no-model')), device='cpu')

@@ -1,0 +1,139 @@
+"""Selection core: threshold, opacity, clusters, top-k instances, box convention, no-match."""
+import numpy as np
+import pytest
+
+from refersplat_ros.core.inference.selection import (oriented_box, rotation_to_quaternion_xyzw,
+                                           select_target, SelectionConfig)
+
+
+def _blob(rng, center, size, n):
+    return (np.asarray(center) + (rng.random((n, 3)) - 0.5) * np.asarray(size)).astype(np.float32)
+
+
+@pytest.fixture
+def two_objects():
+    """Build two objects at (0.3, 0, 0.05) and (-0.3, 0.2, 0.05), plus a table."""
+    rng = np.random.default_rng(0)
+    a = _blob(rng, [0.3, 0.0, 0.05], [0.12, 0.06, 0.1], 400)
+    b = _blob(rng, [-0.3, 0.2, 0.05], [0.06, 0.06, 0.1], 300)
+    table = _blob(rng, [0, 0, 0], [1.0, 1.0, 0.0], 1000)
+    means = np.concatenate([a, b, table])
+    ids = np.repeat([1, 2, 0], [400, 300, 1000])
+    opacities = np.full(len(means), 0.9, np.float32)
+    colors = rng.random((len(means), 3)).astype(np.float32)
+    return means, ids, opacities, colors
+
+
+def test_selects_the_high_probability_object(two_objects):
+    means, ids, opacities, colors = two_objects
+    prob = np.where(ids == 1, 0.9, 0.1).astype(np.float32)
+    sel = select_target(prob, means, opacities, colors)
+    assert sel.ok and sel.reason == ''
+    assert set(ids[sel.indices]) == {1} and len(sel.indices) == 400
+    np.testing.assert_allclose(sel.best.center, [0.3, 0.0, 0.05], atol=0.01)
+    np.testing.assert_allclose(sel.best.extent, [0.12, 0.06, 0.1], atol=0.01)
+    np.testing.assert_allclose(sel.best.rotation, np.eye(3), atol=0.1)
+    assert sel.score == pytest.approx(0.9)
+    np.testing.assert_array_equal(sel.colors, colors[sel.indices])
+
+
+def test_metric_scale_scales_positions_and_sizes(two_objects):
+    means, ids, opacities, colors = two_objects
+    prob = np.where(ids == 1, 0.9, 0.1)
+    sel = select_target(prob, means, opacities, colors, SelectionConfig(metric_scale=2.0))
+    np.testing.assert_allclose(sel.best.center, [0.6, 0.0, 0.1], atol=0.02)
+    np.testing.assert_allclose(sel.points, means[sel.indices] * 2.0, rtol=1e-6)
+
+
+def test_clustering_drops_outliers_and_ranks_instances(two_objects):
+    means, ids, opacities, colors = two_objects
+    prob = np.where(ids > 0, 0.8, 0.0)
+    prob[ids == 2] = 0.95                       # smaller but more confident object
+    stray = np.flatnonzero(ids == 0)[:3]        # isolated false positives on the table
+    prob[stray] = 0.99
+    one = select_target(prob, means, opacities, colors, SelectionConfig(top_k=1))
+    # Mass ranking: 400 x 0.8 = 320 beats 300 x 0.95 = 285; strays are DBSCAN noise.
+    assert set(ids[one.indices]) == {1}
+    both = select_target(prob, means, opacities, colors, SelectionConfig(top_k=2))
+    assert [set(ids[i.indices]) for i in both.instances] == [{1}, {2}]
+    assert len(both.indices) >= 690 and not set(stray) & set(both.indices)
+    assert set(ids[both.indices]) == {1, 2}
+    no_cluster = select_target(prob, means, opacities, colors, SelectionConfig(cluster=False))
+    assert len(no_cluster.instances) == 1 and set(stray) <= set(no_cluster.indices)
+
+
+def test_opacity_and_nan_are_filtered(two_objects):
+    means, ids, opacities, colors = two_objects
+    prob = np.where(ids == 1, 0.9, 0.1).astype(np.float32)
+    opacities = opacities.copy()
+    opacities[:200] = 0.01                      # half of object 1 is transparent
+    prob[200:210] = np.nan
+    sel = select_target(prob, means, opacities, colors)
+    assert sel.ok and len(sel.indices) == 190 and sel.indices.min() >= 210
+    prob[210:213] = np.inf                      # not a probability: never selected
+    means = means.copy()
+    means[213:216, 1] = np.nan                  # a corrupt centre: never selected
+    sel = select_target(prob, means, opacities, colors)
+    assert sel.ok and len(sel.indices) == 184 and sel.indices.min() >= 216
+    assert np.isfinite(sel.points).all() and np.isfinite(sel.scores).all()
+
+
+def test_no_match_reports_why(two_objects):
+    means, ids, opacities, colors = two_objects
+    sel = select_target(np.full(len(means), 0.2), means, opacities, colors)
+    assert not sel.ok and '0 Gaussians have probability >= 0.5' in sel.reason
+    assert sel.score == 0.0 and sel.points.shape == (0, 3)
+    few = np.zeros(len(means))
+    few[:5] = 0.9
+    sel = select_target(few, means, opacities, colors, SelectionConfig(min_gaussians=10))
+    assert not sel.ok and '(minimum 10)' in sel.reason
+
+
+def test_config_validation_and_shape_errors(two_objects):
+    means, ids, opacities, colors = two_objects
+    for bad in [dict(threshold=1.5), dict(top_k=0), dict(metric_scale=0), dict(min_gaussians=0)]:
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            select_target(np.zeros(len(means)), means, opacities, colors, SelectionConfig(**bad))
+    with pytest.raises(ValueError, match='shape mismatch'):
+        select_target(np.zeros(3), means, opacities, colors)
+
+
+def test_box_axis_convention_is_upright_right_handed_and_signed():
+    rng = np.random.default_rng(1)
+    # A box 0.4 long along the direction 30 degrees from +x, 0.1 wide, 0.2 tall.
+    local = (rng.random((2000, 3)) - 0.5) * [0.4, 0.1, 0.2]
+    angle = np.deg2rad(30)
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0],
+                    [0, 0, 1]])
+    for sign in (1, -1):                        # the same box mirrored gives the same axes
+        points = (local * [sign, sign, 1]) @ rot.T + [1.0, 2.0, 0.5]
+        center, rotation, extent = oriented_box(points)
+        np.testing.assert_allclose(rotation[:, 2], [0, 0, 1], atol=1e-9)
+        np.testing.assert_allclose(rotation[:, 0], rot[:, 0], atol=0.02)
+        np.testing.assert_allclose(np.linalg.det(rotation), 1.0, atol=1e-9)
+        np.testing.assert_allclose(extent, [0.4, 0.1, 0.2], atol=0.01)
+        np.testing.assert_allclose(center, [1.0, 2.0, 0.5], atol=0.01)
+    # Free 3D box of a tilted slab: z is the axis closest to up, pointing up.
+    tilt = np.deg2rad(20)
+    tilted = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)],
+                       [0, np.sin(tilt), np.cos(tilt)]])
+    slab = ((rng.random((2000, 3)) - 0.5) * [0.5, 0.3, 0.02]) @ tilted.T
+    _, rotation, extent = oriented_box(slab, upright=False)
+    np.testing.assert_allclose(rotation[:, 2], tilted[:, 2], atol=0.02)
+    np.testing.assert_allclose(extent, [0.5, 0.3, 0.02], atol=0.01)
+    # Degenerate inputs (one point, a line) still give a valid box.
+    c, r, e = oriented_box(np.array([[1.0, 2.0, 3.0]]))
+    np.testing.assert_allclose(c, [1, 2, 3]) and np.testing.assert_allclose(e, 0)
+    c, r, e = oriented_box(np.array([[0.0, 0, 0], [0, 1, 0]]))
+    np.testing.assert_allclose(r[:, 0], [0, 1, 0], atol=1e-9)
+
+
+@pytest.mark.parametrize('angle', [0.0, 1.0, 2.5, np.pi, -2.0])
+def test_quaternion_of_rotation(angle):
+    axis = np.array([0.3, -0.5, 0.8]) / np.linalg.norm([0.3, -0.5, 0.8])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+    q = rotation_to_quaternion_xyzw(rot)
+    expected = np.append(axis * np.sin(angle / 2), np.cos(angle / 2))
+    expected = expected if expected[3] >= 0 else -expected
+    np.testing.assert_allclose(q, expected, atol=1e-9)

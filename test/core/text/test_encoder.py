@@ -1,0 +1,85 @@
+"""Tests of the frozen text encoder (REFERSPLAT.md §4.1, defect h)."""
+import pytest
+import torch
+
+from refersplat_ros.core.errors import TextEncoderError
+from refersplat_ros.core.text.encoder import (
+    bundled_model_path, TextEncoder, TextEncoderConfig)
+
+
+@pytest.fixture(scope='module')
+def tiny_encoder():
+    from transformers import AutoTokenizer, BertConfig, BertModel
+    tok = AutoTokenizer.from_pretrained(str(bundled_model_path()), local_files_only=True)
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2,
+                                 num_attention_heads=2, intermediate_size=64))
+    return TextEncoder.from_components(tok, model, name='tiny-bert')
+
+
+def test_word_features_drop_cls_sep(tiny_encoder):
+    sentence = 'the red mug next to the kettle'
+    words = tiny_encoder.encode(sentence)
+    pieces = tiny_encoder.tokenizer.tokenize(sentence)
+    assert words.shape == (len(pieces), 32)
+    # Same as slicing [CLS] ... [SEP] off a direct forward of the model.
+    ids = tiny_encoder.tokenizer(sentence, return_tensors='pt')
+    with torch.no_grad():
+        hidden = tiny_encoder.model(**ids).last_hidden_state[0]
+    torch.testing.assert_close(words, hidden[1:-1])
+    assert not words.requires_grad
+
+
+def test_padding_masked_in_batch(tiny_encoder):
+    tiny_encoder.clear_cache()
+    short = 'a mug'
+    long = 'the small white ceramic bowl placed behind the green glass bottle on the left'
+    alone = tiny_encoder.encode(short).clone()
+    tiny_encoder.clear_cache()
+    batch = tiny_encoder.encode_batch([long, short])
+    assert batch[1].shape == alone.shape == (2, 32)
+    torch.testing.assert_close(batch[1], alone, atol=1e-5, rtol=1e-5)
+    assert batch[0].shape[0] == len(tiny_encoder.tokenizer.tokenize(long))
+
+
+def test_cache_is_bounded_and_reused(tiny_encoder):
+    encoder = TextEncoder.from_components(
+        tiny_encoder.tokenizer, tiny_encoder.model, name='tiny-bert',
+        config=TextEncoderConfig(cache_size=2))
+    first = encoder.encode('one cup')
+    assert encoder.encode('one cup') is first
+    encoder.encode_batch(['two cups', 'three cups'])
+    assert encoder.cache_len == 2
+    assert encoder.encode('one cup') is not first  # evicted, recomputed
+    torch.testing.assert_close(encoder.encode('one cup'), first)
+
+
+def test_truncation_and_empty_sentence(tiny_encoder):
+    encoder = TextEncoder.from_components(
+        tiny_encoder.tokenizer, tiny_encoder.model, config=TextEncoderConfig(max_tokens=6))
+    assert encoder.encode('one two three four five six seven eight').shape == (4, 32)
+    with pytest.raises(ValueError, match='no word piece'):
+        encoder.encode('')
+
+
+def test_identity(tiny_encoder):
+    assert tiny_encoder.hidden_size == 32
+    assert tiny_encoder.encoder_id == 'tiny-bert/h32'
+    assert all(not p.requires_grad for p in tiny_encoder.model.parameters())
+    assert not tiny_encoder.model.training
+
+
+def test_missing_model_raises(tmp_path):
+    with pytest.raises(TextEncoderError, match='not available offline'):
+        TextEncoder(TextEncoderConfig(model='no-such-org/no-such-model-refersplat'))
+    with pytest.raises(TextEncoderError, match='does not exist'):
+        TextEncoder(TextEncoderConfig(model=str(tmp_path / 'missing')))
+
+
+def test_bundled_minilm_loads_offline():
+    encoder = TextEncoder()
+    assert encoder.hidden_size == 384
+    assert encoder.encoder_id == 'all-MiniLM-L6-v2/h384'
+    words = encoder.encode('the red mug on the table')
+    assert words.shape == (6, 384)
+    assert torch.isfinite(words).all()
