@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from refersplat_ros.cli.options import add_device, add_progress, add_test_frames
-from refersplat_ros.core.evaluate.evaluator import evaluate_run, EvalConfig, SPLITS
+from refersplat_ros.core.evaluate.evaluator import EvalConfig, evaluate_run, SPLITS
 from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from refersplat_ros.cli.main import build_parser, main
-from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.cli.train import config_from_args
+from refersplat_ros.core.field.checkpoint import load_checkpoint
 from tiny_referring import BALL_CENTRE, BOX_CENTRE, tiny_encoder_folder, write_two_object_scene
 
 

@@ -7,7 +7,7 @@
 
 Nothing here imports rclpy.
 """
-from refersplat_ros.core.datasets.reflerf_loader import (
-    Annotation, ReferDataset, View, load_mask, load_refer_dataset)
+from refersplat_ros.core.datasets.reflerf_loader import (Annotation, load_mask, load_refer_dataset,
+                                                         ReferDataset, View)
 
 __all__ = ['Annotation', 'ReferDataset', 'View', 'load_mask', 'load_refer_dataset']

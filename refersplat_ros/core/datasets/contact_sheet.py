@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from refersplat_ros.core.datasets.reflerf_loader import ReferDataset, View, load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset, ReferDataset, View
 
 
 def _font(size: int):

@@ -22,8 +22,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.relations import (
-    BINARY, SIDES, Description, RelationThresholds, ordinal_position, relation_holds)
+from refersplat_ros.core.datasets.relations import (BINARY, Description, ordinal_position,
+                                                    relation_holds, RelationThresholds, SIDES)
 from refersplat_ros.core.datasets.synth_scene import SceneObject
 
 TRAIN, TEST = 'train', 'test'

@@ -10,8 +10,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.render.rasterize import rasterize
+from refersplat_ros.core.scene.cameras import Camera
 
 EMPTY_LABEL = -1
 

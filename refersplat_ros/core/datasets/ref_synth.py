@@ -26,17 +26,20 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from refersplat_ros.core.scene.cameras import Camera
-from refersplat_ros.core.datasets.expressions import (
-    TEST, TRAIN, Expression, ExpressionConfig, generate_expressions)
+from refersplat_ros.core.datasets.expressions import (Expression, ExpressionConfig,
+                                                      generate_expressions, TEST, TRAIN)
 from refersplat_ros.core.datasets.ground_truth import render_ground_truth
-from refersplat_ros.core.datasets.reflerf_layout import (
-    CONTACT_SHEET_NAME, MANIFEST_NAME, OBJECT_IDS_NAME, POINT_CLOUD_NAME, REF_SYNTH_FORMAT,
-    frame_json,
-    mask_relpath, split_frames, write_image_png, write_json, write_mask_png)
+from refersplat_ros.core.datasets.reflerf_layout import (CONTACT_SHEET_NAME, frame_json,
+                                                         MANIFEST_NAME, mask_relpath,
+                                                         OBJECT_IDS_NAME, POINT_CLOUD_NAME,
+                                                         REF_SYNTH_FORMAT, split_frames,
+                                                         write_image_png, write_json,
+                                                         write_mask_png)
 from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
-from refersplat_ros.core.datasets.synth_scene import (
-    GaussianConfig, LayoutConfig, SceneObject, SynthGaussians, build_gaussians, sample_layout)
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, GaussianConfig,
+                                                      LayoutConfig, sample_layout, SceneObject,
+                                                      SynthGaussians)
+from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +163,8 @@ def render_view(scene: RefSynthScene, index: int, device: str = 'cpu'):
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True (refersplat make-scene --overwrite)')
+            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True '
+                                  '(refersplat make-scene --overwrite)')
         for name in _OUTPUT_ENTRIES:  # remove only what a previous run wrote
             path = out_dir / name
             if path.is_dir():

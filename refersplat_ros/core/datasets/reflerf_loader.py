@@ -28,11 +28,12 @@ from PIL import Image
 import torch
 from torch import Tensor
 
-from refersplat_ros.core.scene.cameras import Camera
-from refersplat_ros.core.datasets.reflerf_layout import (
-    annotation_stem, frame_number, FrameSelector, known_test_frames, MANIFEST_NAME,
-    OBJECT_IDS_NAME, POINT_CLOUD_NAME)
+from refersplat_ros.core.datasets.reflerf_layout import (annotation_stem, frame_number,
+                                                         FrameSelector, known_test_frames,
+                                                         MANIFEST_NAME, OBJECT_IDS_NAME,
+                                                         POINT_CLOUD_NAME)
 from refersplat_ros.core.errors import DatasetError
+from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
 

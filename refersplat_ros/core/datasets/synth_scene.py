@@ -21,9 +21,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.shapes import (
-    SHAPES, ShapeExtent, SurfaceSamples, box_faces, cylinder_side, place_samples,
-    sample_shape, shape_extent)
+from refersplat_ros.core.datasets.shapes import (box_faces, cylinder_side, place_samples,
+                                                 sample_shape, shape_extent, ShapeExtent, SHAPES,
+                                                 SurfaceSamples)
 
 # Named palette (linear-ish sRGB in [0, 1]); none of them is close to the table's wood colour.
 PALETTE = {

@@ -51,9 +51,9 @@ from refersplat_ros.core import runs
 from refersplat_ros.core.datasets.reflerf_layout import category_phrase
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
-from refersplat_ros.core.evaluate.metrics import (
-    evaluate_mask, gaussian_selection_metrics, MaskRecord, MiouSummary, SelectionMetrics,
-    subset_summaries, summarize)
+from refersplat_ros.core.evaluate.metrics import (evaluate_mask, gaussian_selection_metrics,
+                                                  MaskRecord, MiouSummary, SelectionMetrics,
+                                                  subset_summaries, summarize)
 from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES, predicted_mask, selected_gaussians
 from refersplat_ros.core.render.compositing import ViewWeights

@@ -1,2 +1,1 @@
-"""Field layer: the referring field (per-Gaussian features, PCMI, response), its mask rule and
-its checkpoint files."""
+"""Field layer: the referring field (features, PCMI, response), its mask rule, checkpoints."""

@@ -18,17 +18,18 @@ from typing import Callable, Dict, Optional, Union
 import numpy as np
 import torch
 
-from refersplat_ros.core.scene.cameras import Camera
-from refersplat_ros.core.field.checkpoint import load_checkpoint
-from refersplat_ros.core.field.masks import predicted_mask
-from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core.field.checkpoint import load_checkpoint
+from refersplat_ros.core.field.masks import predicted_mask
+from refersplat_ros.core.field.referring_field import (inference_cache, ReferringField,
+                                                       response_only)
+from refersplat_ros.core.inference.queries import QueryStatus, validate_query
+from refersplat_ros.core.inference.selection import select_target, Selection, SelectionConfig
+from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
+from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
-from refersplat_ros.core.field.referring_field import inference_cache, ReferringField, response_only
-from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.selection import Selection, select_target, SelectionConfig
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 
 logger = logging.getLogger(__name__)

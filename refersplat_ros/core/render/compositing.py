@@ -16,9 +16,9 @@ import warnings
 import torch
 from torch import Tensor
 
+from refersplat_ros.core.render.cpu import enumerate_pairs, pair_weights, project
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussians import GaussianScene
-from refersplat_ros.core.render.cpu import enumerate_pairs, pair_weights, project
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import pytest
 
 from refersplat_ros.core.datasets import expressions as ex
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.relations import (
-    Description, RelationThresholds, between, directional, next_to, on_top_of, ordinal_position,
-    superlative)
+from refersplat_ros.core.datasets.relations import (between, Description, directional, next_to,
+                                                    on_top_of, ordinal_position,
+                                                    RelationThresholds, superlative)
 from refersplat_ros.core.datasets.shapes import shape_extent
 from refersplat_ros.core.datasets.synth_scene import SceneObject
 

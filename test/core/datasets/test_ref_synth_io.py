@@ -5,9 +5,9 @@ from PIL import Image
 import pytest
 import torch
 
+from refersplat_ros.core.datasets.ref_synth import (generate_scene, preset_config, render_view,
+                                                    write_scene)
 from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
-from refersplat_ros.core.datasets.ref_synth import (
-    generate_scene, preset_config, render_view, write_scene)
 from refersplat_ros.core.scene.gaussian_io import load_ply
 
 

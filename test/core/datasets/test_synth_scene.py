@@ -6,8 +6,8 @@ import pytest
 
 from refersplat_ros.core.datasets import shapes
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.synth_scene import (
-    PALETTE, LayoutConfig, TableSpec, build_gaussians, quats_from_normals, sample_layout)
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, LayoutConfig, PALETTE,
+                                                      quats_from_normals, sample_layout, TableSpec)
 
 
 def _rotate(q, v):

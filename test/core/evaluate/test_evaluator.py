@@ -9,15 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from refersplat_ros.core.render.compositing import compositing_weights
 from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
 from refersplat_ros.core.errors import CheckpointError
-from refersplat_ros.core.evaluate.evaluator import (
-    evaluate_run, EvalConfig, Evaluator, protocol_pairs as list_test_pairs)
-from refersplat_ros.core.scene.gaussian_io import load_scene
+from refersplat_ros.core.evaluate.evaluator import (EvalConfig, evaluate_run, Evaluator,
+                                                    protocol_pairs as list_test_pairs)
 from refersplat_ros.core.evaluate.metrics import mask_iou
-from refersplat_ros.core.text.encoder import TextEncoder, TextEncoderConfig
-from refersplat_ros.core.text.encoder import load_text_encoder
+from refersplat_ros.core.render.compositing import compositing_weights
+from refersplat_ros.core.scene.gaussian_io import load_scene
+from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 from refersplat_ros.core.train.trainer import train, TrainConfig
 from tiny_referring import tiny_encoder_folder, write_point_cloud, write_two_object_scene
 

@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from refersplat_ros.core.evaluate.metrics import (
-    evaluate_mask, gaussian_selection_metrics, mask_iou, subset_summaries,
-    summarize)
+from refersplat_ros.core.evaluate.metrics import (evaluate_mask, gaussian_selection_metrics,
+                                                  mask_iou, subset_summaries, summarize)
 
 
 def _mask(rows, cols, shape=(4, 4), value=255):

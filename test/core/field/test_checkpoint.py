@@ -5,11 +5,11 @@ import os
 import pytest
 import torch
 
+from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field import checkpoint as checkpoint_module
 from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint, SceneFingerprint
-from refersplat_ros.core.errors import CheckpointError
-from refersplat_ros.core.train.losses import ReferSplatLossConfig
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+from refersplat_ros.core.train.losses import ReferSplatLossConfig
 
 ENCODER = 'tiny-bert/h12'
 

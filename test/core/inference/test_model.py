@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from node_scenes import A_CENTER, make_handmade_scene
-from refersplat_ros.core.errors import CheckpointError, SceneFormatError, TextEncoderError
-from refersplat_ros.core.scene.gaussian_io import load_scene, save_ply
-from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.model import ReferringModel
 from refersplat_ros.core.devices import resolve_device
+from refersplat_ros.core.errors import CheckpointError, SceneFormatError, TextEncoderError
+from refersplat_ros.core.inference.model import ReferringModel
+from refersplat_ros.core.inference.queries import QueryStatus, validate_query
 from refersplat_ros.core.inference.selection import SelectionConfig
+from refersplat_ros.core.scene.gaussian_io import load_scene, save_ply
 from refersplat_ros.core.text.encoder import TextEncoderConfig
 
 

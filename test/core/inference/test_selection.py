@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from refersplat_ros.core.inference.selection import (oriented_box, rotation_to_quaternion_xyzw,
-                                           select_target, SelectionConfig)
+                                                     select_target, SelectionConfig)
 
 
 def _blob(rng, center, size, n):

@@ -7,8 +7,9 @@ import pytest
 
 from refersplat_ros.cli.main import main as refersplat
 from refersplat_ros.core.errors import DatasetError
-from refersplat_ros.core.labels.pseudo_labels import (
-    pairwise_iou, select_confidence_weighted, select_folder, select_pseudo_mask, select_top1)
+from refersplat_ros.core.labels.pseudo_labels import (pairwise_iou, select_confidence_weighted,
+                                                      select_folder, select_pseudo_mask,
+                                                      select_top1)
 
 
 def _box(x0, y0, x1, y1, shape=(20, 20)):

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from refersplat_ros.core.scene.cameras import Camera
-from refersplat_ros.core.scene.gaussians import GaussianScene
 from refersplat_ros.core.render.compositing import compositing_weights, WeightsCache
 from refersplat_ros.core.render.rasterize import rasterize, render_scene, resolve_backend
+from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.scene.gaussians import GaussianScene
 
 W, H = 24, 18
 

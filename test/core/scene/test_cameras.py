@@ -7,10 +7,11 @@ import struct
 import pytest
 import torch
 
-from refersplat_ros.core.scene.cameras import (
-    Camera, qvec_to_rotmat, read_colmap_model, read_colmap_points, read_transforms_json,
-    rotmat_to_qvec, write_colmap_binary, write_colmap_text)
 from refersplat_ros.core.errors import CameraFormatError
+from refersplat_ros.core.scene.cameras import (Camera, qvec_to_rotmat, read_colmap_model,
+                                               read_colmap_points, read_transforms_json,
+                                               rotmat_to_qvec, write_colmap_binary,
+                                               write_colmap_text)
 
 
 def _project(cam: Camera, point):

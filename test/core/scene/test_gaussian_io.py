@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from refersplat_ros.core.errors import SceneFormatError
-from refersplat_ros.core.scene.gaussian_io import (
-    load_checkpoint_pth, load_ply, load_scene, save_ply)
+from refersplat_ros.core.scene.gaussian_io import (load_checkpoint_pth, load_ply, load_scene,
+                                                   save_ply)
 from refersplat_ros.core.scene.gaussians import GaussianScene
 
 

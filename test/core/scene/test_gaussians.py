@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from refersplat_ros.core.scene.gaussians import (
-    GaussianScene, SH_C0, sh_coeffs_for_degree, sh_degree_for_coeffs)
+from refersplat_ros.core.scene.gaussians import (GaussianScene, SH_C0, sh_coeffs_for_degree,
+                                                 sh_degree_for_coeffs)
 
 
 def _scene(n=6, degree=2, seed=0):

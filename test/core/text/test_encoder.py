@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from refersplat_ros.core.errors import TextEncoderError
-from refersplat_ros.core.text.encoder import (
-    bundled_model_path, TextEncoder, TextEncoderConfig)
+from refersplat_ros.core.text.encoder import bundled_model_path, TextEncoder, TextEncoderConfig
 
 
 @pytest.fixture(scope='module')

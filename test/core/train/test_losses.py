@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from refersplat_ros.core.train.losses import (
-    gtcl_anchor, gtcl_loss, mask_bce_loss, referring_loss, ReferSplatLossConfig, tau_at,
-    top_tau_count)
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+from refersplat_ros.core.train.losses import (gtcl_anchor, gtcl_loss, mask_bce_loss,
+                                              referring_loss, ReferSplatLossConfig, tau_at,
+                                              top_tau_count)
 
 
 @pytest.mark.parametrize('step,expected', [

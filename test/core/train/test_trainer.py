@@ -7,29 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint
+from refersplat_ros.core.datasets.reflerf_layout import category_phrase
 from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.evaluate.evaluator import evaluate_checkpoint
-from refersplat_ros.core.scene.gaussian_io import load_scene
-from refersplat_ros.core.train.losses import referring_loss, ReferSplatLossConfig
+from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
-from refersplat_ros.core.text.encoder import TextEncoderConfig
-from refersplat_ros.core.train.trainer import (
-    _pack_view_words,
-    _sentence_embeddings,
-    REAL_SCENE_STEPS,
-    REF_SYNTH_EXPRESSIONS_PER_STEP,
-    REF_SYNTH_STEPS,
-    resolve_config,
-    train,
-    train_step,
-    TrainConfig,
-    ViewSampler)
-from refersplat_ros.core.text.encoder import load_text_encoder
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
-from refersplat_ros.core.runs import run_info
 from refersplat_ros.core.render.compositing import ViewWeights
+from refersplat_ros.core.runs import run_info
+from refersplat_ros.core.scene.gaussian_io import load_scene
+from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoderConfig
+from refersplat_ros.core.train.losses import referring_loss, ReferSplatLossConfig
+from refersplat_ros.core.train.trainer import (_pack_view_words, REAL_SCENE_STEPS,
+                                               REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS,
+                                               resolve_config, _sentence_embeddings, train,
+                                               train_step, TrainConfig, ViewSampler)
 from tiny_referring import tiny_encoder_folder, write_two_object_scene
 
 
