@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment
+from refersplat_ros.topics import QUERY, RESULT, under_node
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = 'Query latency'
@@ -103,10 +104,10 @@ def measure(num: int, queries: int, warmup: int, domain_id: int, workdir: Path) 
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     received = {}
-    node.create_subscription(ReferResult, '/refersplat/result',
+    node.create_subscription(ReferResult, under_node(RESULT),
                              lambda m: received.setdefault(m.text, (time.perf_counter(), m)),
                              RESULT_QOS)
-    publisher = node.create_publisher(String, '/refer_query', QUERY_QOS)
+    publisher = node.create_publisher(String, '/' + QUERY, QUERY_QOS)
     try:
         deadline = time.monotonic() + 600
         load_start = time.monotonic()

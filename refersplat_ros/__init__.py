@@ -3,7 +3,7 @@
 ``refersplat_ros.core`` is the ROS-free library (scenes, rasterizer, referring field, training,
 evaluation). The generated interfaces (``refersplat_ros.msg``, ``.srv``, ``.action``) live in the
 installed copy of this package; ``extend_path`` lets a source checkout on ``sys.path`` and the
-install space serve one package (../shared/ROS_ON_PYPI.md §9).
+install space serve one package (docs/SETUP.md#package-layout).
 """
 from pkgutil import extend_path
 

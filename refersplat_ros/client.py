@@ -20,6 +20,7 @@ from refersplat_ros.action import Refer
 from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import status_name
 from refersplat_ros.msg import ReferResult
+from refersplat_ros.topics import REFER_ACTION, under_node
 
 
 class ReferClientError(ReferSplatError, RuntimeError):
@@ -37,7 +38,7 @@ class ReferClient:
         server: fully qualified action name, ``/<namespace>/refersplat/refer``.
     """
 
-    def __init__(self, node, server: str = '/refersplat/refer'):
+    def __init__(self, node, server: str = under_node(REFER_ACTION)):
         self._node = node
         self._action = ActionClient(node, Refer, server)
         self.server = server

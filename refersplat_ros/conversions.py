@@ -1,9 +1,9 @@
 """numpy <-> ROS message converters (the project's own; sensor_msgs_py is not on PyPI).
 
 One error type, explicit ``header`` arguments, no hidden defaults, in the spirit of cv_bridge.
-Large clouds take the fast path of ../shared/ROS_ON_PYPI.md §4: ``PointCloud2.data`` is set from an
-``array.array('B', ...)`` (the setter's slow per-element check is skipped) and read back with
-``np.frombuffer`` (no copy).
+Large clouds take the fast path of docs/SETUP.md#large-messages: ``PointCloud2.data`` is set
+from an ``array.array('B', ...)`` (the setter's slow per-element check is skipped) and read back
+with ``np.frombuffer`` (no copy).
 """
 import array
 import sys

@@ -33,6 +33,7 @@ import numpy as np
 
 from refersplat_ros.core.runs import DEFAULT_RUN_DIR, DEFAULT_SCENE_DIR, last_checkpoint
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment
+from refersplat_ros.topics import TARGET_MASK, under_node
 
 logger = logging.getLogger('refersplat.demo')
 NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
@@ -262,7 +263,7 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('refersplat_demo', context=context)
     masks = {}
-    node.create_subscription(ImageMsg, '/refersplat/target/mask',
+    node.create_subscription(ImageMsg, under_node(TARGET_MASK),
                              lambda m: masks.__setitem__(
                                  (m.header.stamp.sec, m.header.stamp.nanosec), m), LATCHED)
     client = ReferClient(node)

@@ -46,6 +46,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from refersplat_ros import topics
 from refersplat_ros.action import Refer
 from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
                                         xyz_to_pointcloud2)
@@ -141,7 +142,7 @@ class ReferSplatNode(LifecycleNode):
     """Lifecycle node serving referring queries on a trained ReferSplat field."""
 
     def __init__(self, **kwargs):
-        super().__init__('refersplat', **kwargs)
+        super().__init__(topics.NODE_NAME, **kwargs)
         for name, (default, description, read_only, frange, irange) in PARAMETERS.items():
             self.declare_parameter(name, default,
                                    _descriptor(description, read_only, frange, irange))
@@ -154,20 +155,21 @@ class ReferSplatNode(LifecycleNode):
         self._stats = {'served': 0, 'dropped': 0, 'errors': 0, 'last_status': '',
                        'last_latency_ms': 0.0, 'timings_ms': {}}
         # Outputs exist in every state so that NOT_READY can be answered before configure.
-        self._result_pub = self.create_publisher(ReferResult, '~/result', RESULT_QOS)
-        self._cloud_pub = self.create_publisher(PointCloud2, '~/target/cloud', LATCHED)
-        self._pose_pub = self.create_publisher(PoseStamped, '~/target/pose', LATCHED)
-        self._mask_pub = self.create_publisher(Image, '~/target/mask', LATCHED)
-        self._info_pub = self.create_publisher(CameraInfo, '~/target/camera_info', LATCHED)
-        self._markers_pub = self.create_publisher(MarkerArray, '~/markers', LATCHED)
-        self._scene_pub = self.create_publisher(PointCloud2, '~/scene/cloud', LATCHED)
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_subscription(String, 'refer_query', self._on_query, QUERY_QOS)
+        self._result_pub = self.create_publisher(ReferResult, topics.RESULT, RESULT_QOS)
+        self._cloud_pub = self.create_publisher(PointCloud2, topics.TARGET_CLOUD, LATCHED)
+        self._pose_pub = self.create_publisher(PoseStamped, topics.TARGET_POSE, LATCHED)
+        self._mask_pub = self.create_publisher(Image, topics.TARGET_MASK, LATCHED)
+        self._info_pub = self.create_publisher(CameraInfo, topics.TARGET_CAMERA_INFO,
+                                               LATCHED)
+        self._markers_pub = self.create_publisher(MarkerArray, topics.MARKERS, LATCHED)
+        self._scene_pub = self.create_publisher(PointCloud2, topics.SCENE_CLOUD, LATCHED)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
+        self.create_subscription(String, topics.QUERY, self._on_query, QUERY_QOS)
         self._action = ActionServer(
-            self, Refer, '~/refer', execute_callback=self._execute_goal,
+            self, Refer, topics.REFER_ACTION, execute_callback=self._execute_goal,
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
             cancel_callback=lambda _goal: CancelResponse.REJECT)
-        self.create_service(LoadScene, '~/load_scene', self._on_load_scene)
+        self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene)
         # Wakes the executor when the worker finishes an action's query, so the goal's coroutine
         # resumes at once.
         self._wake = self.create_guard_condition(lambda: None)
@@ -200,8 +202,8 @@ class ReferSplatNode(LifecycleNode):
         self._publish_scene_cloud()
         self._active = True
         self.get_logger().info(
-            f"active: send queries on {self.resolve_topic_name('refer_query')} or the "
-            f"{self.resolve_topic_name('~/refer')} action")
+            f'active: send queries on {self.resolve_topic_name(topics.QUERY)} or the '
+            f'{self.resolve_topic_name(topics.REFER_ACTION)} action')
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:

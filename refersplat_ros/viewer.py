@@ -45,9 +45,11 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
+from refersplat_ros import topics
 from refersplat_ros.conversions import image_to_mono8, pointcloud2_to_array, unpack_rgb
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.node import BOX_RGBA, LATCHED
+from refersplat_ros.topics import under_node
 
 # Points as the Foxglove 3D panel reads them: x, y, z and the optional red, green, blue, alpha
 # (uint8) fields it colours by; score kept for colour-by-field.
@@ -56,6 +58,8 @@ _NUMERIC_TYPES = {
     np.dtype(np.uint8): PackedElementFieldNumericType.Uint8,
 }
 LABEL_FONT_PX = 16.0
+#: The Foxglove channel of the target's box and label (built from ``~/result``).
+BOX_CHANNEL = '~/target/box'
 LABEL_GAP = 0.05  # label height above the box top, in frame units (as the node's text marker)
 
 
@@ -212,7 +216,7 @@ class FoxgloveViewer(Node):
     def __init__(self, **kwargs):
         super().__init__('refersplat_viewer', **kwargs)
         read_only = {'read_only': True}
-        self.declare_parameter('refersplat_node', 'refersplat', ParameterDescriptor(
+        self.declare_parameter('refersplat_node', topics.NODE_NAME, ParameterDescriptor(
             description='the refersplat node to show; a relative name resolves in the namespace'
                         ' of this node (the launch file starts both in one namespace)',
             **read_only))
@@ -224,28 +228,27 @@ class FoxgloveViewer(Node):
         self.declare_parameter('allow_remote', False, ParameterDescriptor(
             description='allow a non-loopback host (no authentication: prefer SSH forwarding)',
             **read_only))
-        # Foxglove channels carry the fully qualified ROS topic names.
-        prefix = self.resolve_topic_name(self.get_parameter('refersplat_node').value.rstrip('/'))
-        self.prefix = prefix
+        # Foxglove channels carry the fully qualified ROS topic names of the node's outputs.
+        node = self.resolve_topic_name(self.get_parameter('refersplat_node').value.rstrip('/'))
+        self.prefix = node
         self._fox_context = foxglove.Context()
-        self._channels = {
-            'scene': PointCloudChannel(f'{prefix}/scene/cloud', context=self._fox_context),
-            'cloud': PointCloudChannel(f'{prefix}/target/cloud', context=self._fox_context),
-            'box': SceneUpdateChannel(f'{prefix}/target/box', context=self._fox_context),
-            'mask': RawImageChannel(f'{prefix}/target/mask', context=self._fox_context),
+        sources = {  # channel id -> (Foxglove channel, ROS type and topic, converter)
+            'scene': (PointCloudChannel, PointCloud2, topics.SCENE_CLOUD, cloud_to_foxglove),
+            'cloud': (PointCloudChannel, PointCloud2, topics.TARGET_CLOUD, cloud_to_foxglove),
+            'box': (SceneUpdateChannel, ReferResult, topics.RESULT, result_to_scene_update),
+            'mask': (RawImageChannel, Image, topics.TARGET_MASK, mask_to_foxglove),
         }
+        self._channels = {
+            key: channel(under_node(BOX_CHANNEL if key == 'box' else topic, node),
+                         context=self._fox_context)
+            for key, (channel, _, topic, _) in sources.items()}
         self._latest = {}  # channel id -> (channel, its newest Foxglove message): the latch
         self._pending = queue.SimpleQueue()
         self._wake = self.create_guard_condition(self._replay)
         self._server = None
-        self.create_subscription(PointCloud2, f'{prefix}/scene/cloud',
-                                 self._converter('scene', cloud_to_foxglove), LATCHED)
-        self.create_subscription(PointCloud2, f'{prefix}/target/cloud',
-                                 self._converter('cloud', cloud_to_foxglove), LATCHED)
-        self.create_subscription(ReferResult, f'{prefix}/result',
-                                 self._converter('box', result_to_scene_update), LATCHED)
-        self.create_subscription(Image, f'{prefix}/target/mask',
-                                 self._converter('mask', mask_to_foxglove), LATCHED)
+        for key, (_, msg_type, topic, convert) in sources.items():
+            self.create_subscription(msg_type, under_node(topic, node),
+                                     self._converter(key, convert), LATCHED)
 
     def start_server(self):
         """Start the WebSocket server (raises ViewerConfigError / RuntimeError on failure)."""

@@ -12,12 +12,13 @@ process's environment (``ROS_DOMAIN_ID``, ``ROS_AUTOMATIC_DISCOVERY_RANGE``).
 import argparse
 
 from refersplat_ros.cli.main import EXIT_NO_MATCH, EXIT_OK
+from refersplat_ros.topics import REFER_ACTION, under_node
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('text', help='referring expression, e.g. "the red mug"')
-    parser.add_argument('--server', default='/refersplat/refer',
-                        help='action name of the node (default /refersplat/refer)')
+    parser.add_argument('--server', default=under_node(REFER_ACTION),
+                        help='action name of the node (default %(default)s)')
     parser.add_argument('--timeout', type=float, default=15.0, help='seconds to wait')
     parser.add_argument('--top-k', type=int, default=0, help='instances (0 = node parameter)')
     parser.add_argument('--threshold', type=float, default=0.0,

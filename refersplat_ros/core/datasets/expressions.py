@@ -6,7 +6,7 @@ anchors (each named by its own unique description) or an ordinal along a table s
 kept only if it is **strictly true** for its target and **no other object satisfies it**, not even
 under the lenient reading of ``relations.py``. It is then realised as text.
 
-Held-out wording (Ref-LERF protocol, REFERSPLAT.md §2.1: 4 training and 1 test expression
+Held-out wording (Ref-LERF protocol, docs/METHOD.md#scenes: 4 training and 1 test expression
 per object): the vocabulary is split in two disjoint halves. Training sentences use only the
 ``train`` nouns, size words, relation phrases and sentence frames; the test sentence of every
 object uses only the ``test`` ones (e.g. "mug" vs "cup", "to the left of" vs "on the left side

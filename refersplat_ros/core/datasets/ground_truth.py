@@ -1,8 +1,9 @@
 """Ground-truth rendering of Ref-Synth: RGB images and per-object visibility masks.
 
 Masks come from compositing one-hot object ids with the *same* Gaussians, alpha and transmittance
-as the RGB image (REFERSPLAT.md §4.6), so occlusion is handled exactly: a pixel belongs to the id
-with the largest composited weight, or to nobody when the uncovered part ``1 - alpha`` is larger.
+as the RGB image (docs/METHOD.md#rasterized-logit), so occlusion is handled exactly: a pixel
+belongs to the id with the largest composited weight, or to nobody when the uncovered part
+``1 - alpha`` is larger.
 An object hidden in a view gets an empty mask.
 """
 from typing import Optional, Sequence, Tuple

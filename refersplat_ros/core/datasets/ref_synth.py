@@ -3,7 +3,7 @@
 One call, :func:`make_scene`, builds a seeded tabletop scene (``synth_scene.py``), its referring
 expressions (``expressions.py``), a camera rig (``synth_cameras.py``), renders RGB images and
 per-object masks with the project rasterizer (``ground_truth.py``) and writes everything as a
-Ref-LERF scene folder (REFERSPLAT.md §2.2-2.3) plus a manifest::
+Ref-LERF scene folder (docs/METHOD.md#data-layout and #annotation-json) plus a manifest::
 
     images/frame_XXXXX.png            RGB renders
     sparse/0/{cameras,images,points3D}.txt
@@ -211,7 +211,8 @@ def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
             pixels = int(mask.sum())
             visible[obj.category] = pixels
             if pixels < cfg.min_mask_pixels:
-                continue  # hidden or nearly hidden: no annotation (empty GT is skipped, §6)
+                # Empty GT is skipped in evaluation (docs/METHOD.md#evaluation).
+                continue  # hidden or nearly hidden: no annotation
             rel = mask_relpath(stem, obj.category)
             write_mask_png(out_dir / 'gt_mask' / rel, mask)
             sentences = [e.sentence for e in scene.expressions_of(obj_id, split)]

@@ -1,4 +1,6 @@
-"""The Ref-LERF folder layout (REFERSPLAT.md §2.2-2.4): names, known test frames, and a writer.
+"""The Ref-LERF folder layout: names, known test frames, and a writer.
+
+Reference: docs/METHOD.md#data-layout, #annotation-json and #split.
 
 Official layout::
 
@@ -20,8 +22,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from PIL import Image
 
-# Ref-LERF test frames per scene (REFERSPLAT.md §2.4; the official code only hard-codes kitchen,
-# defect b of §9). 'kitchen' is the paper's name for waldo_kitchen.
+# Ref-LERF test frames per scene (docs/METHOD.md#split; the official code only hard-codes
+# kitchen, defect b: docs/METHOD.md#defect-b). 'kitchen' is the paper's name for waldo_kitchen.
 REF_LERF_TEST_FRAMES: Dict[str, Tuple[int, ...]] = {
     'ramen': (6, 24, 60, 65, 81, 119, 128),
     'figurines': (83, 97, 146, 179),
@@ -29,7 +31,7 @@ REF_LERF_TEST_FRAMES: Dict[str, Tuple[int, ...]] = {
     'waldo_kitchen': (19, 35, 67, 105, 162),
 }
 SCENE_ALIASES = {'kitchen': 'waldo_kitchen'}
-# LangSplat's LERF-OVS test frames, for the open-vocabulary protocol (REFERSPLAT.md §2.4).
+# LangSplat's LERF-OVS test frames, for the open-vocabulary protocol (docs/METHOD.md#split).
 LERF_OVS_TEST_FRAMES: Dict[str, Tuple[int, ...]] = {
     'ramen': (6, 24, 60, 65, 81, 119, 128),
     'figurines': (41, 105, 152, 195),
@@ -55,7 +57,7 @@ def annotation_stem(image_name: str) -> str:
     """JSON / mask stem of an image name, with the release's stem quirk.
 
     ``frame_00019.jpg`` -> ``frame_00019``; a 2-character stem such as ``19`` (a renamed image)
-    maps to ``frame_00019``, as the fork's loader does (REFERSPLAT.md §2.2).
+    maps to ``frame_00019``, as the fork's loader does (docs/METHOD.md#data-layout).
     """
     stem = Path(image_name).stem
     if len(stem) == 2 and stem.isdigit():

@@ -1,6 +1,6 @@
 """Loader of Ref-LERF-layout scenes: the official release, the newer split-JSON release, Ref-Synth.
 
-Layouts (REFERSPLAT.md §2.2; detected automatically):
+Layouts (docs/METHOD.md#data-layout; detected automatically):
 
 - ``official``: ``json/frame_XXXXX.json``, masks in ``gt_mask/``.
 - ``split-json``: ``json/train_json/<frame>.json`` and ``json/test_json/<frame>.json``; masks in
@@ -9,13 +9,15 @@ Layouts (REFERSPLAT.md §2.2; detected automatically):
 
 Test views, first rule that applies: the ``test_frames`` argument (frame numbers or stems); the
 Ref-Synth ``manifest.json``; the ``test_json`` folder of the split-JSON layout; the built-in
-per-scene Ref-LERF lists for ramen, figurines, teatime and waldo_kitchen (REFERSPLAT.md §2.4, not
-only kitchen: defect b of §9). Otherwise loading fails with a message asking for a list.
+per-scene Ref-LERF lists for ramen, figurines, teatime and waldo_kitchen (docs/METHOD.md#split,
+not only kitchen: docs/METHOD.md#defect-b). Otherwise loading fails with a message asking for a
+list.
 
 Where the official loader crashes we are tolerant: a registered image without JSON is skipped with
 a warning (defect i). We are strict elsewhere: malformed JSON and missing mask files raise
 ``DatasetError`` naming the file and field. Masks are read lazily; any non-zero pixel is
-foreground after resizing to the camera resolution with PIL's default resampling (§2.3).
+foreground after resizing to the camera resolution with PIL's default resampling
+(docs/METHOD.md#annotation-json).
 """
 from dataclasses import dataclass, field
 import json
@@ -312,7 +314,8 @@ def load_refer_dataset(
         test_frames: test views as frame numbers (``19``) or names (``frame_00019``); overrides
             every other source of the split.
         scene_name: name for the built-in test lists (default: the folder name).
-        max_height: cameras taller than this are scaled down to it (3DGS ``-r -1`` rule, §2.5);
+        max_height: cameras taller than this are scaled down to it (3DGS ``-r -1`` rule,
+            docs/METHOD.md#cameras);
             None keeps the COLMAP resolution.
         sparse_dir: COLMAP model folder (default ``root/sparse/0``).
         images_dir: image folder name under root.
@@ -374,7 +377,8 @@ def load_refer_dataset(
         stem = annotation_stem(name)
         found = _find_json(root, layout, stem)
         if found is None:
-            # Defect i (§9): the official loader crashes here; we skip the view.
+            # Defect i (docs/METHOD.md#defect-i): the official loader crashes here; we skip the
+            # view.
             logger.warning('%s: no annotation JSON for image %s (frame %s); view skipped',
                            root, name, stem)
             skipped.append(name)

@@ -1,18 +1,19 @@
 """Evaluating trained referring fields: the Ref-LERF mIoU protocol, 3D scores, overlays.
 
-Protocol (REFERSPLAT.md §6, via ``metrics.py``): for every test view and every test expression of
-every object annotated in it, render the logit map M of the expression's response (§4.6), predict
-sigmoid(M) >= 0.5, i.e. M >= 0, compute the IoU against the GT mask, skip pairs with an empty GT,
-and average per scene. Every checkpoint of a run is evaluated; the **last** and the **best**
-checkpoint are reported (defect g of §9: the official release likely reports best-on-test).
+Protocol (docs/METHOD.md#evaluation, via ``metrics.py``): for every test view and every test
+expression of every object annotated in it, render the logit map M of the expression's response
+(docs/METHOD.md#rasterized-logit), predict sigmoid(M) >= 0.5, i.e. M >= 0, compute the IoU
+against the GT mask, skip pairs with an empty GT, and average per scene. Every checkpoint of a
+run is evaluated; the **last** and the **best** checkpoint are reported (defect g,
+docs/METHOD.md#defect-g: the official release likely reports best-on-test).
 
 Empty pixels: M has no background term, so a pixel no Gaussian covers renders M = 0 exactly and
-the paper's rule M >= 0 calls it foreground (§4.6). LERF views are fully covered, so this never
-matters there, but Ref-Synth views leave the sky empty (about 45 % of the default scene's pixels)
-and the literal rule would add all of it to every prediction. ``empty_pixels='background'``
-(default) keeps the paper's threshold on covered pixels (accumulated alpha > 0) and calls the
-uncovered ones background; ``'paper'`` applies M >= 0 everywhere. Both IoUs are always written to
-the per-expression CSV (``iou`` and ``iou_paper``).
+the paper's rule M >= 0 calls it foreground (docs/METHOD.md#rasterized-logit). LERF views are
+fully covered, so this never matters there, but Ref-Synth views leave the sky empty (about 45 %
+of the default scene's pixels) and the literal rule would add all of it to every prediction.
+``empty_pixels='background'`` (default) keeps the paper's threshold on covered pixels
+(accumulated alpha > 0) and calls the uncovered ones background; ``'paper'`` applies M >= 0
+everywhere. Both IoUs are always written to the per-expression CSV (``iou`` and ``iou_paper``).
 
 Also computed:
 
@@ -23,7 +24,7 @@ Also computed:
 - 3D (Ref-Synth): Gaussians with sigmoid(m_i) >= 0.5 for each test expression against the
   per-Gaussian object ids: precision / recall / IoU, averaged over expressions.
 - Open-vocabulary mode (``ovs``): each object's category name ("small-blue-bowl" -> "small blue
-  bowl") is the query on the test views (§6, LERF-OVS-like protocol).
+  bowl") is the query on the test views (docs/METHOD.md#ovs-protocol, LERF-OVS-like).
 - Splits (``split``): ``test`` is the protocol above. ``train`` scores the training views with
   their own training expressions (how well the field fits what it was trained on);
   ``test-seen-wording`` scores the test views with every training expression of each object
@@ -125,7 +126,7 @@ class CheckpointEvaluation:
     Attributes:
         records: One record per test pair, headline rule (``empty_pixels``).
         paper_records: The same pairs with the literal M >= 0 rule.
-        summary / paper_summary: mIoU per scene and average (§6).
+        summary / paper_summary: mIoU per scene and average (docs/METHOD.md#evaluation).
         subsets: mIoU per subset tag.
         selection: 3D scores per test expression (Ref-Synth; empty otherwise).
         pixels: (predicted, GT) pixel counts per record.

@@ -1,10 +1,10 @@
-"""Evaluation metrics: the Ref-LERF mIoU protocol (REFERSPLAT.md §6) and 3D selection scores.
+"""Evaluation metrics: the Ref-LERF mIoU protocol and 3D selection scores.
 
-Ref-LERF protocol: for each (scene, test frame, test expression, object), IoU = |P n G| / |P u G|
-with both masks binarised at > 0; pairs whose GT is empty (object not visible) are skipped. Scene
-mIoU = plain mean over its remaining pairs; Average = mean of the scene mIoUs. Subset scores
-(attribute / spatial / distractor) apply the same protocol to the pairs tagged with the subset,
-averaged over the scenes that have such pairs.
+Ref-LERF protocol (docs/METHOD.md#evaluation): for each (scene, test frame, test expression,
+object), IoU = |P n G| / |P u G| with both masks binarised at > 0; pairs whose GT is empty
+(object not visible) are skipped. Scene mIoU = plain mean over its remaining pairs; Average =
+mean of the scene mIoUs. Subset scores (attribute / spatial / distractor) apply the same
+protocol to the pairs tagged with the subset, averaged over the scenes that have such pairs.
 
 Inputs may be numpy arrays or torch tensors (any device); everything is computed in numpy.
 """
@@ -27,7 +27,7 @@ def binarize(mask) -> np.ndarray:  # [H, W] any numeric/bool -> bool
 
 
 def mask_iou(pred, gt) -> Optional[float]:  # [H, W], [H, W]
-    """Return IoU of the binarised masks, or None when the GT is empty (pair skipped, §6)."""
+    """Return IoU of the binarised masks, or None when the GT is empty (pair skipped)."""
     pred_b, gt_b = binarize(pred), binarize(gt)
     if pred_b.shape != gt_b.shape:
         raise ValueError(f'mask_iou: prediction {pred_b.shape} and GT {gt_b.shape} differ; '
@@ -70,7 +70,10 @@ class MiouSummary:
 
 
 def summarize(records: Iterable[MaskRecord], subset: Optional[str] = None) -> MiouSummary:
-    """Apply the §6 protocol to records (optionally only those tagged with ``subset``)."""
+    """Apply the Ref-LERF protocol to records (optionally only those tagged with ``subset``).
+
+    Protocol: docs/METHOD.md#evaluation.
+    """
     ious: Dict[str, List[float]] = {}
     skipped = 0
     for record in records:

@@ -14,8 +14,8 @@ Format (version 1). A single safetensors file (never pickled, safe to load from 
 
 Writes are atomic: temp file in the target folder, fsync, ``os.replace``, fsync of the folder; a
 failed write leaves the previous checkpoint untouched and no temp file. Loading into a scene with
-other centres or with another text encoder raises CheckpointError naming what differs (defects c/d
-of REFERSPLAT.md §9: one checkpoint API with the full config).
+other centres or with another text encoder raises CheckpointError naming what differs (defects c/d,
+docs/METHOD.md#defect-c and #defect-d: one checkpoint API with the full config).
 """
 import dataclasses
 from dataclasses import dataclass, field as dataclass_field

@@ -1,16 +1,19 @@
 """Referring field: per-Gaussian referring features, MLPs, PCMI and the response m_i.
 
-Implements REFERSPLAT.md §4.1-§4.5. One field is trained per scene on frozen Gaussians: the only
-per-Gaussian state is the learnable referring feature f_r [N, 16] (zero-initialised, §4.1) and the
-frozen centres mu [N, 3] (a non-persistent buffer; checkpoints fingerprint it instead).
+Implements docs/METHOD.md#referring-field to #response. One field is trained per scene on
+frozen Gaussians: the only per-Gaussian state is the learnable referring feature f_r [N, 16]
+(zero-initialised, docs/METHOD.md#referring-field) and the frozen centres mu [N, 3] (a
+non-persistent buffer; checkpoints fingerprint it instead).
 
 Forward (one expression with L word features from the text encoder):
 
-- w_j = MLP1(word_j)                        [L, 128]   (§4.2)
+- w_j = MLP1(word_j)                        [L, 128]   (docs/METHOD.md#mlps)
 - x_i = MLP2(f_r,i)                         [N, 128]
 - p_i = MLP3(mu_i) / ||MLP3(mu_i)||         [N, 128]   (raw world centres)
-- g'_i = PCMI(x, p, w)                      [N, 128]   (§4.4 code form by default, §4.3 paper form)
-- m_i = <g'_i, sum_j w_j>                   [N]        a logit, rasterized as one channel (§4.5)
+- g'_i = PCMI(x, p, w)                      [N, 128]   (docs/METHOD.md#pcmi-code form by default,
+                                                        docs/METHOD.md#pcmi-paper form)
+- m_i = <g'_i, sum_j w_j>                   [N]        a logit, rasterized as one channel
+                                                       (docs/METHOD.md#response)
 
 Device handling: nothing is hard-coded. ``field.to(device)`` moves parameters and the centres;
 word features given to ``forward``/``respond`` are moved to the field's device.
@@ -33,7 +36,7 @@ PCMI_FORMS = ('code', 'paper')
 
 @dataclass
 class ReferringFieldConfig:
-    """Architecture of the referring field (defaults: REFERSPLAT.md §10 "our choice").
+    """Architecture of the referring field (defaults: docs/METHOD.md#paper-vs-code, "our choice").
 
     Attributes:
         text_dim: Width of the encoder word features (MLP1 input; 1024 for bert-large-uncased,
@@ -43,8 +46,9 @@ class ReferringFieldConfig:
         use_pcmi: False gives the paper's baseline "referring field + m_i + BCE": g' = x.
         naive_attention: Cross-attention without the position terms (paper Tab. 4 ablation):
             no MLP3, no text-position keys, no W_gp/W_kp.
-        pcmi_form: ``'code'`` = official Q/K/V form with residual and LayerNorm (§4.4);
-            ``'paper'`` = parameter-free equations of §4.3.
+        pcmi_form: ``'code'`` = official Q/K/V form with residual and LayerNorm
+            (docs/METHOD.md#pcmi-code); ``'paper'`` = parameter-free equations of
+            docs/METHOD.md#pcmi-paper.
         text_position_scale: Divide the text-position logits w_j.x_i by sqrt(D). ``None`` = the
             form's own rule (code: no scaling, paper: 1/sqrt(D)).
     """
@@ -92,7 +96,7 @@ def _mlp(dims) -> nn.Sequential:
 
 
 class PositionCrossAttention(nn.Module):
-    """Official-code PCMI layer (REFERSPLAT.md §4.4): 5 Linear D x D + affine LayerNorm.
+    """Official-code PCMI layer (docs/METHOD.md#pcmi-code): 5 Linear D x D + affine LayerNorm.
 
     With ``naive=True`` the position projections W_gp and W_kp are not created (Tab. 4 ablation).
     """
@@ -139,10 +143,11 @@ class FieldOutput(NamedTuple):
 
 
 class ReferringField(nn.Module):
-    """Per-scene referring field (REFERSPLAT.md §4).
+    """Per-scene referring field (docs/METHOD.md#referring-field).
 
     Args:
-        means: Frozen Gaussian centres, ``[N, 3]`` (raw world coordinates, §4.2 MLP3 input).
+        means: Frozen Gaussian centres, ``[N, 3]`` (raw world coordinates, MLP3 input of
+            docs/METHOD.md#mlps).
         config: Architecture; ``config.text_dim`` must equal the encoder's hidden size.
     """
 
@@ -154,7 +159,8 @@ class ReferringField(nn.Module):
         cfg = self.config
         num = means.shape[0]
         self.register_buffer('means', means.detach().float().clone(), persistent=False)
-        # §4.1: learnable 16-d referring feature per Gaussian, zero-initialised.
+        # Learnable 16-d referring feature per Gaussian, zero-initialised
+        # (docs/METHOD.md#referring-field).
         self.features = nn.Parameter(torch.zeros(num, cfg.feature_dim, device=means.device))
         self.mlp1 = _mlp((cfg.text_dim, 512, 256, cfg.width))  # words
         self.mlp2 = _mlp((cfg.feature_dim, 32, 64, cfg.width))  # referring features
@@ -173,7 +179,10 @@ class ReferringField(nn.Module):
         return self.features.device
 
     def network_parameters(self):
-        """Parameters of the MLPs and the attention (lr 1e-4 in §5), without ``features``."""
+        """Parameters of the MLPs and the attention (lr 1e-4), without ``features``.
+
+        Learning rates: docs/METHOD.md#training.
+        """
         return [p for name, p in self.named_parameters() if name != 'features']
 
     def project_words(self, word_features: Tensor) -> Tensor:  # [L, text_dim]
@@ -187,7 +196,10 @@ class ReferringField(nn.Module):
         return self.mlp1(word_features.to(self.device, self.features.dtype))
 
     def sentence_embedding(self, word_features: Tensor) -> Tensor:  # [L, text_dim]
-        """Return e_s = normalise(mean_j MLP1(word_j)), ``[D]`` (GTCL candidates, §4.8)."""
+        """Return e_s = normalise(mean_j MLP1(word_j)), ``[D]`` (GTCL candidates).
+
+        GTCL: docs/METHOD.md#gtcl.
+        """
         return F.normalize(self.project_words(word_features).mean(dim=0), dim=0)
 
     def precompute(self) -> FieldCache:
@@ -212,7 +224,10 @@ class ReferringField(nn.Module):
         return FieldCache(x=x, positions=positions, queries=queries)
 
     def respond(self, word_features: Tensor, cache: FieldCache) -> FieldOutput:  # [L, text_dim]
-        """Return the response of one expression using precomputed tensors (§4.3-§4.5)."""
+        """Return the response of one expression using precomputed tensors.
+
+        PCMI and response: docs/METHOD.md#pcmi-paper to #response.
+        """
         cfg = self.config
         words = self.project_words(word_features)  # [L, D]
         x = cache.x
@@ -221,8 +236,9 @@ class ReferringField(nn.Module):
         else:
             keys_pos = None
             if cache.positions is not None:
-                # Text position (§4.4 step 1): each word soft-averages the Gaussian position
-                # embeddings, softmax over ALL N Gaussians, no 1/sqrt(D) unless configured.
+                # Text position (docs/METHOD.md#pcmi-code, step 1): each word soft-averages
+                # the Gaussian position embeddings, softmax over ALL N Gaussians, no 1/sqrt(D)
+                # unless configured.
                 logits = words @ x.t()  # [L, N]
                 if cfg.scale_text_position:
                     logits = logits / math.sqrt(cfg.width)
@@ -237,11 +253,13 @@ class ReferringField(nn.Module):
                 weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
                 enhanced = att.norm(x + weights @ values)
             else:
-                # §4.3: f' = f + softmax_j((f + f_p)(f_w + f_pw)^T / sqrt(D)) f_w.
+                # Paper form (docs/METHOD.md#pcmi-paper):
+                # f' = f + softmax_j((f + f_p)(f_w + f_pw)^T / sqrt(D)) f_w.
                 keys = words if keys_pos is None else words + keys_pos
                 weights = torch.softmax(cache.queries @ keys.t() * scale, dim=-1)  # [N, L]
                 enhanced = x + weights @ words
-        # §4.5 (code): m_i = <g'_i, sum_j w_j>, a logit; summed, not averaged, over words.
+        # Code form of docs/METHOD.md#response: m_i = <g'_i, sum_j w_j>, a logit; summed, not
+        # averaged, over words.
         response = enhanced @ words.sum(dim=0)  # [N]
         return FieldOutput(response=response, enhanced=enhanced, words=words)
 
@@ -265,9 +283,10 @@ class InferenceCache(NamedTuple):
     """Compact query-independent tensors of a field for ``response_only`` (inference).
 
     MLP2 and MLP3 end in a Linear layer: x_i = A h_i + b and MLP3(mu_i) = B v_i + c, with h_i and
-    v_i the outputs of their hidden layers (64 wide, §4.2). Every per-Gaussian product a query
-    needs (x_i . w_j, the attention logits Q_i . K_j, x_i . V_j, the text-position average of
-    p_i) is linear in [h_i, v_i / n_i, 1 / n_i] with n_i = ||MLP3(mu_i)||, so inference keeps
+    v_i the outputs of their hidden layers (64 wide, docs/METHOD.md#mlps). Every per-Gaussian
+    product a query needs (x_i . w_j, the attention logits Q_i . K_j, x_i . V_j, the
+    text-position average of p_i) is linear in [h_i, v_i / n_i, 1 / n_i] with
+    n_i = ||MLP3(mu_i)||, so inference keeps
     that 129-wide table instead of x, p and the queries (3 x 128 wide): a third of the memory
     and of the bytes read per query.
 
@@ -322,8 +341,9 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
 
     The work runs over ``block`` rows of the table at a time, so that the [block, L]
     intermediates of the element-wise steps stay in the CPU cache instead of making a dozen
-    passes over [N, L] arrays in memory; the text-position softmax over all N (§4.4 step 1)
-    is accumulated across blocks with a running maximum (online softmax).
+    passes over [N, L] arrays in memory; the text-position softmax over all N
+    (docs/METHOD.md#pcmi-code, step 1) is accumulated across blocks with a running maximum
+    (online softmax).
     """
     cfg = field.config
     words = field.project_words(word_features)  # [L, D]
@@ -343,8 +363,9 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     keys_pos = None
     if with_positions:
         last3 = field.mlp3[-1]  # MLP3(mu) = v B^T + c
-        # Text position (§4.4 step 1): softmax over ALL N Gaussians of w_j . x_i, then the
-        # softmax-weighted mean of p_i = (v_i B^T + c) / n_i: one product with [v / n, 1 / n].
+        # Text position (docs/METHOD.md#pcmi-code, step 1): softmax over ALL N Gaussians of
+        # w_j . x_i, then the softmax-weighted mean of p_i = (v_i B^T + c) / n_i: one product
+        # with [v / n, 1 / n].
         coeff_t = (words @ a_mat).t().contiguous()  # [H2, L]
         bias_t = words @ b_vec  # [L]
         if cfg.scale_text_position:

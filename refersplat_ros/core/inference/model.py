@@ -2,10 +2,11 @@
 
 ``ReferringModel.load`` reads a Gaussian scene (.ply / .pth), a referring-field checkpoint and the
 text encoder onto one device, verifies that they belong together, and precomputes everything
-that does not depend on the query (the field's x, p and attention queries, §4.4; the compositing
-weights of the mask view). ``query`` then runs: encode the text (cached per sentence) → response
-m_i (one pass over N, REFERSPLAT.md §4.5) → probabilities sigmoid(m) → selection and box
-(``selection.py``) → 2D mask of the configured view. Every stage is timed.
+that does not depend on the query (the field's x, p and attention queries,
+docs/METHOD.md#pcmi-code; the compositing weights of the mask view). ``query`` then runs: encode
+the text (cached per sentence) → response m_i (one pass over N, docs/METHOD.md#response) →
+probabilities sigmoid(m) → selection and box (``selection.py``) → 2D mask of the configured
+view. Every stage is timed.
 
 Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
 only copies them.
@@ -140,7 +141,10 @@ class ReferringModel:
 
     @torch.no_grad()
     def render_logits(self, logits: torch.Tensor) -> torch.Tensor:  # [N] -> [H, W]
-        """Composite per-Gaussian logits into the mask view's logit map M (§4.6)."""
+        """Composite per-Gaussian logits into the mask view's logit map M.
+
+        Compositing: docs/METHOD.md#rasterized-logit.
+        """
         if self._mask_weights is None:
             raise ValueError('no mask camera set')
         return self._mask_weights.render(logits.reshape(-1, 1).float())[0]

@@ -1,8 +1,8 @@
 """From per-Gaussian referring probabilities to a target: selected Gaussians, clusters, pose, box.
 
-The referring field gives every Gaussian a logit m_i for the query (REFERSPLAT.md §4.5); its
-probability is sigmoid(m_i), and the paper's mask rule is sigmoid >= 0.5 (§6). Here the same rule
-selects Gaussians in 3D, then:
+The referring field gives every Gaussian a logit m_i for the query (docs/METHOD.md#response); its
+probability is sigmoid(m_i), and the paper's mask rule is sigmoid >= 0.5
+(docs/METHOD.md#inference). Here the same rule selects Gaussians in 3D, then:
 
 1. Gaussians below ``min_opacity`` are dropped (near-transparent floaters carry no surface).
 2. Optional clustering (open3d DBSCAN) splits the selection into instances; instances are ranked by
@@ -30,7 +30,7 @@ import open3d as o3d
 class SelectionConfig:
     """Parameters of :func:`select_target` (defaults follow the paper's 0.5 mask threshold)."""
 
-    # Select Gaussians with sigmoid(m) >= threshold (REFERSPLAT.md §6 uses 0.5).
+    # Select Gaussians with sigmoid(m) >= threshold (docs/METHOD.md#inference uses 0.5).
     threshold: float = 0.5
     # Ignore Gaussians whose activated opacity is below this.
     min_opacity: float = 0.05

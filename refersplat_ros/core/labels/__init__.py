@@ -1,1 +1,4 @@
-"""Labels layer: one pseudo mask per (frame, object) from detector candidates (paper §7 rule)."""
+"""Labels layer: one pseudo mask per (frame, object) from detector candidates.
+
+The rule is the paper's (docs/METHOD.md#pseudo-labels).
+"""

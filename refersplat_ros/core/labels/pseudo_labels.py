@@ -1,8 +1,11 @@
-"""Pseudo-mask selection from detector candidates (REFERSPLAT.md §7), CLI ``pseudo-labels``.
+"""Pseudo-mask selection from detector candidates, CLI ``pseudo-labels``.
+
+Method: docs/METHOD.md#pseudo-labels.
 
 Per training (frame, object), a detector (Grounded-SAM) yields K candidate masks M_k with
 confidences gamma_k, pooled over all the object's training expressions. The selection keeps the
-candidate that agrees most with the others, weighted by confidence (§7 "Ours"):
+candidate that agrees most with the others, weighted by confidence ("Ours" in
+docs/METHOD.md#pseudo-labels):
 
     S_k = sum_{j != k} gamma_k * gamma_j * IoU(M_k, M_j),    k* = argmax_k S_k
 
@@ -21,8 +24,8 @@ Candidate folder layout (input of ``select_folder`` and the CLI)::
                    "image_size": [width, height]}   # image_size needed only with no candidate
 
 ``<frame>`` is the image stem (``frame_00012``), ``<category>`` the object id of the annotation
-JSON (no underscore, §2.3). Output: ``<output>/<frame>/<category>.png``, uint8 0/255 (the scene's
-``gt_mask`` folder).
+JSON (no underscore, docs/METHOD.md#annotation-json). Output:
+``<output>/<frame>/<category>.png``, uint8 0/255 (the scene's ``gt_mask`` folder).
 """
 from dataclasses import dataclass
 import json
@@ -92,7 +95,10 @@ def select_confidence_weighted(
     scores: Sequence[float],  # [K] detector confidences gamma_k
     area_cap: Optional[float] = None,
 ) -> Optional[int]:
-    """Return the index of the confidence-weighted IoU choice (§7), or None for K = 0."""
+    """Return the index of the confidence-weighted IoU choice, or None for K = 0.
+
+    Rule: docs/METHOD.md#pseudo-labels.
+    """
     prepared = _candidates(masks, scores, area_cap)
     if prepared is None:
         return None
@@ -192,10 +198,11 @@ def select_folder(
     Args:
         candidates_dir: Folder in the layout of the module docstring.
         output_dir: Usually ``<scene>/gt_mask``.
-        method: ``'weighted'`` (§7 ours) or ``'top1'`` (released script).
+        method: ``'weighted'`` (ours, docs/METHOD.md#pseudo-labels) or ``'top1'`` (released
+            script).
         area_cap: Optional largest foreground fraction of a candidate (e.g. 0.15).
         exclude_frames: Frames to skip, as numbers or names (test frames keep their human GT,
-            §7).
+            docs/METHOD.md#pseudo-labels).
         overwrite: Replace existing output PNGs (else they are kept and skipped).
 
     Returns:

@@ -1,8 +1,9 @@
 """Frozen-geometry fast path: per-view compositing weights as a sparse matrix, and their cache.
 
-ReferSplat trains only per-Gaussian features on a frozen pretrained scene (REFERSPLAT.md §4.6:
-geometry gradients are discarded), so for one view the rendered image is linear in the
-features: ``image[p] = sum_g W[p, g] * feature[g]`` with ``W[p, g] = alpha_g(p) T_g(p)``. The
+ReferSplat trains only per-Gaussian features on a frozen pretrained scene
+(docs/METHOD.md#rasterized-logit: geometry gradients are discarded), so for one view the rendered
+image is linear in the features: ``image[p] = sum_g W[p, g] * feature[g]`` with
+``W[p, g] = alpha_g(p) T_g(p)``. The
 weights are built once per view with the exact CPU compositor and each training step is one
 sparse-dense product, equal to ``rasterize`` up to float summation order.
 """

@@ -1,12 +1,12 @@
 """Exact alpha compositing of 3D Gaussians in pure torch (the CPU backend of ``rasterize``).
 
-Algorithm (ML_STACK.md §3): project with gsplat's pure-torch helpers, enumerate every
+Algorithm (docs/SETUP.md#cpu-rasterizer): project with gsplat's pure-torch helpers, enumerate every
 Gaussian-pixel pair inside each Gaussian's opacity-aware 3-sigma box (no Python loop over
 Gaussians), prune pairs with alpha < 1/255, order pairs by (pixel, depth), then compute the
 differentiable weights w = alpha * T with T the exclusive per-pixel transmittance, and
 scatter-add w * feature into the pixels.
 
-The compositing rules are those of the CUDA kernels (REFERSPLAT.md §4.6; gsplat
+The compositing rules are those of the CUDA kernels (docs/METHOD.md#rasterized-logit; gsplat
 ``RasterizeToPixels3DGSFwd.cu``): pixel centre at integer + 0.5, alpha = min(0.99, o exp(-sigma)),
 pairs with sigma < 0 or alpha < 1/255 skipped, and a pixel stops at the Gaussian that would bring
 its transmittance to <= 1e-4 (that Gaussian excluded). No background term: an empty pixel
@@ -19,7 +19,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
+from refersplat_ros.core.render.gsplat_internals import (fully_fused_projection,
+                                                         quat_scale_to_covar_preci)
 
 # 3DGS / ReferSplat clamp alpha at 0.99 (forward.cu); gsplat 1.5.3 clamps at 0.999.
 ALPHA_MAX = 0.99
@@ -82,9 +83,9 @@ def project(
         z = means.detach() @ viewmat[2, :3] + viewmat[2, 3]
         ids = torch.nonzero((z > NEAR_PLANE) & (z < FAR_PLANE)).squeeze(1)
     opacities = opacities[ids]
-    covars, _ = _quat_scale_to_covar_preci(quats[ids], scales[ids], compute_covar=True,
-                                           compute_preci=False)
-    radii, means2d, depths, conics, _ = _fully_fused_projection(
+    covars, _ = quat_scale_to_covar_preci(quats[ids], scales[ids], compute_covar=True,
+                                          compute_preci=False)
+    radii, means2d, depths, conics, _ = fully_fused_projection(
         means[ids], covars, viewmat[None], K.to(means)[None], width, height, eps2d=EPS2D,
         near_plane=NEAR_PLANE, far_plane=FAR_PLANE)
     means2d, depths, conics = means2d[0], depths[0], conics[0]

@@ -1,7 +1,7 @@
 """The differentiable Gaussian rasterizer: one public function, two backends.
 
 ``rasterize`` renders any per-Gaussian feature tensor (RGB, the ReferSplat logit m_i, 16-d
-features, ...) through the alpha compositing of 3DGS (REFERSPLAT.md §4.6). Backends:
+features, ...) through the alpha compositing of 3DGS (docs/METHOD.md#rasterized-logit). Backends:
 
 * ``'cpu'``: the project's exact pure-torch compositor (``rasterize_cpu``), any device.
 * ``'gsplat'``: ``gsplat.rasterization`` (CUDA only; never called without CUDA).
@@ -16,12 +16,11 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from gsplat.cuda._torch_impl import _spherical_harmonics
-
 from refersplat_ros.core.render.compositing import (compositing_weights, CompositingWeights,
                                                     WeightsCache)
 from refersplat_ros.core.render.cpu import (ALPHA_MAX, ALPHA_MIN, EPS2D, NEAR_PLANE, rasterize_cpu,
                                             T_MIN)
+from refersplat_ros.core.render.gsplat_internals import spherical_harmonics
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussians import GaussianScene
 
@@ -135,7 +134,7 @@ def sh_colors(
     """View-dependent RGB of each Gaussian: ``max(SH(dir) + 0.5, 0)`` as in 3DGS / gsplat."""
     center = camera.center.to(scene.means)
     dirs = scene.means - center[None]
-    return torch.clamp_min(_spherical_harmonics(scene.sh_degree, dirs, scene.sh) + 0.5, 0.0)
+    return torch.clamp_min(spherical_harmonics(scene.sh_degree, dirs, scene.sh) + 0.5, 0.0)
 
 
 def render_scene(

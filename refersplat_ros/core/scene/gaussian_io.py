@@ -1,6 +1,6 @@
 """Read and write Gaussian scenes: INRIA 3DGS ``.ply`` and 3DGS training checkpoints ``.pth``.
 
-Formats (REFERSPLAT.md §3):
+Formats (docs/METHOD.md#gaussians-input):
 
 * ``.ply``: one ``vertex`` element of float32 properties ``x y z nx ny nz f_dc_0..2
   f_rest_0..(3K-4) opacity scale_0..2 rot_0..3``. ``f_rest`` is channel-major (all R

@@ -1,8 +1,9 @@
 """A pretrained 3D Gaussian Splatting scene, in the stored (pre-activation) form of 3DGS files.
 
-The fields hold exactly what an INRIA 3DGS ``.ply`` / ``.pth`` holds (REFERSPLAT.md §3):
-log-scales, opacity logits, unnormalised w-first quaternions and SH coefficients. Activated
-values are properties, so a scene round-trips through its files without loss.
+The fields hold exactly what an INRIA 3DGS ``.ply`` / ``.pth`` holds
+(docs/METHOD.md#gaussians-input): log-scales, opacity logits, unnormalised w-first quaternions
+and SH coefficients. Activated values are properties, so a scene round-trips through its files
+without loss.
 """
 from dataclasses import dataclass, fields
 import math

