@@ -6,8 +6,8 @@ and the ``refersplat`` CLI) with::
 
     pip install torch==2.13.0 .
 
-(torch pinned in the same command, see ../shared/ML_STACK.md §1). Do not pip-install into a prefix
-that holds the ROS build: pip would uninstall the generated interfaces of the same name.
+(torch pinned in the same command, see docs/SETUP.md#torch-pin). Do not pip-install into a
+prefix that holds the ROS build: pip would uninstall the generated interfaces of the same name.
 """
 from setuptools import find_packages, setup
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """ReferSplat ablation on the default Ref-SYNTH scene; writes docs/RESULTS.md.
 
-Configurations (REFERSPLAT.md §8.2, Tab. 1 and Tab. 4):
+Configurations (paper Tab. 1 and Tab. 4, docs/METHOD.md#ablations):
 
 ==================  ====================================================================
 baseline            referring field + m_i + BCE (no PCMI, no GTCL)
-pcmi                + PCMI (official-code form, §4.4)
-gtcl                + GTCL (lambda 0.02, fixed top-tau, §4.8)
+pcmi                + PCMI (official-code form, docs/METHOD.md#pcmi-code)
+gtcl                + GTCL (lambda 0.02, fixed top-tau, docs/METHOD.md#gtcl)
 full                PCMI + GTCL (ReferSplat)
-full_two_stage      full, then stage-2 refinement on its own predictions (§5)
+full_two_stage      full, then stage-2 refinement on its own predictions (docs/METHOD.md#two-stage)
 naive_attention     cross-attention without position terms, no GTCL (compare with baseline)
 ==================  ====================================================================
 
@@ -25,7 +25,7 @@ they show where a configuration loses (``--rescore`` adds these scores to existi
 
 Usage (make target suggestion: ``make ablation``)::
 
-    python bench/ablation.py                       # everything, ~35 min on 2 CPU cores
+    python bench/ablation.py                       # everything (run times: docs/RESULTS.md)
     python bench/ablation.py --configs full,baseline --threads 1
     python bench/ablation.py --report-only
     python bench/ablation.py --rescore --report-only   # add fit / seen-wording scores
@@ -51,7 +51,7 @@ CONFIGS = {
 }
 SUBSETS = ('attribute', 'spatial', 'distractor', 'relational')
 EXTRA_SPLITS = ('train', 'test-seen-wording')
-# Measurements behind the analysis (session of 2026-11-25, same machine, shared with other jobs).
+# Hand-written analysis of docs/RESULTS.md; the extra runs it quotes are described there.
 NOTES = '''
 ## What limits the numbers
 
@@ -78,7 +78,7 @@ NOTES = '''
   test expressions select nothing at all (every logit < 0: the node would answer NO_MATCH
   rather than a wrong object), except "the dish that comes second when counting from the left"
   which selects a few pixels of the other plate. The paper's own Ref-LERF numbers (29.2 mIoU
-  on average, REFERSPLAT.md §8.1) are measured in this held-out-wording regime.
+  on average, docs/METHOD.md#reported-numbers) are measured in this held-out-wording regime.
 - **PCMI, naive attention and the baseline.** At the 600-step default the attention fields have
   learnt the scene (seen wording: PCMI {pcmi_seen} %, full {full_seen} %, naive attention
   {naive_attention_seen} %) while the fields without attention have hardly moved a logit
@@ -106,7 +106,8 @@ NOTES = '''
   {full_fit} %). The
   paper's stage 2 refines noisy Grounded-SAM masks, which this benchmark does not have.
 - **Empty pixels.** The literal M >= 0 rule scores near 0 on Ref-Synth because uncovered pixels
-  render M = 0 (no background term, §4.6); LERF views are fully covered, so both rules agree there.
+  render M = 0 (no background term, docs/METHOD.md#rasterized-logit); LERF views are fully
+  covered, so both rules agree there.
 
 ## Longer schedules: 3000 steps
 
@@ -173,7 +174,7 @@ def _ensure_scene(data: Path) -> None:
 
 def _run_config(name: str, spec: dict, args) -> dict:
     from refersplat_ros.core.evaluate.evaluator import EvalConfig, evaluate_run
-    from refersplat_ros.core.train.losses import ReferSplatLossConfig
+    from refersplat_ros.core.train.losses import ReferringLossConfig
     from refersplat_ros.core.field.referring_field import ReferringFieldConfig
     from refersplat_ros.core.train.trainer import TrainConfig, train
 
@@ -183,7 +184,7 @@ def _run_config(name: str, spec: dict, args) -> dict:
         expressions_per_step=args.expressions_per_step, num_threads=args.threads,
         field=ReferringFieldConfig(use_pcmi=spec['use_pcmi'],
                                    naive_attention=spec.get('naive', False)),
-        loss=ReferSplatLossConfig(use_gtcl=spec['use_gtcl']), stage=spec.get('stage', 1),
+        loss=ReferringLossConfig(use_gtcl=spec['use_gtcl']), stage=spec.get('stage', 1),
         resume=not args.force, progress=not args.no_progress)
     load = os.getloadavg()[0]
     result = train(config)
@@ -344,13 +345,14 @@ def write_report(args, records: dict) -> Path:
         f'Recipe: {REF_SYNTH_STEPS} steps of {REF_SYNTH_EXPRESSIONS_PER_STEP} expressions '
         '(Ref-Synth defaults of `TrainConfig`), lr 0.0025 / 1e-4, Adam eps 1e-15, lambda 0.02, '
         'tau period 1000, seed 42; checkpoints every steps / 10.', '',
-        'mIoU (%) with the Ref-LERF protocol (REFERSPLAT.md §6), shown as **last / best** '
-        'checkpoint. Uncovered pixels count as background (`empty_pixels=background`); the '
-        '"paper rule" column applies M >= 0 literally to every pixel of the last checkpoint, '
-        'which marks the empty sky (about 45 % of each view) as foreground. 3D precision / '
-        'recall: Gaussians with sigmoid(m) >= 0.5 for each test expression vs the object ids '
-        '(last checkpoint, mean over the 7 test expressions). Subsets: expression types of '
-        'Ref-Synth; `relational` = any expression built on a relation or an ordinal.', '',
+        'mIoU (%) with the Ref-LERF protocol (docs/METHOD.md#evaluation), shown as '
+        '**last / best** checkpoint. Uncovered pixels count as background '
+        '(`empty_pixels=background`); the "paper rule" column applies M >= 0 literally to '
+        'every pixel of the last checkpoint, which marks the empty sky (about 45 % of each '
+        'view) as foreground. 3D precision / recall: Gaussians with sigmoid(m) >= 0.5 for each '
+        'test expression vs the object ids (last checkpoint, mean over the 7 test expressions). '
+        'Subsets: expression types of Ref-Synth; `relational` = any expression built on a '
+        'relation or an ordinal.', '',
         '| config | mIoU last / best | attribute | spatial | distractor | relational | '
         'paper rule | 3D precision | 3D recall | steps | train min | steps/s |',
         '|---|---|---|---|---|---|---|---|---|---|---|---|',

@@ -3,8 +3,8 @@
 
 Each table row runs in a fresh subprocess so its peak RSS (``resource.getrusage``) belongs to
 that configuration alone. Scenes are random Gaussians in front of the camera (depth 2-6,
-scale 0.003-0.02, opacity 0.1-0.9, fx = 0.8 W), the ML_STACK.md §3 setup. The loss is BCE on
-a random mask for C = 1 (the ReferSplat logit map) and MSE for C > 1.
+scale 0.003-0.02, opacity 0.1-0.9, fx = 0.8 W), the setup of docs/SETUP.md#cpu-rasterizer. The
+loss is BCE on a random mask for C = 1 (the ReferSplat logit map) and MSE for C > 1.
 
 Columns: pairs = contributing Gaussian-pixel pairs; fwd = forward; fwd+bwd (feat) = forward and
 backward w.r.t. the features only (ReferSplat training); fwd+bwd (all) = also w.r.t. means,
@@ -14,7 +14,7 @@ peak RSS includes the ~250 MB torch + gsplat baseline. Times are medians after o
 
 Usage:
     python bench/rasterize.py --quick          # 20k rows only, fast
-    python bench/rasterize.py                  # default table (< 15 min on 2 cores)
+    python bench/rasterize.py                  # default table (total time: docs/BENCHMARKS.md)
     python bench/rasterize.py --n 100000 --res 640x480 --channels 16 --no-write
 """
 import argparse

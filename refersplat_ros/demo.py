@@ -42,8 +42,8 @@ NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
 @functools.lru_cache(maxsize=4)
 def scene_dataset(scene_dir: Path):
     """Load a scene folder once per process (the demo reads it in several places)."""
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
-    return load_refer_dataset(scene_dir)
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    return load_referring_dataset(scene_dir)
 
 
 def ensure_scene(scene_dir: Path) -> None:

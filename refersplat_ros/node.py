@@ -179,7 +179,7 @@ class ReferSplatNode(LifecycleNode):
         # Every torch computation of the process runs on the worker thread: model loads are
         # handed to it (``_on_worker``) and nothing else touches torch. A parallel torch op on
         # a second thread gives the process a second OpenMP team, and queries on the worker
-        # then measured ~1.3x slower on 2 cores (bench/query_latency.py).
+        # then ran about 1.3x slower (docs/BENCHMARKS.md#query-latency).
         self._tasks: 'queue.Queue' = queue.Queue()
         self._worker = threading.Thread(target=self._work, name='refersplat-queries',
                                         daemon=True)

@@ -5,9 +5,9 @@ object-sized answer is: every expression selects exactly ``selected``, while the
 (MLP1/MLP2/MLP3, PCMI text-position softmax over all N, attention, LayerNorm) still runs, so its
 cost is that of a trained field of the same size.
 
-Construction (code-form PCMI, REFERSPLAT.md §4.4): MLP2 passes feature channels 0 and 1 through
-(ReLU keeps them), f_r = e0 on ``selected`` and e1 elsewhere; the attention values are zero, so
-g' = LayerNorm(x); MLP1 outputs the constant w = (b, -b, 0, ...). Then
+Construction (code-form PCMI, docs/METHOD.md#pcmi-code): MLP2 passes feature channels 0 and 1
+through (ReLU keeps them), f_r = e0 on ``selected`` and e1 elsewhere; the attention values are
+zero, so g' = LayerNorm(x); MLP1 outputs the constant w = (b, -b, 0, ...). Then
 m_i = <LayerNorm(x_i), L w> is about +11.4 b L on ``selected`` and -11.4 b L elsewhere (L = number
 of word pieces): sigmoid(m) > 0.5 exactly on ``selected``, approaching 1 for longer expressions.
 """

@@ -1,7 +1,7 @@
 """Test harness for everything that starts ROS 2 participants.
 
 Every ROS process the suite starts follows the mandatory network rule
-(../shared/ROS_ON_PYPI.md §3): ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, its own explicit
+(docs/SETUP.md#network-rule): ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, its own explicit
 ``ROS_DOMAIN_ID`` (leased through a lock file, so concurrent test runs on one machine never share
 one) and its own ``ROS_LOG_DIR``. Node processes are started with ``python -m`` and stopped with
 SIGINT, then SIGKILL after a timeout; shared-memory files a killed process left in /dev/shm are

@@ -1,13 +1,13 @@
 """launch_testing test of launch/bringup.launch.py: bring up the node, ask it, shut down cleanly.
 
-launch, launch_ros and launch_testing are not on PyPI (../shared/ROS_ON_PYPI.md §6), so this
+launch, launch_ros and launch_testing are not on PyPI (docs/SETUP.md#launch-packages), so this
 module is skipped where they are missing; it imports them only inside functions so that
 collection works without them. Where they are installed (a ROS 2 distribution, or the sources
 with ``pytest<9``) the launch_testing pytest plugin runs it.
 
 The launch uses a parameter file that names the checkpoint and the mask view while the launch
 passes only ``scene``: an answered query proves that the empty ``checkpoint`` argument did not
-overwrite the file's value. Network rule (§3): the launched processes get
+overwrite the file's value. Network rule (docs/SETUP.md#network-rule): the launched processes get
 ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, a leased ``ROS_DOMAIN_ID`` and their own
 ``ROS_LOG_DIR`` through SetEnvironmentVariable actions (which also set them in this process).
 """
@@ -21,7 +21,8 @@ import pytest
 
 pytestmark = pytest.mark.skipif(
     find_spec('launch_testing') is None or find_spec('launch_ros') is None,
-    reason='launch_testing / launch_ros are not installed (not on PyPI, ROS_ON_PYPI.md §6); '
+    reason='launch_testing / launch_ros are not installed (not on PyPI, '
+           'docs/SETUP.md#launch-packages); '
            'test/test_launch_files.py checks the launch file statically')
 
 QUERY = 'the red mug on the right'
@@ -108,7 +109,7 @@ class TestBringup(unittest.TestCase):
         from ros_harness import spin_until
 
         proc_output.assertWaitFor('active: send queries', timeout=120)
-        # Every launched process runs under the network rule (ROS_ON_PYPI.md §3).
+        # Every launched process runs under the network rule (docs/SETUP.md#network-rule).
         self.assertEqual([n.rsplit('-', 1)[0] for n in proc_info.process_names()],
                          ['refersplat_node'])
         for action in proc_info.processes():

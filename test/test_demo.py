@@ -13,7 +13,7 @@ from ros_harness import REPO_ROOT, require_ros
 def tiny_scene(tmp_path_factory):
     require_ros()
     from refersplat_ros.core.field.checkpoint import save_checkpoint
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
     from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
     from fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.scene.gaussian_io import load_scene
@@ -22,7 +22,7 @@ def tiny_scene(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
     make_scene(preset_config('tiny'), root / 'scene', overwrite=True, progress=False,
                contact_sheet=False)
-    dataset = load_refer_dataset(root / 'scene')
+    dataset = load_referring_dataset(root / 'scene')
     ids = dataset.object_ids()
     encoder = TextEncoder()
     field = fixed_answer_field(load_scene(dataset.scene_path).means, ids == 1,

@@ -1,6 +1,6 @@
 """Static checks of launch/bringup.launch.py and rviz/refersplat.rviz (no launch packages needed).
 
-launch and launch_ros are not on PyPI (../shared/ROS_ON_PYPI.md §6): where they are missing the
+launch and launch_ros are not on PyPI (docs/SETUP.md#launch-packages): where they are missing the
 launch file cannot run, so its syntax, arguments, imports and names are checked here from its
 source, and the RViz config is checked against the topics and QoS the node declares.
 """

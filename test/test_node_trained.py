@@ -14,10 +14,10 @@ from test_node import Listener, NODE
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     require_ros()
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
     from trained_scene import make_trained_scene
     scene = make_trained_scene(tmp_path_factory.mktemp('trained'), steps=500)
-    dataset = load_refer_dataset(scene.data_dir)
+    dataset = load_referring_dataset(scene.data_dir)
     from refersplat_ros.core.scene.gaussian_io import load_scene
     means = load_scene(scene.scene_path).means.numpy()
     return scene, means, dataset.object_ids().numpy()

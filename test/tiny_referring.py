@@ -1,8 +1,8 @@
 """Tiny referring scenes and a tiny text encoder for the training / evaluation / CLI tests.
 
-``write_two_object_scene`` writes a Ref-LERF-layout folder (REFERSPLAT.md §2.2) with two objects
-(a red ball on the left, a blue box on the right) on a floor: about 1.4k Gaussians, 48x36 views,
-exact masks rendered with the project rasterizer, a manifest with the split, object ids and
+``write_two_object_scene`` writes a Ref-LERF-layout folder (docs/METHOD.md#data-layout) with two
+objects (a red ball on the left, a blue box on the right) on a floor: about 1.4k Gaussians, 48x36
+views, exact masks rendered with the project rasterizer, a manifest with the split, object ids and
 expression types. ``tiny_encoder_folder`` saves a random 2-layer BERT (hidden size 32) with the
 bundled tokenizer as a model folder, so it can be named in configs and CLIs.
 """

@@ -31,10 +31,10 @@ def make_trained_scene(out_dir: Union[str, Path], *, preset: str = 'tiny', seed:
     For integration tests (node, CLI): ``out_dir/scene`` holds the scene, ``out_dir/run`` the
     run. Training adds each object's category name as an expression
     (``train_category_names``), so ``queries[category]`` (e.g. "small blue bowl") selects that
-    object. With the bundled MiniLM, the tiny preset and 500 steps it took 85 s on 2 heavily
-    shared CPU cores (6.4 steps/s; about half that on an idle machine), every category-name query
-    then selected its object (docs/RESULTS.md). The held-out referring expressions of the tiny
-    preset are not learned in that budget: use category names.
+    object. With the bundled MiniLM, the tiny preset and 500 steps (training time:
+    docs/RESULTS.md#test-helper-for-integration-tests), every category-name query then selected
+    its object. The held-out referring expressions of the tiny preset are not learned in that
+    budget: use category names.
     """
     out_dir = Path(out_dir)
     data_dir = out_dir / 'scene'

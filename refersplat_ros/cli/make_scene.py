@@ -4,7 +4,7 @@ Examples::
 
     refersplat make-scene --preset default --out scenes/default
     refersplat make-scene --preset tiny --out /tmp/tiny --seed 3
-    refersplat make-scene --out scenes/s7 --seed 7 --objects 8 --views 40 --width 320 --height 240
+    refersplat make-scene --out scenes/s7 --seed 7 --num-objects 8 --num-views 40 --width 320
 """
 import argparse
 from pathlib import Path
@@ -18,9 +18,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help='default: 7 objects, ~30k Gaussians, 32 views at 160x120 (6 test); '
                              'tiny: 4 objects, <5k Gaussians, 6 views at 64x48 (2 test)')
     parser.add_argument('--seed', type=int, default=None, help='random seed (preset: 0)')
-    parser.add_argument('--objects', type=int, default=None, help='number of objects K')
-    parser.add_argument('--views', type=int, default=None, help='number of views M')
-    parser.add_argument('--test-views', type=int, default=None, help='held-out test views')
+    parser.add_argument('--num-objects', type=int, default=None, help='number of objects K')
+    parser.add_argument('--num-views', type=int, default=None, help='number of views M')
+    parser.add_argument('--num-test-views', type=int, default=None, help='held-out test views')
     parser.add_argument('--width', type=int, default=None, help='image width (pixels)')
     parser.add_argument('--height', type=int, default=None, help='image height (pixels)')
     parser.add_argument('--density', type=float, default=None,
@@ -37,9 +37,9 @@ def run(args) -> int:
     from refersplat_ros.core.datasets.ref_synth import write_scene
     from refersplat_ros.core.datasets.reflerf_layout import CONTACT_SHEET_NAME
 
-    config = preset_config(args.preset, seed=args.seed, num_objects=args.objects,
-                           num_views=args.views, width=args.width, height=args.height,
-                           density=args.density, num_test_views=args.test_views)
+    config = preset_config(args.preset, seed=args.seed, num_objects=args.num_objects,
+                           num_views=args.num_views, width=args.width, height=args.height,
+                           density=args.density, num_test_views=args.num_test_views)
     scene = generate_scene(config)
     manifest = write_scene(scene, args.out, overwrite=args.overwrite,
                            progress=not args.no_progress,

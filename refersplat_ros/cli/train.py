@@ -65,10 +65,10 @@ def config_from_args(args):
     """Build the TrainConfig of parsed arguments."""
     from refersplat_ros.core.field.referring_field import ReferringFieldConfig
     from refersplat_ros.core.text.encoder import TextEncoderConfig
-    from refersplat_ros.core.train.losses import ReferSplatLossConfig
+    from refersplat_ros.core.train.losses import ReferringLossConfig
     from refersplat_ros.core.train.trainer import TrainConfig
 
-    loss = ReferSplatLossConfig.official() if args.official else ReferSplatLossConfig()
+    loss = ReferringLossConfig.official() if args.official else ReferringLossConfig()
     if args.gtcl_weight is not None:
         loss.gtcl_weight = args.gtcl_weight
     loss.use_gtcl = not args.no_gtcl

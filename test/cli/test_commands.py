@@ -134,10 +134,10 @@ def test_every_train_flag_is_named_like_the_field_it_sets():
     from dataclasses import fields
 
     from refersplat_ros.core.field.referring_field import ReferringFieldConfig
-    from refersplat_ros.core.train.losses import ReferSplatLossConfig
+    from refersplat_ros.core.train.losses import ReferringLossConfig
     from refersplat_ros.core.train.trainer import TrainConfig
 
-    names = {f.name for c in (TrainConfig, ReferringFieldConfig, ReferSplatLossConfig)
+    names = {f.name for c in (TrainConfig, ReferringFieldConfig, ReferringLossConfig)
              for f in fields(c)}
     # Negated switches (--no-x sets x) and the one preset flag.
     negated = {'no_pcmi': 'use_pcmi', 'no_gtcl': 'use_gtcl', 'no_progress': 'progress'}

@@ -9,7 +9,7 @@ from refersplat_ros.cli.main import main
 def test_cli_make_scene(tmp_path, capsys):
     out = tmp_path / 'cli'
     rc = main(['make-scene', '--preset', 'tiny', '--out', str(out), '--seed', '4',
-               '--objects', '5', '--views', '5', '--test-views', '1', '--no-progress',
+               '--num-objects', '5', '--num-views', '5', '--num-test-views', '1', '--no-progress',
                '--no-contact-sheet'])
     assert rc == 0
     assert 'Ref-Synth scene written' in capsys.readouterr().out
@@ -20,5 +20,5 @@ def test_cli_make_scene(tmp_path, capsys):
     assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress']) == 2
     assert 'refersplat make-scene: error:' in capsys.readouterr().err  # kept, not replaced
     assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress',
-                 '--overwrite', '--views', '4', '--test-views', '1']) == 0
+                 '--overwrite', '--num-views', '4', '--num-test-views', '1']) == 0
     assert len(list((out / 'images').iterdir())) == 4  # old frames removed with --overwrite

@@ -9,7 +9,8 @@ from typing import Dict, List, Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset, ReferDataset, View
+from refersplat_ros.core.datasets.reflerf_loader import (load_referring_dataset, ReferringDataset,
+                                                         View)
 
 
 def _font(size: int):
@@ -26,7 +27,7 @@ def _overlay_colours(categories: List[str]) -> Dict[str, tuple]:
             for i, c in enumerate(sorted(categories))}
 
 
-def _pick_views(dataset: ReferDataset, count: int) -> List[View]:
+def _pick_views(dataset: ReferringDataset, count: int) -> List[View]:
     half = max(1, count // 2)
     test = dataset.test_views[:half]
     train = dataset.train_views
@@ -72,7 +73,7 @@ def _tile(view: View, colours: Dict[str, tuple], scale: int, font) -> Image.Imag
     return out
 
 
-def render_contact_sheet(dataset: ReferDataset, num_views: int = 4,
+def render_contact_sheet(dataset: ReferringDataset, num_views: int = 4,
                          scale: Optional[int] = None) -> Image.Image:
     """Compose the sheet: a row of views with overlays, then every object's expressions.
 
@@ -121,7 +122,7 @@ def render_contact_sheet(dataset: ReferDataset, num_views: int = 4,
 
 def write_contact_sheet(scene_dir, out_path, num_views: int = 4) -> Path:
     """Load ``scene_dir`` and write its contact sheet PNG to ``out_path``."""
-    dataset = load_refer_dataset(scene_dir)
+    dataset = load_referring_dataset(scene_dir)
     out_path = Path(out_path)
     render_contact_sheet(dataset, num_views).save(out_path)
     return out_path

@@ -43,7 +43,7 @@ OFFICIAL, SPLIT_JSON = 'official', 'split-json'
 UNKNOWN_KIND = 'unknown'
 BUILT_IN_SPLIT = 'built-in Ref-LERF list for'
 HOW_TO_SPLIT = ('Give the test frames: --test-frames 3,17,frame_00042 (refersplat train / eval), '
-                'load_refer_dataset(test_frames=...), "split": {"test_frames": [...]} in '
+                'load_referring_dataset(test_frames=...), "split": {"test_frames": [...]} in '
                 'manifest.json, or the json/train_json + json/test_json layout')
 _IMAGE_SUFFIXES = ('.jpg', '.JPG', '.jpeg', '.png', '.PNG')
 
@@ -124,7 +124,7 @@ class View:
 
 
 @dataclass
-class ReferDataset:
+class ReferringDataset:
     """A referring-segmentation scene: cameras split into train/test views with annotations."""
 
     root: Path
@@ -298,7 +298,7 @@ def _manifest_kinds(manifest: Optional[dict], path: Path) -> Dict[tuple, str]:
     return kinds
 
 
-def load_refer_dataset(
+def load_referring_dataset(
     root,
     *,
     test_frames: Optional[Sequence[Union[int, str]]] = None,
@@ -306,7 +306,7 @@ def load_refer_dataset(
     max_height: Optional[int] = 1080,
     sparse_dir: Optional[Union[str, Path]] = None,
     images_dir: str = 'images',
-) -> ReferDataset:
+) -> ReferringDataset:
     """Read a Ref-LERF-layout scene folder (either layout, Ref-Synth included).
 
     Args:
@@ -422,5 +422,5 @@ def load_refer_dataset(
             object_ids_path = root / ids_name
     logger.info('%s: %s layout, %d train / %d test views (split: %s), %d skipped', root,
                 layout, len(train_views), len(test_views), split_source, len(skipped))
-    return ReferDataset(root, layout, train_views, test_views, _find_scene(root, manifest),
-                        manifest, object_ids_path, skipped)
+    return ReferringDataset(root, layout, train_views, test_views, _find_scene(root, manifest),
+                            manifest, object_ids_path, skipped)

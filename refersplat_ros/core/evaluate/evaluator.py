@@ -417,7 +417,7 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
             (e.g. ``data`` pointing at a different scene).
         DatasetError: unusable scene folder.
     """
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 
     run_dir = Path(config.run)
     stage_dirs = runs.stage_checkpoint_dirs(run_dir)
@@ -429,7 +429,7 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
     data = config.data or recorded.data
     if data is None:
         raise DatasetError(f'{first.path}: records no data folder; pass EvalConfig.data')
-    dataset = load_refer_dataset(data, test_frames=config.test_frames or recorded.test_frames)
+    dataset = load_referring_dataset(data, test_frames=config.test_frames or recorded.test_frames)
     scene_path = dataset.scene_path if config.data else (recorded.scene_path
                                                          or dataset.scene_path)
     if scene_path is None:
@@ -488,9 +488,9 @@ def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path
                         overlay_dir: Optional[Union[str, Path]] = None,
                         split: str = 'test') -> CheckpointEvaluation:
     """Evaluate one checkpoint on a split (``SPLITS``) of the scene folder ``data``."""
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     if dataset.scene_path is None:
         raise DatasetError(f'{data}: no Gaussians found')
     device_ = resolve_device(device)

@@ -34,7 +34,7 @@ from torch import Tensor
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 'refersplat-referring-field'
 CHECKPOINT_VERSION = 1
@@ -190,7 +190,7 @@ def save_checkpoint(
         text_encoder_id: ``TextEncoder.encoder_id`` of the encoder used in training.
         step: Number of optimisation steps done.
         training_config: JSON-serialisable description of the run (dataclass configs and
-            paths are converted, e.g. ``{'loss': ReferSplatLossConfig(), ...}``).
+            paths are converted, e.g. ``{'loss': ReferringLossConfig(), ...}``).
         optimizer: Optimizer over the field's parameters, saved for resuming.
         extra: Further JSON-serialisable values (e.g. best-checkpoint mIoU).
 
@@ -239,7 +239,7 @@ def save_checkpoint(
         _atomic_write(path, data)
     except OSError as exc:
         raise CheckpointError(f'checkpoint {path}: write failed: {exc}') from exc
-    LOGGER.info('saved checkpoint %s (step %d, %d tensors)', path, step, len(tensors))
+    logger.info('saved checkpoint %s (step %d, %d tensors)', path, step, len(tensors))
     return path
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from refersplat_ros.core.datasets.reflerf_layout import FrameSelector
 from refersplat_ros.core.errors import DatasetError
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SCORES_FILE = 'scores.json'
 METHODS = ('weighted', 'top1')
@@ -75,7 +75,7 @@ def _area_filter(masks: np.ndarray, area_cap: Optional[float]) -> np.ndarray:
     fraction = masks.reshape(masks.shape[0], -1).mean(axis=1)
     kept = index[fraction <= area_cap]
     if kept.size == 0:
-        LOGGER.debug('area cap %.3f drops all %d candidates: cap not applied',
+        logger.debug('area cap %.3f drops all %d candidates: cap not applied',
                      area_cap, masks.shape[0])
         return index
     return kept
@@ -219,11 +219,11 @@ def select_folder(
         if frame in excluded:
             continue
         if '_' in category:
-            LOGGER.warning('%s: category %r has an underscore; the Ref-LERF loader keys masks by '
+            logger.warning('%s: category %r has an underscore; the Ref-LERF loader keys masks by '
                            'the name up to the first underscore', folder, category)
         target = output_dir / frame / f'{category}.png'
         if target.exists() and not overwrite:
-            LOGGER.info('%s exists, kept (use overwrite to replace)', target)
+            logger.info('%s exists, kept (use overwrite to replace)', target)
             continue
         names, masks, scores, image_size = _read_candidates(folder)
         if not masks and image_size is None:

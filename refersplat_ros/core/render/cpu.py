@@ -93,7 +93,7 @@ def project(
         a, b, c = conics.unbind(-1)
         det = (a * c - b * b).clamp(min=1e-30)
         sigma_xy = torch.stack([c / det, a / det], dim=-1).clamp(min=0).sqrt()  # [N, 2]
-        # Opacity-aware extent (gsplat ProjectionEWA3DGSFused.cu, arXiv 2402.00525 §B.2).
+        # Opacity-aware extent (gsplat ProjectionEWA3DGSFused.cu, arXiv 2402.00525 App. B.2).
         o = opacities.detach()
         extent = torch.sqrt(2.0 * torch.log((o / ALPHA_MIN).clamp(min=1.0))).clamp(max=3.33)
         box = torch.ceil(extent[:, None] * sigma_xy)

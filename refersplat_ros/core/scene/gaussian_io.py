@@ -1,4 +1,4 @@
-"""Read and write Gaussian scenes: INRIA 3DGS ``.ply`` and 3DGS training checkpoints ``.pth``.
+"""Read and write Gaussian scenes: INRIA 3DGS ``.ply`` and 3DGS captures ``.pth``.
 
 Formats (docs/METHOD.md#gaussians-input):
 
@@ -33,7 +33,7 @@ PathLike = Union[str, os.PathLike]
 # capture() tuple lengths: 12 = vanilla 3DGS; 13 = LangSplat (language feature after opacity);
 # 17 = ReferSplat (13 + mlp1/mlp2/mlp3/cross-attention state_dicts); 11 = the length named by
 # ReferSplat's restore() (its branch unpacks 13 names; a real 11-tuple has the vanilla prefix).
-CHECKPOINT_TUPLE_LENGTHS = (11, 12, 13, 17)
+CAPTURE_TUPLE_LENGTHS = (11, 12, 13, 17)
 
 
 def _check_finite(path: Path, field: str, values: np.ndarray) -> None:
@@ -143,54 +143,54 @@ def save_ply(scene: GaussianScene, path: PathLike) -> None:
 
 
 def _tensor_field(path: Path, field: str, value, shape: tuple) -> Tensor:
-    """Check a checkpoint tensor's shape (-1 = any) and values; return it as float32 CPU."""
+    """Check a capture tensor's shape (-1 = any) and values; return it as float32 CPU."""
     if not isinstance(value, Tensor):
-        raise SceneFormatError(f'{path}: checkpoint field {field!r} is a '
+        raise SceneFormatError(f'{path}: capture field {field!r} is a '
                                f'{type(value).__name__}, expected a tensor')
     if value.dim() != len(shape) or any(s not in (-1, v) for s, v in zip(shape, value.shape)):
-        raise SceneFormatError(f'{path}: checkpoint field {field!r} has shape '
+        raise SceneFormatError(f'{path}: capture field {field!r} has shape '
                                f'{tuple(value.shape)}, expected {shape}')
     value = value.detach().to('cpu', torch.float32)
     if not torch.isfinite(value).all():
         bad = int((~torch.isfinite(value)).sum())
-        raise SceneFormatError(f'{path}: checkpoint field {field!r} holds {bad} NaN/inf value(s)')
+        raise SceneFormatError(f'{path}: capture field {field!r} holds {bad} NaN/inf value(s)')
     return value
 
 
-def load_checkpoint_pth(path: PathLike) -> GaussianScene:
-    """Load the Gaussians of a 3DGS / LangSplat / ReferSplat training checkpoint ``.pth``.
+def load_capture_pth(path: PathLike) -> GaussianScene:
+    """Load the Gaussians of a 3DGS / LangSplat / ReferSplat capture ``chkpnt*.pth``.
 
     Accepts ``(model_args, iteration)`` or a bare ``model_args`` tuple of length 11, 12, 13
     or 17; only items 0-6 (the Gaussians) are used. All SH coefficients stored are kept.
     """
     path = Path(path)
     if not path.is_file():
-        raise SceneFormatError(f'{path}: no such checkpoint file')
+        raise SceneFormatError(f'{path}: no such capture file')
     try:
         obj = torch.load(str(path), map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = next((line.strip() for line in str(exc).splitlines()
                        if 'Unsupported' in line or 'unpickler error' in line.lower()), '')
         raise SceneFormatError(
-            f'{path}: refused to load: the checkpoint holds objects other than tensors and '
+            f'{path}: refused to load: the capture holds objects other than tensors and '
             f'plain containers, and loading it would execute pickled code '
             f'(torch.load weights_only=True failed; {detail})') from exc
     except Exception as exc:
-        raise SceneFormatError(f'{path}: not a readable torch checkpoint (truncated or '
+        raise SceneFormatError(f'{path}: not a readable torch capture (truncated or '
                                f'corrupt): {type(exc).__name__}: {exc}') from exc
     model_args = obj
     if (isinstance(obj, (tuple, list)) and len(obj) == 2 and isinstance(obj[0], (tuple, list))):
         model_args, iteration = obj
-        logger.debug('%s: checkpoint of iteration %s', path, iteration)
+        logger.debug('%s: capture of iteration %s', path, iteration)
     if not isinstance(model_args, (tuple, list)):
         raise SceneFormatError(f'{path}: expected (model_args, iteration) or a capture() tuple, '
                                f'got {type(model_args).__name__}')
-    if len(model_args) not in CHECKPOINT_TUPLE_LENGTHS:
+    if len(model_args) not in CAPTURE_TUPLE_LENGTHS:
         raise SceneFormatError(f'{path}: capture() tuple has {len(model_args)} items, expected '
-                               f'one of {CHECKPOINT_TUPLE_LENGTHS}')
+                               f'one of {CAPTURE_TUPLE_LENGTHS}')
     active_sh_degree = model_args[0]
     if not isinstance(active_sh_degree, int) or not 0 <= active_sh_degree <= 3:
-        raise SceneFormatError(f"{path}: checkpoint field 'active_sh_degree' is "
+        raise SceneFormatError(f"{path}: capture field 'active_sh_degree' is "
                                f'{active_sh_degree!r}, expected an int in 0..3')
     xyz = _tensor_field(path, 'xyz', model_args[1], (-1, 3))
     n = xyz.shape[0]
@@ -198,7 +198,7 @@ def load_checkpoint_pth(path: PathLike) -> GaussianScene:
     f_rest = _tensor_field(path, 'features_rest', model_args[3], (n, -1, 3))
     k = f_rest.shape[1] + 1
     if (round(math.sqrt(k)) ** 2 != k) or k > 16:
-        raise SceneFormatError(f"{path}: checkpoint field 'features_rest' has {k - 1} "
+        raise SceneFormatError(f"{path}: capture field 'features_rest' has {k - 1} "
                                'coefficients per channel, expected 0, 3, 8 or 15')
     scaling = _tensor_field(path, 'scaling', model_args[4], (n, 3))
     rotation = _tensor_field(path, 'rotation', model_args[5], (n, 4))
@@ -217,5 +217,5 @@ def load_scene(path: PathLike) -> GaussianScene:
     if suffix == '.ply':
         return load_ply(path)
     if suffix in ('.pth', '.pt'):
-        return load_checkpoint_pth(path)
+        return load_capture_pth(path)
     raise SceneFormatError(f'{path}: unknown scene format {suffix!r} (expected .ply or .pth)')

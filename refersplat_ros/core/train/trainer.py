@@ -1,7 +1,7 @@
 """Training a referring field on a frozen Gaussian scene, with stage 2.
 
 One call, :func:`train`, runs the recipe of docs/METHOD.md#training on a Ref-LERF-layout scene
-(``load_refer_dataset``):
+(``load_referring_dataset``):
 
 - Trainable: the per-Gaussian referring features (lr 0.0025) and the MLPs + attention (lr 1e-4),
   Adam with eps 1e-15, no schedule. Frozen: the Gaussians (their compositing weights are built
@@ -63,7 +63,7 @@ from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
-from refersplat_ros.core.train.losses import referring_loss, ReferSplatLossConfig
+from refersplat_ros.core.train.losses import referring_loss, ReferringLossConfig
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class TrainConfig:
     num_threads: Optional[int] = None
     text_encoder: TextEncoderConfig = dataclass_field(default_factory=TextEncoderConfig)
     field: ReferringFieldConfig = dataclass_field(default_factory=ReferringFieldConfig)
-    loss: ReferSplatLossConfig = dataclass_field(default_factory=ReferSplatLossConfig)
+    loss: ReferringLossConfig = dataclass_field(default_factory=ReferringLossConfig)
     stage: int = 1
     stage2_init: str = 'reinit'
     train_category_names: bool = False
@@ -169,7 +169,7 @@ class TrainConfig:
         data = dict(data)
         data['text_encoder'] = TextEncoderConfig(**data.get('text_encoder', {}))
         data['field'] = ReferringFieldConfig(**data.get('field', {}))
-        data['loss'] = ReferSplatLossConfig(**data.get('loss', {}))
+        data['loss'] = ReferringLossConfig(**data.get('loss', {}))
         return cls(**data)
 
 
@@ -365,7 +365,7 @@ def train_step(
     positives: Sequence[Tensor],  # each [S] bool over the view's sentences
     view_words: Optional[Tuple[Tensor, Tensor, Tensor]],  # packed, segments, counts of the view
     step: int,
-    loss_config: ReferSplatLossConfig,
+    loss_config: ReferringLossConfig,
 ) -> Dict[str, float]:
     """One Adam step over expressions of one view; returns the mean loss terms and tau.
 
@@ -612,9 +612,9 @@ def train(config: TrainConfig, encoder: Optional[TextEncoder] = None) -> TrainRe
 
 
 def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
-    from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 
-    dataset = load_refer_dataset(config.data, test_frames=config.test_frames)
+    dataset = load_referring_dataset(config.data, test_frames=config.test_frames)
     config = resolve_config(config, dataset)
     scene_path = config.scene or dataset.scene_path
     if scene_path is None:

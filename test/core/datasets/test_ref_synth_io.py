@@ -7,7 +7,7 @@ import torch
 
 from refersplat_ros.core.datasets.ref_synth import (generate_scene, preset_config, render_view,
                                                     write_scene)
-from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 from refersplat_ros.core.scene.gaussian_io import load_ply
 
 
@@ -38,7 +38,7 @@ def test_layout_files(tiny):
 
 def test_loader_round_trip(tiny):
     scene, out = tiny
-    ds = load_refer_dataset(out)
+    ds = load_referring_dataset(out)
     manifest = json.loads((out / 'manifest.json').read_text())
     assert ds.layout == 'official'
     assert ds.test_frames == manifest['split']['test_frames']

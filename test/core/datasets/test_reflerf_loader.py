@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from refersplat_ros.core.datasets.reflerf_layout import annotation_stem, known_test_frames
-from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 from refersplat_ros.core.errors import DatasetError
 from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
 
@@ -68,14 +68,14 @@ RAMEN_TEST = ('frame_00006', 'frame_00024', 'frame_00060', 'frame_00065', 'frame
 def test_builtin_ramen_split_needs_every_ramen_test_frame(tmp_path):
     names = ('frame_00005.jpg', 'frame_00007.jpg') + tuple(f'{s}.jpg' for s in RAMEN_TEST)
     root = make_fixture(tmp_path / 'ramen', names=names, test=(6, 24, 60, 65, 81, 119, 128))
-    ds = load_refer_dataset(root)
+    ds = load_referring_dataset(root)
     assert tuple(v.frame for v in ds.test_views) == RAMEN_TEST
     assert [v.frame for v in ds.train_views] == ['frame_00005', 'frame_00007']
 
 
 def test_official_layout(tmp_path):
     root = make_fixture(tmp_path / 'scene')
-    ds = load_refer_dataset(root, test_frames=[6])
+    ds = load_referring_dataset(root, test_frames=[6])
     assert ds.layout == 'official'
     assert [v.frame for v in ds.test_views] == ['frame_00006']
     assert [v.frame for v in ds.train_views] == ['frame_00005', 'frame_00007']
@@ -97,7 +97,7 @@ def test_official_layout(tmp_path):
 
 def test_split_json_layout_with_mask_fallback(tmp_path):
     root = make_fixture(tmp_path / 'myscene', layout='split-json', test=(7,))
-    ds = load_refer_dataset(root)
+    ds = load_referring_dataset(root)
     assert ds.layout == 'split-json'
     assert [v.frame for v in ds.test_views] == ['frame_00007']
     test_ann = ds.test_views[0].annotations[0]
@@ -113,24 +113,24 @@ def test_builtin_tables_and_explicit_override(tmp_path):
     assert known_test_frames('teatime') == (2, 25, 43, 107, 129, 140)
     root = make_fixture(tmp_path / 'unknown_scene')
     with pytest.raises(DatasetError, match='no test-frame list'):
-        load_refer_dataset(root)
-    ds = load_refer_dataset(root, test_frames=[5, 'frame_00007'])
+        load_referring_dataset(root)
+    ds = load_referring_dataset(root, test_frames=[5, 'frame_00007'])
     assert [v.frame for v in ds.test_views] == ['frame_00005', 'frame_00007']
     # A user scene named like a Ref-LERF scene ('kitchen') but without its frames: a clear error
     # that says how to give the split, never the built-in list's stray matches.
     with pytest.raises(DatasetError, match=r'named like a Ref-LERF scene.*--test-frames'):
-        load_refer_dataset(root, scene_name='ramen')
+        load_referring_dataset(root, scene_name='ramen')
     kitchen = make_fixture(tmp_path / 'kitchen', names=('frame_00018.jpg', 'frame_00019.jpg'),
                            test=(19,))
     with pytest.raises(DatasetError, match=r'lack the Ref-LERF test frames \[35, 67, 105, 162\]'):
-        load_refer_dataset(kitchen)
+        load_referring_dataset(kitchen)
 
 
 def test_two_character_stem_quirk(tmp_path):
     assert annotation_stem('19.jpg') == 'frame_00019'
     assert annotation_stem('frame_00019.jpg') == 'frame_00019'
     root = make_fixture(tmp_path / 'scene', names=('19.jpg', 'frame_00020.jpg'), test=(19,))
-    ds = load_refer_dataset(root, test_frames=['19.jpg'])
+    ds = load_referring_dataset(root, test_frames=['19.jpg'])
     assert [v.frame for v in ds.test_views] == ['frame_00019']
     assert ds.test_views[0].name == '19.jpg' and ds.test_views[0].image_path.name == '19.jpg'
 
@@ -139,7 +139,7 @@ def test_missing_json_is_skipped_with_a_warning(tmp_path, caplog):
     root = make_fixture(tmp_path / 'scene')
     (root / 'json' / 'frame_00007.json').unlink()
     with caplog.at_level(logging.WARNING):
-        ds = load_refer_dataset(root, test_frames=[6])
+        ds = load_referring_dataset(root, test_frames=[6])
     assert ds.skipped == ['frame_00007.jpg']
     assert len(ds.train_views) == 1 and len(ds.test_views) == 1
     assert any('frame_00007' in r.getMessage() for r in caplog.records)
@@ -150,7 +150,7 @@ def test_missing_mask_file_is_an_error_naming_it(tmp_path):
     (root / 'gt_mask' / 'frame_00006' / 'tea-glass.png').unlink()
     with pytest.raises(DatasetError, match=r'frame_00006\.json.*object\[1\]\.segmentation.*'
                                            r'tea-glass\.png'):
-        load_refer_dataset(root, test_frames=[6])
+        load_referring_dataset(root, test_frames=[6])
 
 
 @pytest.mark.parametrize('content, field', [
@@ -171,7 +171,7 @@ def test_malformed_json_names_file_and_field(tmp_path, content, field):
     root = make_fixture(tmp_path / 'scene')
     (root / 'json' / 'frame_00005.json').write_text(content)
     with pytest.raises(DatasetError, match=rf'frame_00005\.json.*{field}'):
-        load_refer_dataset(root, test_frames=[6])
+        load_referring_dataset(root, test_frames=[6])
 
 
 def test_masks_any_nonzero_and_resized(tmp_path):
@@ -179,7 +179,7 @@ def test_masks_any_nonzero_and_resized(tmp_path):
     # A mask at twice the camera resolution with value 1 (not 255): still foreground.
     _mask(root / 'gt_mask' / 'frame_00005' / 'cup.png', (4, 6, 24, 26), size=(2 * W, 2 * H),
           value=1)
-    ds = load_refer_dataset(root, test_frames=[6])
+    ds = load_referring_dataset(root, test_frames=[6])
     mask = ds.train_views[0].load_mask(ds.train_views[0].annotations[0])
     assert tuple(mask.shape) == (H, W)
     assert bool(mask[3:13, 2:12].all()) and int(mask.sum()) < 150
@@ -188,7 +188,7 @@ def test_masks_any_nonzero_and_resized(tmp_path):
 
 def test_tall_cameras_are_scaled_to_max_height(tmp_path):
     root = make_fixture(tmp_path / 'scene')
-    ds = load_refer_dataset(root, test_frames=[6], max_height=15)
+    ds = load_referring_dataset(root, test_frames=[6], max_height=15)
     cam = ds.train_views[0].camera
     assert (cam.width, cam.height) == (20, 15)
     assert tuple(ds.train_views[0].load_image().shape) == (3, 15, 20)
@@ -197,7 +197,7 @@ def test_tall_cameras_are_scaled_to_max_height(tmp_path):
 
 def test_not_a_scene_folder(tmp_path):
     with pytest.raises(DatasetError, match='not found'):
-        load_refer_dataset(tmp_path / 'nope')
+        load_referring_dataset(tmp_path / 'nope')
     (tmp_path / 'empty').mkdir()
     with pytest.raises(DatasetError, match='no json/ folder'):
-        load_refer_dataset(tmp_path / 'empty')
+        load_referring_dataset(tmp_path / 'empty')

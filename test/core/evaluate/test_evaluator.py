@@ -1,4 +1,4 @@
-"""Tests of the Ref-LERF evaluation (REFERSPLAT.md §6) on a tiny two-object scene."""
+"""Tests of the Ref-LERF evaluation (docs/METHOD.md#evaluation) on a tiny two-object scene."""
 import csv
 import json
 import math
@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.evaluate.evaluator import (EvalConfig, evaluate_run, Evaluator,
                                                     protocol_pairs as list_test_pairs)
@@ -27,7 +27,7 @@ def tiny(tmp_path_factory):
     data = write_two_object_scene(root / 'scene')
     encoder_config = TextEncoderConfig(model=str(tiny_encoder_folder(root / 'tiny-bert')))
     encoder = load_text_encoder(encoder_config, torch.device('cpu'))
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     scene = load_scene(dataset.scene_path)
     return data, encoder_config, encoder, dataset, scene
 

@@ -1,4 +1,4 @@
-"""Tests of the Ref-LERF mIoU protocol and 3D selection metrics (REFERSPLAT.md §6)."""
+"""Tests of the Ref-LERF mIoU protocol and 3D selection metrics (docs/METHOD.md#evaluation)."""
 import math
 
 import numpy as np

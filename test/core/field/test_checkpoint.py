@@ -9,13 +9,13 @@ from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field import checkpoint as checkpoint_module
 from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint, SceneFingerprint
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
-from refersplat_ros.core.train.losses import ReferSplatLossConfig
+from refersplat_ros.core.train.losses import ReferringLossConfig
 
 ENCODER = 'tiny-bert/h12'
 
 
 def _optimizer(field):
-    # §5: features lr 0.0025, networks 1e-4, Adam eps 1e-15.
+    # docs/METHOD.md#training: features lr 0.0025, networks 1e-4, Adam eps 1e-15.
     return torch.optim.Adam([{'params': [field.features], 'lr': 0.0025},
                              {'params': field.network_parameters(), 'lr': 1e-4}], eps=1e-15)
 
@@ -38,7 +38,7 @@ def trained(tmp_path):
     _train(field, optimizer, words, 3)
     path = tmp_path / 'ckpt' / 'field.safetensors'
     save_checkpoint(path, field, text_encoder_id=ENCODER, step=3, optimizer=optimizer,
-                    training_config={'loss': ReferSplatLossConfig(), 'steps': 45000},
+                    training_config={'loss': ReferringLossConfig(), 'steps': 45000},
                     extra={'miou': 0.25})
     return means, field, optimizer, words, path
 
@@ -48,7 +48,7 @@ def test_round_trip_and_resume(trained):
     ckpt = load_checkpoint(path, means=means, text_encoder_id=ENCODER)
     assert ckpt.step == 3
     assert ckpt.training_config['steps'] == 45000
-    assert ReferSplatLossConfig(**ckpt.training_config['loss']) == ReferSplatLossConfig()
+    assert ReferringLossConfig(**ckpt.training_config['loss']) == ReferringLossConfig()
     assert ckpt.extra == {'miou': 0.25}
     assert ckpt.scene == SceneFingerprint.of(means)
     assert ckpt.field_config == field.config

@@ -1,4 +1,4 @@
-"""Tests of the referring field, PCMI and the response (REFERSPLAT.md §4.2-§4.5)."""
+"""Tests of the referring field, PCMI and the response (docs/METHOD.md#mlps to #response)."""
 import math
 
 import pytest
@@ -31,7 +31,7 @@ def test_parameter_counts_match_section_4_2():
     assert _count(field.mlp3) == 9_472
     assert _count(field.attention) == 82_816
     assert field.features.shape == (7, 16)
-    assert torch.count_nonzero(field.features) == 0  # zero-initialised (§4.1)
+    assert torch.count_nonzero(field.features) == 0  # zero-initialised
     assert _count(field) - field.features.numel() == 689_024 + 10_976 + 9_472 + 82_816
     assert 'means' not in field.state_dict()
 
@@ -59,7 +59,7 @@ def test_zero_init_features_still_get_gradient():
 
 
 def _reference_code_form(field, words_in, scale_text=False):
-    """Independent, loop-based computation of §4.4 for comparison."""
+    """Independent, loop-based computation of docs/METHOD.md#pcmi-code for comparison."""
     att = field.attention
     x = field.mlp2(field.features)
     p = F.normalize(field.mlp3(field.means), dim=-1)
@@ -115,7 +115,7 @@ def test_paper_form_matches_equations():
         x = field.mlp2(field.features)
         p = F.normalize(field.mlp3(field.means), dim=-1)
         w = field.mlp1(words)
-        f_pw = torch.softmax(w @ x.t() / math.sqrt(128), dim=1) @ p  # §4.3 with 1/sqrt(D)
+        f_pw = torch.softmax(w @ x.t() / math.sqrt(128), dim=1) @ p  # paper form, 1/sqrt(D)
         expected = x + torch.softmax((x + p) @ (w + f_pw).t() / math.sqrt(128), dim=1) @ w
     torch.testing.assert_close(out.enhanced, expected, atol=1e-5, rtol=1e-5)
 

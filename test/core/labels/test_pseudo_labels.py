@@ -1,4 +1,7 @@
-"""Tests of the pseudo-mask selection (REFERSPLAT.md §7) and the ``pseudo-labels`` CLI."""
+"""Tests of the pseudo-mask selection and the ``pseudo-labels`` CLI.
+
+Selection rule: docs/METHOD.md#pseudo-labels.
+"""
 import json
 
 import numpy as np

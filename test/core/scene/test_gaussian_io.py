@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from refersplat_ros.core.errors import SceneFormatError
-from refersplat_ros.core.scene.gaussian_io import (load_checkpoint_pth, load_ply, load_scene,
-                                                   save_ply)
+from refersplat_ros.core.scene.gaussian_io import load_capture_pth, load_ply, load_scene, save_ply
 from refersplat_ros.core.scene.gaussians import GaussianScene
 
 
@@ -127,16 +126,16 @@ def _capture_tuple(scene: GaussianScene, length: int):
 
 
 @pytest.mark.parametrize('length', [11, 12, 13, 17])
-def test_pth_checkpoints_load(tmp_path, length):
+def test_pth_captures_load(tmp_path, length):
     scene = _scene(n=9, degree=3)
     path = tmp_path / f'chkpnt{length}.pth'
     torch.save((_capture_tuple(scene, length), 30000), path)
-    loaded = load_checkpoint_pth(path)
+    loaded = load_capture_pth(path)
     _assert_same(scene, loaded)
     _assert_same(scene, load_scene(path))
     bare = tmp_path / 'bare.pth'
     torch.save(_capture_tuple(scene, length), bare)
-    _assert_same(scene, load_checkpoint_pth(bare))
+    _assert_same(scene, load_capture_pth(bare))
 
 
 class _Payload:
@@ -151,35 +150,35 @@ def test_pth_errors(tmp_path, capsys):
     evil = tmp_path / 'evil.pth'
     torch.save((_capture_tuple(scene, 12)[:11] + (_Payload(),), 1), evil)
     with pytest.raises(SceneFormatError, match=r'evil\.pth.*refused.*weights_only'):
-        load_checkpoint_pth(evil)
+        load_capture_pth(evil)
     assert 'this must never run' not in capsys.readouterr().out
     good = tmp_path / 'good.pth'
     torch.save((_capture_tuple(scene, 12), 7), good)
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(good.read_bytes()[:-200])
     with pytest.raises(SceneFormatError, match=r'truncated\.pth'):
-        load_checkpoint_pth(truncated)
+        load_capture_pth(truncated)
     args = list(_capture_tuple(scene, 12))
     bad_len = tmp_path / 'len.pth'
     torch.save((tuple(args[:10]), 1), bad_len)
     with pytest.raises(SceneFormatError, match=r'len\.pth.*10 items'):
-        load_checkpoint_pth(bad_len)
+        load_capture_pth(bad_len)
     wrong = list(args)
     wrong[4] = torch.zeros(3, 3)
     wrong_path = tmp_path / 'wrong.pth'
     torch.save((tuple(wrong), 1), wrong_path)
     with pytest.raises(SceneFormatError, match=r"wrong\.pth.*'scaling'.*shape"):
-        load_checkpoint_pth(wrong_path)
+        load_capture_pth(wrong_path)
     nan = list(args)
     nan[5] = nan[5].clone()
     nan[5][0, 0] = float('nan')
     nan_path = tmp_path / 'nan.pth'
     torch.save((tuple(nan), 1), nan_path)
     with pytest.raises(SceneFormatError, match=r"nan\.pth.*'rotation'.*NaN"):
-        load_checkpoint_pth(nan_path)
+        load_capture_pth(nan_path)
     not_tuple = tmp_path / 'dict.pth'
     torch.save({'xyz': torch.zeros(2, 3)}, not_tuple)
     with pytest.raises(SceneFormatError, match=r'dict\.pth.*capture\(\) tuple'):
-        load_checkpoint_pth(not_tuple)
+        load_capture_pth(not_tuple)
     with pytest.raises(SceneFormatError, match='no such'):
-        load_checkpoint_pth(tmp_path / 'absent.pth')
+        load_capture_pth(tmp_path / 'absent.pth')

@@ -1,4 +1,4 @@
-"""Tests of the frozen text encoder (REFERSPLAT.md §4.1, defect h)."""
+"""Tests of the frozen text encoder (docs/METHOD.md#text-encoder, #defect-h)."""
 import pytest
 import torch
 

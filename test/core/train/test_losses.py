@@ -1,4 +1,7 @@
-"""Tests of the mask BCE and GTCL losses and the tau schedule (REFERSPLAT.md §4.7-§4.9)."""
+"""Tests of the mask BCE and GTCL losses and the tau schedule.
+
+Method: docs/METHOD.md#mask-loss, #gtcl and #total-loss.
+"""
 import math
 
 import pytest
@@ -7,7 +10,7 @@ import torch.nn.functional as F
 
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
 from refersplat_ros.core.train.losses import (gtcl_anchor, gtcl_loss, mask_bce_loss,
-                                              referring_loss, ReferSplatLossConfig, tau_at,
+                                              referring_loss, ReferringLossConfig, tau_at,
                                               top_tau_count)
 
 
@@ -22,13 +25,13 @@ def test_tau_schedule_paper_period(step, expected):
     (0, 0.1), (1999, 0.1), (2000, 0.06), (4000, 0.036), (6000, 0.0216), (8000, 0.01296),
     (10000, 0.007776), (11999, 0.007776), (12000, 0.005), (20000, 0.005)])
 def test_tau_schedule_official_period(step, expected):
-    config = ReferSplatLossConfig.official()
+    config = ReferringLossConfig.official()
     assert config.tau_period == 2000 and config.gtcl_weight == 0.1
     assert tau_at(step, config) == pytest.approx(expected, rel=1e-9)
 
 
 def test_defaults_follow_paper():
-    config = ReferSplatLossConfig()
+    config = ReferringLossConfig()
     assert (config.gtcl_weight, config.tau_period, config.temperature) == (0.02, 1000, 0.1)
     assert not config.buggy_top_tau
 
@@ -111,7 +114,7 @@ def test_referring_loss_end_to_end_gradients():
     logits = out.response[:16].reshape(4, 4)
     mask = torch.zeros(4, 4)
     mask[:2] = 1
-    config = ReferSplatLossConfig()
+    config = ReferringLossConfig()
     loss = referring_loss(logits, mask, out.response, out.enhanced, embeddings, positive,
                           step=2500, config=config)
     assert loss.tau == pytest.approx(0.036)

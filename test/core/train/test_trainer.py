@@ -1,4 +1,4 @@
-"""Tests of the training loop (REFERSPLAT.md §5) on a tiny two-object scene with a tiny BERT."""
+"""Tests of the training loop (docs/METHOD.md#training) on a tiny two-object scene, tiny BERT."""
 import csv
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from refersplat_ros.core.datasets.reflerf_layout import category_phrase
-from refersplat_ros.core.datasets.reflerf_loader import load_refer_dataset
+from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.evaluate.evaluator import evaluate_checkpoint
 from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint
@@ -17,7 +17,7 @@ from refersplat_ros.core.render.compositing import ViewWeights
 from refersplat_ros.core.runs import run_info
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoderConfig
-from refersplat_ros.core.train.losses import referring_loss, ReferSplatLossConfig
+from refersplat_ros.core.train.losses import referring_loss, ReferringLossConfig
 from refersplat_ros.core.train.trainer import (_pack_view_words, REAL_SCENE_STEPS,
                                                REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS,
                                                resolve_config, _sentence_embeddings, train,
@@ -59,7 +59,7 @@ def _fresh_field(data, encoder):
 def _mean_bce(checkpoint_path, data, encoder):
     """Mean BCE of a checkpoint (None = step 0) over every training (view, expression) pair."""
     from refersplat_ros.core.train.losses import mask_bce_loss
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     scene = load_scene(dataset.scene_path)
     field = _fresh_field(data, encoder) if checkpoint_path is None else \
         load_checkpoint(checkpoint_path).build_field(scene.means)
@@ -161,7 +161,7 @@ def test_two_stage_writes_pseudo_masks_outside_the_dataset(tiny, tmp_path):
     assert [s.stage for s in result.stages] == [1, 2]
     root = result.stages[1].pseudo_mask_dir
     assert root == tmp_path / 'run' / 'stage2' / 'pseudo_masks' / 'gt_mask'
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     expected = sorted(f'{v.frame}/{c}.png' for v in dataset.train_views for c in v.categories)
     assert sorted(str(p.relative_to(root)) for p in root.rglob('*.png')) == expected
     assert sorted(p.relative_to(data) for p in (data / 'gt_mask').rglob('*.png')) == before
@@ -176,7 +176,7 @@ def test_two_stage_pseudo_masks_follow_the_stage1_field(tiny, trained, tmp_path)
     from refersplat_ros.core.evaluate.metrics import mask_iou
     from refersplat_ros.core.datasets.reflerf_loader import load_mask
     data, _, encoder = tiny
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     scene = load_scene(dataset.scene_path)
     field = load_checkpoint(trained.last_checkpoint).build_field(scene.means)
     weights = ViewWeights(scene, torch.device('cpu'), 1 << 30)
@@ -193,7 +193,7 @@ def test_two_stage_pseudo_masks_follow_the_stage1_field(tiny, trained, tmp_path)
 def test_split_step_gradients_equal_summed_loss(tiny):
     """train_step's shared-precompute backward equals back-propagating the summed loss."""
     data, _, encoder = tiny
-    dataset = load_refer_dataset(data)
+    dataset = load_referring_dataset(data)
     scene = load_scene(dataset.scene_path)
     torch.manual_seed(0)
     field = ReferringField(scene.means, ReferringFieldConfig(text_dim=encoder.hidden_size))
@@ -212,7 +212,7 @@ def test_split_step_gradients_equal_summed_loss(tiny):
     comp = ViewWeights(scene, torch.device('cpu'), 1 << 30).get(view.camera)
     masks = [view.load_mask(a).float() for a in view.annotations]
     positives = [torch.from_numpy(categories == c) for c in categories]
-    cfg = ReferSplatLossConfig()
+    cfg = ReferringLossConfig()
     optimizer = torch.optim.SGD(field.parameters(), lr=0.0)
     train_step(field, optimizer, comp, [words[s] for s in sentences], masks, positives, packed,
                0, cfg)
@@ -249,12 +249,12 @@ def test_view_sampler_walks_every_view_once_per_epoch():
 
 def test_resolve_config_defaults(tiny, tmp_path):
     from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-    real = resolve_config(TrainConfig(data=tiny[0]), load_refer_dataset(tiny[0]))
+    real = resolve_config(TrainConfig(data=tiny[0]), load_referring_dataset(tiny[0]))
     assert real.steps == REAL_SCENE_STEPS and real.expressions_per_step == 1
     assert real.checkpoint_every == REAL_SCENE_STEPS // 10
     synth_dir = tmp_path / 'synth'
     make_scene(preset_config('tiny', seed=1), synth_dir, progress=False, contact_sheet=False)
-    synth = resolve_config(TrainConfig(data=synth_dir), load_refer_dataset(synth_dir))
+    synth = resolve_config(TrainConfig(data=synth_dir), load_referring_dataset(synth_dir))
     assert synth.steps == REF_SYNTH_STEPS
     assert synth.expressions_per_step == REF_SYNTH_EXPRESSIONS_PER_STEP
     with pytest.raises(ValueError, match='stage'):
