@@ -44,6 +44,14 @@ class ReferClient:
         self.server = server
         self.feedback = []  # stages of the last goal
 
+    def spin_until(self, predicate, timeout: float) -> bool:
+        """Spin the node until ``predicate()`` is true or ``timeout`` seconds pass; return it.
+
+        For waiting on the node's other outputs of an answer (its latched topics) with the
+        same node the client uses.
+        """
+        return self._spin_until(predicate, time.monotonic() + timeout)
+
     def _spin_until(self, predicate, deadline: float) -> bool:
         executor = SingleThreadedExecutor(context=self._node.context)
         executor.add_node(self._node)

@@ -20,6 +20,7 @@
 ws://127.0.0.1:8765) running until Ctrl-C.
 """
 import argparse
+from dataclasses import dataclass
 import functools
 import logging
 import os
@@ -231,44 +232,95 @@ def format_table(rows) -> str:
     return '\n'.join(out)
 
 
-def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_index: int,
-                camera, queries, out_dir: Path, domain_id: int, viewer: bool = False,
-                keep_running: bool = False, background=None):
+@dataclass
+class DemoScene:
+    """What the node serves and what the demo draws on: scene, field and the mask view."""
+
+    scene_dir: Path                 # the scene folder (its cameras give the node's mask view)
+    scene_path: Path                # the Gaussians
+    checkpoint: Path                # the referring field
+    view_index: int                 # index of the mask view among the sorted COLMAP images
+    camera: object                  # that view's Camera
+    background: object = None       # [3] tensor of the renders' background, or None
+
+
+def start_processes(demo: DemoScene, out_dir: Path, env: dict, viewer: bool) -> list:
+    """Start the node (and the Foxglove viewer) as subprocesses logging into ``out_dir``."""
+    args = [sys.executable, '-m', 'refersplat_ros.node', '--ros-args',
+            '-p', f'scene:={demo.scene_path}', '-p', f'checkpoint:={demo.checkpoint}',
+            '-p', f'mask.dataset:={demo.scene_dir}', '-p', f'mask.view_index:={demo.view_index}']
+    commands = [('node', args)]
+    if viewer:
+        commands.append(('viewer', [sys.executable, '-m', 'refersplat_ros.viewer']))
+    return [subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
+                             stdout=open(out_dir / f'{name}.log', 'wb'),
+                             stderr=subprocess.STDOUT)
+            for name, command in commands]
+
+
+def stop_processes(processes: list) -> None:
+    """SIGINT each process, then SIGKILL what has not exited 10 s later."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def report_answer(result, mask, demo: DemoScene, rgb, index: int, text: str, category,
+                  kind: str, out_dir: Path) -> dict:
+    """Write the picture (and the target cloud) of one answer; return its table row."""
+    from refersplat_ros.conversions import pointcloud2_to_array, unpack_rgb
+    from refersplat_ros.core.inference.queries import QueryStatus, status_name
+
+    status = status_name(result.status)
+    corners, position, xyz_centre = None, '-', None
+    if result.status == QueryStatus.OK:
+        p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
+        corners = box_corners((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), (s.x, s.y, s.z))
+        position = f'({p.x:.2f}, {p.y:.2f}, {p.z:.2f})'
+        xyz_centre = (p.x, p.y, p.z)
+        points = pointcloud2_to_array(result.cloud)
+        xyz = np.stack([points['x'], points['y'], points['z']], axis=1)
+        write_cloud_ply(out_dir / f'query_{index}.ply', xyz, unpack_rgb(points['rgb']))
+    title = f'{index}. "{text}" -> {status} ({result.score:.2f})'
+    draw_result(rgb, mask, corners, demo.camera, title).save(out_dir / f'query_{index}.png')
+    latency = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
+    return {'text': text, 'status': status, 'score': result.score,
+            'gaussians': result.num_gaussians, 'position': position, 'xyz': xyz_centre,
+            'latency_ms': latency, 'category': category, 'kind': kind}
+
+
+def run_queries(demo: DemoScene, queries, out_dir: Path, domain_id: int, viewer: bool = False,
+                keep_running: bool = False):
     """Start the node (and viewer), ask ``queries``, write pictures and clouds; return rows."""
     import rclpy
     from sensor_msgs.msg import Image as ImageMsg
 
     from refersplat_ros.client import ReferClient
-    from refersplat_ros.core.inference.queries import status_name
-    from refersplat_ros.conversions import image_to_mono8, pointcloud2_to_array, unpack_rgb
-    from refersplat_ros.core.scene.gaussian_io import load_scene
+    from refersplat_ros.conversions import image_to_mono8
+    from refersplat_ros.core.inference.queries import QueryStatus
     from refersplat_ros.core.render.rasterize import render_scene
-    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.node import LATCHED
 
     out_dir.mkdir(parents=True, exist_ok=True)
     env = ros_environment(domain_id, out_dir / 'ros_log')
-    args = [sys.executable, '-m', 'refersplat_ros.node', '--ros-args',
-            '-p', f'scene:={scene_path}', '-p', f'checkpoint:={checkpoint}',
-            '-p', f'mask.dataset:={mask_dataset}', '-p', f'mask.view_index:={view_index}']
-    processes = [subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=open(out_dir / 'node.log', 'wb'),
-                                  stderr=subprocess.STDOUT)]
-    if viewer:
-        processes.append(subprocess.Popen(
-            [sys.executable, '-m', 'refersplat_ros.viewer'], env=env, stdin=subprocess.DEVNULL,
-            stdout=open(out_dir / 'viewer.log', 'wb'), stderr=subprocess.STDOUT))
+    processes = start_processes(demo, out_dir, env, viewer)
     apply_network_rule(env)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_id)
     node = rclpy.create_node('refersplat_demo', context=context)
-    masks = {}
+    masks = {}  # result stamp -> the node's mask of that answer
     node.create_subscription(ImageMsg, under_node(TARGET_MASK),
                              lambda m: masks.__setitem__(
                                  (m.header.stamp.sec, m.header.stamp.nanosec), m), LATCHED)
     client = ReferClient(node)
-    scene = load_scene(scene_path)
-    rgb = render_scene(scene, camera, background=background).image
+    rgb = render_scene(load_scene(demo.scene_path), demo.camera,
+                       background=demo.background).image
     rgb = rgb.clamp(0, 1).permute(1, 2, 0).numpy() * 255
     rows = []
     try:
@@ -276,26 +328,13 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
             raise RuntimeError('the node did not come up; see ' + str(out_dir / 'node.log'))
         for index, (text, category, kind) in enumerate(queries, start=1):
             result = client.refer(text, timeout=60)
-            status = status_name(result.status)
             stamp = (result.header.stamp.sec, result.header.stamp.nanosec)
-            mask, corners, position, xyz_centre = None, None, '-', None
-            if result.status == ReferResult.OK:
-                client._spin_until(lambda: stamp in masks, time.monotonic() + 5)
-                mask = image_to_mono8(masks[stamp]) if stamp in masks else None
-                p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
-                corners = box_corners((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), (s.x, s.y, s.z))
-                position = f'({p.x:.2f}, {p.y:.2f}, {p.z:.2f})'
-                xyz_centre = (p.x, p.y, p.z)
-                points = pointcloud2_to_array(result.cloud)
-                xyz = np.stack([points['x'], points['y'], points['z']], axis=1)
-                write_cloud_ply(out_dir / f'query_{index}.ply', xyz, unpack_rgb(points['rgb']))
-            title = f'{index}. "{text}" -> {status} ({result.score:.2f})'
-            draw_result(rgb, mask, corners, camera, title).save(out_dir / f'query_{index}.png')
-            latency = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
-            rows.append({'text': text, 'status': status, 'score': result.score,
-                         'gaussians': result.num_gaussians, 'position': position,
-                         'xyz': xyz_centre, 'latency_ms': latency, 'category': category,
-                         'kind': kind})
+            mask = None
+            if (result.status == QueryStatus.OK
+                    and client.spin_until(lambda: stamp in masks, timeout=5)):
+                mask = image_to_mono8(masks[stamp])
+            rows.append(report_answer(result, mask, demo, rgb, index, text, category, kind,
+                                      out_dir))
         if keep_running:
             print('node running; Foxglove: ws://localhost:8765 (with --viewer). Ctrl-C stops.')
             while all(p.poll() is None for p in processes):
@@ -306,14 +345,7 @@ def run_queries(scene_path: Path, checkpoint: Path, mask_dataset: Path, view_ind
         client.destroy()
         node.destroy_node()
         context.try_shutdown()
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGINT)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
     return rows
 
 
@@ -339,17 +371,16 @@ def main(argv=None) -> int:
     checkpoint = args.checkpoint or ensure_checkpoint(args.scene_dir, args.run_dir, args.steps)
     import torch
 
-    scene_path = scene_dataset(args.scene_dir).scene_path
+    dataset = scene_dataset(args.scene_dir)
     if args.queries:
         queries = [(q, None, 'given') for q in args.queries]
     else:
         queries = demo_queries(args.scene_dir)
     view_index, camera = mask_view(args.scene_dir)
-    manifest = scene_dataset(args.scene_dir).manifest or {}
-    background = manifest.get('config', {}).get('background_rgb')
-    rows = run_queries(scene_path, checkpoint, args.scene_dir, view_index, camera, queries,
-                       args.out, args.domain_id, args.viewer, args.keep_running,
-                       None if background is None else torch.tensor(background))
+    background = (dataset.manifest or {}).get('config', {}).get('background_rgb')
+    demo = DemoScene(args.scene_dir, dataset.scene_path, checkpoint, view_index, camera,
+                     None if background is None else torch.tensor(background))
+    rows = run_queries(demo, queries, args.out, args.domain_id, args.viewer, args.keep_running)
     centres = object_centres(args.scene_dir)
     for row in rows:
         judge(row, centres)

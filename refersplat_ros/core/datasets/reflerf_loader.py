@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import json
 import logging
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
@@ -35,7 +35,7 @@ from refersplat_ros.core.datasets.reflerf_layout import (annotation_stem, frame_
                                                          MANIFEST_NAME, OBJECT_IDS_NAME,
                                                          POINT_CLOUD_NAME)
 from refersplat_ros.core.errors import DatasetError
-from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.scene.cameras import Camera, read_colmap_model
 
 logger = logging.getLogger(__name__)
 
@@ -327,8 +327,6 @@ def load_referring_dataset(
         DatasetError: unknown split, malformed JSON or manifest, missing mask file.
         CameraFormatError: unreadable COLMAP model.
     """
-    from refersplat_ros.core.scene.cameras import read_colmap_model
-
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f'{root}: scene folder not found')
@@ -338,34 +336,7 @@ def load_referring_dataset(
     if manifest is not None and not isinstance(manifest, dict):
         raise DatasetError(f'{manifest_path}: top level must be an object')
     kinds = _manifest_kinds(manifest, manifest_path)
-
-    # Split source, in priority order (module docstring).
-    test_set = FrameSelector()
-    split_source = None
-    if test_frames is not None:
-        try:
-            test_set = FrameSelector(test_frames)
-        except ValueError as exc:
-            raise DatasetError(f'{root}: test_frames: {exc}') from exc
-        split_source = 'argument'
-    elif manifest is not None and 'split' in manifest:
-        split = manifest['split']
-        if not isinstance(split, dict) or not isinstance(split.get('test_frames'), list):
-            raise DatasetError(f'{manifest_path}: field split.test_frames must be a list')
-        try:
-            test_set = FrameSelector(split['test_frames'])
-        except ValueError as exc:
-            raise DatasetError(f'{manifest_path}: split.test_frames: {exc}') from exc
-        split_source = 'manifest'
-    elif layout == SPLIT_JSON:
-        split_source = 'test_json'
-    else:
-        name = scene_name or root.resolve().name
-        known = known_test_frames(name)
-        if known is None:
-            raise DatasetError(f'{root}: no test-frame list for scene {name!r}. {HOW_TO_SPLIT}')
-        test_set = FrameSelector(known)
-        split_source = f'{BUILT_IN_SPLIT} {name}'
+    test_set, split_source = _resolve_split(root, layout, manifest, test_frames, scene_name)
 
     sparse = Path(sparse_dir) if sparse_dir is not None else root / 'sparse' / '0'
     cameras = read_colmap_model(sparse)
@@ -373,48 +344,16 @@ def load_referring_dataset(
     test_views: List[View] = []
     skipped: List[str] = []
     for name in sorted(cameras):
-        camera = cameras[name]
-        stem = annotation_stem(name)
-        found = _find_json(root, layout, stem)
-        if found is None:
-            # Defect i (docs/METHOD.md#defect-i): the official loader crashes here; we skip the
-            # view.
-            logger.warning('%s: no annotation JSON for image %s (frame %s); view skipped',
-                           root, name, stem)
+        view = _read_view(root, layout, cameras[name], name, test_set, split_source, kinds,
+                          max_height, images_dir)
+        if view is None:
             skipped.append(name)
-            continue
-        json_path, json_split = found
-        number = frame_number(stem)
-        if split_source == 'test_json':
-            split = json_split
         else:
-            split = 'test' if stem in test_set else 'train'
-        if max_height is not None and camera.height > max_height:
-            width = int(round(camera.width * max_height / camera.height))
-            camera = camera.resized(width, max_height)
-        annotations = []
-        for i, obj in enumerate(parse_frame_json(json_path)):
-            mask_path = _find_mask(root, obj['segmentation'], json_path, i)
-            for sentence in obj['sentence']:
-                kind = kinds.get((obj['category'], sentence), UNKNOWN_KIND)
-                annotations.append(Annotation(obj['category'], sentence, mask_path, kind, split))
-        image_path = _find_image(root / images_dir, name)
-        if image_path is None:
-            logger.warning('%s: image %s not found under %s', root, name, images_dir)
-        view = View(camera, image_path, annotations, stem, number, split, json_path)
-        (test_views if split == 'test' else train_views).append(view)
+            (test_views if view.split == 'test' else train_views).append(view)
     if not train_views and not test_views:
         raise DatasetError(f'{root}: no registered image has an annotation JSON')
-    if split_source not in ('test_json',):
-        missing = test_set.missing(v.frame for v in test_views)
-        if missing and split_source.startswith(BUILT_IN_SPLIT):
-            # A user scene that only shares a Ref-LERF scene's folder name (e.g. 'kitchen').
-            raise DatasetError(
-                f'{root}: the folder is named like a Ref-LERF scene, but its views lack the '
-                f'Ref-LERF test frames {missing} ({split_source}). {HOW_TO_SPLIT}')
-        if missing:
-            logger.warning('%s: test frames %s (%s) are not registered views', root, missing,
-                           split_source)
+    if split_source != 'test_json':
+        _check_test_frames(root, test_set, split_source, test_views)
     object_ids_path = None
     if manifest is not None:
         ids_name = manifest.get('object_ids', OBJECT_IDS_NAME)
@@ -424,3 +363,74 @@ def load_referring_dataset(
                 layout, len(train_views), len(test_views), split_source, len(skipped))
     return ReferringDataset(root, layout, train_views, test_views, _find_scene(root, manifest),
                             manifest, object_ids_path, skipped)
+
+
+def _resolve_split(root: Path, layout: str, manifest: Optional[dict],
+                   test_frames: Optional[Sequence[Union[int, str]]],
+                   scene_name: Optional[str]) -> Tuple[FrameSelector, str]:
+    """Return the test frames and where they come from, first rule that applies (module doc)."""
+    if test_frames is not None:
+        try:
+            return FrameSelector(test_frames), 'argument'
+        except ValueError as exc:
+            raise DatasetError(f'{root}: test_frames: {exc}') from exc
+    if manifest is not None and 'split' in manifest:
+        split = manifest['split']
+        manifest_path = root / MANIFEST_NAME
+        if not isinstance(split, dict) or not isinstance(split.get('test_frames'), list):
+            raise DatasetError(f'{manifest_path}: field split.test_frames must be a list')
+        try:
+            return FrameSelector(split['test_frames']), 'manifest'
+        except ValueError as exc:
+            raise DatasetError(f'{manifest_path}: split.test_frames: {exc}') from exc
+    if layout == SPLIT_JSON:
+        return FrameSelector(), 'test_json'
+    name = scene_name or root.resolve().name
+    known = known_test_frames(name)
+    if known is None:
+        raise DatasetError(f'{root}: no test-frame list for scene {name!r}. {HOW_TO_SPLIT}')
+    return FrameSelector(known), f'{BUILT_IN_SPLIT} {name}'
+
+
+def _read_view(root: Path, layout: str, camera: Camera, name: str, test_set: FrameSelector,
+               split_source: str, kinds: Dict[tuple, str], max_height: Optional[int],
+               images_dir: str) -> Optional[View]:
+    """One registered image as a View, or None when it has no annotation JSON (skipped)."""
+    stem = annotation_stem(name)
+    found = _find_json(root, layout, stem)
+    if found is None:
+        # Defect i (docs/METHOD.md#defect-i): the official loader crashes here; we skip the view.
+        logger.warning('%s: no annotation JSON for image %s (frame %s); view skipped',
+                       root, name, stem)
+        return None
+    json_path, json_split = found
+    if split_source == 'test_json':
+        split = json_split
+    else:
+        split = 'test' if stem in test_set else 'train'
+    if max_height is not None and camera.height > max_height:
+        camera = camera.resized(int(round(camera.width * max_height / camera.height)), max_height)
+    annotations = []
+    for i, obj in enumerate(parse_frame_json(json_path)):
+        mask_path = _find_mask(root, obj['segmentation'], json_path, i)
+        for sentence in obj['sentence']:
+            kind = kinds.get((obj['category'], sentence), UNKNOWN_KIND)
+            annotations.append(Annotation(obj['category'], sentence, mask_path, kind, split))
+    image_path = _find_image(root / images_dir, name)
+    if image_path is None:
+        logger.warning('%s: image %s not found under %s', root, name, images_dir)
+    return View(camera, image_path, annotations, stem, frame_number(stem), split, json_path)
+
+
+def _check_test_frames(root: Path, test_set: FrameSelector, split_source: str,
+                       test_views: List[View]) -> None:
+    """Refuse a built-in Ref-LERF list the folder does not match; warn about other misses."""
+    missing = test_set.missing(v.frame for v in test_views)
+    if missing and split_source.startswith(BUILT_IN_SPLIT):
+        # A user scene that only shares a Ref-LERF scene's folder name (e.g. 'kitchen').
+        raise DatasetError(
+            f'{root}: the folder is named like a Ref-LERF scene, but its views lack the '
+            f'Ref-LERF test frames {missing} ({split_source}). {HOW_TO_SPLIT}')
+    if missing:
+        logger.warning('%s: test frames %s (%s) are not registered views', root, missing,
+                       split_source)

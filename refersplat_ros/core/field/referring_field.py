@@ -325,6 +325,45 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCac
                               torch.cat(sq_norms))
 
 
+def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
+                        cache: InferenceCache, block: int) -> Tensor:  # -> [L, D]
+    """Text positions of the words (docs/METHOD.md#pcmi-code, step 1), from the compact table.
+
+    Word j's position is the mean of the Gaussians' positions p_i = (v_i B^T + c) / n_i weighted
+    by softmax_i(w_j . x_i) over ALL N Gaussians: one product with the table's [v / n, 1 / n]
+    columns, accumulated over blocks of rows with a running maximum (online softmax).
+    """
+    cfg = field.config
+    last2, last3 = field.mlp2[-1], field.mlp3[-1]
+    table, width2 = cache.table, cache.hidden_width
+    coeff_t = (words @ last2.weight).t().contiguous()  # [H2, L]: w_j . x_i = h_i . (w_j A)
+    bias_t = words @ last2.bias  # [L]
+    if cfg.scale_text_position:
+        coeff_t /= math.sqrt(cfg.width)
+        bias_t /= math.sqrt(cfg.width)
+    run_max = None
+    run_sum = words.new_zeros(words.shape[0])  # [L]
+    pooled = words.new_zeros(words.shape[0], table.shape[1] - width2)  # [L, H3 + 1]
+    for start in range(0, table.shape[0], block):
+        rows = table[start:start + block]
+        logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
+        top = logits.max(dim=0).values  # [L]
+        if run_max is None:
+            run_max = top
+        else:
+            new_max = torch.maximum(run_max, top)
+            rescale = torch.exp(run_max - new_max)  # [L], <= 1
+            run_sum *= rescale
+            pooled *= rescale[:, None]
+            run_max = new_max
+        logits -= run_max
+        exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [b, L], unnormalised
+        run_sum += exps.sum(dim=0)
+        pooled.addmm_(exps.t(), rows[:, width2:])
+    pooled /= run_sum[:, None]
+    return pooled[:, :-1] @ last3.weight.t() + pooled[:, -1:] * last3.bias  # [L, D]
+
+
 def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
                   cache: InferenceCache, block: int = RESPONSE_BLOCK) -> Tensor:  # -> [N]
     """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
@@ -360,38 +399,8 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     values = att.v_linear(words) if att is not None else words  # [L, D]
     u = att.norm.weight * s if att is not None else s  # [D]
     with_positions = field.mlp3 is not None
-    keys_pos = None
-    if with_positions:
-        last3 = field.mlp3[-1]  # MLP3(mu) = v B^T + c
-        # Text position (docs/METHOD.md#pcmi-code, step 1): softmax over ALL N Gaussians of
-        # w_j . x_i, then the softmax-weighted mean of p_i = (v_i B^T + c) / n_i: one product
-        # with [v / n, 1 / n].
-        coeff_t = (words @ a_mat).t().contiguous()  # [H2, L]
-        bias_t = words @ b_vec  # [L]
-        if cfg.scale_text_position:
-            coeff_t /= math.sqrt(cfg.width)
-            bias_t /= math.sqrt(cfg.width)
-        run_max = None
-        run_sum = words.new_zeros(num_words)  # [L]
-        pooled = words.new_zeros(num_words, table.shape[1] - width2)  # [L, H3 + 1]
-        for start in range(0, num, block):
-            rows = table[start:start + block]
-            logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
-            top = logits.max(dim=0).values  # [L]
-            if run_max is None:
-                run_max = top
-            else:
-                new_max = torch.maximum(run_max, top)
-                rescale = torch.exp(run_max - new_max)  # [L], <= 1
-                run_sum *= rescale
-                pooled *= rescale[:, None]
-                run_max = new_max
-            logits -= run_max
-            exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [b, L], unnormalised
-            run_sum += exps.sum(dim=0)
-            pooled.addmm_(exps.t(), rows[:, width2:])
-        pooled /= run_sum[:, None]
-        keys_pos = pooled[:, :-1] @ last3.weight.t() + pooled[:, -1:] * last3.bias  # [L, D]
+    keys_pos = _text_position_keys(field, words, cache, block) if with_positions else None
+    last3 = field.mlp3[-1] if with_positions else None  # MLP3(mu) = v B^T + c
     if att is not None:
         keys = att.k_linear(words)
         if keys_pos is not None:
