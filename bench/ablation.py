@@ -13,20 +13,21 @@ naive_attention     cross-attention without position terms, no GTCL (compare wit
 ==================  ====================================================================
 
 Every configuration trains with the same seed and the documented Ref-Synth defaults
-(``training.REF_SYNTH_STEPS`` steps of ``REF_SYNTH_EXPRESSIONS_PER_STEP`` expressions), then every
-checkpoint is evaluated with the Ref-LERF protocol (``evaluation.py``): mIoU of the last and of
-the best checkpoint, per subset, 3D precision / recall of the selected Gaussians. Each
-configuration's numbers are stored in ``OUT/<name>/result.json``; a configuration whose result
-exists is not re-run (``--force`` re-runs), so two processes can split the list (``--configs``)
-and ``--report-only`` writes the table from what exists. The last checkpoint of every run is
-also scored on the training views with the training expressions (fit) and on the test views with
-the training expressions (new viewpoints, seen wording): beside the protocol's held-out wording
-they show where a configuration loses (``--rescore`` adds these scores to existing results).
+(``REF_SYNTH_STEPS`` steps of ``REF_SYNTH_EXPRESSIONS_PER_STEP`` expressions,
+``core/train/trainer.py``), then every checkpoint is evaluated with the Ref-LERF protocol
+(``core/evaluate/evaluator.py``): mIoU of the last and of the best checkpoint, per subset, 3D
+precision / recall of the selected Gaussians. Each configuration's numbers are stored in
+``OUT/<name>/result.json``; a configuration whose result exists is not re-run (``--force``
+re-runs), so two processes can split the list (``--configs``) and ``--report-only`` writes the
+table from what exists. The last checkpoint of every run is also scored on the training views with
+the training expressions (fit) and on the test views with the training expressions (new viewpoints,
+seen wording): beside the protocol's held-out wording they show where a configuration loses
+(``--rescore`` adds these scores to existing results).
 
 Usage (make target suggestion: ``make ablation``)::
 
     python bench/ablation.py                       # everything (run times: docs/RESULTS.md)
-    python bench/ablation.py --configs full,baseline --threads 1
+    python bench/ablation.py --configs full,baseline --num-threads 1
     python bench/ablation.py --report-only
     python bench/ablation.py --rescore --report-only   # add fit / seen-wording scores
 """
@@ -113,7 +114,7 @@ NOTES = '''
 
 `refersplat train --data scenes/default --out runs/long --steps 3000 --checkpoint-every 500`
 (full model, idle 2-core AMD EPYC VM, 2.90 steps/s, 17.2 min) and the same with `--no-pcmi
---no-gtcl --threads 1 --out runs/baseline_long` (9.80 steps/s, 5.1 min); each checkpoint scored
+--no-gtcl --num-threads 1 --out runs/baseline_long` (9.80 steps/s, 5.1 min); each checkpoint scored
 with
 `refersplat eval --split train|test-seen-wording|test` (2026-11-25). mIoU %:
 
@@ -181,7 +182,7 @@ def _run_config(name: str, spec: dict, args) -> dict:
     out = args.out / name
     config = TrainConfig(
         data=args.data, out=out, steps=args.steps, seed=args.seed,
-        expressions_per_step=args.expressions_per_step, num_threads=args.threads,
+        expressions_per_step=args.expressions_per_step, num_threads=args.num_threads,
         field=ReferringFieldConfig(use_pcmi=spec['use_pcmi'],
                                    naive_attention=spec.get('naive', False)),
         loss=ReferringLossConfig(use_gtcl=spec['use_gtcl']), stage=spec.get('stage', 1),
@@ -208,7 +209,7 @@ def _run_config(name: str, spec: dict, args) -> dict:
         stages.append(entry)
     _add_split_scores(args.data, out, stages)
     record = {'name': name, 'spec': spec, 'load_average_at_start': load,
-              'threads': args.threads,
+              'threads': args.num_threads,
               'expressions_per_step': json.loads((out / 'config.json').read_text())[
                   'expressions_per_step'], 'stages': stages,
               'finished': datetime.datetime.now().isoformat(timespec='seconds')}
@@ -219,10 +220,10 @@ def _run_config(name: str, spec: dict, args) -> dict:
 def _add_split_scores(data: Path, out: Path, stages: list) -> None:
     """Score each stage's last checkpoint on the extra splits (``stage['splits']``)."""
     from refersplat_ros.core.evaluate.evaluator import evaluate_checkpoint
+    from refersplat_ros.core.runs import checkpoint_dir
 
     for stage in stages:
-        folder = out / 'checkpoints' if stage['stage'] == 1 else out / 'stage2' / 'checkpoints'
-        checkpoint = folder / stage['last']['checkpoint']
+        checkpoint = checkpoint_dir(out, stage['stage']) / stage['last']['checkpoint']
         scores = {}
         for split in EXTRA_SPLITS:
             ev = evaluate_checkpoint(checkpoint, data, split=split)
@@ -427,7 +428,7 @@ def main(argv=None) -> int:
     parser.add_argument('--steps', type=int, default=None, help='default: Ref-Synth default')
     parser.add_argument('--expressions-per-step', type=int, default=None)
     parser.add_argument('--seed', type=int, default=42)
-    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--num-threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--force', action='store_true', help='re-run configs with a result')
     parser.add_argument('--report-only', action='store_true')
     parser.add_argument('--rescore', action='store_true',

@@ -1,7 +1,7 @@
 """The ``refersplat`` node: referring queries in; target cloud, pose, mask and markers out.
 
-A lifecycle node (rclpy ``LifecycleNode``) around ``core.inference.ReferringModel``; it holds no
-algorithm. Transitions:
+A lifecycle node (rclpy ``LifecycleNode``) around ``ReferringModel``
+(``core/inference/model.py``); it holds no algorithm. Transitions:
 
 - configure: load scene + checkpoint + text encoder onto ``device`` (CUDA if available, else
   CPU) and precompute the query-independent field; on a bad file it logs why and stays

@@ -72,7 +72,7 @@ class EvalConfig:
     """Evaluation of a run folder.
 
     Attributes:
-        run: Run folder of ``training.train`` (``checkpoints/``, optional ``stage2/``).
+        run: Run folder of ``core.train.trainer.train`` (``checkpoints/``, optional ``stage2/``).
         data: Scene folder; None = the one recorded in the checkpoints.
         test_frames: Test views as frame numbers or names; None = those the run was trained
             with (recorded in the checkpoints), else the scene's own split.

@@ -5,7 +5,7 @@ One call, :func:`train`, runs the recipe of docs/METHOD.md#training on a Ref-LER
 
 - Trainable: the per-Gaussian referring features (lr 0.0025) and the MLPs + attention (lr 1e-4),
   Adam with eps 1e-15, no schedule. Frozen: the Gaussians (their compositing weights are built
-  once per view, ``compositing_weights.py``) and the text encoder (word features cached once).
+  once per view, ``render/compositing.py``) and the text encoder (word features cached once).
 - Loop: pop a random remaining training view; for each of its expressions, in an order shuffled
   once per view at start (as the official loader does at load), do one step: field -> response m
   -> render m as one channel with the view's weights -> BCE against the mask of the expression's
