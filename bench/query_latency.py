@@ -28,10 +28,13 @@ import time
 
 import numpy as np
 
-from refersplat_ros.ros_environment import apply_network_rule, ros_environment
-from refersplat_ros.topics import QUERY, RESULT, under_node
-
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's package first; the fixed-answer field is a test helper.
+sys.path[:0] = [str(ROOT), str(ROOT / 'test')]
+
+from refersplat_ros.ros_environment import apply_network_rule, ros_environment  # noqa: E402
+from refersplat_ros.topics import QUERY, RESULT, under_node  # noqa: E402
+
 SECTION = 'Query latency'
 
 
@@ -39,11 +42,11 @@ def make_scene(folder: Path, num: int, seed: int = 0):
     """Write scene.ply, field.safetensors and a one-camera COLMAP model (the mask view)."""
     import torch
 
-    from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
+    from fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
     from refersplat_ros.core.scene.gaussian_io import save_ply
     from refersplat_ros.core.scene.gaussians import GaussianScene
-    from fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.text.encoder import TextEncoder
 
     gen = torch.Generator().manual_seed(seed)
