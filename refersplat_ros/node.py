@@ -51,7 +51,7 @@ from refersplat_ros.action import Refer
 from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
                                         xyz_to_pointcloud2)
 from refersplat_ros.core.inference.queries import QueryStatus, status_name, validate_query
-from refersplat_ros.core.inference.selection import SelectionConfig
+from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.srv import LoadScene
 
@@ -123,6 +123,15 @@ PARAMETERS = {
     'selection.top_k': (1, 'instances merged into the target (multi-instance queries)', False,
                         None, (1, 64)),
     'selection.upright': (True, 'box z axis = scene up (else free 3D box)', False, None, None),
+    'selection.seen_fraction': (0.05, 'well seen: visibility >= this x the 90th percentile; 0 = '
+                                'trust every Gaussian (no visibility rule)', False, (0.0, 1.0),
+                                None),
+    'selection.rank_by': ('support', "rank instances by 'support' (probability x visibility) "
+                          "or 'mass' (probability)", False, None, None),
+    'selection.propagate': (True, 'poorly seen Gaussians join the instance of their nearest '
+                            'well-seen one', False, None, None),
+    'selection.propagation_radius': (0.0, 'largest distance to that neighbour (scene units); '
+                                     '0 = automatic', False, (0.0, 1e6), None),
     'query.max_chars': (512, 'longer queries are INVALID_QUERY', False, None, (1, 100_000)),
     'query.queue_size': (10, 'queries waiting beyond this are DROPPED', True, None, (1, 10_000)),
     'mask.dataset': ('', 'dataset folder whose camera mask.view_index renders ~/target/mask',
@@ -279,6 +288,9 @@ class ReferSplatNode(LifecycleNode):
         for param in params:
             if param.name == 'selection.cluster_eps' and param.value < 0:
                 return SetParametersResult(successful=False, reason='cluster_eps must be >= 0')
+            if param.name == 'selection.rank_by' and param.value not in RANKINGS:
+                return SetParametersResult(successful=False,
+                                           reason=f'rank_by must be one of {RANKINGS}')
         return SetParametersResult(successful=True)
 
     def _selection_config(self, top_k: int, threshold: float):
@@ -291,6 +303,10 @@ class ReferSplatNode(LifecycleNode):
             cluster_eps=get('selection.cluster_eps').value,
             top_k=top_k if top_k > 0 else get('selection.top_k').value,
             upright=get('selection.upright').value,
+            seen_fraction=get('selection.seen_fraction').value,
+            rank_by=get('selection.rank_by').value,
+            propagate=get('selection.propagate').value,
+            propagation_radius=get('selection.propagation_radius').value,
             metric_scale=get('metric_scale').value)
 
     # ------------------------------------------------------------------ queries

@@ -57,7 +57,8 @@ def run(args) -> int:
                   f'mIoU {_pct(ev.miou)} (paper rule {_pct(ev.paper_summary.average)}; '
                   f'{sum(ev.summary.num_pairs.values())} pairs, {ev.summary.num_skipped} '
                   f'skipped)' + (f'; {subsets}' if subsets else '') +
-                  (f'; 3D precision {_pct(sel["precision"])} recall {_pct(sel["recall"])}'
-                   if ev.selection else ''))
+                  (f'; 3D right object {_pct(sel["right_object"])} precision '
+                   f'{_pct(sel["precision"])} recall {_pct(sel["recall"])} centroid error '
+                   f'{sel["centroid_error"]:.3f}' if ev.selection else ''))
     print(f'results: {result.out_dir / "summary.json"}')
     return 0

@@ -39,7 +39,7 @@ def test_eval_prints_last_and_best(trained_run, capsys):
     assert main(['eval', '--run', str(run), '--device', 'cpu', '--no-progress']) == 0
     out = capsys.readouterr().out
     assert re.search(r'stage 1 last: step_000300.safetensors \(step 300\) mIoU \d+\.\d', out)
-    assert 'stage 1 best:' in out and '3D precision' in out
+    assert 'stage 1 best:' in out and '3D right object' in out and 'centroid error' in out
     summary = json.loads((run / 'eval' / 'summary.json').read_text())
     assert summary['stages'][0]['last']['miou'] > 0.5
 

@@ -15,6 +15,15 @@ of"). Colour words are shared.
 Expression types (for per-subset metrics): ``distractor`` when the scene holds another object of
 the target's shape (the noun alone is ambiguous, an attribute or relation must separate them);
 otherwise ``spatial`` when the expression uses a relation or an ordinal, else ``attribute``.
+
+Multi-anchor sentences (``ExpressionConfig.multi_anchor``, the ``hard`` presets only): a relation
+structure may carry further clauses (:class:`Clause`, ``Referring.more``) that must hold as well,
+naming 2-3 other objects in one sentence, e.g. "the red can between the blue bowl and the white
+shelf, left of the green kettle". Such a conjunction is true when every clause is strictly true
+for the target and unique when no other object satisfies all clauses, even leniently. With
+``multi_anchor`` set, anchors are also named by their colour where that keeps them unique ("the
+blue bowl" rather than "the bowl") and an ordinal between exactly two objects is worded as a pair
+("the left one of the two red cans"). Without it the output is what it always was.
 """
 from dataclasses import dataclass, field
 import itertools
@@ -22,8 +31,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.relations import (BINARY, Description, ordinal_position,
-                                                    relation_holds, RelationThresholds, SIDES)
+from refersplat_ros.core.datasets.relations import (BINARY, Description, DIRECTIONAL,
+                                                    ordinal_position, relation_holds,
+                                                    RelationThresholds, SIDES)
 from refersplat_ros.core.datasets.synth_scene import SceneObject
 
 TRAIN, TEST = 'train', 'test'
@@ -38,6 +48,8 @@ NOUNS: Dict[Optional[str], Tuple[List[str], List[str]]] = {
     'plate': (['plate'], ['dish']),
     'bottle': (['bottle'], ['flask']),
     'cone': (['cone'], ['pylon']),
+    'can': (['can', 'soda can'], ['tin']),
+    'shelf': (['shelf', 'wall shelf'], ['rack']),
     None: (['object', 'thing'], ['item']),
 }
 SIZE_WORDS = {'small': (['small'], ['little']), 'large': (['large'], ['big'])}
@@ -65,7 +77,27 @@ FRAMES = {
     'ordinal': (['the {ord} {noun} from the {side}', 'the {ord} {noun} counting from the {side}'],
                 ['the {noun} that comes {ord} when counting from the {side}']),
     'extreme': (['the {ext} {noun}'], ['the {noun} farthest toward the {side} edge']),
+    # multi_anchor only: {rel2} = the second relation clause; {nouns} = plural noun phrase
+    'compound': (['the {np} {rel}, {rel2}', 'the {np} that is {rel} and {rel2}',
+                  'find the {np} {rel} and {rel2}'],
+                 ['locate the {np} {rel} while also {rel2}',
+                  'the {np} which is {rel} as well as {rel2}']),
+    'pair': (['the {side} one of the two {nouns}'],
+             ['the {noun} nearer the {side} within the pair of {nouns}']),
 }
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One relation of a structure: its name, anchor ids and the anchors' descriptions."""
+
+    relation: str
+    anchors: Tuple[int, ...]
+    anchor_descriptions: Tuple[Description, ...]
+
+    def to_dict(self) -> dict:
+        return {'relation': self.relation, 'anchors': list(self.anchors),
+                'anchor_descriptions': [d.to_dict() for d in self.anchor_descriptions]}
 
 
 @dataclass(frozen=True)
@@ -80,12 +112,42 @@ class Referring:
     anchor_descriptions: Tuple[Description, ...] = ()
     ordinal: Optional[int] = None
     side: Optional[str] = None
+    more: Tuple[Clause, ...] = ()       # further relations that hold too (multi-anchor)
+    pair: bool = False                  # ordinal 1 of exactly two matching objects
+
+    @property
+    def clauses(self) -> Tuple[Clause, ...]:
+        """Every relation clause (none for attribute and ordinal structures)."""
+        if self.family != 'relation':
+            return ()
+        return (Clause(self.relation, self.anchors, self.anchor_descriptions),) + self.more
+
+    @property
+    def all_anchors(self) -> Tuple[int, ...]:
+        """Ids of every object the expression names besides the target."""
+        return tuple(i for c in self.clauses for i in c.anchors)
 
     def to_dict(self) -> dict:
-        return {'family': self.family, 'description': self.description.to_dict(),
-                'relation': self.relation, 'anchors': list(self.anchors),
-                'anchor_descriptions': [d.to_dict() for d in self.anchor_descriptions],
-                'ordinal': self.ordinal, 'side': self.side}
+        out = {'family': self.family, 'description': self.description.to_dict(),
+               'relation': self.relation, 'anchors': list(self.anchors),
+               'anchor_descriptions': [d.to_dict() for d in self.anchor_descriptions],
+               'ordinal': self.ordinal, 'side': self.side}
+        if self.more:  # keys of the multi-anchor forms only where used
+            out['more'] = [c.to_dict() for c in self.more]
+        if self.pair:
+            out['pair'] = True
+        return out
+
+    @staticmethod
+    def from_dict(target: int, form: dict) -> 'Referring':
+        """Rebuild a structure from ``to_dict`` output (a manifest expression's ``form``)."""
+        more = tuple(Clause(c['relation'], tuple(c['anchors']),
+                            tuple(Description(**d) for d in c['anchor_descriptions']))
+                     for c in form.get('more', ()))
+        return Referring(target, Description(**form['description']), form['family'],
+                         form['relation'], tuple(form['anchors']),
+                         tuple(Description(**d) for d in form['anchor_descriptions']),
+                         form['ordinal'], form['side'], more, bool(form.get('pair', False)))
 
 
 @dataclass
@@ -106,6 +168,16 @@ class Expression:
 
 
 @dataclass
+class MultiAnchorConfig:
+    """Multi-anchor sentences of the ``hard`` presets (see the module docstring)."""
+
+    train: int = 2                # multi-anchor sentences among each object's training ones
+    test_fraction: float = 0.5    # chance that an object's test sentence is a multi-anchor one
+    relations: Tuple[str, ...] = DIRECTIONAL + ('next_to', 'on_top_of', 'between')
+    max_anchors: int = 3          # objects named besides the target
+
+
+@dataclass
 class ExpressionConfig:
     """How many expressions per object, and the relation margins."""
 
@@ -113,6 +185,7 @@ class ExpressionConfig:
     test_per_object: int = 1
     thresholds: RelationThresholds = field(default_factory=RelationThresholds)
     max_ordinal: int = 3
+    multi_anchor: Optional[MultiAnchorConfig] = None  # hard presets: multi-anchor sentences
 
 
 def _descriptions_of(obj: SceneObject, with_shapeless: bool = True) -> List[Description]:
@@ -137,9 +210,28 @@ def unique_description(obj: SceneObject, objects: Sequence[SceneObject]) -> Opti
     return None
 
 
+def anchor_description(obj: SceneObject, objects: Sequence[SceneObject],
+                       rich: bool = False) -> Optional[Description]:
+    """Description that names ``obj`` as an anchor, or None (an identical twin).
+
+    ``rich``: the unique one with noun and colour (plus size where needed) when there is one,
+    else the simplest with a noun; otherwise :func:`unique_description`.
+    """
+    if not rich:
+        return unique_description(obj, objects)
+    for d in sorted(_descriptions_of(obj, with_shapeless=False),
+                    key=lambda d: (d.colour is None, d.size is not None)):
+        if d.members(objects) == [obj]:
+            return d
+    return None
+
+
 def satisfies(ref: Referring, obj: SceneObject, objects: Sequence[SceneObject],
               th: RelationThresholds, strict: bool) -> bool:
-    """Tell whether ``obj`` satisfies the structure ``ref`` (strict or lenient reading)."""
+    """Tell whether ``obj`` satisfies the structure ``ref`` (strict or lenient reading).
+
+    A multi-anchor structure is satisfied when every clause is.
+    """
     if not ref.description.matches(obj):
         return False
     by_id = {o.id: o for o in objects}
@@ -148,18 +240,21 @@ def satisfies(ref: Referring, obj: SceneObject, objects: Sequence[SceneObject],
         return True
     if ref.family == 'ordinal':
         return ordinal_position(obj, ref.side, members, th) == ref.ordinal
-    anchors = [by_id[i] for i in ref.anchors]
-    if obj.id in ref.anchors:
+    if obj.id in ref.all_anchors:
         return False
-    return relation_holds(ref.relation, obj, anchors, members, th, strict)
+    return all(relation_holds(c.relation, obj, [by_id[i] for i in c.anchors], members, th,
+                              strict) for c in ref.clauses)
 
 
 def is_valid(ref: Referring, objects: Sequence[SceneObject], th: RelationThresholds) -> bool:
     """Check: true for the target (strict), for no other object (lenient), anchors unique."""
     by_id = {o.id: o for o in objects}
-    for anchor_id, desc in zip(ref.anchors, ref.anchor_descriptions):
-        if desc.members(objects) != [by_id[anchor_id]]:
-            return False
+    for clause in ref.clauses:
+        for anchor_id, desc in zip(clause.anchors, clause.anchor_descriptions):
+            if desc.members(objects) != [by_id[anchor_id]]:
+                return False
+    if len(set(ref.all_anchors)) < len(ref.all_anchors):
+        return False
     if not satisfies(ref, by_id[ref.target], objects, th, strict=True):
         return False
     return not any(satisfies(ref, o, objects, th, strict=False)
@@ -170,10 +265,12 @@ def candidate_structures(target: SceneObject, objects: Sequence[SceneObject],
                          config: ExpressionConfig) -> List[Referring]:
     """Every valid structure for ``target`` (attribute, relation, ordinal), deterministic order."""
     th = config.thresholds
+    multi = config.multi_anchor
     out: List[Referring] = []
     for d in sorted(_descriptions_of(target), key=_complexity):
         out.append(Referring(target.id, d, 'attribute'))
-    anchors = [(o, unique_description(o, objects)) for o in objects if o.id != target.id]
+    anchors = [(o, anchor_description(o, objects, rich=multi is not None))
+               for o in objects if o.id != target.id]
     anchors = [(o, d) for o, d in anchors if d is not None]
     target_descs = [Description(target.shape), Description(target.shape, target.colour)]
     for d in target_descs:
@@ -181,17 +278,66 @@ def candidate_structures(target: SceneObject, objects: Sequence[SceneObject],
             out.append(Referring(target.id, d, 'relation', rel, (a.id,), (da,)))
         for (a, da), (b, db) in itertools.combinations(anchors, 2):
             out.append(Referring(target.id, d, 'relation', 'between', (a.id, b.id), (da, db)))
-        if len(d.members(objects)) >= 2:
+        members = d.members(objects)
+        if len(members) >= 2:
             for side in SIDES:
-                pos = ordinal_position(target, side, d.members(objects), th)
-                if pos is not None and pos <= config.max_ordinal:
-                    out.append(Referring(target.id, d, 'ordinal', ordinal=pos, side=side))
+                pos = ordinal_position(target, side, members, th)
+                if pos is None or pos > config.max_ordinal:
+                    continue
+                if multi is not None and len(members) == 2:
+                    if pos == 1:  # "the left one of the two red cans"
+                        out.append(Referring(target.id, d, 'ordinal', ordinal=1, side=side,
+                                             pair=True))
+                    continue
+                out.append(Referring(target.id, d, 'ordinal', ordinal=pos, side=side))
     seen, valid = set(), []
     for ref in out:
         if ref not in seen and is_valid(ref, objects, th):
             seen.add(ref)
             valid.append(ref)
     return valid
+
+
+def multi_anchor_structures(target: SceneObject, objects: Sequence[SceneObject],
+                            config: ExpressionConfig) -> List[Referring]:
+    """Valid two-clause structures naming 2..``max_anchors`` other objects.
+
+    Essential ones first (neither clause alone singles out the target), each group in a
+    deterministic order. Empty when ``config.multi_anchor`` is None.
+    """
+    multi, th = config.multi_anchor, config.thresholds
+    if multi is None:
+        return []
+    by_id = {o.id: o for o in objects}
+    anchors = [(o, anchor_description(o, objects, rich=True))
+               for o in objects if o.id != target.id]
+    anchors = [(o, d) for o, d in anchors if d is not None]
+    essential, other = [], []
+    for d in (Description(target.shape), Description(target.shape, target.colour)):
+        members = [o for o in d.members(objects) if o.id != target.id]
+        clauses = [Clause(rel, (a.id,), (da,)) for (a, da), rel in itertools.product(
+            anchors, [r for r in multi.relations if r != 'between'])]
+        if 'between' in multi.relations:
+            clauses += [Clause('between', (a.id, b.id), (da, db))
+                        for (a, da), (b, db) in itertools.combinations(anchors, 2)]
+        # Keep the clauses true for the target; note who else satisfies each, leniently.
+        lenient = {}
+        for c in clauses:
+            anchor_objs = [by_id[i] for i in c.anchors]
+            if relation_holds(c.relation, target, anchor_objs, (), th, strict=True):
+                lenient[c] = frozenset(o.id for o in members if relation_holds(
+                    c.relation, o, anchor_objs, (), th, strict=False))
+        for c1, c2 in itertools.combinations(lenient, 2):
+            ids = c1.anchors + c2.anchors
+            if c1.relation == c2.relation or len(set(ids)) < len(ids) or \
+                    len(ids) > multi.max_anchors or (lenient[c1] & lenient[c2]) - set(ids):
+                continue
+            first, second = (c2, c1) if c2.relation == 'between' else (c1, c2)
+            ref = Referring(target.id, d, 'relation', first.relation, first.anchors,
+                            first.anchor_descriptions, more=(second,))
+            alone = [lenient[c] - set(c.anchors) for c in (c1, c2)]
+            (essential if all(alone) else other).append(ref)
+    return [r for r in essential + other if is_valid(r, objects, th)]
 
 
 # ------------------------------------------------------------------------------ wording

@@ -12,7 +12,9 @@ Ref-LERF scene folder (docs/METHOD.md#data-layout and #annotation-json) plus a m
     gt_mask/frame_XXXXX/<category>.png
     point_cloud.ply                   the scene's Gaussians (INRIA 3DGS format)
     object_ids.npy                    [N] int32 per-Gaussian object id (0 table/background)
-    manifest.json                     split, objects, expressions (with type), config
+    manifest.json                     split, objects, expressions (with type), config;
+                                      hard presets: per object also size class, footprint,
+                                      on_top_of and identical twins (synth_scene.object_facts)
     contact_sheet.png                 a picture for people (optional)
 
 Everything is a deterministic function of the configuration (seed included).
@@ -27,7 +29,8 @@ import numpy as np
 import torch
 
 from refersplat_ros.core.datasets.expressions import (Expression, ExpressionConfig,
-                                                      generate_expressions, TEST, TRAIN)
+                                                      generate_expressions, MultiAnchorConfig,
+                                                      TEST, TRAIN)
 from refersplat_ros.core.datasets.ground_truth import render_ground_truth
 from refersplat_ros.core.datasets.reflerf_layout import (CONTACT_SHEET_NAME, frame_json,
                                                          MANIFEST_NAME, mask_relpath,
@@ -36,9 +39,10 @@ from refersplat_ros.core.datasets.reflerf_layout import (CONTACT_SHEET_NAME, fra
                                                          write_image_png, write_json,
                                                          write_mask_png)
 from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, GaussianConfig,
-                                                      LayoutConfig, sample_layout, SceneObject,
-                                                      SynthGaussians)
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec,
+                                                      GaussianConfig, LayoutConfig, object_facts,
+                                                      sample_layout, SceneObject, SynthGaussians,
+                                                      TableSpec)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -46,6 +50,10 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 _OUTPUT_ENTRIES = ('images', 'sparse', 'json', 'gt_mask', MANIFEST_NAME, OBJECT_IDS_NAME,
                    POINT_CLOUD_NAME, CONTACT_SHEET_NAME)
+PRESETS = ('default', 'tiny', 'hard', 'hard-tiny')
+# Configuration fields added after the first presets: written to the manifest only when set, so
+# the manifests of the ``default`` and ``tiny`` presets stay byte-identical.
+_OPTIONAL_CONFIG_FIELDS = (('layout', 'clutter'), ('expressions', 'multi_anchor'))
 
 
 @dataclass
@@ -73,6 +81,13 @@ def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
     ``default``: 7 objects (one stacked on a box), about 30k Gaussians, 32 views (6 test) at
     160x120 (the demo's scene).
     ``tiny``: 4 objects, under 5k Gaussians, 6 views (2 test) at 64x48 (unit tests).
+    ``hard``: the cluttered layout (``synth_scene.ClutterSpec``) with 14 objects of very
+    different sizes on a 1.2 x 0.8 m table: a long wall shelf along the back with two small
+    objects on it, a box carrying a small object, two identical objects side by side, small
+    fruit-sized objects; multi-anchor sentences naming 2-3 other objects
+    (``expressions.MultiAnchorConfig``); about 33k Gaussians, 30 views (6 test) at 160x120.
+    ``hard-tiny``: the same layout and sentences with under 8k Gaussians, 8 views (2 test) at
+    64x48 (unit and end-to-end tests).
 
     Keyword overrides: ``seed``, ``num_objects``, ``num_views``, ``width``, ``height``,
     ``density``, ``num_test_views``.
@@ -86,8 +101,10 @@ def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
                                      background_density_scale=0.02),
             cameras=CameraRigConfig(num_views=6, width=64, height=48, fov_x_deg=56.0),
             num_test_views=2, min_mask_pixels=2, colmap_points=500)
+    elif name in ('hard', 'hard-tiny'):
+        cfg = _hard_config(tiny=name == 'hard-tiny')
     else:
-        raise ValueError(f'unknown Ref-Synth preset {name!r}; choose default or tiny')
+        raise ValueError(f'unknown Ref-Synth preset {name!r}; choose one of {", ".join(PRESETS)}')
     simple = {'seed': ('seed', None), 'num_test_views': ('num_test_views', None)}
     nested = {'num_objects': ('layout', 'num_objects'), 'num_views': ('cameras', 'num_views'),
               'width': ('cameras', 'width'), 'height': ('cameras', 'height'),
@@ -103,6 +120,31 @@ def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
         else:
             raise ValueError(f'unknown Ref-Synth override {key!r}')
     return cfg
+
+
+def _hard_config(tiny: bool) -> RefSynthConfig:
+    """The ``hard`` / ``hard-tiny`` presets (see :func:`preset_config`)."""
+    layout = LayoutConfig(num_objects=14, table=TableSpec(half_x=0.6, half_y=0.4),
+                          clutter=ClutterSpec())
+    # The default rig moved back by 15 % for the larger table.
+    rings = ((24.0, 1.50), (40.0, 1.65), (58.0, 1.40))
+    if tiny:
+        return RefSynthConfig(
+            layout=layout,
+            gaussians=GaussianConfig(density=4000.0, table_density_scale=0.35,
+                                     background_density_scale=0.02),
+            cameras=CameraRigConfig(num_views=8, width=64, height=48, fov_x_deg=56.0,
+                                    rings=rings),
+            expressions=ExpressionConfig(multi_anchor=MultiAnchorConfig()),
+            num_test_views=2, min_mask_pixels=2, colmap_points=500)
+    return RefSynthConfig(
+        layout=layout,
+        gaussians=GaussianConfig(density=22000.0, table_density_scale=0.35,
+                                 background_density_scale=0.02),
+        cameras=CameraRigConfig(num_views=30, width=160, height=120, fov_x_deg=56.0,
+                                rings=rings),
+        expressions=ExpressionConfig(multi_anchor=MultiAnchorConfig()),
+        num_test_views=6)
 
 
 @dataclass
@@ -242,6 +284,8 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
     for obj in scene.objects:
         entry = obj.to_dict()
         entry['num_gaussians'] = int(counts[obj.id])
+        if scene.config.layout.clutter is not None:
+            entry.update(object_facts(obj, scene.objects))
         objects.append(entry)
     test = [frame_name(i) for i in scene.test_indices]
     return {
@@ -259,8 +303,17 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
         'objects': objects,
         'expressions': [e.to_dict() for e in scene.expressions],
         'views': views,
-        'config': _jsonable(asdict(scene.config)),
+        'config': config_dict(scene.config),
     }
+
+
+def config_dict(config: RefSynthConfig) -> dict:
+    """JSON form of a configuration; optional fields that are unset are left out."""
+    out = _jsonable(asdict(config))
+    for part, name in _OPTIONAL_CONFIG_FIELDS:
+        if out[part].get(name, 0) is None:
+            del out[part][name]
+    return out
 
 
 def _jsonable(value):

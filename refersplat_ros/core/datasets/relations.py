@@ -25,10 +25,26 @@ ordinal k/side  among the objects that match the description, t is k-th along th
 Uniqueness uses a **lenient** reading for the other objects (wider cones, larger gaps): an
 expression is kept only if no other object satisfies it even leniently, so a person looking at a
 borderline configuration cannot pick a second object.
+
+Long objects (``SceneObject.elongated``: the wall shelf of the ``hard`` presets) are taken by
+their outline, since their centre says little about where they are: when either object of a pair
+is elongated, an object is its footprint rectangle (``footprint_bounds``) and the others their
+centre point, and
+
+- directional: ``along`` is the free space between the two along the relation's axis (t must lie
+  beyond the anchor's far edge), ``across`` the free space along the other axis (0 when they
+  overlap in that axis);
+- next_to and the superlatives use the distance to the outline instead of the bounding disc and
+  the centre;
+- on_top_of: t's centre lies over the rectangle;
+- between: an elongated anchor counts by its point nearest the other anchor (t lies in the gap
+  between the two); an elongated target is never between two objects.
+
+Pairs without an elongated object evaluate exactly as described in the table.
 """
 from dataclasses import dataclass
 import math
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from refersplat_ros.core.datasets.synth_scene import SceneObject
 
@@ -79,22 +95,54 @@ def _stacked_pair(t: SceneObject, a: SceneObject) -> bool:
     return t.support == a.id or a.support == t.id
 
 
+def _span(o: SceneObject) -> Tuple[float, float, float, float]:
+    """(x0, x1, y0, y1): the footprint rectangle of an elongated object, else its centre."""
+    return o.footprint_bounds() if o.elongated else (o.x, o.x, o.y, o.y)
+
+
+def _outline_offsets(rel: str, t: SceneObject, a: SceneObject) -> Tuple[float, float]:
+    """(along, across) of a directional relation between spans (see the module docstring)."""
+    tx0, tx1, ty0, ty1 = _span(t)
+    ax0, ax1, ay0, ay1 = _span(a)
+    gap_x, gap_y = max(ax0 - tx1, tx0 - ax1, 0.0), max(ay0 - ty1, ty0 - ay1, 0.0)
+    return {'left_of': (ax0 - tx1, gap_y), 'right_of': (tx0 - ax1, gap_y),
+            'in_front_of': (ay0 - ty1, gap_x), 'behind': (ty0 - ay1, gap_x)}[rel]
+
+
 def directional(rel: str, t: SceneObject, a: SceneObject, th: RelationThresholds,
                 strict: bool = True) -> bool:
     """Evaluate left_of / right_of / in_front_of / behind of target t w.r.t. anchor a."""
     if t.id == a.id or _stacked_pair(t, a):
         return False
-    dx, dy = t.x - a.x, t.y - a.y
-    along, across = {'left_of': (-dx, dy), 'right_of': (dx, dy),
-                     'in_front_of': (-dy, dx), 'behind': (dy, dx)}[rel]
+    if t.elongated or a.elongated:
+        along, across = _outline_offsets(rel, t, a)
+    else:
+        dx, dy = t.x - a.x, t.y - a.y
+        along, across = {'left_of': (-dx, dy), 'right_of': (dx, dy),
+                         'in_front_of': (-dy, dx), 'behind': (dy, dx)}[rel]
     if strict:
         return along >= th.margin and along >= abs(across)
     return along > th.lenient_margin and along >= th.lenient_cone * abs(across)
 
 
 def footprint_gap(t: SceneObject, a: SceneObject) -> float:
-    """Horizontal free space between the bounding discs of two objects (negative = overlap)."""
+    """Horizontal free space between two footprints (negative = overlap).
+
+    Bounding discs; the outline of an elongated object (distance from the other's centre minus
+    its radius; between two elongated ones, the gap between their rectangles).
+    """
+    if t.elongated and a.elongated:
+        return _span_distance(t, a)
+    if t.elongated or a.elongated:
+        long, other = (t, a) if t.elongated else (a, t)
+        return long.outline_distance(other.x, other.y) - other.radius
     return math.hypot(t.x - a.x, t.y - a.y) - t.radius - a.radius
+
+
+def _span_distance(t: SceneObject, a: SceneObject) -> float:
+    tx0, tx1, ty0, ty1 = _span(t)
+    ax0, ax1, ay0, ay1 = _span(a)
+    return math.hypot(max(ax0 - tx1, tx0 - ax1, 0.0), max(ay0 - ty1, ty0 - ay1, 0.0))
 
 
 def next_to(t: SceneObject, a: SceneObject, th: RelationThresholds, strict: bool = True) -> bool:
@@ -105,17 +153,21 @@ def next_to(t: SceneObject, a: SceneObject, th: RelationThresholds, strict: bool
 
 def on_top_of(t: SceneObject, a: SceneObject) -> bool:
     """Tell whether t stands on a (from the geometry, not only the support id)."""
-    if t.id == a.id:
+    if t.id == a.id or abs(t.base_z - a.top_z) >= 1e-6:
         return False
-    return (abs(t.base_z - a.top_z) < 1e-6
-            and math.hypot(t.x - a.x, t.y - a.y) <= min(a.extent.half_x, a.extent.half_y))
+    if a.elongated:
+        x0, x1, y0, y1 = a.footprint_bounds()
+        return x0 <= t.x <= x1 and y0 <= t.y <= y1
+    return math.hypot(t.x - a.x, t.y - a.y) <= min(a.extent.half_x, a.extent.half_y)
 
 
 def between(t: SceneObject, a: SceneObject, b: SceneObject, th: RelationThresholds,
             strict: bool = True) -> bool:
-    if len({t.id, a.id, b.id}) < 3 or _stacked_pair(t, a) or _stacked_pair(t, b):
+    if len({t.id, a.id, b.id}) < 3 or _stacked_pair(t, a) or _stacked_pair(t, b) or t.elongated:
         return False
     ax, ay, bx, by = a.x, a.y, b.x, b.y
+    if a.elongated or b.elongated:  # an elongated anchor by its point nearest the other anchor
+        ax, ay, bx, by = (*_nearest_point(a, b.x, b.y), *_nearest_point(b, a.x, a.y))
     length = math.hypot(bx - ax, by - ay)
     if length < 1e-9:
         return False
@@ -126,7 +178,17 @@ def between(t: SceneObject, a: SceneObject, b: SceneObject, th: RelationThreshol
     return lo <= u <= hi and perp <= ratio * length
 
 
+def _nearest_point(o: SceneObject, x: float, y: float) -> Tuple[float, float]:
+    """Point of o nearest to (x, y): on an elongated footprint's rectangle, else o's centre."""
+    if not o.elongated:
+        return o.x, o.y
+    x0, x1, y0, y1 = o.footprint_bounds()
+    return min(max(x, x0), x1), min(max(y, y0), y1)
+
+
 def _distance(t: SceneObject, a: SceneObject) -> float:
+    if t.elongated or a.elongated:
+        return _span_distance(t, a)
     return math.hypot(t.x - a.x, t.y - a.y)
 
 

@@ -6,6 +6,10 @@ placed by :func:`place_samples` (yaw about z, translation). A shape is a list of
 uniformly by area with ``round(area * density)`` points so that the Gaussian count follows the
 density parameter. Normals point out of the visible side; they orient the flat Gaussians and bake
 a little Lambert shading into the colours.
+
+:data:`SHAPES` is the catalogue of the classic layouts (``default`` and ``tiny`` presets);
+:data:`EXTRA_SHAPES` (a drink can and a long wall shelf) are used by the cluttered layout of the
+``hard`` presets only, so the classic layouts sample exactly as before.
 """
 import math
 from dataclasses import dataclass
@@ -14,6 +18,8 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 SHAPES = ('mug', 'box', 'ball', 'bowl', 'plate', 'bottle', 'cone')
+EXTRA_SHAPES = ('can', 'shelf')
+ALL_SHAPES = SHAPES + EXTRA_SHAPES
 
 
 @dataclass
@@ -211,9 +217,31 @@ def _cone(rng, density, s):
     return frustum_side(rng, density, r, 0.0, 0.0, h), ShapeExtent(r, r, h, True)
 
 
+def _can(rng, density, s):
+    r, h = 0.033 * s, 0.12 * s
+    parts = [cylinder_side(rng, density, r, 0.0, h), annulus(rng, density, 0.0, r, h)]
+    return SurfaceSamples.concat(parts), ShapeExtent(r, r, h, True)
+
+
+def _shelf(rng, density, s):
+    """Low wall shelf, long along local x: a top board on two end panels and a back panel (+y).
+
+    Open at the front (-y) and underneath; small objects stand on the top board.
+    """
+    hx, hy, height, board = 0.42 * s, 0.07 * s, 0.16 * s, 0.02 * s
+    panel = 0.5 * (height - board)  # half height of the panels below the top board
+    parts = [box_faces(rng, density, (hx, hy, 0.5 * board), z0=height - board, bottom=True)]
+    for side in (-1.0, 1.0):
+        end = box_faces(rng, density, (0.5 * board, hy, panel))
+        parts.append(place_samples(end, 0.0, np.array([side * (hx - 0.5 * board), 0.0, 0.0])))
+    back = box_faces(rng, density, (hx - board, 0.5 * board, panel))
+    parts.append(place_samples(back, 0.0, np.array([0.0, hy - 0.5 * board, 0.0])))
+    return SurfaceSamples.concat(parts), ShapeExtent(hx, hy, height, False)
+
+
 _BUILDERS: Dict[str, Callable] = {
     'mug': _mug, 'box': _box, 'ball': _ball, 'bowl': _bowl, 'plate': _plate, 'bottle': _bottle,
-    'cone': _cone,
+    'cone': _cone, 'can': _can, 'shelf': _shelf,
 }
 
 
@@ -222,7 +250,7 @@ def sample_shape(shape: str, rng: np.random.Generator, density: float,
     """Sample one shape in its local frame.
 
     Args:
-        shape: one of :data:`SHAPES`.
+        shape: one of :data:`ALL_SHAPES`.
         rng: random generator (all randomness of the sample).
         density: points per square metre of surface.
         scale: size factor (1.0 = large, see ``SIZE_SCALES`` in the layout module).
@@ -231,7 +259,7 @@ def sample_shape(shape: str, rng: np.random.Generator, density: float,
         The samples and the shape's extent.
     """
     if shape not in _BUILDERS:
-        raise ValueError(f'unknown shape {shape!r}; expected one of {SHAPES}')
+        raise ValueError(f'unknown shape {shape!r}; expected one of {ALL_SHAPES}')
     return _BUILDERS[shape](rng, density, scale)
 
 

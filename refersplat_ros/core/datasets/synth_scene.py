@@ -14,16 +14,28 @@ one of two sizes, standing on the table or stacked on a box, plus the table and 
 "background"). Same-class objects (distractors) are always present: a group of three of one shape,
 two of which share colour and size so that only a relation separates them, and a pair of another
 shape that differs in colour or size.
+
+The cluttered layout of the ``hard`` presets (:class:`ClutterSpec`, ``LayoutConfig.clutter``)
+adds what real scenes have: a long wall shelf along the back edge (many times longer than the
+small objects) with small objects standing on it, boxes carrying small objects, two identical
+objects side by side, and many objects of very different sizes. A long footprint ("elongated",
+see :attr:`SceneObject.elongated`) is handled by its outline instead of its bounding disc, both
+when placing objects and in ``relations.py``.
 """
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from refersplat_ros.core.datasets.shapes import (box_faces, cylinder_side, place_samples,
                                                  sample_shape, shape_extent, ShapeExtent, SHAPES,
                                                  SurfaceSamples)
+
+# Footprint aspect ratio (long / short half extent) from which an object counts as elongated.
+ELONGATION = 2.5
+# Size classes by the longest dimension (footprint length, width or height, metres).
+SIZE_CLASSES = ((0.10, 'small'), (0.25, 'medium'), (math.inf, 'large'))
 
 # Named palette (linear-ish sRGB in [0, 1]); none of them is close to the table's wood colour.
 PALETTE = {
@@ -43,6 +55,8 @@ TABLE_RGB = (0.74, 0.58, 0.40)
 LEG_RGB = (0.45, 0.33, 0.22)
 FLOOR_RGB = (0.36, 0.38, 0.44)
 STACKABLE = ('mug', 'ball', 'cone', 'bottle', 'bowl')
+# Small objects that the cluttered layout stands on the shelf or on a box.
+CLUTTER_STACKABLE = ('mug', 'ball', 'can', 'cone', 'bottle', 'bowl')
 BACKGROUND_ID = 0
 
 
@@ -89,6 +103,37 @@ class SceneObject:
         """Centre of the bounding box [3]."""
         return np.array([self.x, self.y, self.base_z + 0.5 * self.extent.height])
 
+    @property
+    def elongated(self) -> bool:
+        """Long footprint (the shelf): placement and relations use its outline, not a disc."""
+        e = self.extent
+        return (not e.round_footprint
+                and max(e.half_x, e.half_y) >= ELONGATION * min(e.half_x, e.half_y))
+
+    def footprint_bounds(self) -> Tuple[float, float, float, float]:
+        """Axis-aligned bounds (x0, x1, y0, y1) of the footprint rectangle after the yaw.
+
+        Exact for yaws that are multiples of 90 degrees (boxes and the shelf); a disc's square
+        for a round footprint.
+        """
+        e = self.extent
+        if e.round_footprint:
+            hx = hy = e.half_x
+        else:
+            c, s = abs(math.cos(self.yaw)), abs(math.sin(self.yaw))
+            hx, hy = c * e.half_x + s * e.half_y, s * e.half_x + c * e.half_y
+        return self.x - hx, self.x + hx, self.y - hy, self.y + hy
+
+    def outline_distance(self, x: float, y: float) -> float:
+        """Horizontal distance from the point (x, y) to the footprint (0 inside it).
+
+        The footprint is the bounds rectangle for an elongated object, else the bounding disc.
+        """
+        if not self.elongated:
+            return max(0.0, math.hypot(x - self.x, y - self.y) - self.radius)
+        x0, x1, y0, y1 = self.footprint_bounds()
+        return math.hypot(max(x0 - x, 0.0, x - x1), max(y0 - y, 0.0, y - y1))
+
     def to_dict(self) -> dict:
         return {
             'id': self.id, 'category': self.category, 'shape': self.shape, 'colour': self.colour,
@@ -97,6 +142,54 @@ class SceneObject:
             'height': round(self.extent.height, 6), 'radius': round(self.radius, 6),
             'support': self.support,
         }
+
+
+def size_class(obj: SceneObject) -> str:
+    """'small' / 'medium' / 'large' from the longest dimension (see :data:`SIZE_CLASSES`)."""
+    e = obj.extent
+    longest = max(2 * e.half_x, 2 * e.half_y, e.height)
+    return next(name for limit, name in SIZE_CLASSES if longest < limit)
+
+
+def identical(a: SceneObject, b: SceneObject) -> bool:
+    """Tell whether a and b share shape, colour and size (only a relation separates them)."""
+    return a.id != b.id and (a.shape, a.colour, a.size) == (b.shape, b.colour, b.size)
+
+
+def object_facts(obj: SceneObject, objects: Sequence[SceneObject]) -> dict:
+    """Manifest facts of the cluttered layout: size class, footprint, support, twins."""
+    by_id = {o.id: o for o in objects}
+    twins = [o.category for o in objects if identical(obj, o)]
+    x0, x1, y0, y1 = obj.footprint_bounds()
+    return {'size_class': size_class(obj), 'elongated': obj.elongated,
+            'footprint_size': [round(x1 - x0, 6), round(y1 - y0, 6)],
+            'on_top_of': by_id[obj.support].category if obj.support else None,
+            'has_twin': bool(twins), 'identical_to': twins}
+
+
+@dataclass
+class ClutterSpec:
+    """The cluttered layout of the ``hard`` presets (``LayoutConfig.clutter``).
+
+    A long wall shelf along the back edge of the table carrying ``on_shelf`` small objects,
+    two identical objects (same shape, colour and size) side by side on the table plus one more
+    of their shape that differs in colour or size, small objects of ``small_on_table`` shapes on
+    the table, ``on_box`` large boxes each carrying a small object, and other objects up to
+    ``num_objects`` (shapes spread evenly). Apart from the twins no two objects share shape,
+    colour and size.
+    """
+
+    on_shelf: int = 2
+    on_box: int = 1
+    twin_shapes: Tuple[str, ...] = ('can', 'mug', 'bottle', 'ball')
+    twin_gap: Tuple[float, float] = (0.03, 0.06)   # free space between the twins along x (m)
+    small_on_table: Tuple[str, ...] = ('ball', 'mug')  # small (fruit-sized) objects on the table
+    filler_shapes: Tuple[str, ...] = SHAPES + ('can',)
+
+    @property
+    def min_objects(self) -> int:
+        """Shelf, twins and their distractor, small ones, loaded boxes, objects on the shelf."""
+        return 4 + len(self.small_on_table) + self.on_shelf + 2 * self.on_box
 
 
 @dataclass
@@ -108,6 +201,7 @@ class LayoutConfig:
     min_gap: float = 0.03           # free space between the bounding discs of two objects
     max_tries: int = 400            # placement attempts per object before restarting the layout
     table: TableSpec = field(default_factory=TableSpec)
+    clutter: Optional[ClutterSpec] = None  # the cluttered layout (hard presets) instead
 
 
 def _group_sizes(k: int) -> List[int]:
@@ -169,6 +263,8 @@ def sample_layout(rng: np.random.Generator, config: LayoutConfig) -> List[SceneO
     Raises:
         RuntimeError: when no layout fits after 50 restarts (table too small for K objects).
     """
+    if config.clutter is not None:
+        return sample_clutter_layout(rng, config)
     table = config.table
     for _ in range(50):
         want_stack = rng.uniform() < config.stack_probability
@@ -217,6 +313,130 @@ def _place(rng: np.random.Generator, objects: List[SceneObject], table: TableSpe
         if obj.support:
             base = by_id[obj.support]
             obj.x, obj.y, obj.base_z = base.x, base.y, base.top_z
+    return True
+
+
+# ------------------------------------------------------------------------ cluttered layout
+_ROLES = ('shelf', 'twin', 'box', 'box_top', 'shelf_top', 'free')
+
+
+def _clutter_attributes(rng: np.random.Generator, k: int,
+                        spec: ClutterSpec) -> List[Tuple[str, str, str, str]]:
+    """Pick (shape, colour, size, role) per object; only the twins share all three attributes."""
+    if k < spec.min_objects:
+        raise ValueError(f'the cluttered layout needs at least {spec.min_objects} objects, '
+                         f'got {k}')
+    colours, sizes = list(PALETTE), list(SIZE_SCALES)
+    used = set()
+    out: List[Tuple[str, str, str, str]] = []
+
+    def pick(role: str, shapes: Sequence[str], size: Optional[str] = None,
+             count: int = 1) -> Tuple[str, str, str]:
+        for _ in range(200):
+            attrs = (str(rng.choice(list(shapes))), str(rng.choice(colours)),
+                     size or str(rng.choice(sizes)))
+            if attrs not in used:
+                break
+        else:
+            raise RuntimeError(f'no unused attributes left for a {role}')
+        used.add(attrs)
+        out.extend([attrs + (role,)] * count)
+        return attrs
+
+    pick('shelf', ('shelf',), 'large')
+    twin_shape = pick('twin', spec.twin_shapes, count=2)[0]
+    pick('free', (twin_shape,))  # the twins' noun alone is ambiguous
+    for _ in range(spec.on_box):
+        pick('box', ('box',), 'large')
+        pick('box_top', CLUTTER_STACKABLE, 'small')
+    for shape in spec.small_on_table:
+        pick('free', (shape,), 'small')
+    for _ in range(spec.on_shelf):
+        pick('shelf_top', CLUTTER_STACKABLE, 'small')
+    while len(out) < k:  # fillers: the least used shapes first
+        uses = {s: sum(a[0] == s for a in out) for s in spec.filler_shapes}
+        pick('free', [s for s in spec.filler_shapes if uses[s] == min(uses.values())])
+    return out
+
+
+def sample_clutter_layout(rng: np.random.Generator, config: LayoutConfig) -> List[SceneObject]:
+    """Choose and place the objects of the cluttered layout (:class:`ClutterSpec`).
+
+    Raises:
+        ValueError: fewer objects than the layout's fixed parts need.
+        RuntimeError: when no layout fits after 50 restarts.
+    """
+    spec = config.clutter
+    for _ in range(50):
+        attrs = _clutter_attributes(rng, config.num_objects, spec)
+        objects = [SceneObject(i + 1, s, c, z, 0.0, 0.0, 0.0,
+                               float(rng.uniform(0, 2 * math.pi)), shape_extent(s, SIZE_SCALES[z]))
+                   for i, (s, c, z, _) in enumerate(attrs)]
+        roles = {o.id: role for o, (_, _, _, role) in zip(objects, attrs)}
+        if _place_clutter(rng, objects, roles, config):
+            _categories(objects)
+            return objects
+    raise RuntimeError(f'could not place the cluttered layout of {config.num_objects} objects on '
+                       f'a {2 * config.table.half_x} x {2 * config.table.half_y} m table')
+
+
+def _place_clutter(rng: np.random.Generator, objects: List[SceneObject], roles: dict,
+                   config: LayoutConfig) -> bool:
+    table, spec = config.table, config.clutter
+    by_role = {r: [o for o in objects if roles[o.id] == r] for r in _ROLES}
+    lim_x = table.half_x - table.edge_margin
+    lim_y = table.half_y - table.edge_margin
+    shelf = by_role['shelf'][0]
+    shelf.yaw = 0.0  # along the back edge, open towards the front viewer
+    slack = max(0.0, lim_x - shelf.extent.half_x)
+    shelf.x = float(rng.uniform(-0.5 * slack, 0.5 * slack))
+    shelf.y = lim_y - shelf.extent.half_y
+    placed = [shelf]
+
+    def free(x: float, y: float, r: float) -> bool:
+        return (abs(x) + r <= lim_x and abs(y) + r <= lim_y
+                and all(o.outline_distance(x, y) - r >= config.min_gap for o in placed))
+
+    def random_spot(r: float) -> Tuple[float, float]:
+        return float(rng.uniform(-lim_x + r, lim_x - r)), float(rng.uniform(-lim_y + r, lim_y - r))
+
+    a, b = by_role['twin']
+    for _ in range(config.max_tries):  # the twins stand side by side along x
+        (x, y), side = random_spot(a.radius), float(rng.choice([-1.0, 1.0]))
+        x2 = x + side * (a.radius + b.radius + float(rng.uniform(*spec.twin_gap)))
+        y2 = y + float(rng.uniform(-0.01, 0.01))
+        if free(x, y, a.radius) and free(x2, y2, b.radius) and \
+                math.hypot(x2 - x, y2 - y) - a.radius - b.radius >= config.min_gap:
+            a.x, a.y, b.x, b.y = x, y, float(x2), float(y2)
+            placed += [a, b]
+            break
+    else:
+        return False
+    for box in by_role['box']:
+        box.yaw = float(rng.choice([0.0, 0.5 * math.pi]))
+    for obj in sorted(by_role['box'] + by_role['free'], key=lambda o: -o.radius):
+        for _ in range(config.max_tries):
+            x, y = random_spot(obj.radius)
+            if free(x, y, obj.radius):
+                obj.x, obj.y = x, y
+                placed.append(obj)
+                break
+        else:
+            return False
+    for box, top in zip(by_role['box'], by_role['box_top']):
+        top.x, top.y, top.base_z, top.support = box.x, box.y, box.top_z, box.id
+    on_shelf: List[SceneObject] = []
+    for obj in by_role['shelf_top']:
+        lo = shelf.x - shelf.extent.half_x + obj.radius + 0.02  # clear of the end panels
+        hi = shelf.x + shelf.extent.half_x - obj.radius - 0.02
+        for _ in range(config.max_tries):
+            x = float(rng.uniform(lo, hi))
+            if all(abs(x - o.x) - o.radius - obj.radius >= config.min_gap for o in on_shelf):
+                obj.x, obj.y, obj.base_z, obj.support = x, shelf.y, shelf.top_z, shelf.id
+                on_shelf.append(obj)
+                break
+        else:
+            return False
     return True
 
 

@@ -37,7 +37,7 @@ Output: ``RUN/eval/`` (``RUN/eval_ovs/`` in open-vocabulary mode) with ``summary
 ``<stage>/per_expression.csv`` and ``<stage>/<checkpoint>/overlays/*.png``.
 """
 import csv
-from dataclasses import dataclass, field as dataclass_field
+from dataclasses import dataclass, field as dataclass_field, replace
 import json
 import logging
 import math
@@ -52,11 +52,12 @@ from refersplat_ros.core import runs
 from refersplat_ros.core.datasets.reflerf_layout import category_phrase
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
-from refersplat_ros.core.evaluate.metrics import (evaluate_mask, gaussian_selection_metrics,
-                                                  MaskRecord, MiouSummary, SelectionMetrics,
-                                                  subset_summaries, summarize)
+from refersplat_ros.core.evaluate.metrics import (evaluate_mask, MaskRecord, MiouSummary,
+                                                  SelectionMetrics, subset_summaries, summarize,
+                                                  target_metrics)
 from refersplat_ros.core.field.checkpoint import load_checkpoint
-from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES, predicted_mask, selected_gaussians
+from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES, predicted_mask
+from refersplat_ros.core.inference.selection import select_target, SelectionConfig, Visibility
 from refersplat_ros.core.render.compositing import ViewWeights
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
@@ -65,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ('test', 'train', 'test-seen-wording')
 RELATIONAL = 'relational'
+#: 3D scores of the published target, averaged over the expressions.
+SELECTION_KEYS = ('right_object', 'precision', 'recall', 'iou', 'centroid_error')
 
 
 @dataclass
@@ -128,7 +131,9 @@ class CheckpointEvaluation:
         paper_records: The same pairs with the literal M >= 0 rule.
         summary / paper_summary: mIoU per scene and average (docs/METHOD.md#evaluation).
         subsets: mIoU per subset tag.
-        selection: 3D scores per test expression (Ref-Synth; empty otherwise).
+        selection: 3D scores of the published target per test expression (Ref-Synth; empty
+            otherwise): the node's selection (``inference/selection.py``) run on the
+            expression's response, scored against the per-Gaussian object ids.
         pixels: (predicted, GT) pixel counts per record.
     """
 
@@ -149,9 +154,9 @@ class CheckpointEvaluation:
         return self.summary.average
 
     def selection_means(self) -> Dict[str, float]:
-        """Mean 3D precision / recall / IoU over the test expressions (NaN-aware)."""
+        """Mean 3D scores over the test expressions (NaN-aware; right_object is a rate)."""
         out = {}
-        for key in ('precision', 'recall', 'iou'):
+        for key in SELECTION_KEYS:
             values = [getattr(m, key) for m in self.selection.values()]
             values = [v for v in values if not math.isnan(v)]
             out[key] = float(np.mean(values)) if values else math.nan
@@ -281,7 +286,8 @@ class Evaluator:
     """
 
     def __init__(self, dataset, scene, encoder: TextEncoder, device: torch.device, ovs: bool,
-                 empty_pixels: str, split: str = 'test'):
+                 empty_pixels: str, split: str = 'test',
+                 selection: Optional[SelectionConfig] = None):
         self.dataset = dataset
         self.scene = scene
         self.encoder = encoder
@@ -302,6 +308,10 @@ class Evaluator:
         self.words = {s: encoder.encode(s) for s in expressions}
         self.object_ids = dataset.object_ids()
         self.category_ids = dataset.category_ids()
+        self.selection_config = selection or SelectionConfig()
+        self._host = [t.detach().cpu().numpy() for t in (scene.means, scene.opacities,
+                                                         scene.colors)]
+        self._visibility: Optional[Tuple[Tensor, Visibility]] = None
 
     @torch.no_grad()
     def evaluate(self, checkpoint_path: Path, overlay_dir: Optional[Path] = None
@@ -314,13 +324,26 @@ class Evaluator:
         responses = {s: field.respond(w, cache).response for s, w in self.words.items()}
         stage = int((checkpoint.training_config or {}).get('stage', 1))
         return self.evaluate_responses(responses, overlay_dir, checkpoint=Path(checkpoint_path),
-                                       step=checkpoint.step, stage=stage)
+                                       step=checkpoint.step, stage=stage,
+                                       visibility=self._scene_visibility(checkpoint.visibility))
+
+    def _scene_visibility(self, weight: Optional[Tensor]) -> Optional[Visibility]:
+        """Return the ``Visibility`` of a checkpoint's record (kept while checkpoints share it)."""
+        if weight is None:
+            return None
+        if self._visibility is None or not torch.equal(self._visibility[0], weight):
+            means, opacities, _ = self._host
+            self._visibility = (weight, Visibility(weight.numpy(), means, opacities))
+        return self._visibility[1]
 
     @torch.no_grad()
     def evaluate_responses(self, responses: Dict[str, Tensor], overlay_dir: Optional[Path] = None,
-                           *, checkpoint: Path = Path('-'), step: int = 0,
-                           stage: int = 1) -> CheckpointEvaluation:
-        """Score per-Gaussian logits, ``responses[expression]`` [N], on every test pair."""
+                           *, checkpoint: Path = Path('-'), step: int = 0, stage: int = 1,
+                           visibility: Optional[Visibility] = None) -> CheckpointEvaluation:
+        """Score per-Gaussian logits, ``responses[expression]`` [N], on every test pair.
+
+        ``visibility`` (the checkpoint's) feeds the 3D selection; None = without it.
+        """
         responses = {s: r.to(self.device, torch.float32).reshape(-1)
                      for s, r in responses.items()}
         records, paper_records, pixels = [], [], []
@@ -355,19 +378,31 @@ class Evaluator:
                 writer = csv.writer(handle)
                 writer.writerow(['file', 'frame', 'category', 'expression', 'iou'])
                 writer.writerows(overlay_rows)
-        selection = {}
-        if self.object_ids is not None and self.category_ids:
-            for pair in self.pairs:
-                if pair.expression in selection or pair.category not in self.category_ids:
-                    continue
-                chosen = selected_gaussians(responses[pair.expression]).cpu().numpy()
-                selection[pair.expression] = gaussian_selection_metrics(
-                    chosen, self.object_ids.numpy(), self.category_ids[pair.category])
+        selection = self._score_targets(responses, visibility)
         return CheckpointEvaluation(
             checkpoint=checkpoint, step=step, stage=stage,
             records=records, paper_records=paper_records, summary=summarize(records),
             paper_summary=summarize(paper_records), subsets=subset_summaries(records),
             selection=selection, pixels=pixels)
+
+    def _score_targets(self, responses: Dict[str, Tensor],
+                       visibility: Optional[Visibility]) -> Dict[str, SelectionMetrics]:
+        """3D scores of the target the node would publish for each expression (Ref-Synth)."""
+        selection = {}
+        if self.object_ids is None or not self.category_ids:
+            return selection
+        means, opacities, colors = self._host
+        object_ids = self.object_ids.numpy()
+        config = replace(self.selection_config, top_k=1, metric_scale=1.0)
+        for pair in self.pairs:
+            if pair.expression in selection or pair.category not in self.category_ids:
+                continue
+            probabilities = torch.sigmoid(responses[pair.expression]).cpu().numpy()
+            chosen = select_target(probabilities, means, opacities, colors, config, visibility)
+            published = chosen.best.centroid if chosen.ok else None
+            selection[pair.expression] = target_metrics(
+                chosen.indices, published, object_ids, means, self.category_ids[pair.category])
+        return selection
 
 
 def _view_image(view) -> np.ndarray:  # [H, W, 3] float

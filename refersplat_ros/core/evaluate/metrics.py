@@ -99,13 +99,20 @@ def subset_summaries(records: Iterable[MaskRecord]) -> Dict[str, MiouSummary]:
 
 @dataclass
 class SelectionMetrics:
-    """3D scores of a Gaussian selection against one object; NaN where undefined."""
+    """3D scores of a Gaussian selection against one object; NaN where undefined.
+
+    ``right_object`` (1 or 0) and ``centroid_error`` (distance from the published target's
+    centroid to the object's, scene units) score a published target (:func:`target_metrics`);
+    they are NaN for a bare selection.
+    """
 
     precision: float
     recall: float
     iou: float
     num_selected: int
     num_target: int
+    right_object: float = math.nan
+    centroid_error: float = math.nan
 
 
 def gaussian_selection_metrics(
@@ -130,3 +137,32 @@ def gaussian_selection_metrics(
         recall=tp / num_target if num_target else math.nan,
         iou=tp / union if union else math.nan,
         num_selected=num_selected, num_target=num_target)
+
+
+def target_metrics(
+    indices,  # [P] int Gaussians of the published target (empty: no match)
+    position,  # [3] centroid of the published target, scene units; None with no match
+    object_ids,  # [N] int per-Gaussian object id
+    means,  # [N, 3] Gaussian centres
+    target_id: int,
+) -> SelectionMetrics:
+    """Score a published 3D target against the object ``target_id``.
+
+    The target is the right object when most of its Gaussians belong to it; a query without a
+    match scores recall 0, right_object 0 and NaN precision and centroid error.
+    """
+    ids = _numpy(object_ids).reshape(-1)
+    chosen = np.zeros(len(ids), bool)
+    indices = _numpy(indices).astype(np.int64).reshape(-1)
+    chosen[indices] = True
+    scores = gaussian_selection_metrics(chosen, ids, target_id)
+    if len(indices) == 0 or position is None:
+        scores.right_object = 0.0
+        return scores
+    values, counts = np.unique(ids[indices], return_counts=True)
+    scores.right_object = float(values[np.argmax(counts)] == target_id)
+    members = _numpy(means).reshape(-1, 3)[ids == target_id]
+    if len(members):
+        centroid = members.astype(np.float64).mean(axis=0)
+        scores.centroid_error = float(np.linalg.norm(np.asarray(position, np.float64) - centroid))
+    return scores

@@ -41,6 +41,7 @@ CHECKPOINT_VERSION = 1
 _META_KEY = 'refersplat'
 _FIELD_PREFIX = 'field.'
 _OPTIM_PREFIX = 'optim.'
+_VISIBILITY = 'scene.visibility'
 
 PathLike = Union[str, Path]
 
@@ -76,6 +77,7 @@ class ReferringCheckpoint:
     training_config: Dict[str, Any] = dataclass_field(default_factory=dict)
     optimizer_state: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = dataclass_field(default_factory=dict)
+    visibility: Optional[Tensor] = None  # [N] compositing weight over the training views
 
     def check_scene(self, means: Tensor) -> None:  # [N, 3]
         """Raise CheckpointError unless ``means`` are the centres the field was trained on."""
@@ -181,6 +183,7 @@ def save_checkpoint(
     training_config: Optional[Dict[str, Any]] = None,
     optimizer: Optional[torch.optim.Optimizer] = None,
     extra: Optional[Dict[str, Any]] = None,
+    visibility: Optional[Tensor] = None,  # [N]
 ) -> Path:
     """Save a field (and optionally its optimizer) to one safetensors file, atomically.
 
@@ -193,6 +196,8 @@ def save_checkpoint(
             paths are converted, e.g. ``{'loss': ReferringLossConfig(), ...}``).
         optimizer: Optimizer over the field's parameters, saved for resuming.
         extra: Further JSON-serialisable values (e.g. best-checkpoint mIoU).
+        visibility: Total compositing weight of each Gaussian over the training views
+            (``ViewWeights.visibility``); the 3D selection trusts well-seen Gaussians.
 
     Returns:
         The path written.
@@ -200,6 +205,12 @@ def save_checkpoint(
     path = Path(path)
     tensors = {_FIELD_PREFIX + k: v.detach().to('cpu').contiguous().clone()
                for k, v in field.state_dict().items()}
+    if visibility is not None:
+        visibility = visibility.detach().to('cpu', torch.float32).reshape(-1)
+        if visibility.shape[0] != field.num_gaussians:
+            raise CheckpointError(f'checkpoint {path}: visibility has {visibility.shape[0]} '
+                                  f'entries, the field {field.num_gaussians} Gaussians')
+        tensors[_VISIBILITY] = visibility.contiguous().clone()
     optim_meta = None
     if optimizer is not None:
         state_dict = optimizer.state_dict()
@@ -261,6 +272,17 @@ def _read_metadata(path: Path, data: bytes) -> Dict[str, Any]:
         raise CheckpointError(f'checkpoint {path}: version {meta.get("version")!r} not supported '
                               f'(expected {CHECKPOINT_VERSION})')
     return meta
+
+
+def _checked_visibility(visibility: Optional[Tensor], num: int) -> Optional[Tensor]:
+    """Return the stored visibility if it is [N], finite and >= 0; else raise ValueError."""
+    if visibility is None:
+        return None
+    if tuple(visibility.shape) != (num,):
+        raise ValueError(f'scene.visibility has shape {tuple(visibility.shape)}, expected [{num}]')
+    if not bool(torch.isfinite(visibility).all()) or bool((visibility < 0).any()):
+        raise ValueError('scene.visibility holds negative or non-finite values')
+    return visibility
 
 
 def _restore_param_groups(groups):
@@ -326,7 +348,8 @@ def load_checkpoint(
             step=int(meta['step']),
             training_config=meta.get('training_config') or {},
             optimizer_state=optimizer_state,
-            extra=meta.get('extra') or {})
+            extra=meta.get('extra') or {},
+            visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
     if means is not None:

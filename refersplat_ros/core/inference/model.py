@@ -26,7 +26,8 @@ from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.field.referring_field import (inference_cache, ReferringField,
                                                        response_only)
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.selection import select_target, Selection, SelectionConfig
+from refersplat_ros.core.inference.selection import (select_target, Selection, SelectionConfig,
+                                                     Visibility)
 from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
@@ -56,10 +57,13 @@ class ReferringModel:
         field: The trained referring field for this scene.
         encoder: The text encoder the field was trained with.
         mask_camera: View in which ``query`` renders the 2D mask (None = no mask).
+        visibility: [N] total compositing weight of each Gaussian over the training views
+            (saved with checkpoints since training records it); None = every Gaussian is
+            trusted alike (the selection without visibility, ``inference/selection.py``).
     """
 
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
-                 mask_camera: Optional[Camera] = None):
+                 mask_camera: Optional[Camera] = None, visibility=None):
         if field.num_gaussians != scene.num_gaussians:
             raise CheckpointError(f'field has {field.num_gaussians} Gaussians, scene has '
                                   f'{scene.num_gaussians}')
@@ -71,6 +75,13 @@ class ReferringModel:
         self._means = self.scene.means.detach().cpu().numpy()
         self._opacities = self.scene.opacities.detach().cpu().numpy()
         self._colors = self.scene.colors.detach().cpu().numpy()
+        self.visibility = None
+        if visibility is not None:
+            self.visibility = Visibility(np.asarray(visibility, np.float32), self._means,
+                                         self._opacities)
+            default = SelectionConfig()  # the neighbour search once, here, not in a query
+            self.visibility.links(default.seen_fraction, default.propagation_radius,
+                                  default.min_opacity)
         self._mask_weights: Optional[CompositingWeights] = None
         self.mask_camera = None
         self.set_mask_camera(mask_camera)
@@ -95,7 +106,11 @@ class ReferringModel:
         field_ = checkpoint.build_field(scene.means).to(device)
         logger.info('loaded %d Gaussians, field step %d, encoder %s on %s',
                     scene.num_gaussians, checkpoint.step, encoder.encoder_id, device)
-        return cls(scene, field_, encoder, mask_camera)
+        if checkpoint.visibility is None:
+            logger.warning('%s records no visibility (written before it was saved): the 3D '
+                           'selection trusts every Gaussian alike', checkpoint_path)
+        return cls(scene, field_, encoder, mask_camera,
+                   None if checkpoint.visibility is None else checkpoint.visibility.numpy())
 
     @property
     def num_gaussians(self) -> int:
@@ -121,6 +136,8 @@ class ReferringModel:
                    cache.sq_norm]
         total = sum(t.numel() * t.element_size() for t in tensors)
         total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
+        if self.visibility is not None:
+            total += self.visibility.nbytes
         if self._mask_weights is not None:
             total += self._mask_weights.nbytes
         return int(total)
@@ -175,7 +192,7 @@ class ReferringModel:
         stage('selecting')
         start = time.perf_counter()
         chosen = select_target(probabilities, self._means, self._opacities, self._colors,
-                               selection)
+                               selection, self.visibility)
         timings['select'] = (time.perf_counter() - start) * 1e3
         if not chosen.ok:
             timings['render'] = 0.0

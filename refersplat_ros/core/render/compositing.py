@@ -89,6 +89,19 @@ class CompositingWeights:
                 total += t.numel() * t.element_size()
         return total
 
+    def gaussian_weight(self) -> Tensor:  # [N]
+        """Total compositing weight of each Gaussian in this view (its share of the pixels).
+
+        Sum over pixels of T * alpha: how much of the rendered image the Gaussian makes. 0 for
+        a Gaussian that is hidden, outside the view or below the alpha floor.
+        """
+        crow, values = self.weights_t.crow_indices(), self.weights_t.values()
+        counts = (crow[1:] - crow[:-1]).to(torch.int64)
+        rows = torch.repeat_interleave(torch.arange(self.num_gaussians, device=values.device),
+                                       counts)
+        return torch.zeros(self.num_gaussians, dtype=values.dtype,
+                           device=values.device).index_add_(0, rows, values)
+
     def render(
         self,
         features: Tensor,  # [N, C]
@@ -220,3 +233,16 @@ class ViewWeights:
             self.build_seconds += time.perf_counter() - start
             return weights
         return self.cache.get(_view_key(camera), build)
+
+    def visibility(self, cameras) -> Tensor:  # [N] float32
+        """Total compositing weight of each Gaussian over ``cameras`` (how much it is seen).
+
+        The rendered masks constrain a Gaussian's response in proportion to this weight: a
+        Gaussian the views never show (an inner layer, a hidden back side) has visibility 0 and
+        a response no loss ever checked.
+        """
+        total = torch.zeros(self.scene.num_gaussians, dtype=torch.float64,
+                            device=self.scene.means.device)
+        for camera in cameras:
+            total += self.get(camera).gaussian_weight().to(torch.float64)
+        return total.to(torch.float32)

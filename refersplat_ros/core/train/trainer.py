@@ -488,6 +488,9 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
     bar = tqdm(total=steps, initial=start_step, desc=f'train stage {stage}', unit='step',
                disable=not config.progress, dynamic_ncols=True)
     build_before = weights.build_seconds
+    # How much the training views show each Gaussian: saved with every checkpoint for the
+    # 3D selection (inference/selection.py). Builds each view's weights once, as training does.
+    visibility = weights.visibility([view.camera for view in views])
     window: List[Dict[str, float]] = []
     final = {}
     current_view, masks, view_words = None, {}, None
@@ -528,7 +531,7 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
                 for path in (checkpoint_dir / runs.step_checkpoint_name(step), last_path):
                     save_checkpoint(path, field, text_encoder_id=encoder.encoder_id, step=step,
                                     training_config=training_config, optimizer=optimizer,
-                                    extra=extra)
+                                    extra=extra, visibility=visibility)
     finally:
         bar.close()
         log_file.close()

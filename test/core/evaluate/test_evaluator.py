@@ -119,7 +119,10 @@ def test_hand_made_predictions(tiny):
     assert len(oracle.records) == 4 and all(r.iou > 0.8 for r in oracle.records)
     assert oracle.miou == pytest.approx(np.mean([r.iou for r in oracle.records]))
     means = oracle.selection_means()
-    assert means['precision'] == 1.0 and means['recall'] == 1.0
+    # The published target: the right object, nothing else, and nearly all of it (the oracle
+    # also lights near-transparent Gaussians, which the selection ignores).
+    assert means['right_object'] == 1.0 and means['precision'] == 1.0
+    assert means['recall'] > 0.9 and means['centroid_error'] < 0.02
     # The first record by hand: render, threshold, IoU.
     view = dataset.test_views[0]
     comp = compositing_weights(scene.means, scene.quats, scene.scales, scene.opacities,
@@ -137,10 +140,13 @@ def test_hand_made_predictions(tiny):
     swapped = evaluator.evaluate_responses(_oracle(dataset, object_ids, swap.get))
     assert swapped.miou < 0.05
     assert swapped.selection_means()['precision'] == 0.0
+    assert swapped.selection_means()['right_object'] == 0.0
     nothing = evaluator.evaluate_responses(_oracle(dataset, object_ids, lambda c: None))
     assert nothing.miou == 0.0 and all(p == 0 for p, _ in nothing.pixels)
     assert math.isnan(nothing.selection_means()['precision'])
     assert nothing.selection_means()['recall'] == 0.0
+    assert nothing.selection_means()['right_object'] == 0.0
+    assert math.isnan(nothing.selection_means()['centroid_error'])
     # Subsets: spatial = the box expression only.
     assert oracle.subsets['spatial'].average == pytest.approx(
         np.mean([r.iou for r in oracle.records if r.category == 'blue-box']))

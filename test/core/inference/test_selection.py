@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from refersplat_ros.core.inference.selection import (oriented_box, rotation_to_quaternion_xyzw,
-                                                     select_target, SelectionConfig)
+                                                     select_target, SelectionConfig, Visibility)
 
 
 def _blob(rng, center, size, n):
@@ -137,3 +137,77 @@ def test_quaternion_of_rotation(angle):
     expected = np.append(axis * np.sin(angle / 2), np.cos(angle / 2))
     expected = expected if expected[3] >= 0 else -expected
     np.testing.assert_allclose(q, expected, atol=1e-9)
+
+
+def _shelf_and_vase(rng):
+    """Build a large shelf (mostly hidden inner Gaussians) beside a small vase, and a table.
+
+    The vase stands on a thin plinth (not modelled), clear of the table, so that its back
+    side's nearest well-seen Gaussians are its own front ones.
+    """
+    shelf_surface = _blob(rng, [0.0, 0.3, 0.2], [0.9, 0.02, 0.4], 600)
+    shelf_inside = _blob(rng, [0.0, 0.35, 0.2], [0.85, 0.08, 0.35], 2400)
+    vase_front = _blob(rng, [0.5, 0.0, 0.2], [0.06, 0.02, 0.16], 150)
+    vase_back = _blob(rng, [0.5, 0.03, 0.2], [0.06, 0.02, 0.16], 150)
+    table = _blob(rng, [0, 0, 0], [1.4, 1.4, 0.0], 1500)
+    means = np.concatenate([shelf_surface, shelf_inside, vase_front, vase_back, table])
+    ids = np.repeat([1, 1, 2, 2, 0], [600, 2400, 150, 150, 1500])
+    # Compositing weight over the training views: surfaces seen, inner / back Gaussians not.
+    seen = np.repeat([1.0, 0.0, 1.0, 0.0, 1.0], [600, 2400, 150, 150, 1500])
+    visibility = (seen * rng.uniform(2.0, 4.0, len(means)) + (1 - seen) * rng.uniform(
+        0.0, 0.01, len(means))).astype(np.float32)
+    opacities = np.full(len(means), 0.9, np.float32)
+    colors = rng.random((len(means), 3)).astype(np.float32)
+    return means, ids, visibility, opacities, colors
+
+
+def test_well_seen_support_beats_a_large_half_hidden_object():
+    rng = np.random.default_rng(1)
+    means, ids, visibility, opacities, colors = _shelf_and_vase(rng)
+    # The field fits the views: seen vase Gaussians answer, seen shelf Gaussians do not. The
+    # shelf's unchecked inner Gaussians answer at random, and outweigh the vase by mass.
+    prob = np.where(ids == 2, 0.9, 0.1).astype(np.float32)
+    inner = np.flatnonzero((ids == 1) & (visibility < 0.5))
+    prob[inner] = np.where(rng.random(len(inner)) < 0.6, 0.8, 0.2)
+    paper = select_target(prob, means, opacities, colors,
+                          SelectionConfig(seen_fraction=0.0, rank_by='mass'))
+    assert paper.ok and np.bincount(ids[paper.best.indices]).argmax() == 1  # the shelf
+    vis = Visibility(visibility, means, opacities)
+    chosen = select_target(prob, means, opacities, colors, SelectionConfig(), vis)
+    assert chosen.ok
+    assert set(ids[chosen.best.indices]) == {2}
+    # Propagation brings the never-seen back side: the whole vase, nothing else.
+    assert len(chosen.best.indices) == 300
+    np.testing.assert_allclose(chosen.best.centroid, means[ids == 2].mean(axis=0), atol=0.005)
+    # Propagated Gaussians carry the probability of the neighbour they inherit from.
+    assert np.all(chosen.scores == pytest.approx(0.9))
+
+
+def test_propagation_reaches_only_poorly_seen_gaussians_near_the_target():
+    rng = np.random.default_rng(2)
+    means, ids, visibility, opacities, colors = _shelf_and_vase(rng)
+    prob = np.where(ids == 2, 0.9, 0.1).astype(np.float32)
+    vis = Visibility(visibility, means, opacities)
+    without = select_target(prob, means, opacities, colors, SelectionConfig(propagate=False),
+                            vis)
+    assert set(ids[without.best.indices]) == {2} and len(without.best.indices) == 150
+    # A tiny radius links nothing; the automatic one the back side (2 cm away).
+    tiny = select_target(prob, means, opacities, colors,
+                         SelectionConfig(propagation_radius=1e-4), vis)
+    assert len(tiny.best.indices) == 150
+    # Transparent Gaussians never join.
+    opacities = opacities.copy()
+    opacities[(ids == 2) & (visibility < 0.5)] = 0.01
+    vis = Visibility(visibility, means, opacities)
+    faint = select_target(prob, means, opacities, colors, SelectionConfig(), vis)
+    assert len(faint.best.indices) == 150
+
+
+def test_visibility_validates_its_input():
+    means = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match='does not match'):
+        Visibility(np.ones(2), means, np.ones(3))
+    with pytest.raises(ValueError, match='finite'):
+        Visibility(np.array([1.0, np.nan, 1.0]), means, np.ones(3))
+    with pytest.raises(ValueError, match='rank_by'):
+        SelectionConfig(rank_by='size').validate()
