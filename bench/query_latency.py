@@ -231,7 +231,7 @@ def main(argv=None) -> int:
             'end-to-end minus the stages (transport both ways, queueing, message building). '
             'Synthetic scenes: random Gaussians, '
             'the default PCMI field with hand-set weights answering an object-sized blob '
-            '(1.5 % of N; `core/fixed_answer_field.py`: the full forward runs, so latency '
+            '(1.5 % of N; `test/fixed_answer_field.py`: the full forward runs, so latency '
             "equals a trained field's), a 160x120 mask view. Queries look like \"the 7th red "
             'mug to the left of the blue bowl" (12 word pieces; the field cost grows with N '
             'and with the number of word pieces).\n\n' + table(rows) + '\n' + targets(rows))

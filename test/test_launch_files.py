@@ -142,9 +142,9 @@ def test_rviz_topics_are_latched_publishers_of_the_node():
     tree = _tree(NODE_FILE)
     publishers = {}
     for call in _calls(tree, 'create_publisher'):
-        topic, qos = call.args[1], call.args[2]
-        if isinstance(topic, ast.Constant) and isinstance(qos, ast.Name):
-            publishers[topic.value] = qos.id
+        topic, qos = _name_value(call.args[1]), call.args[2]
+        if topic is not None and isinstance(qos, ast.Name):
+            publishers[topic] = qos.id
     for topic in RVIZ_TOPICS:
         private = '~/' + topic[len('/refersplat/'):]
         assert publishers.get(private) == 'LATCHED', (topic, publishers)
@@ -152,6 +152,16 @@ def test_rviz_topics_are_latched_publishers_of_the_node():
                       and getattr(n.targets[0], 'id', None) == 'PARAMETERS')
     frame_id = ast.literal_eval(parameters)['frame_id'][0]
     assert frame_id == 'scene'
-    names = [ast.literal_eval(c.args[0]) for c in _calls(tree, '__init__')
-             if c.args and isinstance(c.args[0], ast.Constant)]
+    names = [_name_value(c.args[0]) for c in _calls(tree, '__init__') if c.args]
     assert names == ['refersplat'], names
+
+
+def _name_value(node):
+    """Value of a string constant or of a ``topics.NAME`` attribute (the node's ROS names)."""
+    from refersplat_ros import topics
+    if isinstance(node, ast.Constant):
+        return node.value
+    if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id == 'topics'):
+        return getattr(topics, node.attr)
+    return None

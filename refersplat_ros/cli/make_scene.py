@@ -4,6 +4,7 @@ Examples::
 
     refersplat make-scene --preset default --out scenes/default
     refersplat make-scene --preset tiny --out /tmp/tiny --seed 3
+    refersplat make-scene --preset hard --out scenes/hard
     refersplat make-scene --out scenes/s7 --seed 7 --num-objects 8 --num-views 40 --width 320
 """
 import argparse
@@ -14,9 +15,15 @@ from refersplat_ros.cli.options import add_progress
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, type=Path, help='output scene folder')
-    parser.add_argument('--preset', default='default', choices=('default', 'tiny'),
+    parser.add_argument('--preset', default='default',
+                        choices=('default', 'tiny', 'hard', 'hard-tiny'),
                         help='default: 7 objects, ~30k Gaussians, 32 views at 160x120 (6 test); '
-                             'tiny: 4 objects, <5k Gaussians, 6 views at 64x48 (2 test)')
+                             'tiny: 4 objects, <5k Gaussians, 6 views at 64x48 (2 test); '
+                             'hard: 14 objects of very different sizes (a long shelf with '
+                             'objects on it, a stacked box, identical twins), multi-anchor '
+                             'sentences, ~33k Gaussians, 30 views at 160x120 (6 test); '
+                             'hard-tiny: the hard scene with <8k Gaussians, 8 views at 64x48 '
+                             '(2 test)')
     parser.add_argument('--seed', type=int, default=None, help='random seed (preset: 0)')
     parser.add_argument('--num-objects', type=int, default=None, help='number of objects K')
     parser.add_argument('--num-views', type=int, default=None, help='number of views M')

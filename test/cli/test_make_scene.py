@@ -22,3 +22,16 @@ def test_cli_make_scene(tmp_path, capsys):
     assert main(['make-scene', '--preset', 'tiny', '--out', str(out), '--no-progress',
                  '--overwrite', '--num-views', '4', '--num-test-views', '1']) == 0
     assert len(list((out / 'images').iterdir())) == 4  # old frames removed with --overwrite
+
+
+def test_cli_make_scene_hard_tiny(tmp_path, capsys):
+    out = tmp_path / 'hard'
+    rc = main(['make-scene', '--preset', 'hard-tiny', '--out', str(out), '--num-views', '3',
+               '--num-test-views', '1', '--no-progress', '--no-contact-sheet'])
+    assert rc == 0
+    assert '14 objects' in capsys.readouterr().out
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert len(manifest['objects']) == 14 and len(manifest['views']) == 3
+    assert sum(o['has_twin'] for o in manifest['objects']) == 2
+    assert any(o['on_top_of'] for o in manifest['objects'])
+    assert manifest['config']['cameras']['width'] == 64

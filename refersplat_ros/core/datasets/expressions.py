@@ -212,7 +212,7 @@ def unique_description(obj: SceneObject, objects: Sequence[SceneObject]) -> Opti
 
 def anchor_description(obj: SceneObject, objects: Sequence[SceneObject],
                        rich: bool = False) -> Optional[Description]:
-    """Description that names ``obj`` as an anchor, or None (an identical twin).
+    """Return the description that names ``obj`` as an anchor, or None (an identical twin).
 
     ``rich``: the unique one with noun and colour (plus size where needed) when there is one,
     else the simplest with a noun; otherwise :func:`unique_description`.
@@ -300,14 +300,20 @@ def candidate_structures(target: SceneObject, objects: Sequence[SceneObject],
 
 def multi_anchor_structures(target: SceneObject, objects: Sequence[SceneObject],
                             config: ExpressionConfig) -> List[Referring]:
-    """Valid two-clause structures naming 2..``max_anchors`` other objects.
+    """Return the valid two-clause structures naming 2..``max_anchors`` other objects.
 
     Essential ones first (neither clause alone singles out the target), each group in a
     deterministic order. Empty when ``config.multi_anchor`` is None.
+
+    Raises:
+        ValueError: a superlative among ``multi_anchor.relations`` (its reading inside a
+            conjunction is ambiguous).
     """
     multi, th = config.multi_anchor, config.thresholds
     if multi is None:
         return []
+    if {'nearest_to', 'farthest_from'} & set(multi.relations):
+        raise ValueError('multi-anchor clauses cannot use superlatives')
     by_id = {o.id: o for o in objects}
     anchors = [(o, anchor_description(o, objects, rich=True))
                for o in objects if o.id != target.id]
@@ -357,6 +363,28 @@ def noun_phrase(d: Description, split: str, rng: np.random.Generator) -> str:
     return ' '.join(words)
 
 
+def plural(phrase: str) -> str:
+    """Plural of a noun phrase (its last word): 'red box' -> 'red boxes'."""
+    head, _, last = phrase.rpartition(' ')
+    if last.endswith('f'):
+        last = last[:-1] + 'ves'
+    elif last.endswith(('x', 's', 'sh', 'ch')):
+        last += 'es'
+    else:
+        last += 's'
+    return f'{head} {last}' if head else last
+
+
+def _clause_text(clause: Clause, split: str, rng: np.random.Generator) -> str:
+    """Relation phrase with its anchor(s), e.g. 'to the left of the blue bowl'."""
+    idx = 0 if split == TRAIN else 1
+    anchor_nps = ['the ' + noun_phrase(d, split, rng) for d in clause.anchor_descriptions]
+    phrase = _pick(rng, RELATION_PHRASES[clause.relation][idx])
+    if clause.relation == 'between':
+        return phrase.format(a=anchor_nps[0], b=anchor_nps[1])
+    return f'{phrase} {anchor_nps[0]}'
+
+
 def realise(ref: Referring, split: str, rng: np.random.Generator) -> str:
     """Turn a structure into a sentence using only the ``split`` half of the vocabulary."""
     idx = 0 if split == TRAIN else 1
@@ -366,18 +394,18 @@ def realise(ref: Referring, split: str, rng: np.random.Generator) -> str:
     if ref.family == 'ordinal':
         noun = noun_phrase(Description(ref.description.shape, ref.description.colour), split,
                            rng)
+        if ref.pair:
+            frame = _pick(rng, FRAMES['pair'][idx])
+            return frame.format(side=ref.side, noun=noun, nouns=plural(noun))
         if ref.ordinal == 1 and (split == TEST or rng.uniform() < 0.5):
             frame = _pick(rng, FRAMES['extreme'][idx])
             return frame.format(ext=EXTREME_WORDS[ref.side], noun=noun, side=ref.side)
         frame = _pick(rng, FRAMES['ordinal'][idx])
         return frame.format(ord=ORDINAL_WORDS[ref.ordinal], noun=noun, side=ref.side)
-    anchor_nps = ['the ' + noun_phrase(d, split, rng) for d in ref.anchor_descriptions]
-    phrase = _pick(rng, RELATION_PHRASES[ref.relation][idx])
-    if ref.relation == 'between':
-        rel = phrase.format(a=anchor_nps[0], b=anchor_nps[1])
-    else:
-        rel = f'{phrase} {anchor_nps[0]}'
-    return _pick(rng, FRAMES['relation'][idx]).format(np=np_t, rel=rel)
+    rels = [_clause_text(c, split, rng) for c in ref.clauses]
+    if len(rels) == 1:
+        return _pick(rng, FRAMES['relation'][idx]).format(np=np_t, rel=rels[0])
+    return _pick(rng, FRAMES['compound'][idx]).format(np=np_t, rel=rels[0], rel2=rels[1])
 
 
 def expression_kind(ref: Referring, objects: Sequence[SceneObject]) -> str:
@@ -417,6 +445,22 @@ def _choose(rng: np.random.Generator, pool: List[Referring], count: int,
     return chosen
 
 
+def _choose_multi(rng: np.random.Generator, multi: List[Referring], count: int,
+                  exclude: Sequence[Referring]) -> List[Referring]:
+    """Pick ``count`` multi-anchor structures: essential ones first, varied relations."""
+    left = [r for r in multi if r not in exclude]
+    chosen: List[Referring] = []
+    for _ in range(count):
+        if not left:
+            break
+        used = {c.relation for r in chosen + list(exclude) for c in r.clauses}
+        fresh = [r for r in left if not {c.relation for c in r.clauses} & used] or left
+        pick = fresh[int(rng.integers(min(len(fresh), 4)))]  # among the first (essential)
+        chosen.append(pick)
+        left.remove(pick)
+    return chosen
+
+
 def generate_expressions(objects: Sequence[SceneObject], rng: np.random.Generator,
                          config: Optional[ExpressionConfig] = None) -> Optional[List[Expression]]:
     """Generate train and test expressions for every object.
@@ -432,10 +476,21 @@ def generate_expressions(objects: Sequence[SceneObject], rng: np.random.Generato
     sentences = set()
     for obj in objects:
         pool = candidate_structures(obj, objects, config)
-        if len(pool) < need:
-            return None
-        test = _choose(rng, pool, config.test_per_object, ())
-        train = _choose(rng, pool, config.train_per_object, test)
+        if config.multi_anchor is None:
+            if len(pool) < need:
+                return None
+            test = _choose(rng, pool, config.test_per_object, ())
+            train = _choose(rng, pool, config.train_per_object, test)
+        else:
+            multi = multi_anchor_structures(obj, objects, config)
+            if len(pool) + len(multi) < need:
+                return None
+            n_test = config.test_per_object if \
+                rng.uniform() < config.multi_anchor.test_fraction else 0
+            test = _choose_multi(rng, multi, n_test, ())
+            test += _choose(rng, pool, config.test_per_object - len(test), ())
+            train = _choose_multi(rng, multi, config.multi_anchor.train, test)
+            train += _choose(rng, pool, config.train_per_object - len(train), test)
         if len(train) < config.train_per_object or len(test) < config.test_per_object:
             return None
         for split, refs in ((TRAIN, train), (TEST, test)):

@@ -123,7 +123,7 @@ def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
 
 
 def _hard_config(tiny: bool) -> RefSynthConfig:
-    """The ``hard`` / ``hard-tiny`` presets (see :func:`preset_config`)."""
+    """Build the ``hard`` / ``hard-tiny`` presets (see :func:`preset_config`)."""
     layout = LayoutConfig(num_objects=14, table=TableSpec(half_x=0.6, half_y=0.4),
                           clutter=ClutterSpec())
     # The default rig moved back by 15 % for the larger table.

@@ -7,11 +7,12 @@ import pytest
 
 from refersplat_ros.core.datasets import expressions as ex
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.relations import (between, Description, directional, next_to,
-                                                    on_top_of, ordinal_position,
-                                                    RelationThresholds, superlative)
+from refersplat_ros.core.datasets.relations import (between, Description, directional,
+                                                    footprint_gap, next_to, on_top_of,
+                                                    ordinal_position, RelationThresholds,
+                                                    superlative)
 from refersplat_ros.core.datasets.shapes import shape_extent
-from refersplat_ros.core.datasets.synth_scene import SceneObject
+from refersplat_ros.core.datasets.synth_scene import identical, SceneObject
 
 TH = RelationThresholds()
 
@@ -54,6 +55,81 @@ def test_next_to_between_on_top_and_superlatives():
     assert ordinal_position(b, 'left', balls + [close], TH) is None
 
 
+def test_relations_take_a_long_object_by_its_outline():
+    shelf = obj(1, 'shelf', 0.0, 0.3)  # 0.84 m along x, 0.14 m deep: x in [-0.42, 0.42]
+    assert shelf.elongated and not obj(9, 'mug', 0.0, 0.0).elongated
+    # In front of the shelf's left end: its centre rule would say "left of the shelf".
+    front_left = obj(2, 'ball', -0.35, 0.05)
+    assert directional('in_front_of', front_left, shelf, TH)
+    assert not directional('left_of', front_left, shelf, TH)
+    assert not directional('left_of', front_left, shelf, TH, strict=False)
+    beyond = obj(3, 'ball', -0.52, 0.3)  # past the left end, level with the shelf
+    assert directional('left_of', beyond, shelf, TH) and directional('right_of', shelf, beyond, TH)
+    assert not directional('in_front_of', beyond, shelf, TH, strict=False)
+    # next_to: the gap to the outline (2 cm), not to the 0.43 m bounding disc.
+    near = obj(4, 'ball', 0.3, 0.3 - 0.07 - 0.05 - 0.02)
+    assert footprint_gap(near, shelf) == pytest.approx(0.02)
+    assert next_to(near, shelf, TH) and not next_to(obj(5, 'ball', 0.0, -0.2), shelf, TH)
+    # Standing on the shelf near its end counts as on top of it.
+    top = obj(6, 'mug', 0.3, 0.3, size='small', base_z=shelf.top_z, support=1)
+    assert on_top_of(top, shelf) and not on_top_of(top, beyond)
+    assert not directional('right_of', top, shelf, TH, strict=False)
+    # between: the shelf counts by its point nearest the other anchor.
+    bowl = obj(7, 'bowl', -0.3, -0.3)
+    assert between(obj(8, 'ball', -0.3, -0.02), bowl, shelf, TH)
+    assert not between(obj(8, 'ball', 0.3, -0.02), bowl, shelf, TH, strict=False)
+    assert not between(shelf, bowl, beyond, TH, strict=False)  # a long target is never between
+    # Superlatives use the distance to the outline: the ball under the shelf's end is nearest.
+    balls = [obj(10, 'ball', -0.35, 0.12), obj(11, 'ball', 0.0, 0.0)]
+    assert superlative('nearest_to', balls[0], shelf, balls, TH)
+    assert superlative('farthest_from', balls[1], shelf, balls, TH)
+
+
+def test_multi_anchor_structures_need_both_clauses():
+    # Four red cans: "left of the bowl" and "in front of the plate" each fit two of them, only
+    # the target fits both.
+    cans = [obj(1, 'can', -0.3, -0.2), obj(2, 'can', -0.3, 0.2), obj(3, 'can', 0.3, -0.2),
+            obj(4, 'can', 0.3, 0.25)]
+    bowl = obj(5, 'bowl', 0.0, 0.0, colour='blue')
+    plate = obj(6, 'plate', 0.0, 0.3, colour='green', size='small')
+    objects = cans + [bowl, plate]
+    config = ex.ExpressionConfig(multi_anchor=ex.MultiAnchorConfig())
+    multi = ex.multi_anchor_structures(cans[0], objects, config)
+    assert multi
+    pairs = {tuple(sorted((c.relation, c.anchors) for c in r.clauses)) for r in multi}
+    assert (('in_front_of', (6,)), ('left_of', (5,))) in pairs
+    for r in multi:
+        assert len(r.all_anchors) in (2, 3) and len(r.clauses) == 2
+        assert ex.is_valid(r, objects, TH)
+        assert all(not ex.satisfies(r, o, objects, TH, strict=False) for o in cans[1:])
+        assert ex.Referring.from_dict(r.target, r.to_dict()) == r
+        sentence = ex.realise(r, ex.TRAIN, np.random.default_rng(0))
+        assert 'blue bowl' in sentence or 'green plate' in sentence  # rich anchor names
+    # Each clause alone is ambiguous, so a single-relation structure with it is invalid.
+    for clause in multi[0].clauses:
+        single = ex.Referring(1, multi[0].description, 'relation', clause.relation,
+                              clause.anchors, clause.anchor_descriptions)
+        assert not ex.is_valid(single, objects, TH)
+    assert ex.multi_anchor_structures(cans[0], objects, ex.ExpressionConfig()) == []
+
+
+def test_pair_wording_and_plurals():
+    left, right = obj(1, 'can', -0.2, 0.0), obj(2, 'can', -0.1, 0.0)
+    objects = [left, right, obj(3, 'plate', 0.2, 0.1, colour='blue')]
+    config = ex.ExpressionConfig(multi_anchor=ex.MultiAnchorConfig())
+    pairs = [r for r in ex.candidate_structures(left, objects, config) if r.pair]
+    assert pairs and all(r.ordinal == 1 and r.side == 'left' for r in pairs)
+    rng = np.random.default_rng(0)
+    sentences = {ex.realise(r, ex.TRAIN, rng) for r in pairs}
+    assert 'the left one of the two red cans' in sentences or \
+        'the left one of the two red soda cans' in sentences
+    assert 'pair of' in ex.realise(pairs[0], ex.TEST, rng)
+    assert [ex.plural(w) for w in ('red box', 'dish', 'shelf', 'coffee mug')] == \
+        ['red boxes', 'dishes', 'shelves', 'coffee mugs']
+    # The classic wording keeps ordinals among two ("the first can from the left").
+    assert not any(r.pair for r in ex.candidate_structures(left, objects, ex.ExpressionConfig()))
+
+
 def test_twins_are_only_separated_by_relations():
     left, right = obj(1, 'mug', -0.2, 0.0), obj(2, 'mug', 0.2, 0.0)
     plate = obj(3, 'plate', 0.0, 0.1, colour='blue')
@@ -72,26 +148,18 @@ def _centroids(scene):
     return {o.id: g.means[g.object_ids == o.id].mean(0) for o in scene.objects}
 
 
-def _check_in_gaussians(scene, expr):
-    """Independent check of a stated relation on the objects' Gaussians (not the layout)."""
-    form = expr.form
+def _nearest_xy(scene, obj_id, point):
+    """Horizontal point of an object's Gaussians nearest to ``point`` (long objects' outline)."""
+    g = scene.gaussians
+    pts = g.means[g.object_ids == obj_id][:, :2]
+    return pts[np.argmin(np.hypot(*(pts - point[:2]).T))]
+
+
+def _check_clause_in_gaussians(scene, expr, rel, anchors, members):
     by_id = {o.id: o for o in scene.objects}
     cent = _centroids(scene)
     g = scene.gaussians
     t = cent[expr.object_id]
-    desc = Description(**form['description'])
-    members = [o.id for o in scene.objects if desc.matches(o)]
-    assert expr.object_id in members
-    if form['family'] == 'ordinal':
-        axis, sign = {'left': (0, 1), 'right': (0, -1), 'front': (1, 1), 'back': (1, -1)}[
-            form['side']]
-        ranked = sorted(members, key=lambda i: sign * cent[i][axis])
-        assert ranked.index(expr.object_id) + 1 == form['ordinal']
-        return
-    if form['family'] == 'attribute':
-        assert members == [expr.object_id]
-        return
-    rel, anchors = form['relation'], form['anchors']
     a = cent[anchors[0]]
     if rel == 'left_of':
         assert t[0] < a[0] - 0.03
@@ -108,23 +176,55 @@ def _check_in_gaussians(scene, expr):
         z_base = g.means[g.object_ids == base][:, 2].max()
         assert abs(z_top - z_base) < 0.01
     elif rel == 'next_to':
-        assert np.hypot(*(t[:2] - a[:2])) < by_id[expr.object_id].radius + \
-            by_id[anchors[0]].radius + 0.1
+        if by_id[anchors[0]].elongated:
+            gap = np.hypot(*(t[:2] - _nearest_xy(scene, anchors[0], t)))
+            assert gap < by_id[expr.object_id].radius + 0.1
+        else:
+            assert np.hypot(*(t[:2] - a[:2])) < by_id[expr.object_id].radius + \
+                by_id[anchors[0]].radius + 0.1
     elif rel == 'between':
         b = cent[anchors[1]]
-        u = np.dot(t[:2] - a[:2], b[:2] - a[:2]) / np.dot(b[:2] - a[:2], b[:2] - a[:2])
+        a2 = _nearest_xy(scene, anchors[0], b) if by_id[anchors[0]].elongated else a[:2]
+        b2 = _nearest_xy(scene, anchors[1], a) if by_id[anchors[1]].elongated else b[:2]
+        u = np.dot(t[:2] - a2, b2 - a2) / np.dot(b2 - a2, b2 - a2)
         assert 0.1 < u < 0.9
     elif rel in ('nearest_to', 'farthest_from'):
-        d = {i: np.hypot(*(cent[i][:2] - a[:2])) for i in members if i != anchors[0]}
+        if by_id[anchors[0]].elongated:
+            d = {i: np.hypot(*(cent[i][:2] - _nearest_xy(scene, anchors[0], cent[i])))
+                 for i in members if i != anchors[0]}
+        else:
+            d = {i: np.hypot(*(cent[i][:2] - a[:2])) for i in members if i != anchors[0]}
         best = min(d, key=d.get) if rel == 'nearest_to' else max(d, key=d.get)
         assert best == expr.object_id
     else:
         pytest.fail(f'unknown relation {rel}')
 
 
-@pytest.mark.parametrize('seed', range(4))
-def test_generated_expressions_hold_and_are_unique(seed):
-    scene = generate_scene(preset_config('tiny', seed=seed, num_objects=7))
+def _check_in_gaussians(scene, expr):
+    """Independent check of a stated relation on the objects' Gaussians (not the layout)."""
+    form = expr.form
+    cent = _centroids(scene)
+    desc = Description(**form['description'])
+    members = [o.id for o in scene.objects if desc.matches(o)]
+    assert expr.object_id in members
+    if form['family'] == 'ordinal':
+        axis, sign = {'left': (0, 1), 'right': (0, -1), 'front': (1, 1), 'back': (1, -1)}[
+            form['side']]
+        ranked = sorted(members, key=lambda i: sign * cent[i][axis])
+        assert ranked.index(expr.object_id) + 1 == form['ordinal']
+        return
+    if form['family'] == 'attribute':
+        assert members == [expr.object_id]
+        return
+    for clause in [form] + form.get('more', []):  # every clause of a multi-anchor sentence
+        _check_clause_in_gaussians(scene, expr, clause['relation'], clause['anchors'], members)
+
+
+@pytest.mark.parametrize('preset,seed', [('tiny', s) for s in range(4)] +
+                         [('hard', s) for s in range(3)])
+def test_generated_expressions_hold_and_are_unique(preset, seed):
+    overrides = {'num_objects': 7} if preset == 'tiny' else {}
+    scene = generate_scene(preset_config(preset, seed=seed, **overrides))
     objects = scene.objects
     counts = collections.Counter((e.object_id, e.split) for e in scene.expressions)
     for o in objects:
@@ -133,10 +233,8 @@ def test_generated_expressions_hold_and_are_unique(seed):
     assert len(set(sentences)) == len(sentences)
     for e in scene.expressions:
         form = e.form
-        ref = ex.Referring(
-            e.object_id, Description(**form['description']), form['family'], form['relation'],
-            tuple(form['anchors']), tuple(Description(**d) for d in form['anchor_descriptions']),
-            form['ordinal'], form['side'])
+        ref = ex.Referring.from_dict(e.object_id, form)
+        assert ref.to_dict() == form
         assert ex.is_valid(ref, objects, TH), e.sentence
         for other in objects:  # nobody else satisfies it, even leniently
             if other.id != e.object_id:
@@ -146,6 +244,34 @@ def test_generated_expressions_hold_and_are_unique(seed):
         expected = 'distractor' if same_shape else (
             'attribute' if form['family'] == 'attribute' else 'spatial')
         assert e.kind == expected
+    # Identical twins: every sentence of one is false for the other, even leniently.
+    twins = [(a, b) for a in objects for b in objects if identical(a, b)]
+    assert twins or preset == 'tiny'
+    for a, b in twins:
+        for e in scene.expressions:
+            if e.object_id == a.id:
+                ref = ex.Referring.from_dict(a.id, e.form)
+                assert not ex.satisfies(ref, b, objects, TH, strict=False), e.sentence
+
+
+def _word_count(sentence):
+    return len(sentence.replace(',', ' ').split())
+
+
+def test_hard_preset_sentences_are_long_and_name_several_objects():
+    scene = generate_scene(preset_config('hard'))
+    train = [e for e in scene.expressions if e.split == 'train']
+    test = [e for e in scene.expressions if e.split == 'test']
+    assert np.mean([_word_count(e.sentence) for e in train]) >= 10.0
+    named = {e.sentence: len(set(ex.Referring.from_dict(e.object_id, e.form).all_anchors))
+             for e in scene.expressions}
+    for split in (train, test):  # multi-anchor sentences in both splits
+        assert any(named[e.sentence] >= 2 and e.form.get('more') for e in split)
+    assert max(named.values()) == 3
+    assert any(e.form.get('pair') for e in scene.expressions)
+    # The classic presets never use the multi-anchor forms.
+    for e in generate_scene(preset_config('tiny', num_objects=7)).expressions:
+        assert 'more' not in e.form and 'pair' not in e.form
 
 
 def _words(vocab_index):
@@ -159,12 +285,14 @@ def _words(vocab_index):
     return out
 
 
-def test_test_wording_is_never_seen_in_training():
+@pytest.mark.parametrize('preset', ['tiny', 'hard'])
+def test_test_wording_is_never_seen_in_training(preset):
     train_words, test_words = _words(0), _words(1)
     assert train_words & test_words <= {'the'}
     test_only = {w for w in test_words if not any(
         re.search(rf'\b{re.escape(w)}\b', t) for t in train_words)}
-    scene = generate_scene(preset_config('tiny', seed=5, num_objects=7))
+    overrides = {'num_objects': 7} if preset == 'tiny' else {}
+    scene = generate_scene(preset_config(preset, seed=5, **overrides))
     train = [e.sentence for e in scene.expressions if e.split == 'train']
     test = [e.sentence for e in scene.expressions if e.split == 'test']
     for s in test:  # every test sentence uses held-out nouns/phrases
@@ -173,4 +301,5 @@ def test_test_wording_is_never_seen_in_training():
         hits = [w for w in test_only if re.search(rf'\b{re.escape(w)}\b', s)]
         assert not hits, (s, hits)
     assert any('cup' in s or 'carton' in s or 'sphere' in s or 'dish' in s or 'basin' in s
-               or 'flask' in s or 'pylon' in s or 'item' in s for s in test)
+               or 'flask' in s or 'pylon' in s or 'item' in s or 'tin' in s or 'rack' in s
+               for s in test)

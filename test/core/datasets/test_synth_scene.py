@@ -6,8 +6,11 @@ import pytest
 
 from refersplat_ros.core.datasets import shapes
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, LayoutConfig, PALETTE,
-                                                      quats_from_normals, sample_layout, TableSpec)
+from refersplat_ros.core.datasets.relations import on_top_of
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec, identical,
+                                                      LayoutConfig, object_facts, PALETTE,
+                                                      quats_from_normals, sample_layout,
+                                                      size_class, TableSpec)
 
 
 def _rotate(q, v):
@@ -35,7 +38,7 @@ def test_frustum_samples_are_on_the_cone_and_area_uniform():
     assert np.allclose(np.linalg.norm(s.normals, axis=1), 1.0)
 
 
-@pytest.mark.parametrize('shape', shapes.SHAPES)
+@pytest.mark.parametrize('shape', shapes.ALL_SHAPES)
 def test_every_shape_scales_and_rests_on_its_base(shape):
     rng = np.random.default_rng(2)
     big, ext_big = shapes.sample_shape(shape, rng, 30000.0, 1.0)
@@ -83,6 +86,69 @@ def test_layout_fits_the_table_without_overlap_and_has_distractors(seed):
             assert base.shape == 'box' and o.base_z == pytest.approx(base.top_z)
 
 
+def test_shelf_is_long_and_open_at_the_front():
+    pts, ext = shapes.sample_shape('shelf', np.random.default_rng(0), 20000.0, 1.0)
+    assert (ext.half_x, ext.half_y) == pytest.approx((0.42, 0.07)) and not ext.round_footprint
+    assert ext.half_x >= 5 * shapes.shape_extent('ball', 0.7).radius
+    assert np.abs(pts.points[:, 0]).max() <= ext.half_x + 1e-9
+    assert np.abs(pts.points[:, 1]).max() <= ext.half_y + 1e-9
+    # Below the top board the front half holds only the two end panels: open at the front.
+    below = pts.points[:, 2] < ext.height - 0.02 - 1e-9
+    front = below & (pts.points[:, 1] < 0.0)
+    assert front.any() and (np.abs(pts.points[front, 0]) >= ext.half_x - 0.02 - 1e-9).all()
+    assert (below & (pts.points[:, 1] > 0.0) & (np.abs(pts.points[:, 0]) < 0.3)).any()  # back
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_clutter_layout(seed):
+    table = TableSpec(half_x=0.6, half_y=0.4)
+    config = LayoutConfig(num_objects=14, table=table, clutter=ClutterSpec())
+    objects = sample_layout(np.random.default_rng(seed), config)
+    by_id = {o.id: o for o in objects}
+    assert [o.id for o in objects] == list(range(1, 15))
+    cats = [o.category for o in objects]
+    assert len(set(cats)) == len(cats) and not any('_' in c for c in cats)
+    shelf = [o for o in objects if o.shape == 'shelf']
+    assert len(shelf) == 1 and shelf[0].elongated and size_class(shelf[0]) == 'large'
+    x0, x1, y0, y1 = shelf[0].footprint_bounds()
+    assert y1 == pytest.approx(table.half_y - table.edge_margin)  # along the back edge
+    assert x1 - x0 >= 5 * min(2 * o.radius for o in objects if o.size == 'small')
+    on_table = [o for o in objects if not o.support]
+    for o in on_table:
+        bx0, bx1, by0, by1 = o.footprint_bounds() if o.elongated else \
+            (o.x - o.radius, o.x + o.radius, o.y - o.radius, o.y + o.radius)
+        assert -table.half_x <= bx0 and bx1 <= table.half_x
+        assert -table.half_y <= by0 and by1 <= table.half_y
+        for p in on_table:
+            if p.id > o.id:
+                gap = (o.outline_distance(p.x, p.y) - p.radius if o.elongated else
+                       p.outline_distance(o.x, o.y) - o.radius)
+                assert gap >= config.min_gap - 1e-9, (o.category, p.category)
+    stacked = [o for o in objects if o.support]
+    assert {by_id[o.support].shape for o in stacked} == {'shelf', 'box'}
+    for o in stacked:
+        assert o.size == 'small' and on_top_of(o, by_id[o.support])
+    on_shelf = sorted((o for o in stacked if o.support == shelf[0].id), key=lambda o: o.x)
+    for a, b in zip(on_shelf, on_shelf[1:]):
+        assert b.x - a.x >= a.radius + b.radius + config.min_gap - 1e-9
+    # Exactly one pair of identical objects, side by side along x.
+    twins = [(a, b) for a in objects for b in objects if identical(a, b) and a.id < b.id]
+    assert len(twins) == 1
+    a, b = twins[0]
+    assert a.support == b.support == 0 and abs(a.y - b.y) <= 0.01 + 1e-9
+    assert math.hypot(a.x - b.x, a.y - b.y) - a.radius - b.radius <= 0.06 + 1e-9
+    assert sum(o.shape == a.shape for o in objects) >= 3  # and another of their shape
+    facts = {o.category: object_facts(o, objects) for o in objects}
+    assert facts[a.category]['identical_to'] == [b.category] and facts[b.category]['has_twin']
+    assert sum(f['has_twin'] for f in facts.values()) == 2
+    for o in stacked:
+        assert facts[o.category]['on_top_of'] == by_id[o.support].category
+    assert {'small', 'large'} <= {f['size_class'] for f in facts.values()}
+    with pytest.raises(ValueError, match='at least'):
+        sample_layout(np.random.default_rng(seed), LayoutConfig(num_objects=6, table=table,
+                                                                clutter=ClutterSpec()))
+
+
 def test_gaussians_have_ids_and_follow_density():
     rng = np.random.default_rng(4)
     objects = sample_layout(rng, LayoutConfig(num_objects=6))
@@ -126,6 +192,18 @@ def test_presets_sizes():
     scene = generate_scene(default)  # no rendering: cheap
     assert 20000 <= len(scene.gaussians) <= 60000
     assert any(o.support for o in scene.objects)  # the default scene shows a stack
+    for name, (lo, hi), (views, tests, size) in (
+            ('hard', (25000, 40000), (30, 6, (160, 120))),
+            ('hard-tiny', (0, 8000), (8, 2, (64, 48)))):
+        hard = generate_scene(preset_config(name))
+        assert lo <= len(hard.gaussians) <= hi and len(hard.objects) >= 12
+        assert (len(hard.cameras), len(hard.test_indices)) == (views, tests)
+        assert (hard.cameras[0].width, hard.cameras[0].height) == size
+        counts = np.bincount(hard.gaussians.object_ids)[1:]
+        assert counts.max() >= 5 * counts.min()
+        assert hard.objects[int(np.argmax(counts))].shape == 'shelf'
+        assert any(o.support for o in hard.objects)
+        assert any(identical(a, b) for a in hard.objects for b in hard.objects)
     custom = preset_config('tiny', num_objects=5, num_views=8, width=80, height=60)
     assert custom.layout.num_objects == 5 and custom.cameras.num_views == 8
     assert (custom.cameras.width, custom.cameras.height) == (80, 60)
