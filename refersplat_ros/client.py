@@ -22,7 +22,6 @@ from refersplat_ros.core.inference.queries import status_name
 from refersplat_ros.msg import ReferResult
 
 
-
 class ReferClientError(ReferSplatError, RuntimeError):
     """No answer could be obtained from the node (absent, rejected, timed out)."""
 

@@ -35,7 +35,7 @@ def add_text_encoder(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def text_encoder_config(model):
-    """TextEncoderConfig of ``--text-encoder`` (a folder is made absolute); None if not given."""
+    """Return the TextEncoderConfig of ``--text-encoder`` (a folder made absolute), or None."""
     if model is None:
         return None
     from refersplat_ros.core.text.encoder import TextEncoderConfig

@@ -24,7 +24,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, type=Path, help='run folder')
     parser.add_argument('--scene', type=Path, default=None,
                         help='Gaussians (.ply/.pth); default: the one in --data')
-    add_test_frames(parser, 'held out from training (default: the scene\'s own split)')
+    add_test_frames(parser, "held out from training (default: the scene's own split)")
     parser.add_argument('--steps', type=int, default=None,
                         help='Adam steps (default: 45000 on real scenes, 600 on Ref-Synth)')
     parser.add_argument('--seed', type=int, default=42, help='random seed (default 42)')

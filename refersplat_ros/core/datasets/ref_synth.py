@@ -160,7 +160,8 @@ def render_view(scene: RefSynthScene, index: int, device: str = 'cpu'):
 def _prepare_out_dir(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and any(out_dir.iterdir()):
         if not overwrite:
-            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True (refersplat make-scene --overwrite)')
+            raise FileExistsError(f'{out_dir} is not empty; pass overwrite=True '
+                                  '(refersplat make-scene --overwrite)')
         for name in _OUTPUT_ENTRIES:  # remove only what a previous run wrote
             path = out_dir / name
             if path.is_dir():

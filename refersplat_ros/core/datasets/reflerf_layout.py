@@ -107,7 +107,7 @@ class FrameSelector:
         return bool(self.numbers or self.stems)
 
     def missing(self, stems: Iterable[str]) -> List[Union[int, str]]:
-        """The frames of the selector that none of ``stems`` matches."""
+        """Return the frames of the selector that none of ``stems`` matches."""
         stems = list(stems)
         numbers = {frame_number(s) for s in stems}
         return (sorted(n for n in self.numbers if n not in numbers)

@@ -1,2 +1,4 @@
-"""Field layer: the referring field (per-Gaussian features, PCMI, response), its mask rule and
-its checkpoint files."""
+"""Field layer: the referring field, its mask rule and its checkpoint files.
+
+The field holds the per-Gaussian features, PCMI and the response.
+"""

@@ -22,7 +22,7 @@ only m (no [N, D] tensor per query).
 """
 from dataclasses import asdict, dataclass
 import math
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import nn, Tensor
@@ -307,7 +307,8 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCac
 
 
 def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
-                  cache: InferenceCache, block: int = RESPONSE_BLOCK) -> Tensor:  # -> [N]
+                  cache: InferenceCache, block: int = RESPONSE_BLOCK,
+                  check: Optional[Callable[[], None]] = None) -> Tensor:  # -> [N]
     """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
 
     Inference needs only m_i = <g'_i, s> with s = sum_j w_j. For the code-form PCMI,
@@ -324,8 +325,12 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     intermediates of the element-wise steps stay in the CPU cache instead of making a dozen
     passes over [N, L] arrays in memory; the text-position softmax over all N (§4.4 step 1)
     is accumulated across blocks with a running maximum (online softmax).
+
+    ``check`` (if given) is called before each block; it may raise to abandon the work (the
+    model's per-query time budget).
     """
     cfg = field.config
+    check = check or (lambda: None)
     words = field.project_words(word_features)  # [L, D]
     s = words.sum(dim=0)  # [D]
     last2 = field.mlp2[-1]
@@ -354,6 +359,7 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         run_sum = words.new_zeros(num_words)  # [L]
         pooled = words.new_zeros(num_words, table.shape[1] - width2)  # [L, H3 + 1]
         for start in range(0, num, block):
+            check()
             rows = table[start:start + block]
             logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
             top = logits.max(dim=0).values  # [L]
@@ -408,6 +414,7 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         inv_width = 1.0 / float(cfg.width)
     out = table.new_empty(num)
     for start in range(0, num, block):
+        check()
         stop = min(num, start + block)
         products = torch.addmm(const, table[start:stop], coefficients_t)  # [b, 2L + 1]
         weights = products[:, :num_words]  # [b, L] attention logits (a view)

@@ -19,9 +19,11 @@ from torch import Tensor
 from gsplat.cuda._torch_impl import _spherical_harmonics
 
 from refersplat_ros.core.scene.cameras import Camera
-from refersplat_ros.core.render.compositing import CompositingWeights, WeightsCache, compositing_weights
+from refersplat_ros.core.render.compositing import (CompositingWeights, WeightsCache,
+                                                    compositing_weights)
 from refersplat_ros.core.scene.gaussians import GaussianScene
-from refersplat_ros.core.render.cpu import ALPHA_MAX, ALPHA_MIN, EPS2D, NEAR_PLANE, T_MIN, rasterize_cpu
+from refersplat_ros.core.render.cpu import (ALPHA_MAX, ALPHA_MIN, EPS2D, NEAR_PLANE, T_MIN,
+                                            rasterize_cpu)
 
 __all__ = [
     'ALPHA_MAX', 'ALPHA_MIN', 'EPS2D', 'NEAR_PLANE', 'T_MIN', 'BACKENDS', 'CompositingWeights',

@@ -523,7 +523,8 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
     if not final and last_path.is_file():
         final = dict(load_checkpoint(last_path).extra.get('losses', {}))
     return StageResult(
-        stage=stage, checkpoint_dir=checkpoint_dir, checkpoints=runs.step_checkpoints(checkpoint_dir),
+        stage=stage, checkpoint_dir=checkpoint_dir,
+        checkpoints=runs.step_checkpoints(checkpoint_dir),
         last_checkpoint=last_path, steps=steps, steps_run=steps_run, wall_time_s=wall,
         weights_build_s=weights.build_seconds - build_before,
         steps_per_second=steps_run / wall if wall > 0 and steps_run else math.nan,

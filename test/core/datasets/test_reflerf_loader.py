@@ -62,7 +62,7 @@ def make_fixture(root, layout='official', names=NAMES, test=(6,)):
 
 
 RAMEN_TEST = ('frame_00006', 'frame_00024', 'frame_00060', 'frame_00065', 'frame_00081',
-               'frame_00119', 'frame_00128')
+              'frame_00119', 'frame_00128')
 
 
 def test_builtin_ramen_split_needs_every_ramen_test_frame(tmp_path):
