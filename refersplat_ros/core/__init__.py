@@ -4,7 +4,7 @@ The sub-packages are the layers of the method, lowest first; a module imports on
 layer or a lower one (``test/core/test_layers.py`` enforces it, see docs/ARCHITECTURE.md):
 
 ==============  ====================================================================
-``errors``      the error types (every layer may raise them), ``devices``
+``errors``      the error types (every layer may raise them), ``devices``, ``files``
 ``scene``       Gaussians, their .ply/.pth files, cameras (COLMAP, transforms.json)
 ``render``      the public ``rasterize`` with its CPU and gsplat backends, compositing weights
 ``text``        the frozen text encoder (word features)

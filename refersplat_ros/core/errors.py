@@ -32,3 +32,11 @@ class CheckpointError(ReferSplatError, ValueError):
 
 class TextEncoderError(ReferSplatError, RuntimeError):
     """The configured text encoder cannot be loaded (e.g. not available offline)."""
+
+
+class QueryError(ReferSplatError, ValueError):
+    """A referring query the text encoder cannot use (e.g. no word piece is left of it)."""
+
+
+class QueryTimeout(ReferSplatError, TimeoutError):
+    """A query ran past its time budget; the work done so far is discarded."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
+from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field.checkpoint import load_checkpoint, ReferringCheckpoint
 from refersplat_ros.core.text.encoder import TextEncoderConfig
 
@@ -87,12 +88,48 @@ def run_info(checkpoint: Union[PathLike, ReferringCheckpoint]) -> RunInfo:
     """Scene path, data folder, text encoder, stage and step recorded in a checkpoint.
 
     A checkpoint written outside training (no record) gets the default text encoder.
+
+    Raises:
+        CheckpointError: the record is malformed (wrong types, unknown text-encoder settings),
+            naming the checkpoint and the entry.
     """
     if not isinstance(checkpoint, ReferringCheckpoint):
         checkpoint = load_checkpoint(checkpoint)
     record = checkpoint.training_config or {}
-    encoder = record.get('text_encoder')
+    try:
+        if not isinstance(record, dict):
+            raise TypeError(f'training_config is a {type(record).__name__}, not an object')
+        for key in ('scene_path', 'data'):
+            if not isinstance(record.get(key), (str, type(None))):
+                raise TypeError(f'{key} is {record[key]!r}, not a path')
+        encoder = record.get('text_encoder')
+        text_encoder = _text_encoder_config(encoder) if encoder else TextEncoderConfig()
+        stage = record.get('stage', 1)
+        if stage not in (1, 2) or isinstance(stage, bool):
+            raise ValueError(f'stage is {stage!r}, not 1 or 2')
+        train = record.get('train') or {}
+        if not isinstance(train, dict):
+            raise TypeError(f'train is a {type(train).__name__}, not an object')
+        test_frames = train.get('test_frames')
+        if not isinstance(test_frames, (list, type(None))):
+            raise TypeError(f'train.test_frames is {test_frames!r}, not a list')
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint {checkpoint.path}: malformed run record '
+                              f'(training_config): {exc}') from exc
     return RunInfo(scene_path=record.get('scene_path'), data=record.get('data'),
-                   text_encoder=TextEncoderConfig(**encoder) if encoder else TextEncoderConfig(),
-                   stage=int(record.get('stage', 1)), step=checkpoint.step,
-                   test_frames=(record.get('train') or {}).get('test_frames'))
+                   text_encoder=text_encoder, stage=stage, step=checkpoint.step,
+                   test_frames=test_frames)
+
+
+def _text_encoder_config(recorded) -> TextEncoderConfig:
+    """Build a TextEncoderConfig from a recorded dict: known keys, the defaults' types only."""
+    if not isinstance(recorded, dict):
+        raise TypeError(f'text_encoder is {recorded!r}, not an object')
+    defaults = TextEncoderConfig()
+    for key, value in recorded.items():
+        if not hasattr(defaults, key):
+            raise ValueError(f'text_encoder has an unknown setting {key!r}')
+        expected = type(getattr(defaults, key))
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise TypeError(f'text_encoder.{key} is {value!r}, not a {expected.__name__}')
+    return TextEncoderConfig(**recorded)

@@ -99,6 +99,38 @@ def test_cli_errors_go_to_stderr_with_exit_code_2(trained_run, tmp_path, capsys)
     assert 'threshold' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('record', [
+    {'text_encoder': {'model': 'x', 'bogus': 1}},
+    {'text_encoder': 'bundled'},
+    {'text_encoder': {'max_tokens': 'many'}},
+    {'stage': 'two'},
+    {'scene_path': 42},
+    {'train': [1, 2]},
+])
+def test_query_with_a_malformed_recorded_config_is_an_error_line(trained_run, tmp_path,
+                                                                 capsys, record):
+    from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.field.referring_field import ReferringField
+    from refersplat_ros.core.scene.gaussian_io import load_scene
+
+    _, _, run = trained_run
+    saved = load_checkpoint(run / 'checkpoints' / 'last.safetensors')
+    recorded = {**saved.training_config, **record}
+    path = tmp_path / 'malformed.safetensors'
+    # The checkpoint's own field, written again with a malformed run record.
+    means = load_scene(saved.training_config['scene_path']).means
+    field = ReferringField(means, saved.field_config)
+    field.load_state_dict(saved.field_state)
+    save_checkpoint(path, field, text_encoder_id=saved.text_encoder_id, step=saved.step,
+                    training_config=recorded)
+    assert main(['query', '--checkpoint', str(path), '--text', 'the red ball',
+                 '--device', 'cpu']) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith('refersplat query: error: checkpoint ')
+    assert 'malformed run record (training_config)' in captured.err
+    assert 'Traceback' not in captured.err
+
+
 def test_test_frames_set_the_split(trained_run, tmp_path, capsys):
     _, data, run = trained_run
     frames = sorted(p.stem for p in (data / 'json').glob('*.json'))

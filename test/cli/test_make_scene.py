@@ -1,9 +1,12 @@
 """``refersplat make-scene``."""
+import argparse
 import json
 
 import numpy as np
 
 from refersplat_ros.cli.main import main
+from refersplat_ros.cli.make_scene import configure_parser
+from refersplat_ros.core.datasets.ref_synth import PRESETS
 
 
 def test_cli_make_scene(tmp_path, capsys):
@@ -35,3 +38,13 @@ def test_cli_make_scene_hard_tiny(tmp_path, capsys):
     assert sum(o['has_twin'] for o in manifest['objects']) == 2
     assert any(o['on_top_of'] for o in manifest['objects'])
     assert manifest['config']['cameras']['width'] == 64
+    assert main(['make-scene', '--preset', 'hard', '--out', str(tmp_path / 'few'),
+                 '--num-objects', '5', '--no-progress']) == 2
+    assert 'at least 10 objects' in capsys.readouterr().err
+
+
+def test_cli_offers_every_preset():
+    parser = argparse.ArgumentParser()
+    configure_parser(parser)
+    preset = next(a for a in parser._actions if a.dest == 'preset')
+    assert tuple(preset.choices) == PRESETS

@@ -12,9 +12,9 @@ from ros_harness import REPO_ROOT
 
 CORE = REPO_ROOT / 'refersplat_ros' / 'core'
 PREFIX = 'refersplat_ros.core'
-#: Lowest first. Root modules (``errors``, ``devices``) form the base layer.
-LAYERS = (('errors', 'devices'), ('scene',), ('render',), ('text',), ('field',), ('datasets',),
-          ('labels',), ('runs',), ('inference',), ('train',), ('evaluate',))
+#: Lowest first. Root modules (``errors``, ``devices``, ``files``) form the base layer.
+LAYERS = (('errors', 'devices', 'files'), ('scene',), ('render',), ('text',), ('field',),
+          ('datasets',), ('labels',), ('runs',), ('inference',), ('train',), ('evaluate',))
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 
 

@@ -39,10 +39,9 @@ from refersplat_ros.core.datasets.reflerf_layout import (CONTACT_SHEET_NAME, fra
                                                          write_image_png, write_json,
                                                          write_mask_png)
 from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec,
-                                                      GaussianConfig, LayoutConfig, object_facts,
-                                                      sample_layout, SceneObject, SynthGaussians,
-                                                      TableSpec)
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec, GaussianConfig,
+                                                      LayoutConfig, object_facts, sample_layout,
+                                                      SceneObject, SynthGaussians, TableSpec)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)

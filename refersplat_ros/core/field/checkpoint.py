@@ -13,15 +13,24 @@ Format (version 1). A single safetensors file (never pickled, safe to load from 
   truncation that leaves a parseable header).
 
 Writes are atomic: temp file in the target folder, fsync, ``os.replace``, fsync of the folder; a
-failed write leaves the previous checkpoint untouched and no temp file. Loading into a scene with
-other centres or with another text encoder raises CheckpointError naming what differs (defects c/d,
-docs/METHOD.md#defect-c and #defect-d: one checkpoint API with the full config).
+failed write leaves the previous checkpoint untouched and no temp file (a process killed during
+the write leaves ``.<name>.*.tmp``, which :func:`remove_stale_temp_files` clears). Loading into a
+scene with other centres or with another text encoder raises CheckpointError naming what differs
+(defects c/d, docs/METHOD.md#defect-c and #defect-d: one checkpoint API with the full
+config).
+
+Loading checks before allocating: the file must be a regular file within ``max_bytes``
+(``core.files``); every tensor of the header must have a known dtype and a byte range that fits
+the file and equals its shape's size; the field's tensors must have the shapes its recorded
+``field_config`` and Gaussian count give. After loading, NaN/inf field weights (what a diverged
+run saves) are refused: every query of such a field would be NO_MATCH.
 """
 import dataclasses
 from dataclasses import dataclass, field as dataclass_field
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 import struct
@@ -33,6 +42,7 @@ from torch import Tensor
 
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, read_regular_file
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +264,13 @@ def save_checkpoint(
     return path
 
 
-def _read_metadata(path: Path, data: bytes) -> Dict[str, Any]:
+# Bytes per element of each safetensors dtype.
+_DTYPE_BYTES = {'BOOL': 1, 'U8': 1, 'I8': 1, 'F8_E5M2': 1, 'F8_E4M3': 1, 'I16': 2, 'U16': 2,
+                'F16': 2, 'BF16': 2, 'I32': 4, 'U32': 4, 'F32': 4, 'I64': 8, 'U64': 8, 'F64': 8}
+
+
+def _read_header(path: Path, data: bytes):
+    """Return ``(refersplat description, tensor entries)`` of the safetensors header."""
     if len(data) < 8:
         raise CheckpointError(f'checkpoint {path}: file too short ({len(data)} bytes)')
     (header_len,) = struct.unpack('<Q', data[:8])
@@ -271,7 +287,74 @@ def _read_metadata(path: Path, data: bytes) -> Dict[str, Any]:
     if meta.get('version') != CHECKPOINT_VERSION:
         raise CheckpointError(f'checkpoint {path}: version {meta.get("version")!r} not supported '
                               f'(expected {CHECKPOINT_VERSION})')
-    return meta
+    if not isinstance(header, dict):
+        raise CheckpointError(f'checkpoint {path}: malformed safetensors header')
+    entries = {k: v for k, v in header.items() if k != '__metadata__'}
+    _check_entries(path, entries, len(data) - 8 - header_len)
+    return meta, entries
+
+
+def _check_entries(path: Path, entries: Dict[str, Any], payload: int) -> None:
+    """Each tensor: a known dtype, a shape whose size equals its byte range, inside the file."""
+    total = 0
+    for name, entry in entries.items():
+        try:
+            dtype, shape, (begin, end) = entry['dtype'], entry['shape'], entry['data_offsets']
+            size = _DTYPE_BYTES[dtype]
+            if not all(isinstance(v, int) and v >= 0 for v in (*shape, begin, end)):
+                raise ValueError('negative or non-integer shape or offsets')
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f'checkpoint {path}: tensor {name!r} has a malformed header '
+                                  f'entry ({type(exc).__name__}: {exc})') from None
+        count = math.prod(shape)
+        if end < begin or end > payload or (end - begin) != count * size:
+            raise CheckpointError(
+                f'checkpoint {path}: tensor {name!r} declares shape {shape} ({count * size} '
+                f'bytes) at bytes {begin}..{end} of a {payload}-byte payload (corrupt or forged)')
+        total += end - begin
+    if total > payload:
+        raise CheckpointError(f'checkpoint {path}: tensors declare {total} bytes, the payload '
+                              f'holds {payload}')
+
+
+def _check_field_shapes(path: Path, meta: Dict[str, Any], entries: Dict[str, Any]) -> int:
+    """Check the field's tensors against its recorded config and Gaussian count; return the count.
+
+    Checked on the header alone (shapes built on the meta device), before the payload is read.
+    """
+    try:
+        config = ReferringFieldConfig(**meta['field_config'])
+        num = int(meta['scene']['num_gaussians'])
+        if num <= 0:
+            raise ValueError(f'scene.num_gaussians is {num}')
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
+    with torch.device('meta'):  # shapes only: nothing is allocated
+        expected = {k: tuple(v.shape) for k, v in
+                    ReferringField(torch.empty((num, 3)), config).state_dict().items()}
+    found = {k[len(_FIELD_PREFIX):]: tuple(v['shape']) for k, v in entries.items()
+             if k.startswith(_FIELD_PREFIX)}
+    missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f'checkpoint {path}: field weights do not match its field_config '
+                              f'(missing {missing[:3]}, unexpected {unexpected[:3]})')
+    wrong = [f'{k} {list(found[k])} (expected {list(v)})' for k, v in expected.items()
+             if found[k] != v]
+    if wrong:
+        raise CheckpointError(f'checkpoint {path}: field weights do not match its field_config '
+                              f'and {num} Gaussians: {", ".join(wrong[:3])}')
+    return num
+
+
+def _check_finite(path: Path, field_state: Dict[str, Tensor]) -> None:
+    """Refuse NaN/inf field weights, naming the first few tensors that hold them."""
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in field_state.items()
+           if v.is_floating_point() and not bool(torch.isfinite(v).all())}
+    if bad:
+        listed = ', '.join(f'{k!r} ({n})' for k, n in sorted(bad.items())[:3])
+        raise CheckpointError(
+            f'checkpoint {path}: NaN/inf values in {len(bad)} field weight(s): {listed}; the '
+            'run that saved it diverged (every query would be NO_MATCH)')
 
 
 def _checked_visibility(visibility: Optional[Tensor], num: int) -> Optional[Tensor]:
@@ -297,6 +380,7 @@ def load_checkpoint(
     *,
     means: Optional[Tensor] = None,  # [N, 3] scene centres to check against
     text_encoder_id: Optional[str] = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> ReferringCheckpoint:
     """Load and verify a checkpoint (tensors on CPU).
 
@@ -304,17 +388,21 @@ def load_checkpoint(
         path: Checkpoint file written by ``save_checkpoint``.
         means: If given, the scene fingerprint must match (else CheckpointError).
         text_encoder_id: If given, must equal the saved encoder id (else CheckpointError).
+        max_bytes: Largest accepted file (a regular file only, see ``core.files``).
 
     Raises:
-        CheckpointError: missing, truncated or corrupt file, unknown format/version, checksum
-            mismatch, or a scene / encoder mismatch.
+        CheckpointError: missing, oversized, truncated or corrupt file, not a regular file,
+            unknown format/version, header shapes that do not fit the file or the field config,
+            checksum mismatch, NaN/inf field weights, or a scene / encoder mismatch.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f'checkpoint {path}: cannot read: {exc}') from exc
-    meta = _read_metadata(path, data)
+    data = read_regular_file(path, max_bytes, CheckpointError, 'checkpoint')
+    meta, entries = _read_header(path, data)
+    num = _check_field_shapes(path, meta, entries)
+    if means is not None and int(means.shape[0]) != num:
+        raise CheckpointError(
+            f'checkpoint {path}: trained on a scene with {num} Gaussians, the given scene has '
+            f'{int(means.shape[0])} (scene.num_gaussians differs)')
     from safetensors.torch import load as safetensors_load
     try:
         tensors = safetensors_load(data)
@@ -352,8 +440,28 @@ def load_checkpoint(
             visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
+    _check_finite(path, checkpoint.field_state)
     if means is not None:
         checkpoint.check_scene(means)
     if text_encoder_id is not None:
         checkpoint.check_encoder(text_encoder_id)
     return checkpoint
+
+
+def remove_stale_temp_files(folder: PathLike) -> list:
+    """Remove the temp files (``.<name>.safetensors.*.tmp``) a killed save left in ``folder``.
+
+    Call it only while nothing else writes checkpoints there (training does, as a stage starts).
+    Returns the removed paths.
+    """
+    removed = []
+    for stale in Path(folder).glob('.*.safetensors.*.tmp'):
+        try:
+            stale.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(stale)
+    if removed:
+        logger.info('removed %d temp file(s) of interrupted checkpoint writes in %s',
+                    len(removed), folder)
+    return removed

@@ -25,7 +25,7 @@ only m (no [N, D] tensor per query).
 """
 from dataclasses import asdict, dataclass
 import math
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import torch
 from torch import nn, Tensor
@@ -326,7 +326,8 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCac
 
 
 def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
-                        cache: InferenceCache, block: int) -> Tensor:  # -> [L, D]
+                        cache: InferenceCache, block: int,
+                        check: Callable[[], None]) -> Tensor:  # -> [L, D]
     """Text positions of the words (docs/METHOD.md#pcmi-code, step 1), from the compact table.
 
     Word j's position is the mean of the Gaussians' positions p_i = (v_i B^T + c) / n_i weighted
@@ -345,6 +346,7 @@ def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
     run_sum = words.new_zeros(words.shape[0])  # [L]
     pooled = words.new_zeros(words.shape[0], table.shape[1] - width2)  # [L, H3 + 1]
     for start in range(0, table.shape[0], block):
+        check()
         rows = table[start:start + block]
         logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
         top = logits.max(dim=0).values  # [L]
@@ -365,7 +367,8 @@ def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
 
 
 def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
-                  cache: InferenceCache, block: int = RESPONSE_BLOCK) -> Tensor:  # -> [N]
+                  cache: InferenceCache, block: int = RESPONSE_BLOCK,
+                  check: Optional[Callable[[], None]] = None) -> Tensor:  # -> [N]
     """Return the logits m [N] of ``field.respond`` without materialising any [N, D] tensor.
 
     Inference needs only m_i = <g'_i, s> with s = sum_j w_j. For the code-form PCMI,
@@ -383,8 +386,12 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     passes over [N, L] arrays in memory; the text-position softmax over all N
     (docs/METHOD.md#pcmi-code, step 1) is accumulated across blocks with a running maximum
     (online softmax).
+
+    ``check`` (if given) is called before each block; it may raise to abandon the work (the
+    model's per-query time budget).
     """
     cfg = field.config
+    check = check or (lambda: None)
     words = field.project_words(word_features)  # [L, D]
     s = words.sum(dim=0)  # [D]
     last2 = field.mlp2[-1]
@@ -399,7 +406,8 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     values = att.v_linear(words) if att is not None else words  # [L, D]
     u = att.norm.weight * s if att is not None else s  # [D]
     with_positions = field.mlp3 is not None
-    keys_pos = _text_position_keys(field, words, cache, block) if with_positions else None
+    keys_pos = (_text_position_keys(field, words, cache, block, check) if with_positions
+                else None)
     last3 = field.mlp3[-1] if with_positions else None  # MLP3(mu) = v B^T + c
     if att is not None:
         keys = att.k_linear(words)
@@ -438,6 +446,7 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         inv_width = 1.0 / float(cfg.width)
     out = table.new_empty(num)
     for start in range(0, num, block):
+        check()
         stop = min(num, start + block)
         products = torch.addmm(const, table[start:stop], coefficients_t)  # [b, 2L + 1]
         weights = products[:, :num_words]  # [b, L] attention logits (a view)

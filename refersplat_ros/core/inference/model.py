@@ -6,7 +6,9 @@ that does not depend on the query (the field's x, p and attention queries,
 docs/METHOD.md#pcmi-code; the compositing weights of the mask view). ``query`` then runs: encode
 the text (cached per sentence) → response m_i (one pass over N, docs/METHOD.md#response) →
 probabilities sigmoid(m) → selection and box (``selection.py``) → 2D mask of the configured
-view. Every stage is timed.
+view. Every stage is timed, and a query may be given a time budget: the field pass and the
+clustering check it between blocks and steps, and a query past it ends with status ERROR and a
+message saying so instead of holding the caller.
 
 Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
 only copies them.
@@ -20,11 +22,12 @@ import numpy as np
 import torch
 
 from refersplat_ros.core.devices import resolve_device
-from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core.errors import CheckpointError, QueryError, QueryTimeout
 from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.field.referring_field import (inference_cache, ReferringField,
                                                        response_only)
+from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
 from refersplat_ros.core.inference.selection import (select_target, Selection, SelectionConfig,
                                                      Visibility)
@@ -64,6 +67,8 @@ class ReferringModel:
 
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
                  mask_camera: Optional[Camera] = None, visibility=None):
+        if scene.num_gaussians == 0:
+            raise CheckpointError('the scene has no Gaussians: nothing to refer to')
         if field.num_gaussians != scene.num_gaussians:
             raise CheckpointError(f'field has {field.num_gaussians} Gaussians, scene has '
                                   f'{scene.num_gaussians}')
@@ -89,18 +94,22 @@ class ReferringModel:
     @classmethod
     def load(cls, scene_path, checkpoint_path, encoder_config: Optional[TextEncoderConfig] = None,
              device: Union[str, torch.device] = 'auto',
-             mask_camera: Optional[Camera] = None) -> 'ReferringModel':
+             mask_camera: Optional[Camera] = None,
+             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> 'ReferringModel':
         """Load scene + checkpoint + encoder; raise the core's named errors on bad files.
 
+        Both files must be regular files of at most ``max_file_bytes`` (``core.files``).
+
         Raises:
-            SceneFormatError: the scene file is missing or malformed.
-            CheckpointError: the checkpoint is missing, corrupt, or belongs to another scene or
-                encoder.
+            SceneFormatError: the scene file is missing, malformed, empty or too large.
+            CheckpointError: the checkpoint is missing, corrupt, too large, holds NaN/inf
+                weights, or belongs to another scene or encoder.
             TextEncoderError: the encoder is not available offline.
         """
         device = resolve_device(str(device))
-        scene = load_scene(scene_path)
-        checkpoint = load_checkpoint(checkpoint_path, means=scene.means)
+        scene = load_scene(scene_path, max_file_bytes)
+        checkpoint = load_checkpoint(checkpoint_path, means=scene.means,
+                                     max_bytes=max_file_bytes)
         encoder = load_text_encoder(encoder_config or TextEncoderConfig(), device)
         checkpoint.check_encoder(encoder.encoder_id)
         field_ = checkpoint.build_field(scene.means).to(device)
@@ -168,17 +177,44 @@ class ReferringModel:
 
     def query(self, text: str, selection: Optional[SelectionConfig] = None,
               max_chars: int = 512,
-              on_stage: Optional[Callable[[str], None]] = None) -> QueryOutcome:
+              on_stage: Optional[Callable[[str], None]] = None,
+              time_budget_s: Optional[float] = None) -> QueryOutcome:
         """Answer one referring expression; a bad one is reported in ``status``, never raised.
 
         ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
-        stage starts (the node turns these into action feedback).
+        stage starts (the node turns these into action feedback). A query of which the text
+        encoder keeps no word piece is INVALID_QUERY. With ``time_budget_s`` (> 0) a query still
+        running after that many seconds is stopped at the next check (between blocks of the
+        field pass, between clustering steps, between stages) and reported as ERROR.
         """
         reason = validate_query(text, max_chars)
         if reason is not None:
             return QueryOutcome(QueryStatus.INVALID_QUERY, reason, str(text))
-        stage = on_stage or (lambda _name: None)
+        notify = on_stage or (lambda _name: None)
         timings = {}
+        budget = time_budget_s if time_budget_s is not None and time_budget_s > 0 else None
+        begin = time.perf_counter()
+        current = ['encoding']
+
+        def check():
+            if budget is not None and time.perf_counter() - begin > budget:
+                raise QueryTimeout(
+                    f'query stopped after {time.perf_counter() - begin:.2f} s, over its time '
+                    f'budget of {budget:g} s (in stage {current[0]})')
+
+        def stage(name):
+            check()
+            current[0] = name
+            notify(name)
+
+        try:
+            return self._query(text, selection, stage, check, timings)
+        except QueryError as exc:
+            return QueryOutcome(QueryStatus.INVALID_QUERY, str(exc), text, timings_ms=timings)
+        except QueryTimeout as exc:
+            return QueryOutcome(QueryStatus.ERROR, str(exc), text, timings_ms=timings)
+
+    def _query(self, text, selection, stage, check, timings) -> QueryOutcome:
         stage('encoding')
         start = time.perf_counter()
         with torch.no_grad():
@@ -186,13 +222,13 @@ class ReferringModel:
             timings['encode'] = (time.perf_counter() - start) * 1e3
             stage('field')
             start = time.perf_counter()
-            logits = response_only(self.field, words, self._cache)
+            logits = response_only(self.field, words, self._cache, check=check)
             probabilities = torch.sigmoid(logits).cpu().numpy()
             timings['field'] = (time.perf_counter() - start) * 1e3
         stage('selecting')
         start = time.perf_counter()
         chosen = select_target(probabilities, self._means, self._opacities, self._colors,
-                               selection, self.visibility)
+                               selection, self.visibility, check=check)
         timings['select'] = (time.perf_counter() - start) * 1e3
         if not chosen.ok:
             timings['render'] = 0.0

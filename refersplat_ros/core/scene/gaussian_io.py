@@ -10,20 +10,27 @@ Formats (docs/METHOD.md#gaussians-input):
   f_dc [N,1,3], f_rest [N,K-1,3], scaling [N,3] (log), rotation [N,4], opacity [N,1] (logit).
   Loaded with ``torch.load(weights_only=True)``: no pickled code is ever executed.
 
-Every error is a ``SceneFormatError`` naming the file and the field.
+Every error is a ``SceneFormatError`` naming the file and the field. Before anything is
+allocated the file must be a regular file within ``max_bytes`` (``core.files``), and what its
+header declares must fit in it: a .ply's element counts times their row sizes, a .pth's records
+(uncompressed, as ``torch.save`` writes them; a deflated record could expand a few MB into GB).
+A scene without Gaussians is refused too (nothing downstream can use it).
 """
+import io
 import logging
 import math
 import os
 from pathlib import Path
 import pickle
-from typing import Union
+from typing import BinaryIO, Union
+import zipfile
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from refersplat_ros.core.errors import SceneFormatError
+from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, open_regular_file, read_regular_file
 from refersplat_ros.core.scene.gaussians import GaussianScene, sh_degree_for_coeffs
 
 logger = logging.getLogger(__name__)
@@ -52,23 +59,75 @@ def _indexed(names: list, prefix: str) -> list:
     return sorted(found, key=lambda n: int(n[len(prefix):]))
 
 
-def load_ply(path: PathLike) -> GaussianScene:
-    """Load an INRIA 3DGS ``.ply``; raises SceneFormatError on any malformed content."""
+# Bytes of each PLY scalar type.
+_PLY_TYPE_BYTES = {'char': 1, 'int8': 1, 'uchar': 1, 'uint8': 1, 'short': 2, 'int16': 2,
+                   'ushort': 2, 'uint16': 2, 'int': 4, 'int32': 4, 'uint': 4, 'uint32': 4,
+                   'float': 4, 'float32': 4, 'double': 8, 'float64': 8}
+_PLY_HEADER_LIMIT = 1 << 16
+
+
+def _check_ply_header(path: Path, handle: BinaryIO) -> None:
+    """Refuse a .ply whose declared element counts cannot fit in the file.
+
+    Checked before plyfile allocates arrays of the declared length; ``handle`` is left at the
+    start. The smallest possible row is counted: the scalar sizes (a list property: its count) in a
+    binary file, two characters per value (a digit and a separator) in an ASCII one.
+    """
+    size = os.fstat(handle.fileno()).st_size
+    head = handle.read(_PLY_HEADER_LIMIT)
+    handle.seek(0)
+    end = head.find(b'end_header')
+    newline = head.find(b'\n', end)
+    if not head.startswith(b'ply') or end < 0 or newline < 0:
+        return  # plyfile reports the malformed header
+    ascii_format = False
+    elements = []  # [name, count, smallest row in bytes]
+    for line in head[:end].decode('ascii', errors='replace').splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == 'format':
+            ascii_format = words[1] == 'ascii'
+        elif len(words) >= 3 and words[0] == 'element':
+            try:
+                count = int(words[2])
+            except ValueError:
+                return
+            if count < 0:
+                raise SceneFormatError(f'{path}: element {words[1]!r} declares {count} rows')
+            elements.append([words[1], count, 0])
+        elif len(words) >= 3 and words[0] == 'property' and elements:
+            kind = words[2] if words[1] == 'list' else words[1]
+            elements[-1][2] += 2 if ascii_format else _PLY_TYPE_BYTES.get(kind, 1)
+    body = size - (newline + 1)
+    needed = sum(count * row for _name, count, row in elements)
+    if needed > body:
+        declared = ', '.join(f'{count} {name}' for name, count, _row in elements)
+        raise SceneFormatError(f'{path}: header declares {declared} rows, at least {needed} '
+                               f'bytes, but the file holds {body} bytes after its header '
+                               '(truncated or forged)')
+
+
+def load_ply(path: PathLike, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> GaussianScene:
+    """Load an INRIA 3DGS ``.ply``; raises SceneFormatError on any malformed content.
+
+    ``max_bytes`` limits the file size (``core.files``); an empty scene is refused.
+    """
     from plyfile import PlyData
 
     path = Path(path)
-    if not path.is_file():
-        raise SceneFormatError(f'{path}: no such .ply file')
-    try:
-        ply = PlyData.read(str(path))
-    except Exception as exc:  # plyfile raises many types for truncated/garbled files
-        raise SceneFormatError(f'{path}: not a readable PLY file (truncated or malformed): '
-                               f'{type(exc).__name__}: {exc}') from exc
+    with open_regular_file(path, max_bytes, SceneFormatError, 'scene') as handle:
+        _check_ply_header(path, handle)
+        try:
+            ply = PlyData.read(handle)
+        except Exception as exc:  # plyfile raises many types for truncated/garbled files
+            raise SceneFormatError(f'{path}: not a readable PLY file (truncated or malformed): '
+                                   f'{type(exc).__name__}: {exc}') from exc
     if 'vertex' not in [e.name for e in ply.elements]:
         raise SceneFormatError(f'{path}: missing element "vertex"')
     vertex = ply['vertex']
     names = _property_names(vertex)
     n = vertex.count
+    if n == 0:
+        raise SceneFormatError(f'{path}: the scene has no Gaussians (element "vertex" is empty)')
     try:
         data = vertex.data
         if len(data) != n:
@@ -157,17 +216,45 @@ def _tensor_field(path: Path, field: str, value, shape: tuple) -> Tensor:
     return value
 
 
-def load_capture_pth(path: PathLike) -> GaussianScene:
+def _check_torch_archive(path: Path, data: bytes) -> None:
+    """Refuse a .pth whose records would expand beyond the file when loaded.
+
+    ``torch.save`` writes a zip archive of uncompressed ("stored") records, and ``torch.load``
+    checks each tensor storage against its record's size; but it also inflates deflated
+    records, so a 2 MB archive may hold a 2 GiB record. Only stored records whose sizes add up
+    to no more than the file are accepted (torch's own files always are). The pre-1.6 non-zip
+    format declares its storage sizes in the stream and is refused.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise SceneFormatError(
+            f'{path}: not a readable zip-format torch capture (truncated, corrupt, or the '
+            f'pre-1.6 legacy format, which is not supported): {exc}') from exc
+    packed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
+    if packed:
+        raise SceneFormatError(
+            f'{path}: {len(packed)} compressed record(s) (e.g. {packed[0]!r}); torch.save '
+            'writes them uncompressed, and a compressed one may expand far beyond the file')
+    total = sum(r.file_size for r in records)
+    if total > len(data):
+        raise SceneFormatError(f'{path}: records declare {total} bytes, more than the '
+                               f'{len(data)}-byte file holds')
+
+
+def load_capture_pth(path: PathLike, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> GaussianScene:
     """Load the Gaussians of a 3DGS / LangSplat / ReferSplat capture ``chkpnt*.pth``.
 
     Accepts ``(model_args, iteration)`` or a bare ``model_args`` tuple of length 11, 12, 13
     or 17; only items 0-6 (the Gaussians) are used. All SH coefficients stored are kept.
+    ``max_bytes`` limits the file size; records must fit in the file (no inflation).
     """
     path = Path(path)
-    if not path.is_file():
-        raise SceneFormatError(f'{path}: no such capture file')
+    data = read_regular_file(path, max_bytes, SceneFormatError, 'scene')
+    _check_torch_archive(path, data)
     try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
+        obj = torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = next((line.strip() for line in str(exc).splitlines()
                        if 'Unsupported' in line or 'unpickler error' in line.lower()), '')
@@ -194,6 +281,9 @@ def load_capture_pth(path: PathLike) -> GaussianScene:
                                f'{active_sh_degree!r}, expected an int in 0..3')
     xyz = _tensor_field(path, 'xyz', model_args[1], (-1, 3))
     n = xyz.shape[0]
+    if n == 0:
+        raise SceneFormatError(f"{path}: the scene has no Gaussians (checkpoint field 'xyz' "
+                               'is empty)')
     f_dc = _tensor_field(path, 'features_dc', model_args[2], (n, 1, 3))
     f_rest = _tensor_field(path, 'features_rest', model_args[3], (n, -1, 3))
     k = f_rest.shape[1] + 1
@@ -211,11 +301,14 @@ def load_capture_pth(path: PathLike) -> GaussianScene:
                          sh=torch.cat([f_dc, f_rest], dim=1))
 
 
-def load_scene(path: PathLike) -> GaussianScene:
-    """Load a Gaussian scene, choosing the reader by suffix (``.ply``, ``.pth`` / ``.pt``)."""
+def load_scene(path: PathLike, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> GaussianScene:
+    """Load a Gaussian scene, choosing the reader by suffix (``.ply``, ``.pth`` / ``.pt``).
+
+    ``max_bytes`` limits the file size (a regular file only, see ``core.files``).
+    """
     suffix = Path(path).suffix.lower()
     if suffix == '.ply':
-        return load_ply(path)
+        return load_ply(path, max_bytes)
     if suffix in ('.pth', '.pt'):
-        return load_capture_pth(path)
+        return load_capture_pth(path, max_bytes)
     raise SceneFormatError(f'{path}: unknown scene format {suffix!r} (expected .ply or .pth)')

@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from refersplat_ros.core.errors import TextEncoderError
+from refersplat_ros.core.errors import QueryError, TextEncoderError
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +39,16 @@ class TextEncoderConfig:
             official behaviour).
         device: Torch device the encoder runs on and the word features are returned on.
         cache_size: Most sentences whose word features are kept (least recently used dropped).
+        cache_bytes: Most bytes of word features kept; the least recently used sentences are
+            dropped first, and a sentence larger than this is not cached. Bounded in bytes, not
+            only entries: a 512-character query costs ~1 MB of features with bert-large.
     """
 
     model: str = BUNDLED_MODEL
     max_tokens: int = 512
     device: str = 'cpu'
     cache_size: int = 4096
+    cache_bytes: int = 64 * 2**20
 
 
 def bundled_model_path() -> Path:
@@ -135,6 +139,7 @@ class TextEncoder:
         for param in self.model.parameters():
             param.requires_grad_(False)
         self._cache: 'OrderedDict[str, Tensor]' = OrderedDict()
+        self._cache_bytes = 0
 
     @property
     def hidden_size(self) -> int:
@@ -150,7 +155,8 @@ class TextEncoder:
         """Return the word features of one sentence, ``[L, hidden_size]`` (cached, no grad).
 
         L is the number of word pieces (tokens without [CLS]/[SEP]), truncated to
-        ``max_tokens - 2``. Raises ValueError for a sentence with no word piece.
+        ``max_tokens - 2``. Raises QueryError (a ValueError) for a sentence with no word piece,
+        e.g. one of only invisible, format or combining characters, which the tokenizer drops.
         """
         cached = self._cache.get(sentence)
         if cached is not None:
@@ -189,20 +195,36 @@ class TextEncoder:
             for row, sentence in enumerate(missing):
                 words = hidden[row][keep[row]].clone()  # [L, H]
                 if words.shape[0] == 0:
-                    raise ValueError(f'text encoder: sentence {sentence!r} has no word piece')
+                    raise QueryError(
+                        f'query {sentence!r} has no word piece the text encoder can use (only '
+                        'invisible, format or combining characters?)')
                 self._put(sentence, words)
                 found[sentence] = words
         return [found[s] for s in sentences]
 
     def _put(self, sentence: str, words: Tensor) -> None:
+        size = words.numel() * words.element_size()
+        if size > self.config.cache_bytes:
+            return
+        old = self._cache.pop(sentence, None)
+        if old is not None:
+            self._cache_bytes -= old.numel() * old.element_size()
         self._cache[sentence] = words
-        self._cache.move_to_end(sentence)
-        while len(self._cache) > max(1, self.config.cache_size):
-            self._cache.popitem(last=False)
+        self._cache_bytes += size
+        while (len(self._cache) > max(1, self.config.cache_size)
+               or self._cache_bytes > self.config.cache_bytes):
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= dropped.numel() * dropped.element_size()
 
     def clear_cache(self) -> None:
         """Drop every cached sentence."""
         self._cache.clear()
+        self._cache_bytes = 0
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Bytes of word features currently cached."""
+        return self._cache_bytes
 
     @property
     def cache_len(self) -> int:

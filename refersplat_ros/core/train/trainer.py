@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field as dataclass_field, replace
 import json
 import logging
 import math
+import os
 from pathlib import Path
 import random
 import time
@@ -54,7 +55,8 @@ from refersplat_ros.core import runs
 from refersplat_ros.core.datasets.reflerf_layout import category_phrase, is_ref_synth
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
-from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint
+from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_temp_files,
+                                                  save_checkpoint)
 from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.field.referring_field import (FieldCache, ReferringField,
                                                        ReferringFieldConfig)
@@ -477,12 +479,11 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
         (checkpoint_dir / runs.TRAIN_LOG).unlink(missing_ok=True)
         last_path.unlink(missing_ok=True)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(checkpoint_dir)  # of checkpoint writes a killed run left behind
     log_path = checkpoint_dir / runs.TRAIN_LOG
-    new_log = not log_path.is_file()
+    _restart_log(log_path, start_step)
     log_file = open(log_path, 'a', newline='')
     log = csv.writer(log_file)
-    if new_log:
-        log.writerow(['step', 'loss', 'bce', 'gtcl', 'tau', 'wall_time_s'])
 
     from tqdm import tqdm
     bar = tqdm(total=steps, initial=start_step, desc=f'train stage {stage}', unit='step',
@@ -546,6 +547,37 @@ def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
         weights_build_s=weights.build_seconds - build_before,
         steps_per_second=steps_run / wall if wall > 0 and steps_run else math.nan,
         final_losses=final, pseudo_mask_dir=mask_root)
+
+
+_LOG_HEADER = ['step', 'loss', 'bce', 'gtcl', 'tau', 'wall_time_s']
+
+
+def _restart_log(path: Path, start_step: int) -> None:
+    """Rewrite ``train_log.csv`` as the header plus its rows up to ``start_step``, atomically.
+
+    A run killed before its first flush leaves an empty log (resumed, it had no header); one
+    killed between checkpoints leaves rows past the checkpoint it resumes from (they would be
+    logged twice) and possibly half a row. Only complete rows of steps 1..start_step are kept.
+    """
+    kept = []
+    if start_step > 0 and path.is_file():
+        with open(path, newline='') as handle:
+            for row in csv.reader(handle):
+                try:
+                    values = [float(v) for v in row]
+                except ValueError:
+                    continue  # the header, or a torn row
+                if (len(values) == len(_LOG_HEADER) and values[0].is_integer()
+                        and 0 < values[0] <= start_step):
+                    kept.append(row)
+    temp = path.with_name(f'.{path.name}.tmp')
+    with open(temp, 'w', newline='') as handle:
+        writer = csv.writer(handle)
+        writer.writerow(_LOG_HEADER)
+        writer.writerows(kept)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
 
 
 # ------------------------------------------------------------------------------ stage 2

@@ -98,7 +98,7 @@ def test_corrupt_files(trained, tmp_path):
         bad.write_bytes(content)
         with pytest.raises(CheckpointError, match=str(bad)):
             load_checkpoint(bad)
-    with pytest.raises(CheckpointError, match='cannot read'):
+    with pytest.raises(CheckpointError, match='no such file'):
         load_checkpoint(tmp_path / 'missing.safetensors')
 
 
@@ -155,3 +155,59 @@ def test_save_without_optimizer(tmp_path):
     assert ckpt.field_config.use_pcmi is False
     with pytest.raises(CheckpointError, match='no optimizer state'):
         ckpt.load_optimizer(_optimizer(field))
+
+
+def _rewrite(path, out, edit_header=None, edit_tensors=None):
+    """Write ``out`` from ``path`` with its JSON header and/or tensors edited."""
+    data = path.read_bytes()
+    header_len = int.from_bytes(data[:8], 'little')
+    header = json.loads(data[8:8 + header_len])
+    payload = data[8 + header_len:]
+    if edit_header is not None:
+        edit_header(header)
+    if edit_tensors is not None:
+        payload = edit_tensors(header, bytearray(payload))
+    text = json.dumps(header).encode()
+    out.write_bytes(len(text).to_bytes(8, 'little') + text + bytes(payload))
+    return out
+
+
+def test_nan_weights_of_a_diverged_run_are_refused(trained, tmp_path):
+    means, field, optimizer, _, _ = trained
+    with torch.no_grad():
+        field.features[3, 0] = float('nan')
+        field.mlp1[0].weight[0, 0] = float('inf')
+    path = save_checkpoint(tmp_path / 'diverged.safetensors', field, text_encoder_id=ENCODER,
+                           step=9, optimizer=optimizer)
+    with pytest.raises(CheckpointError, match=r'diverged\.safetensors: NaN/inf values in 2 '
+                                              r"field weight\(s\): 'features' \(1\)"):
+        load_checkpoint(path, means=means)
+
+
+def test_header_shapes_are_checked_before_the_payload_is_loaded(trained, tmp_path):
+    means, _, _, _, path = trained
+
+    def claim_2gib(header):  # a forged shape: 2 GiB of features in a few-kB file
+        header['field.features']['shape'] = [2**25, 16]
+
+    with pytest.raises(CheckpointError, match=r"tensor 'field\.features' declares shape "
+                                              r'\[33554432, 16\] \(2147483648 bytes\)'):
+        load_checkpoint(_rewrite(path, tmp_path / 'forged.safetensors', claim_2gib))
+
+    def unknown_dtype(header):
+        header['field.features']['dtype'] = 'F128'
+
+    with pytest.raises(CheckpointError, match="'field.features' has a malformed header entry"):
+        load_checkpoint(_rewrite(path, tmp_path / 'dtype.safetensors', unknown_dtype))
+
+    def more_gaussians(header):  # a consistent header for a field of another scene size
+        meta = json.loads(header['__metadata__']['refersplat'])
+        meta['scene']['num_gaussians'] = 10**9
+        header['__metadata__']['refersplat'] = json.dumps(meta)
+
+    with pytest.raises(CheckpointError, match=r'field weights do not match its field_config and '
+                                              r'1000000000 Gaussians: features \[30, 16\]'):
+        load_checkpoint(_rewrite(path, tmp_path / 'count.safetensors', more_gaussians))
+    # The scene's Gaussian count is compared before the payload is read.
+    with pytest.raises(CheckpointError, match='trained on a scene with 30 Gaussians'):
+        load_checkpoint(path, means=torch.zeros(10**6, 3))

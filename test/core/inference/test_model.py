@@ -35,9 +35,34 @@ def model(handmade):
     ('red\x00mug', 'query contains control character U+0000 at position 3'),
     ('red mug\n', 'query contains control character U+000A at position 7'),
     (None, 'query must be a string, got NoneType'),
+    # Invisible only: format characters, separators, combining marks, a bidi override.
+    ('\u200b\u200b', 'query has only invisible characters (format, separator or combining '
+                     'characters such as U+200B)'),
+    ('\ufeff', 'query has only invisible characters (format, separator or combining '
+               'characters such as U+FEFF)'),
+    ('\u00ad \u0301', 'query has only invisible characters (format, separator or combining '
+                      'characters such as U+00AD)'),
+    ('\u202e\u2029', 'query has only invisible characters (format, separator or combining '
+                     'characters such as U+202E)'),
+    ('mug\u200b', None),
 ])
 def test_validate_query(text, reason):
     assert validate_query(text, max_chars=12 if text and len(text) == 13 else 512) == reason
+
+
+@pytest.mark.parametrize('top_k, threshold, reason', [
+    (0, 0.0, None), (1, 0.5, None), (64, 0.99, None), (0, 0.01, None),
+    (65, 0.0, 'top_k 65 is out of range (0 = node parameter, or 1..64)'),
+    (2**32 - 1, 0.0, 'top_k 4294967295 is out of range (0 = node parameter, or 1..64)'),
+    (0, 1.0, 'score_threshold 1 is out of range (0 = node parameter, or 0.01..0.99)'),
+    (0, float('inf'), 'score_threshold inf is out of range (0 = node parameter, or 0.01..0.99)'),
+    (0, float('nan'), 'score_threshold nan is out of range (0 = node parameter, or 0.01..0.99)'),
+    (0, -0.5, 'score_threshold -0.5 is out of range (0 = node parameter, or 0.01..0.99)'),
+    (0, 0.001, 'score_threshold 0.001 is out of range (0 = node parameter, or 0.01..0.99)'),
+])
+def test_validate_overrides(top_k, threshold, reason):
+    from refersplat_ros.core.inference.queries import validate_overrides
+    assert validate_overrides(top_k, threshold) == reason
 
 
 def test_resolve_device():
@@ -74,6 +99,44 @@ def test_query_statuses(model):
     miss = model.query('mug', SelectionConfig(threshold=0.999), on_stage=stages.append)
     assert miss.status == QueryStatus.NO_MATCH and 'probability >= 0.999' in miss.message
     assert miss.mask is None and stages == ['encoding', 'field', 'selecting']
+
+
+@pytest.mark.parametrize('text', ['\ufffd', '\ufffd\u200b', '\u0301 \u00ad'])
+def test_query_the_encoder_gets_no_word_piece_from_is_invalid(model, text):
+    # '\ufffd' is visible (validate_query lets it pass) but the tokenizer drops it.
+    outcome = model.query(text)
+    assert outcome.status == QueryStatus.INVALID_QUERY and outcome.selection is None
+    assert outcome.message.startswith(('query has only invisible characters',
+                                       f'query {text!r} has no word piece the text encoder'))
+
+
+class _SlowClock:
+    """A perf_counter that advances 0.25 s per reading: a query that never ends in time."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 0.25
+        return self.now
+
+
+def test_time_budget_stops_a_query_with_error(model, monkeypatch):
+    import refersplat_ros.core.inference.model as model_module
+
+    assert model.query('the red mug', time_budget_s=60.0).status == QueryStatus.OK
+    monkeypatch.setattr(model_module, 'time', _SlowClock())
+    outcome = model.query('the red mug', time_budget_s=1.0)
+    assert outcome.status == QueryStatus.ERROR and outcome.selection is None
+    assert 'over its time budget of 1 s (in stage' in outcome.message
+    monkeypatch.undo()
+    assert model.query('the red mug', time_budget_s=0).status == QueryStatus.OK  # 0 = none
+
+
+def test_oversized_files_are_refused(handmade):
+    with pytest.raises(SceneFormatError, match='more than the limit of 100 bytes'):
+        ReferringModel.load(handmade.scene_path, handmade.checkpoint_path, device='cpu',
+                            max_file_bytes=100)
 
 
 def test_load_errors_name_the_problem(handmade, tmp_path):

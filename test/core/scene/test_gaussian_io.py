@@ -182,3 +182,51 @@ def test_pth_errors(tmp_path, capsys):
         load_capture_pth(not_tuple)
     with pytest.raises(SceneFormatError, match='no such'):
         load_capture_pth(tmp_path / 'absent.pth')
+
+
+def test_empty_scenes_are_refused(tmp_path):
+    empty_ply = tmp_path / 'empty.ply'
+    _write_ply(empty_ply, BASE_FIELDS, n=0)
+    with pytest.raises(SceneFormatError, match=r'empty\.ply: the scene has no Gaussians'):
+        load_scene(empty_ply)
+    empty_pth = tmp_path / 'empty.pth'
+    torch.save((_capture_tuple(_scene(n=0, degree=0), 12), 1), empty_pth)
+    with pytest.raises(SceneFormatError, match=r'empty\.pth: the scene has no Gaussians'):
+        load_scene(empty_pth)
+
+
+def test_ply_header_counts_must_fit_the_file(tmp_path):
+    for fmt in ('binary_little_endian', 'ascii'):
+        forged = tmp_path / f'forged_{fmt}.ply'
+        props = ''.join(f'property float {f}\n' for f in BASE_FIELDS)
+        forged.write_bytes(f'ply\nformat {fmt} 1.0\nelement vertex 1000000000\n{props}'
+                           'end_header\n'.encode() + b'\0' * 680)
+        with pytest.raises(SceneFormatError, match=r'header declares 1000000000 vertex rows, '
+                                                   r'at least \d+ bytes, but the file holds 680'):
+            load_ply(forged)
+
+
+def test_pth_with_compressed_records_is_refused_before_inflating(tmp_path):
+    import io
+    import zipfile
+
+    # 16 MB of Gaussians deflate to ~16 kB: torch.load would inflate every record.
+    scene = _scene(n=2, degree=0)
+    args = list(_capture_tuple(scene, 12))
+    n = 2**20 // 3
+    args[1:7] = [torch.zeros(n, 3), torch.zeros(n, 1, 3), torch.zeros(n, 0, 3),
+                 torch.zeros(n, 3), torch.zeros(n, 4), torch.zeros(n, 1)]
+    plain = io.BytesIO()
+    torch.save((tuple(args), 1), plain)
+    packed = tmp_path / 'deflated.pth'
+    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as src, \
+            zipfile.ZipFile(packed, 'w') as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED)
+    assert packed.stat().st_size < len(plain.getvalue()) // 20
+    with pytest.raises(SceneFormatError, match=r'deflated\.pth: \d+ compressed record\(s\)'):
+        load_capture_pth(packed)
+    legacy = tmp_path / 'legacy.pth'
+    torch.save((_capture_tuple(scene, 12), 1), legacy, _use_new_zipfile_serialization=False)
+    with pytest.raises(SceneFormatError, match='legacy format, which is not supported'):
+        load_capture_pth(legacy)

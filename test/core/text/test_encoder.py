@@ -82,3 +82,27 @@ def test_bundled_minilm_loads_offline():
     words = encoder.encode('the red mug on the table')
     assert words.shape == (6, 384)
     assert torch.isfinite(words).all()
+
+
+def test_cache_is_bounded_in_bytes(tiny_encoder):
+    # 32 floats per word piece: 'one cup' is 2 pieces = 256 bytes.
+    encoder = TextEncoder.from_components(
+        tiny_encoder.tokenizer, tiny_encoder.model, name='tiny-bert',
+        config=TextEncoderConfig(cache_size=1000, cache_bytes=600))
+    encoder.encode('one cup')
+    encoder.encode('two cups')  # 'two', 'cups' (or 'cup', '##s'): up to 384 bytes
+    encoder.encode('three cups')
+    assert encoder.cache_nbytes <= 600 and encoder.cache_len < 3
+    long = ' '.join(['mug'] * 40)  # 40 pieces = 5120 bytes: larger than the whole cache
+    encoder.encode(long)
+    assert encoder.cache_nbytes <= 600 and long not in encoder._cache
+    encoder.clear_cache()
+    assert encoder.cache_nbytes == 0 and encoder.cache_len == 0
+
+
+@pytest.mark.parametrize('text', ['\u200b', '\ufeff\u200b', '\u00ad', '\u0301\u0308', '\u202e',
+                                  '\ufffd'])
+def test_text_without_word_pieces_is_a_query_error(tiny_encoder, text):
+    from refersplat_ros.core.errors import QueryError
+    with pytest.raises(QueryError, match='no word piece the text encoder can use'):
+        tiny_encoder.encode(text)

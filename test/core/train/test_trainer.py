@@ -265,3 +265,32 @@ def test_resolve_config_defaults(tiny, tmp_path):
     config = TrainConfig(data=tiny[0], steps=5)
     assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == \
         TrainConfig(data=str(tiny[0]), steps=5)
+
+
+def test_resume_after_a_kill_clears_temp_files_and_keeps_the_log_header(tiny, tmp_path):
+    encoder = tiny[2]
+    run = tmp_path / 'killed'
+    train(_config(tiny, run, steps=8, checkpoint_every=4, log_every=2), encoder=encoder)
+    folder = run / 'checkpoints'
+    # What kill -9 leaves: a temp file of the checkpoint being written, and a log whose rows go
+    # past the last checkpoint and end in half a row (or an empty log, killed before its
+    # first flush; see below).
+    orphan = folder / '.step_000010.safetensors.k2j4h1.tmp'
+    orphan.write_bytes(b'\0' * 100)
+    with open(folder / 'train_log.csv', 'a') as handle:
+        handle.write('10,0.5,0.4,0.1,0.07,1.0\n12,0.5')
+    resumed = train(_config(tiny, run, steps=12, checkpoint_every=4, log_every=2, resume=True),
+                    encoder=encoder)
+    assert resumed.stages[0].steps_run == 4
+    assert not orphan.exists() and not list(folder.glob('.*.tmp'))
+    with open(folder / 'train_log.csv', newline='') as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ['step', 'loss', 'bce', 'gtcl', 'tau', 'wall_time_s']
+    assert [int(r[0]) for r in rows[1:]] == [2, 4, 6, 8, 10, 12]
+    # Killed before the log's first flush: an empty log gets its header back on resume.
+    (folder / 'train_log.csv').write_text('')
+    train(_config(tiny, run, steps=14, checkpoint_every=2, log_every=2, resume=True),
+          encoder=encoder)
+    with open(folder / 'train_log.csv', newline='') as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][0] == 'step' and [int(r[0]) for r in rows[1:]] == [14]
