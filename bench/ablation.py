@@ -12,9 +12,9 @@ full_two_stage      full, then stage-2 refinement on its own predictions (docs/M
 naive_attention     cross-attention without position terms, no GTCL (compare with baseline)
 ==================  ====================================================================
 
-Every configuration trains with the same seed and the documented Ref-Synth defaults
-(``REF_SYNTH_STEPS`` steps of ``REF_SYNTH_EXPRESSIONS_PER_STEP`` expressions,
-``core/train/trainer.py``), then every checkpoint is evaluated with the Ref-LERF protocol
+Every configuration trains with the same seed and the documented Ref-Synth defaults (600 steps of
+``EXPRESSIONS_PER_STEP`` expressions, ``core/train/trainer.py``; fixed, not until convergence, so
+that the configurations compare), then every checkpoint is evaluated with the Ref-LERF protocol
 (``core/evaluate/evaluator.py``): mIoU of the last and of the best checkpoint, per subset, 3D
 precision / recall of the selected Gaussians. Each configuration's numbers are stored in
 ``OUT/<name>/result.json``; a configuration whose result exists is not re-run (``--force``
@@ -330,7 +330,7 @@ def _notes(records: dict) -> str:
 
 
 def write_report(args, records: dict) -> Path:
-    from refersplat_ros.core.train.trainer import REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS
+    from refersplat_ros.core.train.trainer import EXPRESSIONS_PER_STEP
 
     machine = _machine()
     lines = [
@@ -343,9 +343,10 @@ def write_report(args, records: dict) -> Path:
         f'Scene: `{_relative(args.data)}` (Ref-Synth `default` preset: 7 objects, 31k '
         'Gaussians, 26 train / 6 test views at 160x120, 4 training expressions and 1 held-out '
         'test expression per object (28 / 7), test wording disjoint from training wording). '
-        f'Recipe: {REF_SYNTH_STEPS} steps of {REF_SYNTH_EXPRESSIONS_PER_STEP} expressions '
-        '(Ref-Synth defaults of `TrainConfig`), lr 0.0025 / 1e-4, Adam eps 1e-15, lambda 0.02, '
-        'tau period 1000, seed 42; checkpoints every steps / 10.', '',
+        f'Recipe: {args.steps} steps of {args.expressions_per_step or EXPRESSIONS_PER_STEP} '
+        'expressions per step (fixed, so that configurations compare), lr 0.0025 / 1e-4, '
+        'Adam eps 1e-15, lambda 0.02, tau period 1000, seed 42; checkpoints every steps / 10.',
+        '',
         'mIoU (%) with the Ref-LERF protocol (docs/METHOD.md#evaluation), shown as '
         '**last / best** checkpoint. Uncovered pixels count as background '
         '(`empty_pixels=background`); the "paper rule" column applies M >= 0 literally to '
@@ -425,7 +426,8 @@ def main(argv=None) -> int:
     parser.add_argument('--report', type=Path, default=REPO / 'docs' / 'RESULTS.md')
     parser.add_argument('--configs', default=','.join(CONFIGS),
                         help='comma-separated subset of ' + ', '.join(CONFIGS))
-    parser.add_argument('--steps', type=int, default=None, help='default: Ref-Synth default')
+    parser.add_argument('--steps', type=int, default=600,
+                        help='fixed steps of every configuration (default 600)')
     parser.add_argument('--expressions-per-step', type=int, default=None)
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--num-threads', type=int, default=None, help='torch CPU threads')

@@ -19,7 +19,7 @@ otherwise ``spatial`` when the expression uses a relation or an ordinal, else ``
 Multi-anchor sentences (``ExpressionConfig.multi_anchor``, the ``hard`` presets only): a relation
 structure may carry further clauses (:class:`Clause`, ``Referring.more``) that must hold as well,
 naming 2-3 other objects in one sentence, e.g. "the red can between the blue bowl and the white
-shelf, left of the green kettle". Such a conjunction is true when every clause is strictly true
+shelf, left of the green mug". Such a conjunction is true when every clause is strictly true
 for the target and unique when no other object satisfies all clauses, even leniently. With
 ``multi_anchor`` set, anchors are also named by their colour where that keeps them unique ("the
 blue bowl" rather than "the bowl") and an ordinal between exactly two objects is worded as a pair

@@ -52,7 +52,7 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from refersplat_ros.core import runs
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase, is_ref_synth
+from refersplat_ros.core.datasets.reflerf_layout import category_phrase
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
 from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_temp_files,
@@ -69,24 +69,19 @@ from refersplat_ros.core.train.losses import referring_loss, ReferringLossConfig
 
 logger = logging.getLogger(__name__)
 
-#: Steps of the paper's schedule (docs/METHOD.md#training), the default for real (Ref-LERF)
-#: scenes.
-REAL_SCENE_STEPS = 45000
-#: Default steps for a Ref-Synth scene (a manifest with format 'ref-synth'): the 5-minute CPU
-#: budget. 600 full-model steps on the default scene (31k Gaussians, 4 expressions) fit in it,
-#: and the full model then fits its training views well (step times and the mIoU after 600 and
-#: 3000 steps: docs/RESULTS.md); pass ``steps`` for better fields.
-REF_SYNTH_STEPS = 600
-#: Default expressions per step on Ref-Synth scenes (several expressions of one view share the
-#: query-independent forward/backward); real scenes use 1 pair per step as in
-#: docs/METHOD.md#training.
-REF_SYNTH_EXPRESSIONS_PER_STEP = 4
+#: Longest run when training until the fit stops improving: the paper's schedule length
+#: (docs/METHOD.md#training).
+MAX_STEPS = 45000
+#: Expressions of one view per step when not set (fewer if the views have fewer). They share
+#: the query-independent forward and backward, the larger part of a step's cost; the paper's
+#: one pair per step is ``expressions_per_step=1``.
+EXPRESSIONS_PER_STEP = 4
 STAGE2_INITS = ('reinit', 'continue')
 
 
 @dataclass
 class TrainConfig:
-    """One training run (docs/METHOD.md#training defaults; ``None`` = resolved per scene kind).
+    """One training run (docs/METHOD.md#training defaults; ``None`` = chosen from the scene).
 
     Attributes:
         data: Scene folder in the Ref-LERF layout (Ref-LERF or Ref-Synth).
@@ -94,15 +89,22 @@ class TrainConfig:
         scene: Gaussians (.ply / .pth); None = the one found in ``data``.
         test_frames: Frames held out from training, as numbers or names; None = the scene's own
             split (manifest, ``json/test_json``, or the built-in list of a Ref-LERF scene).
-        steps: Adam steps. None = 45000 on real scenes (paper), ``REF_SYNTH_STEPS`` on Ref-Synth.
+        steps: Adam steps. None = until the fit stops improving: the training views' mask IoU
+            is measured over each round (one pass over every training expression); training
+            stops when ``fit_patience`` rounds in a row improve the best round by less than
+            ``fit_min_delta``, or at ``max_steps``.
+        max_steps: Cap of a run without ``steps`` (``MAX_STEPS``, the paper's schedule).
+        fit_patience: Rounds without improvement before stopping (2).
+        fit_min_delta: Smallest improvement of the round fit (mask IoU) that counts (0.005).
         lr_features: Learning rate of the per-Gaussian referring features (0.0025).
         lr_networks: Learning rate of MLP1-3 and the attention (1e-4).
         adam_eps: Adam epsilon (1e-15, as 3DGS).
         seed: Seed of torch (field initialisation) and of the view/expression sampling (42).
-        expressions_per_step: Expressions of one view per step (losses averaged). None = 1 on real
-            scenes (docs/METHOD.md#training: one (view, expression) pair per step),
-            ``REF_SYNTH_EXPRESSIONS_PER_STEP`` on Ref-Synth; 0 = all expressions of the view.
-        checkpoint_every: Steps between checkpoints; None = steps / 10 (the fork's 10 checkpoints).
+        expressions_per_step: Expressions of one view per step (losses averaged). None =
+            ``EXPRESSIONS_PER_STEP``, at most the median expressions of a training view; 1 = the
+            paper's one (view, expression) pair per step; 0 = all expressions of the view.
+        checkpoint_every: Steps between checkpoints; None = every round without ``steps``,
+            steps / 10 with them (the fork's 10 checkpoints).
         log_every: Steps between rows of ``train_log.csv`` (mean losses of the window).
         weights_cache_bytes: Bound of the per-view compositing-weights cache (LRU).
         device: 'auto' (CUDA if available), 'cpu', 'cuda', 'cuda:1', ...
@@ -126,6 +128,9 @@ class TrainConfig:
     scene: Optional[Union[str, Path]] = None
     test_frames: Optional[List[Union[int, str]]] = None
     steps: Optional[int] = None
+    max_steps: int = MAX_STEPS
+    fit_patience: int = 2
+    fit_min_delta: float = 0.005
     lr_features: float = 0.0025
     lr_networks: float = 1e-4
     adam_eps: float = 1e-15
@@ -152,6 +157,9 @@ class TrainConfig:
             raise ValueError(f'TrainConfig.stage2_init must be one of {STAGE2_INITS}')
         if self.steps is not None and self.steps <= 0:
             raise ValueError('TrainConfig.steps must be positive')
+        if self.max_steps <= 0 or self.fit_patience < 1 or self.fit_min_delta < 0:
+            raise ValueError('TrainConfig: max_steps and fit_patience must be positive, '
+                             'fit_min_delta >= 0')
         if self.expressions_per_step is not None and self.expressions_per_step < 0:
             raise ValueError('TrainConfig.expressions_per_step must be >= 0')
         if self.checkpoint_every is not None and self.checkpoint_every <= 0:
@@ -184,13 +192,14 @@ class StageResult:
         checkpoint_dir: Folder of its checkpoints.
         checkpoints: ``step_*.safetensors`` files, in step order.
         last_checkpoint: ``last.safetensors``.
-        steps: Total steps of the stage.
+        steps: Total steps of the stage (where it stopped).
         steps_run: Steps run by this call (fewer when resumed).
         wall_time_s: Training-loop time of this call (weights building included).
         weights_build_s: Part of it spent building compositing weights.
         steps_per_second: steps_run / wall_time_s.
         final_losses: Mean total/bce/gtcl over the last ``log_every`` steps and the last tau.
         pseudo_mask_dir: Stage 2: the ``gt_mask`` folder it trained on.
+        fit_history: Mean mask IoU on the training views of each completed round.
     """
 
     stage: int
@@ -204,6 +213,7 @@ class StageResult:
     steps_per_second: float
     final_losses: Dict[str, float]
     pseudo_mask_dir: Optional[Path] = None
+    fit_history: List[float] = dataclass_field(default_factory=list)
 
 
 @dataclass
@@ -249,15 +259,35 @@ class _TrainView:
     mask_paths: Dict[str, Path]  # category -> mask file
 
 
-def resolve_config(config: TrainConfig, dataset) -> TrainConfig:
-    """Fill the ``None`` defaults that depend on the scene kind (see ``TrainConfig``)."""
-    synth = is_ref_synth(dataset)
-    steps = config.steps or (REF_SYNTH_STEPS if synth else REAL_SCENE_STEPS)
+def resolve_config(config: TrainConfig, views: Sequence[_TrainView]) -> TrainConfig:
+    """Fill the ``None`` defaults from the scene's training views (see ``TrainConfig``).
+
+    ``steps`` stays None (train until the fit converges); ``expressions_per_step`` and
+    ``checkpoint_every`` are resolved.
+    """
     per_step = config.expressions_per_step
     if per_step is None:
-        per_step = REF_SYNTH_EXPRESSIONS_PER_STEP if synth else 1
-    every = config.checkpoint_every or max(1, steps // 10)
-    return replace(config, steps=steps, expressions_per_step=per_step, checkpoint_every=every)
+        sizes = sorted(len(v.sentences) for v in views) or [1]
+        per_step = max(1, min(EXPRESSIONS_PER_STEP, sizes[len(sizes) // 2]))
+    every = config.checkpoint_every
+    if every is None:
+        every = (max(1, config.steps // 10) if config.steps
+                 else round_steps([len(v.sentences) for v in views], per_step))
+    return replace(config, expressions_per_step=per_step, checkpoint_every=every)
+
+
+def round_steps(view_sizes: Sequence[int], per_step: int) -> int:
+    """Return the steps of one round: each view once, its expressions ``per_step`` at a time."""
+    if per_step <= 0:
+        return max(1, len(view_sizes))
+    return max(1, sum(math.ceil(size / per_step) for size in view_sizes))
+
+
+def fit_converged(history: Sequence[float], patience: int, min_delta: float) -> bool:
+    """Return whether the last ``patience`` round fits beat the best before by < min_delta."""
+    if len(history) <= patience:
+        return False
+    return max(history[-patience:]) < max(history[:-patience]) + min_delta
 
 
 def _training_views(dataset, mask_root: Optional[Path], category_names: bool,
@@ -369,7 +399,10 @@ def train_step(
     step: int,
     loss_config: ReferringLossConfig,
 ) -> Dict[str, float]:
-    """One Adam step over expressions of one view; returns the mean loss terms and tau.
+    """One Adam step over expressions of one view; returns the mean loss terms, tau and fit.
+
+    ``fit`` is the mean IoU of the predicted masks (the mask rule, ``field/masks.py``) with the
+    expressions' masks: what training converges on.
 
     The query-independent tensors (x, p, attention queries; sentence embeddings) are computed
     once and their graph is back-propagated once: each expression back-propagates into detached
@@ -385,7 +418,7 @@ def train_step(
     leaves = [_leaf(t) for t in roots]
     leaf_cache = FieldCache(x=leaves[0], positions=leaves[1], queries=leaves[2])
     count = len(words)
-    sums = {'loss': 0.0, 'bce': 0.0, 'gtcl': 0.0}
+    sums = {'loss': 0.0, 'bce': 0.0, 'gtcl': 0.0, 'fit': 0.0}
     tau = 0.0
     for word_features, mask, positive in zip(words, masks, positives):
         out = field.respond(word_features, leaf_cache)
@@ -397,6 +430,11 @@ def train_step(
         sums['loss'] += terms.total.item() / count
         sums['bce'] += terms.bce.item() / count
         sums['gtcl'] += terms.gtcl.item() / count
+        with torch.no_grad():
+            predicted = predicted_mask(logits, weights.alpha)
+            target = mask > 0.5
+            union = int((predicted | target).sum())
+            sums['fit'] += (int((predicted & target).sum()) / union if union else 1.0) / count
         tau = terms.tau
     pairs = [(root, leaf.grad) for root, leaf in zip(roots, leaves)
              if root is not None and leaf.grad is not None]
@@ -438,118 +476,170 @@ def _pack_view_words(view: _TrainView, features: Dict[str, Tensor]):
     return torch.cat(rows, dim=0), segments, counts
 
 
-def _train_stage(config: TrainConfig, stage: int, dataset, scene: GaussianScene,
-                 encoder: TextEncoder, device: torch.device, weights: ViewWeights,
-                 checkpoint_dir: Path, mask_root: Optional[Path],
-                 init_state: Optional[Dict[str, Tensor]] = None) -> StageResult:
-    steps, per_step = int(config.steps), int(config.expressions_per_step)
-    _seed_everything(config.seed)
-    order_rng = np.random.default_rng([config.seed, stage])
-    views = _training_views(dataset, mask_root, config.train_category_names, order_rng)
-    features = _word_features(encoder, [s for v in views for s in v.sentences], device)
-    field_config = replace(config.field, text_dim=encoder.hidden_size)
-    field = ReferringField(scene.means.to(device), field_config)
-    if init_state is not None:
-        field.load_state_dict({k: v.to(device) for k, v in init_state.items()})
-    optimizer = make_optimizer(field, config)
-    sampler = ViewSampler([len(v.sentences) for v in views], config.seed + 1000 * stage)
-    start_step, prior_time = 0, 0.0
-    last_path = checkpoint_dir / runs.LAST_CHECKPOINT
-    training_config = {
-        'train': config.to_dict(), 'stage': stage,
-        'data': str(Path(config.data).resolve()),
-        'scene_path': str(Path(config.scene or dataset.scene_path).resolve()),
-        'text_encoder': asdict(config.text_encoder),
-        'mask_root': None if mask_root is None else str(mask_root.resolve()),
-    }
-    if config.resume and last_path.is_file():
-        saved = load_checkpoint(last_path, means=scene.means, text_encoder_id=encoder.encoder_id)
-        if saved.field_config != field_config:
-            raise CheckpointError(f'checkpoint {last_path}: field_config {saved.field_config} '
-                                  f'differs from the configured {field_config}')
-        field.load_state_dict({k: v.to(device) for k, v in saved.field_state.items()})
-        saved.load_optimizer(optimizer)
-        sampler.load_state(saved.extra['sampler'])
-        start_step = saved.step
-        prior_time = float(saved.extra.get('wall_time_s', 0.0))
-        logger.info('stage %d: resuming from %s at step %d', stage, last_path, start_step)
-    elif not config.resume:
-        for old in runs.step_checkpoints(checkpoint_dir):  # a fresh run replaces an old one
-            old.unlink()
-        (checkpoint_dir / runs.TRAIN_LOG).unlink(missing_ok=True)
-        last_path.unlink(missing_ok=True)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temp_files(checkpoint_dir)  # of checkpoint writes a killed run left behind
-    log_path = checkpoint_dir / runs.TRAIN_LOG
-    _restart_log(log_path, start_step)
-    log_file = open(log_path, 'a', newline='')
-    log = csv.writer(log_file)
+@dataclass
+class _Session:
+    """What both stages of a run share: the scene, its encoder, device and view weights."""
 
-    from tqdm import tqdm
-    bar = tqdm(total=steps, initial=start_step, desc=f'train stage {stage}', unit='step',
-               disable=not config.progress, dynamic_ncols=True)
-    build_before = weights.build_seconds
-    # How much the training views show each Gaussian: saved with every checkpoint for the
-    # 3D selection (inference/selection.py). Builds each view's weights once, as training does.
-    visibility = weights.visibility([view.camera for view in views])
-    window: List[Dict[str, float]] = []
-    final = {}
-    current_view, masks, view_words = None, {}, None
-    start_time = time.perf_counter()
-    step = start_step
-    try:
-        while step < steps:
-            index, chunk = sampler.next_chunk(per_step)
-            view = views[index]
-            if index != current_view:  # masks / packed words of the popped view
-                current_view = index
-                masks = _load_masks(view, device)
-                view_words = _pack_view_words(view, features)
-                categories = np.array(view.categories)
-            positives = [torch.from_numpy(categories == view.categories[i]).to(device)
-                         for i in chunk]
-            terms = train_step(
-                field, optimizer, weights.get(view.camera),
-                [features[view.sentences[i]] for i in chunk],
-                [masks[view.categories[i]] for i in chunk], positives, view_words, step,
-                config.loss)
-            step += 1
-            window.append(terms)
-            elapsed = time.perf_counter() - start_time
-            if step % config.log_every == 0 or step == steps:
-                final = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                final['tau'] = terms['tau']
-                log.writerow([step, final['loss'], final['bce'], final['gtcl'], final['tau'],
-                              round(prior_time + elapsed, 3)])
-                log_file.flush()
-                window = []
-                bar.set_postfix(loss=f'{final["loss"]:.4f}', tau=f'{final["tau"]:.4f}',
-                                sps=f'{(step - start_step) / max(elapsed, 1e-9):.2f}')
-            bar.update(1)
-            if step % config.checkpoint_every == 0 or step == steps:
-                extra = {'sampler': sampler.state(), 'wall_time_s': prior_time + elapsed,
-                         'losses': final}
-                for path in (checkpoint_dir / runs.step_checkpoint_name(step), last_path):
-                    save_checkpoint(path, field, text_encoder_id=encoder.encoder_id, step=step,
-                                    training_config=training_config, optimizer=optimizer,
-                                    extra=extra, visibility=visibility)
-    finally:
-        bar.close()
-        log_file.close()
-    wall = time.perf_counter() - start_time
-    steps_run = step - start_step
-    if not final and last_path.is_file():
-        final = dict(load_checkpoint(last_path).extra.get('losses', {}))
-    return StageResult(
-        stage=stage, checkpoint_dir=checkpoint_dir,
-        checkpoints=runs.step_checkpoints(checkpoint_dir),
-        last_checkpoint=last_path, steps=steps, steps_run=steps_run, wall_time_s=wall,
-        weights_build_s=weights.build_seconds - build_before,
-        steps_per_second=steps_run / wall if wall > 0 and steps_run else math.nan,
-        final_losses=final, pseudo_mask_dir=mask_root)
+    config: TrainConfig
+    dataset: object
+    scene: GaussianScene
+    encoder: TextEncoder
+    device: torch.device
+    weights: ViewWeights
 
 
-_LOG_HEADER = ['step', 'loss', 'bce', 'gtcl', 'tau', 'wall_time_s']
+class _Stage:
+    """One training stage: builds the field and its optimizer, resumes or starts, runs the loop.
+
+    Without ``steps`` the loop stops when the fit stops improving (``fit_converged`` over the
+    round fits, kept in every checkpoint so a resumed run decides the same).
+    """
+
+    def __init__(self, session: _Session, stage: int, checkpoint_dir: Path,
+                 mask_root: Optional[Path], init_state: Optional[Dict[str, Tensor]] = None):
+        config, device = session.config, session.device
+        self.session, self.stage, self.checkpoint_dir = session, stage, checkpoint_dir
+        self.mask_root = mask_root
+        _seed_everything(config.seed)
+        order_rng = np.random.default_rng([config.seed, stage])
+        self.views = _training_views(session.dataset, mask_root, config.train_category_names,
+                                     order_rng)
+        self.config = config = resolve_config(config, self.views)
+        self.features = _word_features(session.encoder,
+                                       [s for v in self.views for s in v.sentences], device)
+        self.field_config = replace(config.field, text_dim=session.encoder.hidden_size)
+        self.field = ReferringField(session.scene.means.to(device), self.field_config)
+        if init_state is not None:
+            self.field.load_state_dict({k: v.to(device) for k, v in init_state.items()})
+        self.optimizer = make_optimizer(self.field, config)
+        sizes = [len(v.sentences) for v in self.views]
+        self.sampler = ViewSampler(sizes, config.seed + 1000 * stage)
+        self.round = round_steps(sizes, int(config.expressions_per_step))
+        self.last_path = checkpoint_dir / runs.LAST_CHECKPOINT
+        self.start_step, self.prior_time, self.fit_history = 0, 0.0, []
+        self.record = {
+            'train': config.to_dict(), 'stage': stage,
+            'data': str(Path(config.data).resolve()),
+            'scene_path': str(Path(config.scene or session.dataset.scene_path).resolve()),
+            'text_encoder': asdict(config.text_encoder),
+            'mask_root': None if mask_root is None else str(mask_root.resolve()),
+        }
+
+    def _resume_or_reset(self) -> None:
+        """Continue from ``last.safetensors`` (``resume``) or clear an older run's files."""
+        config, session = self.config, self.session
+        if config.resume and self.last_path.is_file():
+            saved = load_checkpoint(self.last_path, means=session.scene.means,
+                                    text_encoder_id=session.encoder.encoder_id)
+            if saved.field_config != self.field_config:
+                raise CheckpointError(f'checkpoint {self.last_path}: field_config '
+                                      f'{saved.field_config} differs from the configured '
+                                      f'{self.field_config}')
+            self.field.load_state_dict({k: v.to(session.device)
+                                        for k, v in saved.field_state.items()})
+            saved.load_optimizer(self.optimizer)
+            self.sampler.load_state(saved.extra['sampler'])
+            self.start_step = saved.step
+            self.prior_time = float(saved.extra.get('wall_time_s', 0.0))
+            self.fit_history = [float(v) for v in saved.extra.get('fit_history', [])]
+            logger.info('stage %d: resuming from %s at step %d', self.stage, self.last_path,
+                        self.start_step)
+        elif not config.resume:
+            for old in runs.step_checkpoints(self.checkpoint_dir):  # a fresh run replaces
+                old.unlink()
+            (self.checkpoint_dir / runs.TRAIN_LOG).unlink(missing_ok=True)
+            self.last_path.unlink(missing_ok=True)
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.checkpoint_dir)  # of writes a killed run left behind
+
+    def _done(self, step: int) -> bool:
+        config = self.config
+        if config.steps is not None:
+            return step >= config.steps
+        return step >= config.max_steps or fit_converged(
+            self.fit_history, config.fit_patience, config.fit_min_delta)
+
+    def _save(self, step: int, visibility: Tensor, wall_time_s: float, losses: dict) -> None:
+        extra = {'sampler': self.sampler.state(), 'wall_time_s': wall_time_s, 'losses': losses,
+                 'fit_history': self.fit_history, 'round_steps': self.round}
+        for path in (self.checkpoint_dir / runs.step_checkpoint_name(step), self.last_path):
+            save_checkpoint(path, self.field, text_encoder_id=self.session.encoder.encoder_id,
+                            step=step, training_config=self.record, optimizer=self.optimizer,
+                            extra=extra, visibility=visibility)
+
+    def run(self) -> StageResult:
+        """Train until ``steps`` or convergence; checkpoint, log and return the result."""
+        config, session = self.config, self.session
+        self._resume_or_reset()
+        log_path = self.checkpoint_dir / runs.TRAIN_LOG
+        _restart_log(log_path, self.start_step)
+        from tqdm import tqdm
+        bar = tqdm(total=config.steps, initial=self.start_step, unit='step',
+                   desc=f'train stage {self.stage}', disable=not config.progress,
+                   dynamic_ncols=True)
+        build_before = session.weights.build_seconds
+        # How much the training views show each Gaussian: saved with every checkpoint for the
+        # 3D selection (inference/selection.py). Builds each view's weights once, as the loop
+        # would.
+        visibility = session.weights.visibility([view.camera for view in self.views])
+        window, round_fits, final = [], [], {}
+        current_view, masks, view_words, categories = None, {}, None, None
+        start_time = time.perf_counter()
+        step = self.start_step
+        with open(log_path, 'a', newline='') as log_file:
+            log = csv.writer(log_file)
+            try:
+                while not self._done(step):
+                    index, chunk = self.sampler.next_chunk(int(config.expressions_per_step))
+                    view = self.views[index]
+                    if index != current_view:  # masks / packed words of the popped view
+                        current_view = index
+                        masks = _load_masks(view, session.device)
+                        view_words = _pack_view_words(view, self.features)
+                        categories = np.array(view.categories)
+                    positives = [torch.from_numpy(categories == view.categories[i]).to(
+                        session.device) for i in chunk]
+                    terms = train_step(
+                        self.field, self.optimizer, session.weights.get(view.camera),
+                        [self.features[view.sentences[i]] for i in chunk],
+                        [masks[view.categories[i]] for i in chunk], positives, view_words,
+                        step, config.loss)
+                    step += 1
+                    window.append(terms)
+                    round_fits.append(terms['fit'])
+                    elapsed = time.perf_counter() - start_time
+                    if step % self.round == 0:
+                        self.fit_history.append(float(np.mean(round_fits)))
+                        round_fits = []
+                    done = self._done(step)
+                    if step % config.log_every == 0 or done:
+                        final = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                        final['tau'] = terms['tau']
+                        log.writerow([step] + [final[k] for k in _LOG_HEADER[1:-1]]
+                                     + [round(self.prior_time + elapsed, 3)])
+                        log_file.flush()
+                        window = []
+                        bar.set_postfix(loss=f'{final["loss"]:.4f}', fit=f'{final["fit"]:.3f}',
+                                        sps=f'{(step - self.start_step) / max(elapsed, 1e-9):.2f}')
+                    bar.update(1)
+                    if step % config.checkpoint_every == 0 or done:
+                        self._save(step, visibility, self.prior_time + elapsed, final)
+            finally:
+                bar.close()
+        wall = time.perf_counter() - start_time
+        steps_run = step - self.start_step
+        if not final and self.last_path.is_file():
+            final = dict(load_checkpoint(self.last_path).extra.get('losses', {}))
+        return StageResult(
+            stage=self.stage, checkpoint_dir=self.checkpoint_dir,
+            checkpoints=runs.step_checkpoints(self.checkpoint_dir),
+            last_checkpoint=self.last_path, steps=step, steps_run=steps_run, wall_time_s=wall,
+            weights_build_s=session.weights.build_seconds - build_before,
+            steps_per_second=steps_run / wall if wall > 0 and steps_run else math.nan,
+            final_losses=final, pseudo_mask_dir=self.mask_root, fit_history=self.fit_history)
+
+
+_LOG_HEADER = ['step', 'loss', 'bce', 'gtcl', 'fit', 'tau', 'wall_time_s']
 
 
 def _restart_log(path: Path, start_step: int) -> None:
@@ -626,7 +716,7 @@ def train(config: TrainConfig, encoder: Optional[TextEncoder] = None) -> TrainRe
     """Train a referring field (stage 1, and stage 2 when ``config.stage == 2``).
 
     Args:
-        config: The run. ``None`` fields are resolved from the scene kind (``resolve_config``).
+        config: The run. ``None`` fields are chosen from the scene (``resolve_config``).
         encoder: A ready text encoder (e.g. a tiny test model); default: built from
             ``config.text_encoder``. Its ``encoder_id`` is stored in the checkpoints.
 
@@ -650,7 +740,6 @@ def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
     from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 
     dataset = load_referring_dataset(config.data, test_frames=config.test_frames)
-    config = resolve_config(config, dataset)
     scene_path = config.scene or dataset.scene_path
     if scene_path is None:
         raise DatasetError(f'{config.data}: no Gaussians found (point_cloud.ply, *chkpnt*.pth); '
@@ -662,13 +751,13 @@ def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
     run_dir = Path(config.out)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / runs.CONFIG_NAME).write_text(json.dumps(config.to_dict(), indent=1) + '\n')
-    logger.info('training on %s: %d Gaussians, %d train views, %d steps x %s expressions, '
-                'device %s, encoder %s', config.data, scene.num_gaussians,
-                len(dataset.train_views), config.steps, config.expressions_per_step or 'all',
-                device, encoder.encoder_id)
-    weights = ViewWeights(scene, device, config.weights_cache_bytes)
-    stage1 = _train_stage(config, 1, dataset, scene, encoder, device, weights,
-                          runs.checkpoint_dir(run_dir, 1), None)
+    logger.info('training on %s: %d Gaussians, %d train views, %s, device %s, encoder %s',
+                config.data, scene.num_gaussians, len(dataset.train_views),
+                f'{config.steps} steps' if config.steps else 'until the fit converges', device,
+                encoder.encoder_id)
+    session = _Session(config, dataset, scene, encoder, device,
+                       ViewWeights(scene, device, config.weights_cache_bytes))
+    stage1 = _Stage(session, 1, runs.checkpoint_dir(run_dir, 1), None).run()
     stages = [stage1]
     if config.stage == 2:
         first = load_checkpoint(stage1.last_checkpoint, means=scene.means)
@@ -676,8 +765,9 @@ def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
         stage2_last = runs.last_checkpoint(run_dir, 2)
         if not (config.resume and mask_root.is_dir() and stage2_last.is_file()):
             field = first.build_field(scene.means.to(device))
-            write_pseudo_masks(field, dataset, encoder, weights, runs.pseudo_mask_dir(run_dir))
+            write_pseudo_masks(field, dataset, encoder, session.weights,
+                               runs.pseudo_mask_dir(run_dir))
         init = first.field_state if config.stage2_init == 'continue' else None
-        stages.append(_train_stage(config, 2, dataset, scene, encoder, device, weights,
-                                   runs.checkpoint_dir(run_dir, 2), mask_root, init))
+        stages.append(_Stage(session, 2, runs.checkpoint_dir(run_dir, 2), mask_root,
+                             init).run())
     return TrainResult(run_dir=run_dir, stages=stages)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from refersplat_ros.core import runs
 from refersplat_ros.core.datasets.reflerf_layout import category_phrase
 from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 from refersplat_ros.core.errors import CheckpointError
@@ -18,10 +19,10 @@ from refersplat_ros.core.runs import run_info
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoderConfig
 from refersplat_ros.core.train.losses import referring_loss, ReferringLossConfig
-from refersplat_ros.core.train.trainer import (_pack_view_words, REAL_SCENE_STEPS,
-                                               REF_SYNTH_EXPRESSIONS_PER_STEP, REF_SYNTH_STEPS,
-                                               resolve_config, _sentence_embeddings, train,
-                                               train_step, TrainConfig, ViewSampler)
+from refersplat_ros.core.train.trainer import (EXPRESSIONS_PER_STEP, fit_converged,
+                                               _pack_view_words, resolve_config, round_steps,
+                                               _sentence_embeddings, train, train_step,
+                                               TrainConfig, _TrainView, ViewSampler)
 from tiny_referring import tiny_encoder_folder, write_two_object_scene
 
 
@@ -102,7 +103,8 @@ def test_tiny_run_separates_the_two_objects(tiny, trained, tmp_path):
     # Each object's query selects mostly that object's Gaussians (3D precision).
     assert trained_eval.selection_means()['precision'] > 0.6
     assert trained.stages[0].steps_per_second > 0
-    assert set(trained.final_losses) == {'loss', 'bce', 'gtcl', 'tau'}
+    assert set(trained.final_losses) == {'loss', 'bce', 'gtcl', 'fit', 'tau'}
+    assert 0.5 < trained.final_losses['fit'] <= 1.0
 
 
 def test_checkpoint_records_run(tiny, trained):
@@ -247,16 +249,49 @@ def test_view_sampler_walks_every_view_once_per_epoch():
     assert chunk and chunk[-1] == [3, 2, 4][view] - 1
 
 
-def test_resolve_config_defaults(tiny, tmp_path):
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-    real = resolve_config(TrainConfig(data=tiny[0]), load_referring_dataset(tiny[0]))
-    assert real.steps == REAL_SCENE_STEPS and real.expressions_per_step == 1
-    assert real.checkpoint_every == REAL_SCENE_STEPS // 10
-    synth_dir = tmp_path / 'synth'
-    make_scene(preset_config('tiny', seed=1), synth_dir, progress=False, contact_sheet=False)
-    synth = resolve_config(TrainConfig(data=synth_dir), load_referring_dataset(synth_dir))
-    assert synth.steps == REF_SYNTH_STEPS
-    assert synth.expressions_per_step == REF_SYNTH_EXPRESSIONS_PER_STEP
+def _views(sizes):
+    return [_TrainView(f'frame_{i}', None, [f's{j}' for j in range(n)], ['c'] * n, {})
+            for i, n in enumerate(sizes)]
+
+
+def test_recipe_is_chosen_from_the_training_views():
+    # Up to EXPRESSIONS_PER_STEP expressions a step, at most the median view's; checkpoints
+    # every round (one pass over every training expression) when training until converged.
+    config = resolve_config(TrainConfig(), _views([3, 9, 2, 8, 7]))
+    assert config.expressions_per_step == min(EXPRESSIONS_PER_STEP, 7)
+    assert config.steps is None
+    assert config.checkpoint_every == round_steps([3, 9, 2, 8, 7], EXPRESSIONS_PER_STEP) == 9
+    small = resolve_config(TrainConfig(), _views([1, 2, 1]))
+    assert small.expressions_per_step == 1 and small.checkpoint_every == 4
+    fixed = resolve_config(TrainConfig(steps=500), _views([3, 9]))
+    assert fixed.checkpoint_every == 50
+    paper = resolve_config(TrainConfig(expressions_per_step=1), _views([3, 9]))
+    assert paper.expressions_per_step == 1 and paper.checkpoint_every == 12
+
+
+def test_fit_convergence_rule():
+    assert not fit_converged([0.2, 0.5], patience=2, min_delta=0.005)
+    assert not fit_converged([0.2, 0.5, 0.7, 0.71], patience=2, min_delta=0.005)
+    assert fit_converged([0.2, 0.9, 0.902, 0.899], patience=2, min_delta=0.005)
+    assert fit_converged([0.95, 0.94, 0.93], patience=2, min_delta=0.0)
+
+
+def test_training_without_steps_stops_when_the_fit_stops_improving(tiny, tmp_path):
+    result = train(_config(tiny, tmp_path / 'run', steps=None, checkpoint_every=None,
+                           fit_patience=1, fit_min_delta=1.0, max_steps=10_000),
+                   encoder=tiny[2])
+    stage = result.stages[0]
+    # Any improvement below 1.0 IoU counts as none: two rounds, then stop.
+    assert len(stage.fit_history) == 2 and all(0.0 <= f <= 1.0 for f in stage.fit_history)
+    assert stage.steps == 2 * load_checkpoint(stage.last_checkpoint).extra['round_steps']
+    assert [p.name for p in stage.checkpoints] == [
+        runs.step_checkpoint_name(stage.steps // 2), runs.step_checkpoint_name(stage.steps)]
+    capped = train(_config(tiny, tmp_path / 'capped', steps=None, checkpoint_every=None,
+                           max_steps=3), encoder=tiny[2])
+    assert capped.stages[0].steps == 3
+
+
+def test_config_validation_and_round_trip(tiny):
     with pytest.raises(ValueError, match='stage'):
         TrainConfig(stage=3)
     with pytest.raises(ValueError, match='stage2_init'):
@@ -285,7 +320,7 @@ def test_resume_after_a_kill_clears_temp_files_and_keeps_the_log_header(tiny, tm
     assert not orphan.exists() and not list(folder.glob('.*.tmp'))
     with open(folder / 'train_log.csv', newline='') as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ['step', 'loss', 'bce', 'gtcl', 'tau', 'wall_time_s']
+    assert rows[0] == ['step', 'loss', 'bce', 'gtcl', 'fit', 'tau', 'wall_time_s']
     assert [int(r[0]) for r in rows[1:]] == [2, 4, 6, 8, 10, 12]
     # Killed before the log's first flush: an empty log gets its header back on resume.
     (folder / 'train_log.csv').write_text('')
