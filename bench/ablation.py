@@ -415,8 +415,29 @@ def write_report(args, records: dict) -> Path:
     lines += ['', _notes(records)]
     path = args.report
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('\n'.join(lines) + '\n')
+    text = '\n'.join(lines) + '\n'
+    path.write_text(text + _other_sections(path, text))
     return path
+
+
+def _other_sections(path: Path, generated: str) -> str:
+    """``## `` sections of the existing report that this script does not write (other benches').
+
+    A section starts at its heading, or at an ``<a id=...>`` anchor line right before it.
+    """
+    if not path.is_file():
+        return ''
+    old = path.read_text().split('\n')
+    mine = {line for line in generated.split('\n') if line.startswith('## ')}
+    kept, keep = [], False
+    for index, line in enumerate(old):
+        if line.startswith('<a id=') and index + 1 < len(old) and old[index + 1].startswith('## '):
+            keep = old[index + 1] not in mine
+        elif line.startswith('## ') and not (index and old[index - 1].startswith('<a id=')):
+            keep = line not in mine
+        if keep:
+            kept.append(line)
+    return ('\n' + '\n'.join(kept).rstrip() + '\n') if kept else ''
 
 
 def main(argv=None) -> int:

@@ -26,8 +26,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help='Gaussians (.ply/.pth); default: the one in --data')
     add_test_frames(parser, "held out from training (default: the scene's own split)")
     parser.add_argument('--steps', type=int, default=None,
-                        help='Adam steps (default: 45000 on real scenes, 600 on Ref-Synth)')
+                        help='Adam steps (default: until the fit on the training views stops '
+                             'improving)')
     parser.add_argument('--seed', type=int, default=42, help='random seed (default 42)')
+    parser.add_argument('--lr-features', type=float, default=None,
+                        help='learning rate of the per-Gaussian features (default 0.025; the '
+                             'paper: 0.0025 with 45k steps)')
+    parser.add_argument('--lr-networks', type=float, default=None,
+                        help='learning rate of the MLPs and attention (default 1e-3; paper 1e-4)')
+    parser.add_argument('--max-steps', type=int, default=None,
+                        help='cap of a run without --steps (default 45000)')
     parser.add_argument('--expressions-per-step', type=int, default=None,
                         help='expressions of one view per step, 0 = all '
                              '(default: 1 on real scenes, 4 on Ref-Synth)')
@@ -43,7 +51,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--gtcl-weight', type=float, default=None,
                         help='lambda, the GTCL weight (default 0.02 paper; 0.1 with --official)')
     parser.add_argument('--official', action='store_true',
-                        help='official-code recipe: lambda 0.1, tau period 2000')
+                        help="official-code recipe: lambda 0.1, tau period 2000, the paper's "
+                             'learning rates')
     parser.add_argument('--buggy-top-tau', action='store_true',
                         help='reproduce the official top-tau bug (ablation only)')
     parser.add_argument('--stage', type=int, choices=(1, 2), default=1,
@@ -66,7 +75,7 @@ def config_from_args(args):
     from refersplat_ros.core.field.referring_field import ReferringFieldConfig
     from refersplat_ros.core.text.encoder import TextEncoderConfig
     from refersplat_ros.core.train.losses import ReferringLossConfig
-    from refersplat_ros.core.train.trainer import TrainConfig
+    from refersplat_ros.core.train.trainer import PAPER_LR, TrainConfig
 
     loss = ReferringLossConfig.official() if args.official else ReferringLossConfig()
     if args.gtcl_weight is not None:
@@ -76,8 +85,12 @@ def config_from_args(args):
     field = ReferringFieldConfig(use_pcmi=not args.no_pcmi,
                                  naive_attention=args.naive_attention,
                                  pcmi_form=args.pcmi_form)
+    optional = dict(zip(('lr_features', 'lr_networks'), PAPER_LR)) if args.official else {}
+    optional.update({name: getattr(args, name) for name in ('lr_features', 'lr_networks',
+                                                            'max_steps')
+                     if getattr(args, name) is not None})
     return TrainConfig(
-        data=args.data, out=args.out, scene=args.scene, test_frames=args.test_frames,
+        **optional, data=args.data, out=args.out, scene=args.scene, test_frames=args.test_frames,
         steps=args.steps, seed=args.seed, expressions_per_step=args.expressions_per_step,
         checkpoint_every=args.checkpoint_every, device=args.device,
         num_threads=args.num_threads,
