@@ -124,7 +124,6 @@ def load_ply(path: PathLike, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Gaussia
     if 'vertex' not in [e.name for e in ply.elements]:
         raise SceneFormatError(f'{path}: missing element "vertex"')
     vertex = ply['vertex']
-    names = _property_names(vertex)
     n = vertex.count
     if n == 0:
         raise SceneFormatError(f'{path}: the scene has no Gaussians (element "vertex" is empty)')
@@ -134,47 +133,55 @@ def load_ply(path: PathLike, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Gaussia
             raise ValueError(f'{len(data)} rows')
     except Exception as exc:
         raise SceneFormatError(f'{path}: vertex data is truncated ({exc})') from exc
+    columns = _VertexColumns(path, data, _property_names(vertex))
+    sh = _ply_sh(path, columns, n)
+    logger.debug('%s: %d Gaussians, SH degree %d', path, n, sh_degree_for_coeffs(sh.shape[1]))
+    return GaussianScene(
+        means=torch.from_numpy(columns(['x', 'y', 'z'])),
+        quats=torch.from_numpy(columns(['rot_0', 'rot_1', 'rot_2', 'rot_3'])),
+        log_scales=torch.from_numpy(columns(['scale_0', 'scale_1', 'scale_2'])),
+        opacity_logits=torch.from_numpy(np.ascontiguousarray(columns(['opacity'])[:, 0])),
+        sh=torch.from_numpy(sh),
+    )
 
-    def columns(fields: list) -> np.ndarray:
-        missing = [f for f in fields if f not in names]
+
+class _VertexColumns:
+    """Float32 columns of a PLY vertex element, checked present and finite."""
+
+    def __init__(self, path: Path, data, names):
+        self.path, self.data, self.names = path, data, names
+
+    def __call__(self, fields: list) -> np.ndarray:  # -> [N, len(fields)]
+        missing = [f for f in fields if f not in self.names]
         if missing:
-            raise SceneFormatError(f'{path}: missing field(s) {", ".join(missing)} in '
+            raise SceneFormatError(f'{self.path}: missing field(s) {", ".join(missing)} in '
                                    'element "vertex"')
-        arr = np.stack([np.asarray(data[f], dtype=np.float32) for f in fields], axis=1)
+        arr = np.stack([np.asarray(self.data[f], dtype=np.float32) for f in fields], axis=1)
         for f, col in zip(fields, arr.T):
-            _check_finite(path, f, col)
+            _check_finite(self.path, f, col)
         return arr
 
-    xyz = columns(['x', 'y', 'z'])
-    f_dc = columns(['f_dc_0', 'f_dc_1', 'f_dc_2'])
-    rest_names = _indexed(names, 'f_rest_')
+
+def _ply_sh(path: Path, columns: _VertexColumns, n: int) -> np.ndarray:  # -> [N, K, 3]
+    """SH coefficients from f_dc_* and the channel-major f_rest_* of an INRIA .ply."""
+    rest_names = _indexed(columns.names, 'f_rest_')
     if rest_names != [f'f_rest_{i}' for i in range(len(rest_names))]:
         raise SceneFormatError(f'{path}: fields f_rest_* are not numbered 0..{len(rest_names)-1}')
     num_rest = len(rest_names)
     if num_rest % 3 != 0:
         raise SceneFormatError(f'{path}: {num_rest} f_rest_* fields is not a multiple of 3')
+    k = num_rest // 3 + 1
     try:
-        k = num_rest // 3 + 1
         sh_degree_for_coeffs(k)
     except ValueError:
         raise SceneFormatError(f'{path}: {num_rest} f_rest_* fields matches no SH degree '
                                '(expected 0, 9, 24 or 45)') from None
     f_rest = columns(rest_names) if num_rest else np.zeros((n, 0), np.float32)
-    opacity = columns(['opacity'])[:, 0]
-    scales = columns(['scale_0', 'scale_1', 'scale_2'])
-    rots = columns(['rot_0', 'rot_1', 'rot_2', 'rot_3'])
     sh = np.empty((n, k, 3), dtype=np.float32)
-    sh[:, 0] = f_dc
+    sh[:, 0] = columns(['f_dc_0', 'f_dc_1', 'f_dc_2'])
     # Channel-major on disk: (N, 3, K-1) -> (N, K-1, 3).
     sh[:, 1:] = f_rest.reshape(n, 3, k - 1).transpose(0, 2, 1)
-    logger.debug('%s: %d Gaussians, SH degree %d', path, n, k and sh_degree_for_coeffs(k))
-    return GaussianScene(
-        means=torch.from_numpy(xyz),
-        quats=torch.from_numpy(rots),
-        log_scales=torch.from_numpy(scales),
-        opacity_logits=torch.from_numpy(np.ascontiguousarray(opacity)),
-        sh=torch.from_numpy(sh),
-    )
+    return sh
 
 
 def save_ply(scene: GaussianScene, path: PathLike) -> None:
