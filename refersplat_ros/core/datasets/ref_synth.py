@@ -127,23 +127,16 @@ def _hard_config(tiny: bool) -> RefSynthConfig:
                           clutter=ClutterSpec())
     # The default rig moved back by 15 % for the larger table.
     rings = ((24.0, 1.50), (40.0, 1.65), (58.0, 1.40))
-    if tiny:
-        return RefSynthConfig(
-            layout=layout,
-            gaussians=GaussianConfig(density=4000.0, table_density_scale=0.35,
-                                     background_density_scale=0.02),
-            cameras=CameraRigConfig(num_views=8, width=64, height=48, fov_x_deg=56.0,
-                                    rings=rings),
-            expressions=ExpressionConfig(multi_anchor=MultiAnchorConfig()),
-            num_test_views=2, min_mask_pixels=2, colmap_points=500)
+    density, (num_views, width, height), extra = (
+        (4000.0, (8, 64, 48), dict(num_test_views=2, min_mask_pixels=2, colmap_points=500))
+        if tiny else (22000.0, (30, 160, 120), dict(num_test_views=6)))
     return RefSynthConfig(
         layout=layout,
-        gaussians=GaussianConfig(density=22000.0, table_density_scale=0.35,
+        gaussians=GaussianConfig(density=density, table_density_scale=0.35,
                                  background_density_scale=0.02),
-        cameras=CameraRigConfig(num_views=30, width=160, height=120, fov_x_deg=56.0,
-                                rings=rings),
-        expressions=ExpressionConfig(multi_anchor=MultiAnchorConfig()),
-        num_test_views=6)
+        cameras=CameraRigConfig(num_views=num_views, width=width, height=height,
+                                fov_x_deg=56.0, rings=rings),
+        expressions=ExpressionConfig(multi_anchor=MultiAnchorConfig()), **extra)
 
 
 @dataclass
