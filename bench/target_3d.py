@@ -38,7 +38,7 @@ SELECTIONS = (('visibility', {}),
               ('paper rule', {'seen_fraction': 0.0, 'rank_by': 'mass', 'propagate': False}))
 
 
-def run_seed(preset: str, seed: int, out: Path, threads: int) -> dict:
+def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int) -> dict:
     import torch
 
     from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
@@ -57,7 +57,7 @@ def run_seed(preset: str, seed: int, out: Path, threads: int) -> dict:
                    contact_sheet=False)
     start = time.monotonic()
     result = train(TrainConfig(data=data, out=run, seed=seed, num_threads=threads,
-                               resume=True, progress=False))
+                               max_steps=max_steps, resume=True, progress=False))
     train_s = time.monotonic() - start
     stage = result.stages[0]
     checkpoint = load_checkpoint(stage.last_checkpoint)
@@ -83,15 +83,16 @@ def _pct(value) -> str:
 
 
 def table(rows: list) -> str:
-    head = ['seed', 'steps', 'train min', 'split', 'selection', 'mIoU 2D', 'right object',
-            '3D precision', '3D recall', 'centroid error m', 'expressions']
+    head = ['seed', 'steps', 'train min', 'fit (last round)', 'split', 'selection', 'mIoU 2D',
+            'right object', '3D precision', '3D recall', 'centroid error m', 'expressions']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
         for _, label in SPLITS:
             for name, _ in SELECTIONS:
                 cell = row[f'{label}|{name}']
                 lines.append('| ' + ' | '.join([
-                    str(row['seed']), str(row['steps']), f'{row["train_min"]:.1f}', label, name,
+                    str(row['seed']), str(row['steps']), f'{row["train_min"]:.1f}',
+                    _pct(row['fit_history'][-1] if row['fit_history'] else None), label, name,
                     _pct(cell['miou']), _pct(cell['right_object']), _pct(cell['precision']),
                     _pct(cell['recall']), f'{cell["centroid_error"]:.3f}',
                     str(cell['expressions'])]) + ' |')
@@ -117,13 +118,17 @@ def main(argv=None) -> int:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     parser.add_argument('--out', type=Path, default=ROOT / 'runs' / 'target_3d')
     parser.add_argument('--num-threads', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--max-steps', type=int, default=None,
+                        help='cap the training (default: TrainConfig.max_steps)')
     parser.add_argument('--report', type=Path, default=ROOT / 'docs' / 'RESULTS.md')
     parser.add_argument('--no-write', action='store_true')
     args = parser.parse_args(argv)
+    from refersplat_ros.core.train.trainer import TrainConfig
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in args.seeds:
-        row = run_seed(args.preset, seed, args.out, args.num_threads)
+        row = run_seed(args.preset, seed, args.out, args.num_threads,
+                       args.max_steps or TrainConfig.max_steps)
         (args.out / f'{args.preset}_s{seed}.json').write_text(json.dumps(row, indent=1))
         rows.append(row)
         print(f'seed {seed}: {row["steps"]} steps, {row["train_min"]:.1f} min', flush=True)
@@ -133,7 +138,8 @@ def main(argv=None) -> int:
             f'{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, '
             f'{args.num_threads} threads. Ref-Synth `{args.preset}` preset '
             f'({rows[0]["objects"]} objects, {rows[0]["num_gaussians"]:,} Gaussians); each seed '
-            'is its own scene. Training: the default recipe (until the fit stops improving). '
+            'is its own scene. Training: the default recipe (until the fit stops improving'
+            + (f', capped at {args.max_steps} steps' if args.max_steps else '') + '). '
             "Scores are means over the split's expressions; 3D scores use the node's "
             "selection with the visibility rule (default) and without it (the paper's "
             "threshold and DBSCAN). Right object: most of the published instance's Gaussians "
