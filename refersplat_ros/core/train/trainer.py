@@ -35,6 +35,7 @@ Run folder::
 
 Nothing here imports rclpy.
 """
+import copy
 import csv
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 import json
@@ -78,6 +79,8 @@ MAX_STEPS = 45000
 #: the query-independent forward and backward, the larger part of a step's cost; the paper's
 #: one pair per step is ``expressions_per_step=1``.
 EXPRESSIONS_PER_STEP = 4
+#: A round whose fit (mask IoU) falls this far below the best round's is a collapse.
+COLLAPSE_DROP = 0.1
 STAGE2_INITS = ('reinit', 'continue')
 
 
@@ -522,6 +525,7 @@ class _Stage:
         self.round = round_steps(sizes, int(config.expressions_per_step))
         self.last_path = checkpoint_dir / runs.LAST_CHECKPOINT
         self.start_step, self.prior_time, self.fit_history = 0, 0.0, []
+        self._best_state = None  # (field, optimizer) state of the best round so far
         self.record = {
             'train': config.to_dict(), 'stage': stage,
             'data': str(Path(config.data).resolve()),
@@ -565,13 +569,30 @@ class _Stage:
             self.fit_history, config.fit_patience, config.fit_min_delta)
 
     def _end_round(self, fit: float) -> None:
-        """Record a round's fit; without ``steps``, halve the learning rates on a plateau."""
+        """Record a round's fit; without ``steps``, adapt to it.
+
+        A round that beats the best is remembered (field and optimizer state, in memory). One
+        that does not halves the learning rates (a plateau); one that falls more than
+        ``COLLAPSE_DROP`` below the best is a collapse (a step too large threw the field off,
+        seen on the 14-object scene at the default rates), and the best round's state is
+        restored first, so training continues from it with the smaller rates.
+        """
         history = self.fit_history
         history.append(fit)
-        if self.config.steps is None and len(history) > 1 and (
-                fit < max(history[:-1]) + self.config.fit_min_delta):
-            for group in self.optimizer.param_groups:
-                group['lr'] *= 0.5
+        if self.config.steps is not None:
+            return
+        best = max(history[:-1], default=-math.inf)
+        if fit >= best + self.config.fit_min_delta:
+            self._best_state = (copy.deepcopy(self.field.state_dict()),
+                                copy.deepcopy(self.optimizer.state_dict()))
+            return
+        if fit < best - COLLAPSE_DROP and self._best_state is not None:
+            logger.warning('stage %d: round fit fell from %.3f to %.3f: back to the best '
+                           'round, learning rates halved', self.stage, best, fit)
+            self.field.load_state_dict(self._best_state[0])
+            self.optimizer.load_state_dict(copy.deepcopy(self._best_state[1]))
+        for group in self.optimizer.param_groups:
+            group['lr'] *= 0.5
 
     def _save(self, step: int, visibility: Tensor, wall_time_s: float, losses: dict) -> None:
         extra = {'sampler': self.sampler.state(), 'wall_time_s': wall_time_s, 'losses': losses,

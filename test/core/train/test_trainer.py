@@ -329,3 +329,27 @@ def test_resume_after_a_kill_clears_temp_files_and_keeps_the_log_header(tiny, tm
     with open(folder / 'train_log.csv', newline='') as handle:
         rows = list(csv.reader(handle))
     assert rows[0][0] == 'step' and [int(r[0]) for r in rows[1:]] == [14]
+
+
+def test_a_collapsed_round_restores_the_best_round_and_halves_the_rates(tiny, tmp_path):
+    from refersplat_ros.core.render.compositing import ViewWeights
+    from refersplat_ros.core.train.trainer import _Session, _Stage, COLLAPSE_DROP
+
+    config = _config(tiny, tmp_path / 'run', steps=None)
+    dataset = load_referring_dataset(config.data)
+    scene = load_scene(dataset.scene_path)
+    session = _Session(config, dataset, scene, tiny[2], torch.device('cpu'),
+                       ViewWeights(scene, torch.device('cpu'), 1 << 30))
+    stage = _Stage(session, 1, tmp_path / 'run' / 'checkpoints', None)
+    rates = [g['lr'] for g in stage.optimizer.param_groups]
+    stage._end_round(0.5)                       # the best round: remembered
+    best = stage.field.features.detach().clone()
+    with torch.no_grad():
+        stage.field.features.add_(1.0)          # a step too large
+    stage._end_round(0.49)                      # a plateau: rates halved, no restore
+    assert not torch.equal(stage.field.features, best)
+    assert [g['lr'] for g in stage.optimizer.param_groups] == [r / 2 for r in rates]
+    stage._end_round(0.5 - COLLAPSE_DROP - 0.01)  # a collapse: back to the best round
+    assert torch.equal(stage.field.features, best)
+    assert [g['lr'] for g in stage.optimizer.param_groups] == [r / 2 for r in rates]
+    assert stage.fit_history == [0.5, 0.49, 0.5 - COLLAPSE_DROP - 0.01]
