@@ -52,6 +52,7 @@ def test_validate_query(text, reason):
 
 @pytest.mark.parametrize('top_k, threshold, reason', [
     (0, 0.0, None), (1, 0.5, None), (64, 0.99, None), (0, 0.01, None),
+    (0, float(np.float32(0.99)), None), (0, float(np.float32(0.01)), None),  # goal's float32
     (65, 0.0, 'top_k 65 is out of range (0 = node parameter, or 1..64)'),
     (2**32 - 1, 0.0, 'top_k 4294967295 is out of range (0 = node parameter, or 1..64)'),
     (0, 1.0, 'score_threshold 1 is out of range (0 = node parameter, or 0.01..0.99)'),
