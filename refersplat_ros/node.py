@@ -13,10 +13,12 @@ algorithm. Transitions:
 
 Every query (topic ``refer_query`` -- ``/refer_query`` without a namespace -- or action
 ``~/refer``) gets exactly one ``ReferResult`` on ``~/result``, whatever happens:
-INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception while serving, or the query
-ran past ``query.time_budget_s``; the node keeps serving), NO_MATCH or OK. Queries are served in
-arrival order by one worker thread from a bounded queue (``query.queue_size``). All outputs of one
-query share one header (frame = ``frame_id``, stamp = the node clock when the result is made).
+INVALID_QUERY, NOT_READY, DROPPED (queue full, or waited past ``query.time_budget_s``), ERROR (an
+exception while serving, or the query ran past its time budget; the node keeps serving),
+NO_MATCH or OK. Queries are served in arrival order by one worker thread from a bounded queue
+(``query.queue_size``, 4: under a flood a served query waits for at most 4 others, and overflow
+is answered in about a millisecond). All outputs of one query share one header (frame =
+``frame_id``, stamp = the node clock when the result is made).
 Action goals are validated like the parameters (``top_k`` 0 or 1-64, ``score_threshold`` 0 or
 0.01-0.99; anything else is INVALID_QUERY), and the action's services keep deep histories
 (``refersplat_ros.qos``) so that a burst of goals is answered goal by goal.
@@ -136,9 +138,10 @@ PARAMETERS = {
                         None, (1, 64)),
     'selection.upright': (True, 'box z axis = scene up (else free 3D box)', False, None, None),
     'query.max_chars': (512, 'longer queries are INVALID_QUERY', False, None, (1, 100_000)),
-    'query.queue_size': (10, 'queries waiting beyond this are DROPPED', True, None, (1, 10_000)),
-    'query.time_budget_s': (10.0, 'a query still running after this many seconds ends with '
-                            'ERROR (checked between blocks and steps); 0 = no limit', False,
+    'query.queue_size': (4, 'queries waiting beyond this are DROPPED (a served query waits for '
+                         'at most this many others)', True, None, (1, 10_000)),
+    'query.time_budget_s': (10.0, 'seconds from receipt: a query that waited longer is DROPPED, '
+                            'one still running then ends with ERROR; 0 = no limit', False,
                             (0.0, 3600.0), None),
     'query.cache_mb': (64, 'memory for the word features of recent sentences (MiB)', True, None,
                        (0, 65_536)),
@@ -427,10 +430,18 @@ class ReferSplatNode(LifecycleNode):
             self._finish(job, ReferResult.NOT_READY,
                          'no referring field loaded' if model is None else 'node is not active')
             return
+        budget = self.get_parameter('query.time_budget_s').value
+        waited = time.monotonic() - job.received
+        if budget > 0 and waited >= budget:
+            self._stats['dropped'] += 1
+            self._finish(job, ReferResult.DROPPED,
+                         f'waited {waited:.2f} s in the queue, over query.time_budget_s '
+                         f'({budget:g} s)')
+            return
         outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
                               max_chars=self.get_parameter('query.max_chars').value,
                               on_stage=job.feedback,
-                              time_budget_s=self.get_parameter('query.time_budget_s').value)
+                              time_budget_s=budget - waited if budget > 0 else None)
         if job.feedback:
             job.feedback('publishing')
         result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)
@@ -559,6 +570,11 @@ def main(argv=None) -> int:
     (torch, open3d, DDS objects) takes about a second, too slow for the 2 s that launch systems
     and operators allow after SIGINT/SIGTERM.
     """
+    # Torch is imported by the first load, after this: its OpenMP threads then sleep instead of
+    # spinning while they wait. Spinning, two threads on two cores with any other process
+    # running took a 10 ms query to 440 ms (bench/robustness.py), and a flood's served queries
+    # waited seconds behind ones that slow.
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     rclpy.init(args=argv)  # installs rclpy's SIGINT and SIGTERM handlers: both shut it down
     node = executor = None
     try:
