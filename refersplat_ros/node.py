@@ -441,7 +441,7 @@ class ReferSplatNode(LifecycleNode):
         outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
                               max_chars=self.get_parameter('query.max_chars').value,
                               on_stage=job.feedback,
-                              time_budget_s=budget - waited if budget > 0 else None)
+                              time_budget_s=budget, spent_s=waited)
         if job.feedback:
             job.feedback('publishing')
         result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)

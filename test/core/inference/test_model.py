@@ -132,6 +132,11 @@ def test_time_budget_stops_a_query_with_error(model, monkeypatch):
     assert 'over its time budget of 1 s (in stage' in outcome.message
     monkeypatch.undo()
     assert model.query('the red mug', time_budget_s=0).status == QueryStatus.OK  # 0 = none
+    # Time spent before the call (the node's queue) counts against the budget.
+    spent = model.query('the red mug', time_budget_s=1.0, spent_s=2.0)
+    assert spent.status == QueryStatus.ERROR
+    assert spent.message.startswith('query stopped after 2.0')
+    assert spent.message.endswith('over its time budget of 1 s (in stage encoding)')
 
 
 def test_oversized_files_are_refused(handmade):
