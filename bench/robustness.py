@@ -36,6 +36,7 @@ from ros_harness import DomainLease, RosProcess  # noqa: E402
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment  # noqa: E402
 
 NODE = 'refersplat_ros.node'
+MARKER = '<!-- bench/robustness.py writes below this line -->'
 
 
 def _ms(seconds: float) -> str:
@@ -652,13 +653,13 @@ def main(argv=None) -> int:
             title, probe = PROBES[key]
             begin = time.monotonic()
             body = probe(work, scene)
-            section = f'## {title}\n\n{body}\n\n({time.monotonic() - begin:.0f} s)'
+            section = f'### {title}\n\n{body}\n\n({time.monotonic() - begin:.0f} s)'
             print('\n' + section, flush=True)
             sections.append(section)
     import torch
 
     load = os.getloadavg()
-    text = ('# Robustness probe\n\n'
+    text = ('## Measured\n\n'
             f'`python bench/robustness.py` on {datetime.date.today()}: {platform.node()}, '
             f'{os.cpu_count()} CPU cores, torch {torch.__version__}, load average at the end '
             f'{load[0]:.1f}; {time.monotonic() - started:.0f} s in all. Every ROS process on '
@@ -667,7 +668,10 @@ def main(argv=None) -> int:
             '`test/` (see the report of the fix); these are the measured outcomes.\n\n'
             + '\n\n'.join(sections) + '\n')
     if not args.no_write:
-        args.out.write_text(text)
+        kept = ''  # a hand-written part above the marker (the numbers before the fix) is kept
+        if args.out.exists() and MARKER in args.out.read_text():
+            kept = args.out.read_text().split(MARKER)[0] + MARKER + '\n\n'
+        args.out.write_text(kept + text)
         print(f'\nwrote {args.out}')
     return 0
 
