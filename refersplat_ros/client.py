@@ -20,6 +20,7 @@ from refersplat_ros.action import Refer
 from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import status_name
 from refersplat_ros.msg import ReferResult
+from refersplat_ros.qos import ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS
 from refersplat_ros.topics import REFER_ACTION, under_node
 
 
@@ -40,7 +41,13 @@ class ReferClient:
 
     def __init__(self, node, server: str = under_node(REFER_ACTION)):
         self._node = node
-        self._action = ActionClient(node, Refer, server)
+        # The node's deep action QoS on this end too: a client sending many goals at once would
+        # otherwise lose responses in its own keep-last-10 histories.
+        self._action = ActionClient(node, Refer, server,
+                                    goal_service_qos_profile=ACTION_SERVICE_QOS,
+                                    result_service_qos_profile=ACTION_SERVICE_QOS,
+                                    cancel_service_qos_profile=ACTION_SERVICE_QOS,
+                                    feedback_sub_qos_profile=ACTION_FEEDBACK_QOS)
         self.server = server
         self.feedback = []  # stages of the last goal
 
@@ -71,7 +78,8 @@ class ReferClient:
               score_threshold: float = 0.0) -> ReferResult:
         """Ask for ``text``; return the node's ReferResult (its status says what happened).
 
-        ``top_k`` <= 0 and ``score_threshold`` <= 0 use the node's parameters.
+        ``top_k`` <= 0 and ``score_threshold`` 0 use the node's parameters; a threshold outside
+        0.01-0.99 (or NaN) is answered INVALID_QUERY by the node, never replaced.
         """
         deadline = time.monotonic() + timeout
         if not self._spin_until(self._action.server_is_ready, deadline):

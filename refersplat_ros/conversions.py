@@ -212,6 +212,10 @@ def pose_msg(position, quaternion_xyzw) -> Pose:
     return pose
 
 
+#: RGBA of the target boxes (RViz markers and the Foxglove viewer).
+BOX_RGBA = (0.1, 0.9, 0.2, 0.4)
+
+
 def target_markers(header, boxes, label: str, namespace: str = 'refersplat') -> MarkerArray:
     """Build the markers of one query: DELETEALL, a box per instance, a text label.
 

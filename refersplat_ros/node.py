@@ -5,17 +5,26 @@ A lifecycle node (rclpy ``LifecycleNode``) around ``ReferringModel``
 
 - configure: load scene + checkpoint + text encoder onto ``device`` (CUDA if available, else
   CPU) and precompute the query-independent field; on a bad file it logs why and stays
-  unconfigured (no crash loop).
+  unconfigured (no crash loop). Files must be regular files of at most ``load.max_file_mb``
+  (``/dev/zero``, a FIFO or a directory are refused at once, with the reason).
 - activate: publish the scene cloud (latched) and start serving queries.
 - deactivate: stop serving (queries get NOT_READY).
 - cleanup: free the model (and the CUDA cache).
 
 Every query (topic ``refer_query`` -- ``/refer_query`` without a namespace -- or action
 ``~/refer``) gets exactly one ``ReferResult`` on ``~/result``, whatever happens:
-INVALID_QUERY, NOT_READY, DROPPED (queue full), ERROR (an exception while serving; the node
-keeps serving), NO_MATCH or OK. Queries are served in arrival order by
-one worker thread from a bounded queue (``query.queue_size``). All outputs of one query share
-one header (frame = ``frame_id``, stamp = the node clock when the result is made).
+INVALID_QUERY, NOT_READY, DROPPED (queue full, or waited past ``query.time_budget_s``), ERROR (an
+exception while serving, or the query ran past its time budget; the node keeps serving),
+NO_MATCH or OK. Queries are served in arrival order by one worker thread from a bounded queue
+(``query.queue_size``, 4: under a flood a served query waits for at most 4 others, and overflow
+is answered in about a millisecond). All outputs of one query share one header (frame =
+``frame_id``, stamp = the node clock when the result is made).
+Action goals are validated like the parameters (``top_k`` 0 or 1-64, ``score_threshold`` 0 or
+0.01-0.99; anything else is INVALID_QUERY), and the action's services keep deep histories
+(``refersplat_ros.qos``) so that a burst of goals is answered goal by goal.
+
+SIGINT and SIGTERM are handled alike in every state, configuring included: the node exits with
+status 0 within about a second, after destroying its DDS entities (nothing left in /dev/shm).
 
 With ``autostart`` (default true) ``main`` configures and activates the node itself so a plain
 ``ros2 run`` / launch works without a lifecycle manager.
@@ -40,7 +49,6 @@ from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
@@ -48,27 +56,34 @@ from visualization_msgs.msg import MarkerArray
 
 from refersplat_ros import topics
 from refersplat_ros.action import Refer
-from refersplat_ros.conversions import (camera_info, mono8_to_image, pose_msg, target_markers,
-                                        xyz_to_pointcloud2)
-from refersplat_ros.core.inference.queries import QueryStatus, status_name, validate_query
+from refersplat_ros.conversions import (BOX_RGBA, camera_info, mono8_to_image, pose_msg,
+                                        target_markers, xyz_to_pointcloud2)
+from refersplat_ros.core.errors import ReferSplatError
+from refersplat_ros.core.inference.queries import (QueryStatus, status_name, validate_overrides,
+                                                   validate_query)
 from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
 from refersplat_ros.msg import ReferResult
+from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, LATCHED, QUERY_QOS,
+                                RESULT_QOS)
 from refersplat_ros.srv import LoadScene
 
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
-# ~/result keeps a history so that a burst of results is never overwritten before a reliable
-# subscriber has it (every query is answered exactly once); a late subscriber asking for depth 1
-# gets the newest result, like the other latched topics.
-RESULT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL,
-                        history=HistoryPolicy.KEEP_LAST)
-# Queries: reliable, volatile. The DDS history is deep so that a burst reaches the node's own
-# bounded queue (query.queue_size), where overflow is answered DROPPED; a shallow keep-last
-# history would silently overwrite unread queries instead.
-QUERY_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
-                       durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
-BOX_RGBA = (0.1, 0.9, 0.2, 0.4)
+__all__ = ['BOX_RGBA', 'LATCHED', 'QUERY_QOS', 'RESULT_QOS', 'ReferSplatNode', 'main']
+
+
+class _ShuttingDown(BaseException):
+    """The process is shutting down (SIGINT/SIGTERM): stop waiting, answer nothing more.
+
+    A BaseException, like KeyboardInterrupt: it passes through rclpy's lifecycle transition
+    (which would otherwise try to publish the transition on a context already shut down and log
+    an error) and through the executor, to ``main``.
+    """
+
+
+def _reason(exc: BaseException) -> str:
+    """Return the message of a failure: a named error's own text, else its type and text."""
+    if isinstance(exc, ReferSplatError) and str(exc):
+        return str(exc)
+    return f'{type(exc).__name__}: {exc}' if str(exc) else type(exc).__name__
 
 
 @dataclass
@@ -133,7 +148,15 @@ PARAMETERS = {
     'selection.propagation_radius': (0.0, 'largest distance to that neighbour (scene units); '
                                      '0 = automatic', False, (0.0, 1e6), None),
     'query.max_chars': (512, 'longer queries are INVALID_QUERY', False, None, (1, 100_000)),
-    'query.queue_size': (10, 'queries waiting beyond this are DROPPED', True, None, (1, 10_000)),
+    'query.queue_size': (4, 'queries waiting beyond this are DROPPED (a served query waits for '
+                         'at most this many others)', True, None, (1, 10_000)),
+    'query.time_budget_s': (10.0, 'seconds from receipt: a query that waited longer is DROPPED, '
+                            'one still running then ends with ERROR; 0 = no limit', False,
+                            (0.0, 3600.0), None),
+    'query.cache_mb': (64, 'memory for the word features of recent sentences (MiB)', True, None,
+                       (0, 65_536)),
+    'load.max_file_mb': (4096, 'scene and checkpoint files must be regular files of at most this '
+                         'size (MiB)', False, None, (1, 1_048_576)),
     'mask.dataset': ('', 'dataset folder whose camera mask.view_index renders ~/target/mask',
                      True, None, None),
     'mask.view_index': (-1, 'index into the dataset views (sorted by name); -1 = no mask', True,
@@ -174,10 +197,16 @@ class ReferSplatNode(LifecycleNode):
         self._scene_pub = self.create_publisher(PointCloud2, topics.SCENE_CLOUD, LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
         self.create_subscription(String, topics.QUERY, self._on_query, QUERY_QOS)
+        # Every goal is accepted and answered with a ReferResult (an invalid one as
+        # INVALID_QUERY, with the reason); deep service histories keep a burst of goals whole.
         self._action = ActionServer(
             self, Refer, topics.REFER_ACTION, execute_callback=self._execute_goal,
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
-            cancel_callback=lambda _goal: CancelResponse.REJECT)
+            cancel_callback=lambda _goal: CancelResponse.REJECT,
+            goal_service_qos_profile=ACTION_SERVICE_QOS,
+            result_service_qos_profile=ACTION_SERVICE_QOS,
+            cancel_service_qos_profile=ACTION_SERVICE_QOS,
+            feedback_pub_qos_profile=ACTION_FEEDBACK_QOS)
         self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene)
         # Wakes the executor when the worker finishes an action's query, so the goal's coroutine
         # resumes at once.
@@ -199,10 +228,11 @@ class ReferSplatNode(LifecycleNode):
         """Load scene + checkpoint + encoder; stay unconfigured with a clear log on failure."""
         scene = self.get_parameter('scene').value
         checkpoint = self.get_parameter('checkpoint').value
+        self.get_logger().info(f'configuring: loading {scene!r} and {checkpoint!r}')
         try:
             self._model = self._on_worker(self._load, scene, checkpoint)
         except Exception as exc:  # any load failure: log, refuse the transition, keep running
-            self.get_logger().error(f'configure failed: {exc}')
+            self.get_logger().error(f'configure failed: {_reason(exc)}')
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
@@ -241,7 +271,9 @@ class ReferSplatNode(LifecycleNode):
             raise ValueError("parameters 'scene' and 'checkpoint' must name files")
         device = resolve_device(self.get_parameter('device').value)
         encoder = self.get_parameter('text_encoder').value
-        encoder_config = TextEncoderConfig(model=encoder) if encoder else TextEncoderConfig()
+        encoder_config = TextEncoderConfig(
+            cache_bytes=self.get_parameter('query.cache_mb').value * 2**20,
+            **({'model': encoder} if encoder else {}))
         mask_camera = None
         view = self.get_parameter('mask.view_index').value
         if view >= 0:
@@ -252,7 +284,9 @@ class ReferSplatNode(LifecycleNode):
                 raise ValueError(f'mask.view_index {view} but {dataset} has {len(names)} views')
             mask_camera = cameras[names[view]]
         start = time.monotonic()
-        model = ReferringModel.load(scene, checkpoint, encoder_config, device, mask_camera)
+        model = ReferringModel.load(
+            scene, checkpoint, encoder_config, device, mask_camera,
+            max_file_bytes=self.get_parameter('load.max_file_mb').value * 2**20)
         self.get_logger().info(
             f'loaded {model.num_gaussians} Gaussians from {scene} and {checkpoint} on '
             f"{'GPU (CUDA)' if device.type == 'cuda' else 'CPU'} ({device}) in "
@@ -272,7 +306,7 @@ class ReferSplatNode(LifecycleNode):
             model = self._on_worker(self._load, request.scene_path, request.checkpoint_path)
         except Exception as exc:
             response.success = False
-            response.message = f'load failed, previous scene kept: {exc}'
+            response.message = f'load failed, previous scene kept: {_reason(exc)}'
             self.get_logger().error(response.message)
             return response
         self._model = model
@@ -317,7 +351,8 @@ class ReferSplatNode(LifecycleNode):
 
     def _submit(self, job: _Job):
         """Queue a job; an invalid query or a full queue is answered at once."""
-        reason = validate_query(job.text, self.get_parameter('query.max_chars').value)
+        reason = (validate_query(job.text, self.get_parameter('query.max_chars').value)
+                  or validate_overrides(job.top_k, job.threshold))
         if reason is not None:
             self._finish(job, ReferResult.INVALID_QUERY, reason)
             return
@@ -349,17 +384,27 @@ class ReferSplatNode(LifecycleNode):
         goal_handle.succeed()
         return Refer.Result(result=job.result)
 
+    def _shutting_down(self) -> bool:
+        return self._stop.is_set() or not self.context.ok()
+
     def _on_worker(self, function, *args):
-        """Run ``function(*args)`` on the worker thread, wait, return its result or raise."""
+        """Run ``function(*args)`` on the worker thread, wait, return its result or raise.
+
+        Raises ``_ShuttingDown`` as soon as the process is told to stop (SIGINT and SIGTERM
+        shut the context down), even while the worker is still busy with a long load.
+        """
         if threading.current_thread() is self._worker:
             return function(*args)
         task = TaskFuture()
         self._tasks.put((task, function, args))
         while True:
             try:
-                return task.result(timeout=0.2)
+                return task.result(timeout=0.05)
             except TimeoutError:
-                if self._stop.is_set() or not self._worker.is_alive():
+                if self._shutting_down():
+                    task.cancel()
+                    raise _ShuttingDown() from None
+                if not self._worker.is_alive():
                     raise RuntimeError('the worker thread has stopped') from None
 
     def _run_tasks(self):
@@ -376,7 +421,7 @@ class ReferSplatNode(LifecycleNode):
                 task.set_exception(exc)
 
     def _work(self):
-        while not self._stop.is_set():
+        while not self._shutting_down():
             self._run_tasks()
             try:
                 job = self._queue.get(timeout=0.05)
@@ -385,10 +430,17 @@ class ReferSplatNode(LifecycleNode):
             try:
                 self._serve(job)
             except Exception as exc:  # never let one query take the worker down
+                if self._shutting_down():
+                    return  # a publisher of a context being shut down: stop quietly
                 self._stats['errors'] += 1
                 self.get_logger().error(f'query {job.query_id} failed: {exc!r}')
                 if not job.done.is_set():
-                    self._finish(job, ReferResult.ERROR, f'{type(exc).__name__}: {exc}')
+                    try:
+                        self._finish(job, ReferResult.ERROR, _reason(exc))
+                    except Exception:
+                        if self._shutting_down():
+                            return
+                        raise
 
     def _serve(self, job: _Job):
         model = self._model
@@ -396,9 +448,18 @@ class ReferSplatNode(LifecycleNode):
             self._finish(job, ReferResult.NOT_READY,
                          'no referring field loaded' if model is None else 'node is not active')
             return
+        budget = self.get_parameter('query.time_budget_s').value
+        waited = time.monotonic() - job.received
+        if budget > 0 and waited >= budget:
+            self._stats['dropped'] += 1
+            self._finish(job, ReferResult.DROPPED,
+                         f'waited {waited:.2f} s in the queue, over query.time_budget_s '
+                         f'({budget:g} s)')
+            return
         outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
                               max_chars=self.get_parameter('query.max_chars').value,
-                              on_stage=job.feedback)
+                              on_stage=job.feedback,
+                              time_budget_s=budget, spent_s=waited)
         if job.feedback:
             job.feedback('publishing')
         result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)
@@ -513,9 +574,10 @@ class ReferSplatNode(LifecycleNode):
         self._state_machine.destroy_when_not_in_use()
         super().destroy_node()
 
-    def stop_worker(self):
+    def stop_worker(self, timeout: float = 0.5):
+        """Stop the worker; wait at most ``timeout`` s (a long load is not waited for)."""
         self._stop.set()
-        self._worker.join(timeout=2.0)
+        self._worker.join(timeout=timeout)
 
 
 def main(argv=None) -> int:
@@ -526,23 +588,36 @@ def main(argv=None) -> int:
     (torch, open3d, DDS objects) takes about a second, too slow for the 2 s that launch systems
     and operators allow after SIGINT/SIGTERM.
     """
-    rclpy.init(args=argv)
-    node = ReferSplatNode()
-    # Single-threaded on purpose: rclpy's MultiThreadedExecutor added 50-120 ms (p50) to every
-    # message here (bench/query_latency.py); queries are served by the node's own worker thread.
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    # Torch is imported by the first load, after this: its OpenMP threads then sleep instead of
+    # spinning while they wait. Spinning, two threads on two cores with any other process
+    # running took a 10 ms query to 440 ms (bench/robustness.py), and a flood's served queries
+    # waited seconds behind ones that slow.
+    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+    rclpy.init(args=argv)  # installs rclpy's SIGINT and SIGTERM handlers: both shut it down
+    node = executor = None
     try:
+        node = ReferSplatNode()
+        # Single-threaded on purpose: rclpy's MultiThreadedExecutor added 50-120 ms (p50) to
+        # every message here (bench/query_latency.py); queries are served by the worker thread.
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         if node.get_parameter('autostart').value:
             if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
                 node.trigger_activate()
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (KeyboardInterrupt, ExternalShutdownException, _ShuttingDown):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # A signal shut the context down under a transition or the node's construction.
     finally:
-        node.stop_worker()
-        executor.shutdown()
-        node.destroy_node()
+        if node is not None:
+            node.stop_worker()
+        if executor is not None:
+            executor.shutdown()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
         logging.shutdown()
         sys.stdout.flush()

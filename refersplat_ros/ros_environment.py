@@ -46,6 +46,9 @@ def ros_environment(domain_id: int, log_dir: Path,
         'PYTHONUNBUFFERED': '1',
         'HF_HUB_OFFLINE': '1',
     })
+    # OpenMP threads that sleep while they wait: spinning ones made torch ~40x slower as soon
+    # as another process was busy (the node sets this itself too).
+    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     if not env.get('FASTDDS_DEFAULT_PROFILES_FILE'):
         profile = loopback_profile()
         if profile is not None:

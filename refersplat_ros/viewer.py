@@ -26,6 +26,8 @@ viewer's namespace, so both nodes started in one namespace find each other), ``h
 ('127.0.0.1'), ``port`` (8765; 0 = any free port, logged), ``allow_remote`` (false).
 """
 import ipaddress
+import logging
+import os
 import queue
 import socket
 import sys
@@ -46,9 +48,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
 
 from refersplat_ros import topics
-from refersplat_ros.conversions import image_to_mono8, pointcloud2_to_array, unpack_rgb
+from refersplat_ros.conversions import (BOX_RGBA, image_to_mono8, pointcloud2_to_array,
+                                        unpack_rgb)
 from refersplat_ros.msg import ReferResult
-from refersplat_ros.node import BOX_RGBA, LATCHED
+from refersplat_ros.qos import LATCHED
 from refersplat_ros.topics import under_node
 
 # Points as the Foxglove 3D panel reads them: x, y, z and the optional red, green, blue, alpha
@@ -304,7 +307,13 @@ class FoxgloveViewer(Node):
 
 
 def main(argv=None) -> int:
-    """Run the viewer until SIGINT/SIGTERM; 0 on a clean stop, 2 on a refused host."""
+    """Run the viewer until SIGINT/SIGTERM; exit 0 on a clean stop, 2 on a refused host.
+
+    Like the node, the process then ends at once (``os._exit``) with that status: the server,
+    node and context are already shut down, and the interpreter's own teardown of the SDK and
+    DDS objects took seconds on a loaded machine, where the launch system and the tests allow
+    a few after SIGTERM.
+    """
     rclpy.init(args=argv)
     node = FoxgloveViewer()
     executor = SingleThreadedExecutor()
@@ -326,7 +335,10 @@ def main(argv=None) -> int:
         executor.shutdown(timeout_sec=1.0)
         node.destroy_node()
         rclpy.try_shutdown()
-    return code
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == '__main__':

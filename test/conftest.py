@@ -17,6 +17,10 @@ os.environ.setdefault('AMENT_PREFIX_PATH', sys.prefix)
 os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
                       str(REPO_ROOT / 'config' / 'fastdds_loopback.xml'))
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
+# Torch's OpenMP threads sleep instead of spinning while they wait (set before torch loads): with
+# two spinning threads on two cores, any other busy process slowed small torch ops ~40x, the
+# suite's in-process training and queries with them.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 @pytest.fixture

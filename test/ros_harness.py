@@ -89,6 +89,23 @@ def _shm_entries():
         return set()
 
 
+def _shm_of(proc: Path):
+    """Names of /dev/shm entries that the process ``/proc/<pid>`` has open or mapped."""
+    used = set()
+    with open(proc / 'maps') as maps:
+        for line in maps:
+            if '/dev/shm/' in line:
+                used.add(line.rsplit('/dev/shm/', 1)[1].split()[0])
+    for fd in (proc / 'fd').iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith('/dev/shm/'):
+            used.add(target[len('/dev/shm/'):].split()[0])
+    return used
+
+
 def _shm_in_use():
     """Names of /dev/shm entries that some live process has open or mapped."""
     used = set()
@@ -96,14 +113,7 @@ def _shm_in_use():
         if not proc.name.isdigit():
             continue
         try:
-            with open(proc / 'maps') as maps:
-                for line in maps:
-                    if '/dev/shm/' in line:
-                        used.add(line.rsplit('/dev/shm/', 1)[1].split()[0])
-            for fd in (proc / 'fd').iterdir():
-                target = os.readlink(fd)
-                if target.startswith('/dev/shm/'):
-                    used.add(target[len('/dev/shm/'):].split()[0])
+            used |= _shm_of(proc)
         except OSError:
             continue
     return used
@@ -121,6 +131,7 @@ class RosProcess:
             args, env=env, cwd=REPO_ROOT, stdout=self._output, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
         self.killed = False
+        self._own_shm = None  # the segments it had mapped when told to stop
 
     @classmethod
     def python_module(cls, module: str, *args, env, log_dir, name=None):
@@ -153,6 +164,10 @@ class RosProcess:
     def stop(self, sig=signal.SIGINT, timeout: float = 5.0) -> int:
         """Send ``sig``; SIGKILL after ``timeout``; clean /dev/shm files a kill left behind."""
         if self.popen.poll() is None:
+            try:
+                self._own_shm = _shm_of(Path('/proc') / str(self.popen.pid))
+            except OSError:
+                pass
             self.popen.send_signal(sig)
             try:
                 self.popen.wait(timeout=timeout)
@@ -170,12 +185,18 @@ class RosProcess:
         return self.popen.returncode
 
     def leftover_shm(self):
-        """Fast DDS /dev/shm entries created since this process started that nobody uses.
+        """Fast DDS /dev/shm entries of this process that still exist and that nobody uses.
 
-        After a clean exit of a process that was the only participant of its domain this is the
-        process's leak (tests assert it is empty); after a kill ``stop`` removes them.
+        The process's own entries are those it had mapped or open when ``stop`` signalled it
+        (else: those created since it started, which on a machine running other ROS tests may
+        include theirs). After a clean exit of a process that was the only participant of its
+        domain this is the process's leak (tests assert it is empty); after a kill ``stop``
+        removes them, and only them.
         """
-        leftovers = _shm_entries() - self._shm_before - _shm_in_use()
+        created = _shm_entries() - self._shm_before
+        if self._own_shm is not None:
+            created &= self._own_shm
+        leftovers = created - _shm_in_use()
         return sorted(n for n in leftovers
                       if n.startswith(('fastdds', 'fastrtps', 'sem.fastdds', 'sem.fastrtps')))
 

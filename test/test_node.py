@@ -192,9 +192,9 @@ def test_action_feedback_no_match_and_threshold_override(rclpy_context, ros_proc
         listener.spin(lambda: feedback and feedback[-1] == 'publishing', 5)
         return result_future.result().result.result, feedback
 
-    # 'mug' is one word piece: sigmoid(m) = 0.76 on A < 0.999 -> nothing selected.
-    result, feedback = run(Refer.Goal(text='mug', score_threshold=0.999))
-    assert result.status == ReferResult.NO_MATCH and 'probability >= 0.999' in result.message
+    # 'mug' is one word piece: sigmoid(m) = 0.76 on A < 0.99 -> nothing selected.
+    result, feedback = run(Refer.Goal(text='mug', score_threshold=0.99))
+    assert result.status == ReferResult.NO_MATCH and 'probability >= 0.99' in result.message
     assert feedback == ['queued', 'encoding', 'field', 'selecting', 'publishing']
     assert listener.spin(lambda: listener.got['cloud'], 10)
     assert len(pointcloud2_to_array(listener.got['cloud'][-1])) == 0
@@ -377,7 +377,7 @@ def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, han
     listener = Listener(rclpy_context)
     client = ReferClient(listener.node)
     assert client.wait_for_server(30), node.output()
-    result = client.refer('mug', timeout=20, score_threshold=0.999)
+    result = client.refer('mug', timeout=20, score_threshold=0.99)
     assert result.status == ReferResult.NO_MATCH
     # Feedback and result travel on different channels: the last feedback may still be in
     # flight when the result arrives, so check an in-order prefix.
@@ -399,7 +399,7 @@ def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, han
     position = ask.stdout.split('position:  (')[1].split(')')[0]
     np.testing.assert_allclose([float(v) for v in position.split(',')], A_CENTER, atol=0.01)
     miss = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli.main', 'ask', 'mug',
-                           '--threshold', '0.999'], env=ros_env, cwd=REPO_ROOT,
+                           '--threshold', '0.99'], env=ros_env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert miss.returncode == 1 and 'status:    NO_MATCH' in miss.stdout
     assert node.stop() == 0, node.output()

@@ -178,14 +178,16 @@ class ReferringModel:
     def query(self, text: str, selection: Optional[SelectionConfig] = None,
               max_chars: int = 512,
               on_stage: Optional[Callable[[str], None]] = None,
-              time_budget_s: Optional[float] = None) -> QueryOutcome:
+              time_budget_s: Optional[float] = None,
+              spent_s: float = 0.0) -> QueryOutcome:
         """Answer one referring expression; a bad one is reported in ``status``, never raised.
 
         ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
         stage starts (the node turns these into action feedback). A query of which the text
         encoder keeps no word piece is INVALID_QUERY. With ``time_budget_s`` (> 0) a query still
         running after that many seconds is stopped at the next check (between blocks of the
-        field pass, between clustering steps, between stages) and reported as ERROR.
+        field pass, between clustering steps, between stages) and reported as ERROR;
+        ``spent_s`` is time the query already used before this call (the node's queue wait).
         """
         reason = validate_query(text, max_chars)
         if reason is not None:
@@ -193,7 +195,7 @@ class ReferringModel:
         notify = on_stage or (lambda _name: None)
         timings = {}
         budget = time_budget_s if time_budget_s is not None and time_budget_s > 0 else None
-        begin = time.perf_counter()
+        begin = time.perf_counter() - max(0.0, float(spent_s))
         current = ['encoding']
 
         def check():

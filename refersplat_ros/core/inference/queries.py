@@ -74,7 +74,9 @@ def validate_overrides(top_k: int, threshold: float) -> Optional[str]:
     if top_k != 0 and not low <= top_k <= high:
         return f'top_k {top_k} is out of range (0 = node parameter, or {low}..{high})'
     low, high = THRESHOLD_RANGE
-    if not math.isfinite(threshold) or (threshold != 0.0 and not low <= threshold <= high):
+    slack = 1e-6  # the goal's float32 rounding: float32(0.99) = 0.99000001
+    if not math.isfinite(threshold) or (threshold != 0.0
+                                        and not low - slack <= threshold <= high + slack):
         return (f'score_threshold {threshold:g} is out of range (0 = node parameter, or '
                 f'{low:g}..{high:g})')
     return None

@@ -52,6 +52,7 @@ def test_validate_query(text, reason):
 
 @pytest.mark.parametrize('top_k, threshold, reason', [
     (0, 0.0, None), (1, 0.5, None), (64, 0.99, None), (0, 0.01, None),
+    (0, float(np.float32(0.99)), None), (0, float(np.float32(0.01)), None),  # goal's float32
     (65, 0.0, 'top_k 65 is out of range (0 = node parameter, or 1..64)'),
     (2**32 - 1, 0.0, 'top_k 4294967295 is out of range (0 = node parameter, or 1..64)'),
     (0, 1.0, 'score_threshold 1 is out of range (0 = node parameter, or 0.01..0.99)'),
@@ -131,6 +132,11 @@ def test_time_budget_stops_a_query_with_error(model, monkeypatch):
     assert 'over its time budget of 1 s (in stage' in outcome.message
     monkeypatch.undo()
     assert model.query('the red mug', time_budget_s=0).status == QueryStatus.OK  # 0 = none
+    # Time spent before the call (the node's queue) counts against the budget.
+    spent = model.query('the red mug', time_budget_s=1.0, spent_s=2.0)
+    assert spent.status == QueryStatus.ERROR
+    assert spent.message.startswith('query stopped after 2.0')
+    assert spent.message.endswith('over its time budget of 1 s (in stage encoding)')
 
 
 def test_oversized_files_are_refused(handmade):
