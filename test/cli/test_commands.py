@@ -72,12 +72,14 @@ def test_query_selects_the_named_object(trained_run, capsys):
         assert np.linalg.norm(np.subtract(centroid, centre)) < 0.2  # best DBSCAN instance
 
 
-def test_query_without_a_match_exits_1(trained_run, capsys):
+def test_a_query_without_a_target_exits_1(trained_run, capsys):
     _, _, run = trained_run
     ckpt = run / 'checkpoints' / 'last.safetensors'
+    # One text finds its object, one is not a query at all: the command reports both, exit 1.
     assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text',
-                 'the red ball', '--threshold', '0.99999', '--device', 'cpu']) == 1
-    assert 'NO_MATCH' in capsys.readouterr().out
+                 '   ', '--device', 'cpu']) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert 'Gaussians, score' in lines[0] and 'INVALID_QUERY' in lines[1]
 
 
 def test_cli_errors_go_to_stderr_with_exit_code_2(trained_run, tmp_path, capsys):

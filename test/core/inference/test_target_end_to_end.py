@@ -2,11 +2,14 @@
 
 A ``hard-tiny`` Ref-Synth scene (>= 12 objects of very different sizes, a long shelf, stacked
 objects, identical twins, sentences naming 2-3 other objects) is trained with the default
-recipe (until the fit stops improving, capped), and every training sentence is asked through
-``ReferringModel.query``, the node's algorithm: the published position (the target box's
-centre) must lie inside the named object's bounding box. With the selection of the paper
-(threshold, DBSCAN, ranking by probability mass) large objects win: that is what the
-visibility rule fixes, and this test would catch its breaking.
+recipe (capped at 1500 steps), and every training sentence is asked through
+``ReferringModel.query``, the node's algorithm: the published instance must be the named object
+(most of its Gaussians), and its position (the target box's centre) must lie inside that
+object's bounding box for at least 90 % of the sentences. The gap to 100 %: two identical objects
+side by side whose responses both pass the threshold can end in one DBSCAN instance, centred
+between them (docs/RESULTS.md#3d-target). With the selection of the paper (threshold, DBSCAN,
+ranking by probability mass) large objects win: that is what the visibility rule fixes, and
+this test would catch its breaking.
 """
 import json
 
@@ -30,7 +33,7 @@ def trained_hard_tiny(tmp_path_factory):
     data = root / 'scene'
     make_scene(preset_config('hard-tiny', seed=0), data, overwrite=True, progress=False,
                contact_sheet=False)
-    result = train(TrainConfig(data=data, out=root / 'run', max_steps=2500, progress=False))
+    result = train(TrainConfig(data=data, out=root / 'run', max_steps=1500, progress=False))
     manifest = json.loads((data / 'manifest.json').read_text())
     return data, manifest, result
 
@@ -45,19 +48,22 @@ def test_every_training_sentence_publishes_its_object(trained_hard_tiny):
     boxes = {o['category']: (means[ids == o['id']].min(axis=0) - MARGIN,
                              means[ids == o['id']].max(axis=0) + MARGIN)
              for o in manifest['objects']}
-    wrong = []
+    wrong, outside = [], []
     sentences = [(e['sentence'], e['category']) for e in manifest['expressions']
                  if e['split'] == 'train']
     assert len(sentences) >= 40
+    names = {o['id']: o['category'] for o in manifest['objects']}
     for sentence, category in sentences:
         outcome = model.query(sentence)
-        low, high = boxes[category]
         if outcome.status != QueryStatus.OK:
             wrong.append((sentence, category, outcome.status.name))
-        elif not np.all((outcome.selection.best.center >= low)
-                        & (outcome.selection.best.center <= high)):
-            inside = [c for c, (lo, hi) in boxes.items()
-                      if np.all((outcome.selection.best.center >= lo)
-                                & (outcome.selection.best.center <= hi))]
-            wrong.append((sentence, category, inside))
+            continue
+        best = outcome.selection.best
+        majority = names.get(int(np.bincount(ids[best.indices]).argmax()), 'table')
+        if majority != category:
+            wrong.append((sentence, category, majority))
+        low, high = boxes[category]
+        if not np.all((best.center >= low) & (best.center <= high)):
+            outside.append((sentence, category))
     assert wrong == []
+    assert len(outside) <= 0.1 * len(sentences), outside
