@@ -112,6 +112,20 @@ class Session:
         self.results.append(msg)
         self.arrived.setdefault(msg.text, time.monotonic())
 
+    def diagnostic(self, key: str, timeout: float = 10.0) -> str:
+        """Return the newest value of ``key`` in the node's /diagnostics."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        seen = []
+        subscription = self.client.create_subscription(DiagnosticArray, '/diagnostics',
+                                                       seen.append, 10)
+        try:
+            self.spin(lambda: seen, timeout)
+        finally:
+            self.client.destroy_subscription(subscription)
+        values = {kv.key: kv.value for msg in seen[-1:] for kv in msg.status[0].values}
+        return values.get(key, '?')
+
     def spin(self, predicate, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not predicate() and time.monotonic() < deadline:
@@ -217,9 +231,10 @@ def probe_burst(work: Path, scene) -> str:
                       'ids unique', 'all answered in'], rows)
             + "\n\nBefore the fix the server used rclpy's default action QoS (keep-last 10 on "
               'its goal and result services): 20 goals sent at once got 11 answers, 40 got 17, '
-              "60 got 12. The client side keeps its own histories; the rows with rclpy's "
-              'defaults there show whether they lost anything in this run. `ReferClient` uses '
-              'the deep profiles.')
+              '60 got 12. The server now answers every goal it receives. A client keeps its own '
+              "histories too: the rows with rclpy's defaults on the client show what its "
+              'keep-last-10 readers lost in this run (a burst needs the deep profiles on both '
+              'ends; `ReferClient` uses them).')
 
 
 # ----------------------------------------------------------------------------------- items 2, 4, 6
@@ -462,8 +477,11 @@ def probe_resources(work: Path, scene) -> str:
             words = ' '.join(f'mug{index}x{j}' for j in range(60))[:512]
             session.ask(words, timeout=120)
         grown = _status_kb(session.node.popen.pid, 'VmRSS') - before
+        cached = session.diagnostic('text_cache_mb')
         rows.append([f'{count} unique 512-character queries (`query.cache_mb` 64)',
-                     f'node RSS +{grown:.0f} MB', 'bounded by 64 MB of features'])
+                     f'node RSS +{grown:.0f} MB; cached word features {cached} MB '
+                     '(/diagnostics `text_cache_mb`)',
+                     f'unbounded by bytes the cache would hold all {count} (~0.8 MB each)'])
     finally:
         session.close()
     wide = _wide_scene(work / 'wide', 40_000, 0.5)

@@ -551,6 +551,8 @@ class ReferSplatNode(LifecycleNode):
             'device': str(model.device) if model is not None else 'none',
             'num_gaussians': str(model.num_gaussians) if model is not None else '0',
             'memory_mb': f'{model.memory_bytes() / 2**20:.1f}' if model is not None else '0',
+            'text_cache_mb': (f'{model.encoder.cache_nbytes / 2**20:.1f}' if model is not None
+                              else '0'),
             'queries_served': str(self._stats['served']),
             'queries_dropped': str(self._stats['dropped']),
             'errors': str(self._stats['errors']),

@@ -347,8 +347,8 @@ def _check_field_shapes(path: Path, meta: Dict[str, Any], entries: Dict[str, Any
 
 
 def _check_finite(path: Path, field_state: Dict[str, Tensor]) -> None:
-    """Refuse NaN/inf field weights, naming the first few tensors that hold them."""
-    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in field_state.items()
+    """Refuse NaN/inf field weights, naming the first few tensors (by name) that hold them."""
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in sorted(field_state.items())
            if v.is_floating_point() and not bool(torch.isfinite(v).all())}
     if bad:
         listed = ', '.join(f'{k!r} ({n})' for k, n in sorted(bad.items())[:3])
