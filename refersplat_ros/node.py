@@ -571,8 +571,12 @@ class ReferSplatNode(LifecycleNode):
 
         rclpy (9.1.2) destroys neither in ``Node.destroy_node``; both keep the rcl node, and with
         it the DDS participant and its /dev/shm segments (~18 MB), alive past ``os._exit``.
+        A node that a signal interrupted while it was constructed has no action server yet;
+        rclpy's shutdown still destroys it (the context's cleanup calls this).
         """
-        self._action.destroy()
+        action = getattr(self, '_action', None)
+        if action is not None:
+            action.destroy()
         self._state_machine.destroy_when_not_in_use()
         super().destroy_node()
 

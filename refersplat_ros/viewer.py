@@ -315,25 +315,35 @@ def main(argv=None) -> int:
     a few after SIGTERM.
     """
     rclpy.init(args=argv)
-    node = FoxgloveViewer()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
+    node = executor = None
     code = 0
     try:
+        node = FoxgloveViewer()  # inside: a signal may come while it is built
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
         node.start_server()
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ViewerConfigError as exc:
-        node.get_logger().error(str(exc))
-        code = 2
-    except RuntimeError as exc:  # the SDK's FoxgloveError: port in use, unknown host
-        node.get_logger().error(f'cannot start the Foxglove server: {exc}')
-        code = 1
+    except Exception as exc:
+        if not rclpy.ok():
+            pass  # a signal shut the context down while the node was built or started
+        elif isinstance(exc, ViewerConfigError) and node is not None:
+            node.get_logger().error(str(exc))
+            code = 2
+        elif isinstance(exc, RuntimeError) and node is not None:
+            # the SDK's FoxgloveError: port in use, unknown host
+            node.get_logger().error(f'cannot start the Foxglove server: {exc}')
+            code = 1
+        else:
+            raise
     finally:
-        node.stop_server()
-        executor.shutdown(timeout_sec=1.0)
-        node.destroy_node()
+        if node is not None:
+            node.stop_server()
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
         logging.shutdown()
         sys.stdout.flush()

@@ -232,6 +232,21 @@ def test_signals_at_every_lifecycle_stage_exit_cleanly_within_two_seconds(
         assert noise not in node.output(), node.output()
 
 
+def test_a_node_interrupted_while_constructed_is_destroyed_cleanly(rclpy_context, monkeypatch):
+    # Found by the suite on a loaded machine: SIGINT arrived after the node subscribed to
+    # /refer_query but before it built its action server, and rclpy's shutdown, destroying the
+    # half-built node, raised AttributeError (exit status 1).
+    import refersplat_ros.node as node_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(node_module, 'ActionServer', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        node_module.ReferSplatNode(context=rclpy_context)
+    rclpy_context.try_shutdown()  # destroys the half-built node; must not raise
+
+
 def test_shutdown_during_a_flood_is_quiet(rclpy_context, ros_processes, handmade):
     # Logged "Failed to publish: publisher's context is invalid" from the worker thread.
     node = _start(ros_processes, handmade, **{'query.queue_size': 1000})
