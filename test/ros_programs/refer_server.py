@@ -54,6 +54,11 @@ def main():
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A signal may shut the context down between rclpy's own check and the wait set it
+        # builds next (RCLError "the given context is not valid", seen under load).
+        if rclpy.ok():
+            raise
     finally:
         server.destroy()  # rclpy's destroy_node does not destroy action servers
         node.destroy_node()
