@@ -74,11 +74,6 @@ def frame_number(stem: str) -> Optional[int]:
     return int(match.group(0)) if match else None
 
 
-def is_ref_synth(dataset) -> bool:
-    """Whether a loaded dataset is a generated Ref-Synth scene (its manifest says so)."""
-    return bool(dataset.manifest) and dataset.manifest.get('format') == REF_SYNTH_FORMAT
-
-
 def category_phrase(category: str) -> str:
     """Category id as words: 'small-blue-bowl' -> 'small blue bowl' (open-vocabulary queries)."""
     return ' '.join(category.replace('-', ' ').replace('_', ' ').split())
