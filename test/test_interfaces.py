@@ -17,21 +17,32 @@ def _needs_ros():
 def test_interfaces_import_together_with_core():
     import refersplat_ros.core
     from refersplat_ros.action import Refer
-    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.core.inference.queries import QueryStatus
+    from refersplat_ros.msg import ReferCandidate, ReferResult
     from refersplat_ros.srv import LoadScene
 
     assert refersplat_ros.core.__name__ == 'refersplat_ros.core'
     codes = [ReferResult.OK, ReferResult.NO_MATCH, ReferResult.INVALID_QUERY,
-             ReferResult.NOT_READY, ReferResult.DROPPED, ReferResult.ERROR]
-    assert codes == list(range(6))
+             ReferResult.NOT_READY, ReferResult.DROPPED, ReferResult.ERROR,
+             ReferResult.AMBIGUOUS]
+    assert codes == list(range(7))
+    # Every status of the core is a constant of the message, with the same value, and the
+    # message has no constant the core lacks (rosidl's metaclass lists them in __prepare__).
+    constants = type(ReferResult).__prepare__('ReferResult', ())
+    assert constants == {status.name: int(status) for status in QueryStatus}
     fields = ReferResult.get_fields_and_field_types()
     expected = {
         'header': 'std_msgs/Header', 'query_id': 'uint64', 'text': 'string', 'status': 'uint8',
-        'message': 'string', 'score': 'float', 'pose': 'geometry_msgs/Pose',
-        'bbox_size': 'geometry_msgs/Vector3', 'num_gaussians': 'uint32',
-        'cloud': 'sensor_msgs/PointCloud2', 'latency': 'builtin_interfaces/Duration',
-        'encode_ms': 'float', 'field_ms': 'float', 'select_ms': 'float', 'render_ms': 'float'}
+        'message': 'string', 'interpretation': 'string', 'score': 'float',
+        'pose': 'geometry_msgs/Pose', 'bbox_size': 'geometry_msgs/Vector3',
+        'num_gaussians': 'uint32', 'cloud': 'sensor_msgs/PointCloud2',
+        'latency': 'builtin_interfaces/Duration', 'encode_ms': 'float', 'field_ms': 'float',
+        'select_ms': 'float', 'render_ms': 'float',
+        'candidates': 'sequence<refersplat_ros/ReferCandidate>'}
     assert fields == expected
+    assert ReferCandidate.get_fields_and_field_types() == {
+        'label': 'string', 'score': 'float', 'pose': 'geometry_msgs/Pose',
+        'bbox_size': 'geometry_msgs/Vector3', 'centroid': 'geometry_msgs/Point'}
     assert Refer.Goal.get_fields_and_field_types() == {
         'text': 'string', 'top_k': 'uint32', 'score_threshold': 'float'}
     assert Refer.Result.get_fields_and_field_types() == {'result': 'refersplat_ros/ReferResult'}
@@ -48,15 +59,21 @@ def _full_result(num_points):
     from std_msgs.msg import Header
 
     from refersplat_ros.conversions import xyz_to_pointcloud2
-    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.msg import ReferCandidate, ReferResult
 
     rng = np.random.default_rng(7)
     header = Header(frame_id='scene_frame')
     header.stamp.sec, header.stamp.nanosec = 1_700_000_000, 123_456_789
     msg = ReferResult(header=header, query_id=2**40 + 3, text='the red mug — left of the bowl',
-                      status=ReferResult.NO_MATCH, message='only 3 Gaussians above 0.5',
+                      status=ReferResult.AMBIGUOUS, message='two mugs fit',
+                      interpretation="target: mug <- 'red mug'; left of: bowl <- 'bowl'",
                       score=0.625, num_gaussians=num_points, encode_ms=1.5, field_ms=2.25,
                       select_ms=3.125, render_ms=4.0)
+    for index in range(2):
+        candidate = ReferCandidate(label=f'red mug #{index + 1}', score=0.5 - 0.125 * index)
+        candidate.pose.position.x, candidate.pose.orientation.w = 0.25 * index, 1.0
+        candidate.bbox_size.z, candidate.centroid.y = 0.1, -0.5 * index
+        msg.candidates.append(candidate)
     msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = 0.1, -0.2, 0.3
     msg.pose.orientation.x, msg.pose.orientation.w = np.sqrt(0.5), np.sqrt(0.5)
     msg.bbox_size.x, msg.bbox_size.y, msg.bbox_size.z = 0.05, 0.06, 0.07
