@@ -2,12 +2,15 @@
 
     client = ReferClient(node)                  # any rclpy node of yours
     result = client.refer('the red mug', timeout=10.0)
-    if result.status == ReferResult.OK: ... result.pose, result.cloud ...
+    if answered(result): ... result.pose, result.cloud ...       # OK or AMBIGUOUS
+    if result.status == ReferResult.AMBIGUOUS: ... result.candidates ...
 
 ``refer`` sends a ``Refer`` action goal and spins ``node`` until the result arrives, so callers
 write no action boilerplate. It never raises for an answer the node gives (NO_MATCH, ERROR, ...
 arrive as the result's status); it raises ``ReferClientError`` only when no answer can be had
-(server absent, goal rejected, timeout).
+(server absent, goal rejected, timeout). AMBIGUOUS is an answer, not an error: several objects
+fit about equally well, the pose, box and cloud are the best one's and ``candidates`` lists them
+all, best first. ``interpretation`` says how the node understood the query.
 
 The ``refersplat ask`` command (``refersplat_ros/cli/ask.py``) wraps it for a terminal.
 """
@@ -18,7 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from refersplat_ros.action import Refer
 from refersplat_ros.core.errors import ReferSplatError
-from refersplat_ros.core.inference.queries import status_name
+from refersplat_ros.core.inference.queries import ANSWERED, status_name
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS
 from refersplat_ros.topics import REFER_ACTION, under_node
@@ -104,19 +107,37 @@ class ReferClient:
         self._action.destroy()
 
 
+def answered(result: ReferResult) -> bool:
+    """Whether ``result`` carries a target (pose, box, cloud): OK or AMBIGUOUS."""
+    return result.status in ANSWERED
+
+
 def format_result(result: ReferResult) -> str:
-    """Render a ReferResult as the few lines a person needs."""
+    """Render a ReferResult as the few lines a person needs.
+
+    The interpretation (when the node gives one) follows the query; an answer with a target
+    shows its score, pose and box; AMBIGUOUS then lists every candidate (label, score, box
+    centre), best first.
+    """
     latency_ms = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
     lines = [f'status:    {status_name(result.status)}'
              + (f' ({result.message})' if result.message else ''),
-             f'query:     {result.text!r} (id {result.query_id})',
-             f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
-             f'{result.field_ms:.1f}, select {result.select_ms:.1f}, render '
-             f'{result.render_ms:.1f})']
-    if result.status == ReferResult.OK:
+             f'query:     {result.text!r} (id {result.query_id})']
+    if result.interpretation:
+        lines.append(f'understood: {result.interpretation}')
+    lines.append(f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
+                 f'{result.field_ms:.1f}, select {result.select_ms:.1f}, render '
+                 f'{result.render_ms:.1f})')
+    if answered(result):
         p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
         lines += [f'score:     {result.score:.3f} over {result.num_gaussians} Gaussians',
                   f'position:  ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) in {result.header.frame_id!r}',
                   f'orient.:   xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})',
                   f'box size:  ({s.x:.3f}, {s.y:.3f}, {s.z:.3f})']
+    if result.status == ReferResult.AMBIGUOUS:
+        lines.append(f'candidates: {len(result.candidates)}, best first (position = box centre)')
+        for rank, candidate in enumerate(result.candidates, start=1):
+            c = candidate.pose.position
+            lines.append(f'  {rank}. {candidate.label}  score {candidate.score:.3f}  '
+                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
     return '\n'.join(lines)

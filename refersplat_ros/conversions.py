@@ -1,6 +1,9 @@
 """numpy <-> ROS message converters (the project's own; sensor_msgs_py is not on PyPI).
 
 One error type, explicit ``header`` arguments, no hidden defaults, in the spirit of cv_bridge.
+Positions and sizes are copied as given, never scaled here: the core's selection (boxes,
+candidates, target cloud) is already in metres (``SelectionConfig.metric_scale``), and the frame
+is that of the header the outputs of a query share.
 Large clouds take the fast path of docs/SETUP.md#large-messages: ``PointCloud2.data`` is set
 from an ``array.array('B', ...)`` (the setter's slow per-element check is skipped) and read back
 with ``np.frombuffer`` (no copy).
@@ -12,6 +15,9 @@ from geometry_msgs.msg import Pose
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from visualization_msgs.msg import Marker, MarkerArray
+
+from refersplat_ros.core.inference.queries import QueryStatus, status_name
+from refersplat_ros.msg import ReferCandidate
 
 
 class ConversionError(ValueError):
@@ -210,6 +216,41 @@ def pose_msg(position, quaternion_xyzw) -> Pose:
     (pose.orientation.x, pose.orientation.y, pose.orientation.z,
      pose.orientation.w) = (float(v) for v in quaternion_xyzw)
     return pose
+
+
+def candidate_msg(candidate) -> ReferCandidate:
+    """Convert a core ``Candidate`` (``core/inference/model.py``) to a ``ReferCandidate``.
+
+    The candidate's ``Instance`` is already in metres in the scene frame: pose = box centre and
+    axes, ``bbox_size`` = box extents along them, ``centroid`` = mean of its Gaussians.
+    """
+    instance = candidate.instance
+    msg = ReferCandidate(label=str(candidate.label), score=float(candidate.score),
+                         pose=pose_msg(instance.center, instance.quaternion_xyzw))
+    msg.bbox_size.x, msg.bbox_size.y, msg.bbox_size.z = (float(v) for v in instance.extent)
+    msg.centroid.x, msg.centroid.y, msg.centroid.z = (float(v) for v in instance.centroid)
+    return msg
+
+
+def target_label(text: str, status: int, score: float, num_candidates: int = 0,
+                 interpretation: str = '') -> str:
+    """Return the label shown above a query's target (RViz markers, the Foxglove viewer).
+
+    ``'<query> (<score>)'`` on OK, ``'<query> (ambiguous: <n> candidates)'`` on AMBIGUOUS,
+    ``'<query> (no match)'`` on NO_MATCH; the interpretation, when there is one, on a second
+    line. The other statuses show no target and have no label.
+    """
+    if status == QueryStatus.OK:
+        label = f'{text} ({score:.2f})'
+    elif status == QueryStatus.AMBIGUOUS:
+        plural = '' if num_candidates == 1 else 's'
+        label = (f'{text} (ambiguous: {num_candidates} candidate{plural})' if num_candidates
+                 else f'{text} (ambiguous)')
+    elif status == QueryStatus.NO_MATCH:
+        label = f'{text} (no match)'
+    else:
+        raise ConversionError(f'status {status_name(status)} shows no target label')
+    return f'{label}\n{interpretation}' if interpretation else label
 
 
 #: RGBA of the target boxes (RViz markers and the Foxglove viewer).

@@ -15,7 +15,9 @@ Every query (topic ``refer_query`` -- ``/refer_query`` without a namespace -- or
 ``~/refer``) gets exactly one ``ReferResult`` on ``~/result``, whatever happens:
 INVALID_QUERY, NOT_READY, DROPPED (queue full, or waited past ``query.time_budget_s``), ERROR (an
 exception while serving, or the query ran past its time budget; the node keeps serving),
-NO_MATCH or OK. Queries are served in arrival order by one worker thread from a bounded queue
+NO_MATCH, OK or AMBIGUOUS (several objects fit: the best one is published like OK, all of them
+are listed in the result's ``candidates``; ``interpretation`` says how the query was read).
+Queries are served in arrival order by one worker thread from a bounded queue
 (``query.queue_size``, 4: under a flood a served query waits for at most 4 others, and overflow
 is answered in about a millisecond). All outputs of one query share one header (frame =
 ``frame_id``, stamp = the node clock when the result is made).
@@ -56,11 +58,12 @@ from visualization_msgs.msg import MarkerArray
 
 from refersplat_ros import topics
 from refersplat_ros.action import Refer
-from refersplat_ros.conversions import (BOX_RGBA, camera_info, mono8_to_image, pose_msg,
-                                        target_markers, xyz_to_pointcloud2)
+from refersplat_ros.conversions import (BOX_RGBA, camera_info, candidate_msg, mono8_to_image,
+                                        pose_msg, target_label, target_markers,
+                                        xyz_to_pointcloud2)
 from refersplat_ros.core.errors import ReferSplatError
-from refersplat_ros.core.inference.queries import (QueryStatus, status_name, validate_overrides,
-                                                   validate_query)
+from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
+                                                   validate_overrides, validate_query)
 from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, LATCHED, QUERY_QOS,
@@ -464,7 +467,7 @@ class ReferSplatNode(LifecycleNode):
             job.feedback('publishing')
         result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)
         header = result.header
-        if outcome.status == QueryStatus.OK:
+        if outcome.status in ANSWERED:  # OK, or AMBIGUOUS: its best candidate, like OK
             sel = outcome.selection
             best = sel.best
             pose = pose_msg(best.center, best.quaternion_xyzw)
@@ -476,8 +479,9 @@ class ReferSplatNode(LifecycleNode):
             self._pose_pub.publish(PoseStamped(header=header, pose=pose))
             boxes = [(pose_msg(i.center, i.quaternion_xyzw), i.extent, BOX_RGBA)
                      for i in sel.instances]
-            self._markers_pub.publish(target_markers(header, boxes,
-                                                     f'{job.text} ({sel.score:.2f})'))
+            label = target_label(job.text, outcome.status, sel.score, len(outcome.candidates),
+                                 outcome.interpretation)
+            self._markers_pub.publish(target_markers(header, boxes, label))
             if outcome.mask is not None:
                 cam = model.mask_camera
                 self._mask_pub.publish(mono8_to_image(outcome.mask, header))
@@ -489,16 +493,23 @@ class ReferSplatNode(LifecycleNode):
                                               rgb=np.zeros((0, 3), np.uint8),
                                               score=np.zeros(0, np.float32))
             self._cloud_pub.publish(result.cloud)
-            self._markers_pub.publish(target_markers(header, [], f'{job.text} (no match)'))
+            label = target_label(job.text, outcome.status, 0.0,
+                                 interpretation=outcome.interpretation)
+            self._markers_pub.publish(target_markers(header, [], label))
         self._complete(job, result)
 
     def _finish(self, job: _Job, status: int, message: str, outcome=None, publish=True):
-        """Build the job's ReferResult (one header per query); publish unless told not to."""
+        """Build the job's ReferResult (one header per query); publish unless told not to.
+
+        With the model's ``outcome``: its interpretation, candidates and stage timings too.
+        """
         header = Header(frame_id=self.get_parameter('frame_id').value,
                         stamp=self.get_clock().now().to_msg())
         result = ReferResult(header=header, query_id=job.query_id, text=job.text,
                              status=status, message=message)
         if outcome is not None:
+            result.interpretation = outcome.interpretation
+            result.candidates = [candidate_msg(c) for c in outcome.candidates]
             t = outcome.timings_ms
             result.encode_ms = float(t.get('encode', 0.0))
             result.field_ms = float(t.get('field', 0.0))

@@ -147,3 +147,45 @@ def test_status_codes_match_the_core():
     from refersplat_ros.msg import ReferResult
     assert {s.name: int(s) for s in QueryStatus} == {
         name: getattr(ReferResult, name) for name in QueryStatus.__members__}
+
+
+def test_candidate_becomes_refer_candidate_without_rescaling():
+    from refersplat_ros.conversions import candidate_msg
+    from refersplat_ros.core.inference.model import Candidate
+    from refersplat_ros.core.inference.selection import Instance
+    from refersplat_ros.msg import ReferCandidate
+
+    # Box axes: x and y swapped about z (a quarter turn), in metres of the scene frame.
+    rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    instance = Instance(indices=np.arange(3), score=0.8, mass=2.0,
+                        centroid=np.array([1.0, 2.0, 3.5]), center=np.array([1.5, 2.5, 3.0]),
+                        rotation=rotation, extent=np.array([0.25, 0.5, 0.75]))
+    msg = candidate_msg(Candidate(label='red can #2', score=np.float32(0.625),
+                                  instance=instance))
+    assert isinstance(msg, ReferCandidate)
+    assert (msg.label, msg.score) == ('red can #2', 0.625)
+    p, q = msg.pose.position, msg.pose.orientation
+    assert (p.x, p.y, p.z) == (1.5, 2.5, 3.0)
+    np.testing.assert_allclose([q.x, q.y, q.z, q.w], instance.quaternion_xyzw)
+    np.testing.assert_allclose([q.x, q.y, q.z, q.w], [0, 0, np.sqrt(0.5), np.sqrt(0.5)],
+                               atol=1e-12)
+    assert (msg.bbox_size.x, msg.bbox_size.y, msg.bbox_size.z) == (0.25, 0.5, 0.75)
+    assert (msg.centroid.x, msg.centroid.y, msg.centroid.z) == (1.0, 2.0, 3.5)
+
+
+def test_target_label_per_status():
+    from refersplat_ros.conversions import ConversionError, target_label
+    from refersplat_ros.core.inference.queries import QueryStatus
+
+    assert target_label('the mug', QueryStatus.OK, 0.876) == 'the mug (0.88)'
+    assert target_label('the mug', QueryStatus.OK, 0.876, 1, 'target: mug') == \
+        'the mug (0.88)\ntarget: mug'
+    assert target_label('the can', QueryStatus.AMBIGUOUS, 0.5, 2, "target: can <- 'can'") == \
+        "the can (ambiguous: 2 candidates)\ntarget: can <- 'can'"
+    assert target_label('the can', QueryStatus.AMBIGUOUS, 0.5) == 'the can (ambiguous)'
+    assert target_label('x', QueryStatus.NO_MATCH, 0.0, 0, 'target: x') == \
+        'x (no match)\ntarget: x'
+    for status in (QueryStatus.INVALID_QUERY, QueryStatus.NOT_READY, QueryStatus.DROPPED,
+                   QueryStatus.ERROR):
+        with pytest.raises(ConversionError, match=status.name):
+            target_label('x', status, 0.0)

@@ -2,16 +2,19 @@
 
 Mechanics are tested on a hand-built field whose answer is always object A (node_scenes.py).
 """
+from pathlib import Path
 import signal
 import time
 
 import numpy as np
 import pytest
 
-from node_scenes import A_CENTER, A_SIZE, make_handmade_scene
+from node_scenes import A_CENTER, A_SIZE, B_CENTER, make_handmade_scene
 from ros_harness import require_ros, spin_until
 
 NODE = 'refersplat_ros.node'
+# The node with a model whose outcomes carry an interpretation and, for 'twin', two candidates.
+AMBIGUOUS_NODE = Path(__file__).parent / 'ros_programs' / 'ambiguous_node.py'
 
 
 @pytest.fixture(scope='module')
@@ -402,4 +405,89 @@ def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, han
                            '--threshold', '0.99'], env=ros_env, cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60)
     assert miss.returncode == 1 and 'status:    NO_MATCH' in miss.stdout
+    assert node.stop() == 0, node.output()
+
+
+def test_ambiguous_answer_publishes_the_best_candidate_and_lists_all(
+        rclpy_context, ros_processes, handmade, ros_env):
+    import subprocess
+    import sys
+
+    from ros_programs.ambiguous_node import (AMBIGUOUS_MESSAGE, interpretation, TWIN_SCORE,
+                                             TWIN_SIZE)
+    from ros_harness import REPO_ROOT
+
+    from refersplat_ros.client import ReferClient
+    from refersplat_ros.conversions import pointcloud2_to_xyz
+    from refersplat_ros.msg import ReferResult
+
+    scale = 2.0  # the candidates are in metres, like pose and box: never scaled twice
+    node = ros_processes(AMBIGUOUS_NODE, *_node_args(handmade, metric_scale=scale),
+                         name='refersplat')
+    listener = Listener(rclpy_context)
+    listener.wait_for_node()
+    text = 'the twin red mug'
+    listener.send(text)
+    outputs = ('result', 'cloud', 'pose', 'mask', 'info', 'markers')
+    assert listener.spin(lambda: all(listener.got[k] for k in outputs), 30), node.output()
+    result = listener.results()[-1]
+    assert (result.status, result.message) == (ReferResult.AMBIGUOUS, AMBIGUOUS_MESSAGE)
+    assert result.interpretation == interpretation(text)
+    # The best candidate is published exactly like an OK target, with one header.
+    header = result.header
+    for key in ('cloud', 'pose', 'mask', 'info'):
+        assert listener.got[key][-1].header == header, key
+    position = result.pose.position
+    np.testing.assert_allclose([position.x, position.y, position.z],
+                               np.multiply(A_CENTER, scale), atol=0.02)
+    assert listener.got['pose'][-1].pose == result.pose
+    assert result.num_gaussians == 600 == len(pointcloud2_to_xyz(listener.got['cloud'][-1]))
+    # Every candidate, best first, in the result's frame and metres.
+    first, second = result.candidates
+    assert (first.label, second.label) == ('red mug #1', 'red mug #2')
+    assert first.pose == result.pose and first.bbox_size == result.bbox_size
+    assert first.score > 0.9 and first.score > second.score
+    np.testing.assert_allclose([first.centroid.x, first.centroid.y, first.centroid.z],
+                               np.multiply(A_CENTER, scale), atol=0.02)
+    assert second.score == pytest.approx(TWIN_SCORE)
+    twin = second.pose.position
+    np.testing.assert_allclose([twin.x, twin.y, twin.z], np.multiply(B_CENTER, scale),
+                               rtol=1e-6)
+    np.testing.assert_allclose([second.centroid.x, second.centroid.y, second.centroid.z],
+                               np.multiply(B_CENTER, scale), rtol=1e-6)
+    np.testing.assert_allclose([second.bbox_size.x, second.bbox_size.y, second.bbox_size.z],
+                               np.multiply(TWIN_SIZE, scale), rtol=1e-6)
+    assert second.pose.orientation.w == pytest.approx(1.0)
+    markers = listener.got['markers'][-1].markers
+    assert [m.type for m in markers[1:]] == [markers[0].CUBE, markers[0].TEXT_VIEW_FACING]
+    assert markers[-1].text == f'{text} (ambiguous: 2 candidates)\n{interpretation(text)}'
+
+    # OK lists its one candidate; NO_MATCH has an interpretation and no candidate.
+    client = ReferClient(listener.node)
+    result = client.refer('the red mug', timeout=20)
+    assert result.status == ReferResult.OK
+    assert result.interpretation == interpretation('the red mug')
+    assert [c.label for c in result.candidates] == ['red mug #1']
+    assert result.candidates[0].pose == result.pose
+    result = client.refer('mug', timeout=20, score_threshold=0.99)
+    assert result.status == ReferResult.NO_MATCH and result.candidates == []
+    assert result.interpretation == interpretation('mug')
+    assert listener.spin(lambda: listener.got['markers'][-1].markers[-1].text.endswith(
+        '(no match)\n' + interpretation('mug')), 10)
+    client.destroy()
+
+    # `refersplat ask`: AMBIGUOUS is an answer (exit 0), printed with every candidate.
+    ask = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli.main', 'ask', text],
+                         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=60)
+    assert ask.returncode == 0, ask.stdout + ask.stderr
+    lines = ask.stdout.splitlines()
+    assert lines[0] == f'status:    AMBIGUOUS ({AMBIGUOUS_MESSAGE})'
+    assert f'understood: {interpretation(text)}' in lines
+    assert lines[-3] == 'candidates: 2, best first (position = box centre)'
+    p = first.pose.position  # the same query again: the same answer
+    assert lines[-2] == (f'  1. red mug #1  score {first.score:.3f}  '
+                         f'position ({p.x:.3f}, {p.y:.3f}, {p.z:.3f})')
+    x, y, z = np.multiply(B_CENTER, scale)
+    assert lines[-1] == f'  2. red mug #2  score 0.500  position ({x:.3f}, {y:.3f}, {z:.3f})'
     assert node.stop() == 0, node.output()

@@ -5,9 +5,12 @@ Example::
     refersplat ask "the red mug left of the bowl"
     refersplat ask --server /robot1/refersplat/refer "the mug"
 
-Exit code 0 when the node answers OK, 1 for another status (NO_MATCH, INVALID_QUERY, ...), 3
-when no answer came (node absent, goal rejected, timeout). Joins the ROS graph with this
-process's environment (``ROS_DOMAIN_ID``, ``ROS_AUTOMATIC_DISCOVERY_RANGE``).
+Prints the status, how the node understood the query, the target's score, pose and box, and for
+AMBIGUOUS every candidate (label, score, position). Exit code 0 when the answer has a target (OK,
+or AMBIGUOUS: several objects fit and the best one is returned), 1 for another status
+(NO_MATCH, INVALID_QUERY, ...), 3 when no answer came (node absent, goal rejected, timeout);
+docs/CLI.md#exit-codes. Joins the ROS graph with this process's environment (``ROS_DOMAIN_ID``,
+``ROS_AUTOMATIC_DISCOVERY_RANGE``).
 """
 import argparse
 
@@ -28,8 +31,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     import rclpy
 
-    from refersplat_ros.client import format_result, ReferClient
-    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.client import answered, format_result, ReferClient
 
     rclpy.init()
     node = rclpy.create_node('refersplat_ask')
@@ -41,4 +43,4 @@ def run(args) -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     print(format_result(result))
-    return EXIT_OK if result.status == ReferResult.OK else EXIT_NO_MATCH
+    return EXIT_OK if answered(result) else EXIT_NO_MATCH
