@@ -56,12 +56,17 @@ def test_eval_split_train_scores_the_fit(trained_run, capsys):
         main(['eval', '--run', str(run), '--split', 'validation'])
 
 
+def _query_lines(out: str) -> list:
+    """Return the first line of each text in ``refersplat query``'s output (no indented one)."""
+    return [line for line in out.strip().splitlines() if not line.startswith(' ')]
+
+
 def test_query_selects_the_named_object(trained_run, capsys):
     _, _, run = trained_run
     ckpt = run / 'checkpoints' / 'last.safetensors'
     assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text',
                  'the box on the right', '--device', 'cpu']) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = _query_lines(capsys.readouterr().out)
     assert len(lines) == 2
     for line, centre in zip(lines, (BALL_CENTRE, BOX_CENTRE)):
         match = re.search(r'(\d+) Gaussians, score ([\d.]+), centroid \(([-\d.]+), ([-\d.]+), '
@@ -78,8 +83,109 @@ def test_a_query_without_a_target_exits_1(trained_run, capsys):
     # One text finds its object, one is not a query at all: the command reports both, exit 1.
     assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text',
                  '   ', '--device', 'cpu']) == 1
-    lines = capsys.readouterr().out.strip().splitlines()
+    lines = _query_lines(capsys.readouterr().out)
     assert 'Gaussians, score' in lines[0] and 'INVALID_QUERY' in lines[1]
+
+
+JSON_KEYS = {'text', 'status', 'message', 'score', 'centroid', 'box', 'num_gaussians',
+             'interpretation', 'candidates', 'timings_ms'}
+
+
+def test_query_json_prints_one_object_per_text(trained_run, capsys):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--text', '   ',
+                 '--json', '--device', 'cpu']) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    found, invalid = (json.loads(line) for line in lines)
+    assert set(found) == set(invalid) == JSON_KEYS
+    assert (found['text'], found['status'], found['message']) == ('the red ball', 'OK', '')
+    assert 0.5 <= found['score'] <= 1.0 and found['num_gaussians'] >= 10
+    assert np.linalg.norm(np.subtract(found['centroid'], BALL_CENTRE)) < 0.2
+    box = found['box']
+    assert set(box) == {'center', 'quaternion_xyzw', 'size'}
+    assert np.linalg.norm(np.subtract(box['center'], BALL_CENTRE)) < 0.2
+    assert np.linalg.norm(box['quaternion_xyzw']) == pytest.approx(1.0)
+    assert all(0.0 < v < 1.0 for v in box['size'])
+    assert set(found['timings_ms']) == {'encode', 'field', 'select', 'render'}
+    assert isinstance(found['interpretation'], str) and isinstance(found['candidates'], list)
+    assert (invalid['text'], invalid['status']) == ('   ', 'INVALID_QUERY')
+    assert invalid['message'] == 'query is empty' and invalid['interpretation'] == ''
+    assert (invalid['centroid'], invalid['box'], invalid['score']) == (None, None, 0.0)
+    assert invalid['num_gaussians'] == 0 and invalid['candidates'] == []
+
+
+def test_query_json_stdout_holds_nothing_but_the_objects(trained_run):
+    import subprocess
+    import sys
+
+    from ros_harness import REPO_ROOT
+
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    texts = ['the red ball', 'the box on the right', 'the purple elephant']
+    argv = [sys.executable, '-m', 'refersplat_ros.cli.main', '-v', 'query', '--checkpoint',
+            str(ckpt), '--json', '--device', 'cpu']
+    for text in texts:
+        argv += ['--text', text]
+    proc = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r['text'] for r in records] == texts
+    assert all(set(r) == JSON_KEYS for r in records)
+    assert 'DEBUG' in proc.stderr or 'INFO' in proc.stderr   # the logs went to stderr
+
+
+def _ambiguous(monkeypatch):
+    """Make ``ReferringModel.query`` answer AMBIGUOUS: its target, then a second ball."""
+    from refersplat_ros.core.inference.model import Candidate, ReferringModel
+    from refersplat_ros.core.inference.queries import QueryStatus
+    from refersplat_ros.core.inference.selection import Instance
+
+    query = ReferringModel.query
+    twin = Instance(indices=np.zeros(0, np.int64), score=0.5, mass=1.0,
+                    centroid=np.array([0.5, 0.25, 0.125]), center=np.array([0.5, 0.25, 0.25]),
+                    rotation=np.eye(3), extent=np.array([0.5, 0.5, 0.5]))
+
+    def ambiguous(self, text, *args, **kwargs):
+        outcome = query(self, text, *args, **kwargs)
+        if outcome.status == QueryStatus.OK:
+            best = outcome.selection.best
+            outcome.status, outcome.message = QueryStatus.AMBIGUOUS, 'two balls fit'
+            outcome.candidates = [Candidate('ball #1', 0.75, best),
+                                  Candidate('ball #2', 0.625, twin)]
+        outcome.interpretation = f"target: ball <- '{text}'"
+        return outcome
+
+    monkeypatch.setattr(ReferringModel, 'query', ambiguous)
+
+
+def test_query_reports_an_ambiguous_answer_as_found(trained_run, capsys, monkeypatch):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    _ambiguous(monkeypatch)
+    argv = ['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--device', 'cpu']
+    assert main(argv) == 0                       # AMBIGUOUS has a target: exit 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.match(r"'the red ball': AMBIGUOUS \(two balls fit\), best of 2: \d+ Gaussians, "
+                    r'score [\d.]+, centroid \(', lines[0]), lines[0]
+    assert re.match(r'  1\. ball #1: score 0\.7500, centroid \(', lines[1]), lines[1]
+    assert lines[2] == '  2. ball #2: score 0.6250, centroid (0.5000, 0.2500, 0.1250)'
+    assert lines[3] == "  understood: target: ball <- 'the red ball'" and len(lines) == 4
+
+    assert main(argv + ['--json']) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert (record['status'], record['message']) == ('AMBIGUOUS', 'two balls fit')
+    assert record['interpretation'] == "target: ball <- 'the red ball'"
+    assert record['num_gaussians'] >= 10 and record['box'] is not None
+    first, second = record['candidates']
+    assert (first['label'], first['score']) == ('ball #1', 0.75)
+    assert first['center'] == record['box']['center'] and first['size'] == record['box']['size']
+    assert first['centroid'] == record['centroid']
+    assert second == {'label': 'ball #2', 'score': 0.625, 'centroid': [0.5, 0.25, 0.125],
+                      'center': [0.5, 0.25, 0.25], 'size': [0.5, 0.5, 0.5]}
 
 
 def test_cli_errors_go_to_stderr_with_exit_code_2(trained_run, tmp_path, capsys):
