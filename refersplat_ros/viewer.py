@@ -11,7 +11,8 @@ ROS topic (``refersplat_node`` +)  Foxglove channel (same)     schema
 ``/target/cloud``                  ``<prefix>/target/cloud``   ``foxglove.PointCloud`` (colours,
                                                                score)
 ``/result`` (``ReferResult``)      ``<prefix>/target/box``     ``foxglove.SceneUpdate``: box and
-                                                               label ``'<query> (<score>)'``
+                                                               label ``'<query> (<score>)'`` +
+                                                               the interpretation
 ``/target/mask`` (mono8)           ``<prefix>/target/mask``    ``foxglove.RawImage`` (mono8)
 =================================  ==========================  ===============================
 
@@ -49,7 +50,8 @@ from sensor_msgs.msg import Image, PointCloud2
 
 from refersplat_ros import topics
 from refersplat_ros.conversions import (BOX_RGBA, image_to_mono8, pointcloud2_to_array,
-                                        unpack_rgb)
+                                        target_label, unpack_rgb)
+from refersplat_ros.core.inference.queries import ANSWERED
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import LATCHED
 from refersplat_ros.topics import under_node
@@ -165,12 +167,14 @@ def mask_to_foxglove(msg: Image) -> RawImage:
 def result_to_scene_update(result: ReferResult) -> Optional[SceneUpdate]:
     """Build the target's scene entity from a ``ReferResult``; None for statuses that show none.
 
-    OK gives a box (pose, bbox_size) and the label ``'<query> (<score>)'`` above it; NO_MATCH
-    gives only the label ``'<query> (no match)'`` at the origin. Both replace the entity of the
-    previous query (same id). Other statuses (invalid, dropped, not ready, error) change nothing,
-    as for the node's markers.
+    OK gives a box (pose, bbox_size) and the label ``'<query> (<score>)'`` above it; AMBIGUOUS
+    the best candidate's box, labelled ``'<query> (ambiguous: <n> candidates)'``; NO_MATCH
+    only the label ``'<query> (no match)'`` at the origin. The label's second line is the
+    interpretation, when the node gives one (``conversions.target_label``, as for the node's
+    markers). Each replaces the entity of the previous query (same id). Other statuses (invalid,
+    dropped, not ready, error) change nothing, as for the node's markers.
     """
-    if result.status == ReferResult.OK:
+    if result.status in ANSWERED:
         p, q, size = result.pose.position, result.pose.orientation, result.bbox_size
         box_pose = Pose(position=Vector3(x=p.x, y=p.y, z=p.z),
                         orientation=Quaternion(x=q.x, y=q.y, z=q.z, w=q.w))
@@ -178,14 +182,14 @@ def result_to_scene_update(result: ReferResult) -> Optional[SceneUpdate]:
                                size=Vector3(x=size.x, y=size.y, z=size.z),
                                color=Color(r=BOX_RGBA[0], g=BOX_RGBA[1], b=BOX_RGBA[2],
                                            a=BOX_RGBA[3]))]
-        label = f'{result.text} ({result.score:.2f})'
         label_position = Vector3(x=p.x, y=p.y, z=p.z + 0.5 * size.z + LABEL_GAP)
     elif result.status == ReferResult.NO_MATCH:
         cubes = []
-        label = f'{result.text} (no match)'
         label_position = Vector3(x=0.0, y=0.0, z=0.0)
     else:
         return None
+    label = target_label(result.text, result.status, result.score, len(result.candidates),
+                         result.interpretation)
     text = TextPrimitive(pose=Pose(position=label_position,
                                    orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
                          billboard=True, font_size=LABEL_FONT_PX, scale_invariant=True,

@@ -367,7 +367,7 @@ def test_mask_conversion_drops_row_padding(ros):
 def test_result_becomes_box_and_label(ros):
     import foxglove.messages as fm
 
-    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.msg import ReferCandidate, ReferResult
     from refersplat_ros.viewer import result_to_scene_update
 
     schema = schema_field_numbers(fm.SceneUpdate.get_schema().data)
@@ -393,7 +393,19 @@ def test_result_becomes_box_and_label(ros):
                                                                    'foxglove.Vector3'))[2]
     assert label_z > 0.05 + 0.05                           # above the box top
 
-    result.status = ReferResult.NO_MATCH
+    # AMBIGUOUS: the best candidate's box, like OK; the label says so, with the interpretation.
+    result.status, result.interpretation = ReferResult.AMBIGUOUS, "target: mug <- 'red mug'"
+    result.candidates = [ReferCandidate(label='red mug #1'), ReferCandidate(label='red mug #2')]
+    update = Decoded(result_to_scene_update(result).encode(), schema, 'foxglove.SceneUpdate')
+    [entity] = update.messages('entities', 'foxglove.SceneEntity')
+    [cube] = entity.messages('cubes', 'foxglove.CubePrimitive')
+    np.testing.assert_allclose(vector(cube.message('pose', 'foxglove.Pose').message(
+        'position', 'foxglove.Vector3')), [0.3, 0.0, 0.05])
+    [text] = entity.messages('texts', 'foxglove.TextPrimitive')
+    assert text.one('text').decode() == ('the red mug (ambiguous: 2 candidates)\n'
+                                         "target: mug <- 'red mug'")
+
+    result.status, result.interpretation, result.candidates = ReferResult.NO_MATCH, '', []
     update = Decoded(result_to_scene_update(result).encode(), schema, 'foxglove.SceneUpdate')
     [entity] = update.messages('entities', 'foxglove.SceneEntity')
     assert entity.one('id') == b'target' and not entity.all('cubes')
