@@ -12,9 +12,10 @@
    spatial / distractor, wording never seen in training) and one that names nothing in the
    scene, through the ``ReferClient`` action facade.
 5. Print a table (with the object nearest to each answer and whether it is the right one, from
-   the scene's ground truth) and write ``demo_out/``: per query a PNG (the mask view rendered
-   with the node's 2D mask overlaid and the target box projected) and the target cloud as
-   ``.ply``.
+   the scene's ground truth, and how the node understood each query; AMBIGUOUS answers are
+   judged by their best candidate) and write ``demo_out/``: per query a PNG (the mask view
+   rendered with the node's 2D mask overlaid and the target box projected) and the target
+   cloud as ``.ply``.
 
 ``--keep-running`` leaves the node (and, with ``--viewer``, the Foxglove bridge on
 ws://127.0.0.1:8765) running until Ctrl-C.
@@ -32,12 +33,17 @@ import time
 
 import numpy as np
 
+from refersplat_ros.core.inference.queries import ANSWERED, status_name
 from refersplat_ros.core.runs import DEFAULT_RUN_DIR, DEFAULT_SCENE_DIR, last_checkpoint
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment
 from refersplat_ros.topics import TARGET_MASK, under_node
 
 logger = logging.getLogger('refersplat.demo')
 NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
+#: Widest interpretation shown in the table (longer ones end in '...'; results.txt too).
+INTERPRETATION_WIDTH = 60
+# Status names of the answers that have a target, as the table's rows hold them.
+_ANSWERED_NAMES = tuple(status_name(status) for status in ANSWERED)
 
 
 @functools.lru_cache(maxsize=4)
@@ -199,11 +205,12 @@ def object_centres(scene_dir: Path) -> dict:
 def judge(row: dict, centres: dict) -> None:
     """Add ``nearest`` (object nearest to the answer) and ``right`` (yes / no / -) to a row.
 
-    A query with a known target is right when the answer is OK and nearest to that object; the
-    query naming nothing is right when it gets NO_MATCH; a user's own query is not judged.
+    A query with a known target is right when the answer has a target (OK, or AMBIGUOUS: its best
+    candidate) nearest to that object; the query naming nothing is right when it gets NO_MATCH; a
+    user's own query is not judged.
     """
     row['nearest'], row['right'] = '-', '-'
-    if row['status'] == 'OK' and centres and row.get('xyz') is not None:
+    if row['status'] in _ANSWERED_NAMES and centres and row.get('xyz') is not None:
         names = list(centres)
         distances = np.linalg.norm(np.asarray([centres[n] for n in names])
                                    - np.asarray(row['xyz']), axis=1)
@@ -214,14 +221,24 @@ def judge(row: dict, centres: dict) -> None:
         row['right'] = 'yes' if row['nearest'] == row['category'] else 'no'
 
 
+def shorten(text: str, width: int = INTERPRETATION_WIDTH) -> str:
+    """Return ``text`` on one line of at most ``width`` characters ('...': cut; '-': empty)."""
+    text = ' '.join(text.split())
+    if not text:
+        return '-'
+    return text if len(text) <= width else text[:width - 3].rstrip() + '...'
+
+
 def format_table(rows) -> str:
+    """Return the results table; the interpretation is the last column (cut to its width)."""
     header = ('query', 'kind', 'status', 'score', 'Gaussians', 'position (x, y, z)',
-              'nearest object', 'right', 'latency ms')
+              'nearest object', 'right', 'latency ms', 'interpretation')
     lines = [header]
     for row in rows:
         lines.append((row['text'], row['kind'], row['status'], f"{row['score']:.2f}",
                       str(row['gaussians']), row['position'], row.get('nearest', '-'),
-                      row.get('right', '-'), f"{row['latency_ms']:.1f}"))
+                      row.get('right', '-'), f"{row['latency_ms']:.1f}",
+                      shorten(row.get('interpretation', ''))))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
     out = []
     for index, line in enumerate(lines):
@@ -274,11 +291,10 @@ def report_answer(result, mask, demo: DemoScene, rgb, index: int, text: str, cat
                   kind: str, out_dir: Path) -> dict:
     """Write the picture (and the target cloud) of one answer; return its table row."""
     from refersplat_ros.conversions import pointcloud2_to_array, unpack_rgb
-    from refersplat_ros.core.inference.queries import QueryStatus, status_name
 
     status = status_name(result.status)
     corners, position, xyz_centre = None, '-', None
-    if result.status == QueryStatus.OK:
+    if result.status in ANSWERED:  # AMBIGUOUS: the best candidate, as the node publishes it
         p, q, s = result.pose.position, result.pose.orientation, result.bbox_size
         corners = box_corners((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), (s.x, s.y, s.z))
         position = f'({p.x:.2f}, {p.y:.2f}, {p.z:.2f})'
@@ -291,7 +307,8 @@ def report_answer(result, mask, demo: DemoScene, rgb, index: int, text: str, cat
     latency = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
     return {'text': text, 'status': status, 'score': result.score,
             'gaussians': result.num_gaussians, 'position': position, 'xyz': xyz_centre,
-            'latency_ms': latency, 'category': category, 'kind': kind}
+            'latency_ms': latency, 'category': category, 'kind': kind,
+            'interpretation': result.interpretation}
 
 
 def run_queries(demo: DemoScene, queries, out_dir: Path, domain_id: int, viewer: bool = False,
@@ -302,7 +319,6 @@ def run_queries(demo: DemoScene, queries, out_dir: Path, domain_id: int, viewer:
 
     from refersplat_ros.client import ReferClient
     from refersplat_ros.conversions import image_to_mono8
-    from refersplat_ros.core.inference.queries import QueryStatus
     from refersplat_ros.core.render.rasterize import render_scene
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.node import LATCHED
@@ -330,7 +346,7 @@ def run_queries(demo: DemoScene, queries, out_dir: Path, domain_id: int, viewer:
             result = client.refer(text, timeout=60)
             stamp = (result.header.stamp.sec, result.header.stamp.nanosec)
             mask = None
-            if (result.status == QueryStatus.OK
+            if (result.status in ANSWERED
                     and client.spin_until(lambda: stamp in masks, timeout=5)):
                 mask = image_to_mono8(masks[stamp])
             rows.append(report_answer(result, mask, demo, rgb, index, text, category, kind,
