@@ -61,6 +61,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help='stage 2 starts from a fresh field (default) or stage-1 weights')
     parser.add_argument('--train-category-names', action='store_true',
                         help='also train on category names (open-vocabulary queries)')
+    parser.add_argument('--names-only', action='store_true',
+                        help="train on each object's category name only, none of its sentences")
     parser.add_argument('--resume', action='store_true',
                         help='continue from RUN/checkpoints/last.safetensors')
     add_text_encoder(parser, 'the bundled all-MiniLM-L6-v2')
@@ -96,7 +98,8 @@ def config_from_args(args):
         num_threads=args.num_threads,
         text_encoder=text_encoder_config(args.text_encoder) or TextEncoderConfig(),
         field=field, loss=loss, stage=args.stage, stage2_init=args.stage2_init,
-        train_category_names=args.train_category_names, resume=args.resume,
+        train_category_names=args.train_category_names, names_only=args.names_only,
+        resume=args.resume,
         progress=not args.no_progress)
 
 

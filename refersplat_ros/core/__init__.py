@@ -5,13 +5,14 @@ layer or a lower one (``test/core/test_layers.py`` enforces it, see docs/ARCHITE
 
 ==============  ====================================================================
 ``errors``      the error types (every layer may raise them), ``devices``, ``files``
-``scene``       Gaussians, their .ply/.pth files, cameras (COLMAP, transforms.json)
+``scene``       Gaussians, their .ply/.pth files, cameras, annotated objects
 ``render``      the public ``rasterize`` with its CPU and gsplat backends, compositing weights
 ``text``        the frozen text encoder (word features)
 ``field``       the referring field, its mask rule and its checkpoints
 ``datasets``    the Ref-LERF loader and layout, the Ref-Synth generator
-``labels``      pseudo-mask selection from detector candidates
+``labels``      pseudo-mask selection, training masks lifted onto the Gaussians
 ``runs``        the run-folder layout shared by training, evaluation and inference
+``language``    query parsing, the object graph, grounding of relations and ordinals
 ``inference``   the model a node queries, 3D target selection
 ``train``       losses and the training loop
 ``evaluate``    metrics and the Ref-LERF protocol

@@ -14,7 +14,8 @@ CORE = REPO_ROOT / 'refersplat_ros' / 'core'
 PREFIX = 'refersplat_ros.core'
 #: Lowest first. Root modules (``errors``, ``devices``, ``files``) form the base layer.
 LAYERS = (('errors', 'devices', 'files'), ('scene',), ('render',), ('text',), ('field',),
-          ('datasets',), ('labels',), ('runs',), ('inference',), ('train',), ('evaluate',))
+          ('datasets',), ('labels',), ('runs',), ('language',),
+          ('inference',), ('train',), ('evaluate',))
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
 
 

@@ -43,6 +43,7 @@ from torch import Tensor
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
 from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, read_regular_file
+from refersplat_ros.core.scene.objects import SceneObjects
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ _META_KEY = 'refersplat'
 _FIELD_PREFIX = 'field.'
 _OPTIM_PREFIX = 'optim.'
 _VISIBILITY = 'scene.visibility'
+_OBJECT_LABELS = 'scene.object_labels'
 
 PathLike = Union[str, Path]
 
@@ -88,6 +90,7 @@ class ReferringCheckpoint:
     optimizer_state: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = dataclass_field(default_factory=dict)
     visibility: Optional[Tensor] = None  # [N] compositing weight over the training views
+    objects: Optional[SceneObjects] = None  # annotated objects lifted onto the Gaussians
 
     def check_scene(self, means: Tensor) -> None:  # [N, 3]
         """Raise CheckpointError unless ``means`` are the centres the field was trained on."""
@@ -194,6 +197,7 @@ def save_checkpoint(
     optimizer: Optional[torch.optim.Optimizer] = None,
     extra: Optional[Dict[str, Any]] = None,
     visibility: Optional[Tensor] = None,  # [N]
+    objects: Optional[SceneObjects] = None,
 ) -> Path:
     """Save a field (and optionally its optimizer) to one safetensors file, atomically.
 
@@ -208,6 +212,7 @@ def save_checkpoint(
         extra: Further JSON-serialisable values (e.g. best-checkpoint mIoU).
         visibility: Total compositing weight of each Gaussian over the training views
             (``ViewWeights.visibility``); the 3D selection trusts well-seen Gaussians.
+        objects: The scene's annotated objects (``labels/objects.py``), for the language layer.
 
     Returns:
         The path written.
@@ -221,6 +226,12 @@ def save_checkpoint(
             raise CheckpointError(f'checkpoint {path}: visibility has {visibility.shape[0]} '
                                   f'entries, the field {field.num_gaussians} Gaussians')
         tensors[_VISIBILITY] = visibility.contiguous().clone()
+    if objects is not None:
+        try:
+            objects.validate(field.num_gaussians)
+        except ValueError as exc:
+            raise CheckpointError(f'checkpoint {path}: objects: {exc}') from exc
+        tensors[_OBJECT_LABELS] = torch.from_numpy(objects.labels.astype('int32')).contiguous()
     optim_meta = None
     if optimizer is not None:
         state_dict = optimizer.state_dict()
@@ -247,6 +258,7 @@ def save_checkpoint(
         'step': int(step),
         'optimizer': optim_meta,
         'extra': _json_value(extra or {}),
+        'objects': None if objects is None else objects.to_meta(),
         'payload_sha256': _payload_sha256(tensors),
     }
     try:
@@ -368,6 +380,20 @@ def _checked_visibility(visibility: Optional[Tensor], num: int) -> Optional[Tens
     return visibility
 
 
+def _checked_objects(meta: Optional[dict], labels: Optional[Tensor],
+                     num: int) -> Optional[SceneObjects]:
+    """Return the stored objects when both parts are present and agree; else raise ValueError."""
+    if meta is None and labels is None:
+        return None
+    if meta is None or labels is None:
+        raise ValueError('objects: the labels tensor and the object list must come together')
+    if labels.dtype != torch.int32:
+        raise ValueError(f'{_OBJECT_LABELS} must be int32, got {labels.dtype}')
+    objects = SceneObjects.from_meta(meta, labels.numpy())
+    objects.validate(num)
+    return objects
+
+
 def _restore_param_groups(groups):
     for group in groups:
         if isinstance(group.get('betas'), list):
@@ -437,7 +463,9 @@ def load_checkpoint(
             training_config=meta.get('training_config') or {},
             optimizer_state=optimizer_state,
             extra=meta.get('extra') or {},
-            visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians))
+            visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians),
+            objects=_checked_objects(meta.get('objects'), tensors.get(_OBJECT_LABELS),
+                                     scene.num_gaussians))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
     _check_finite(path, checkpoint.field_state)

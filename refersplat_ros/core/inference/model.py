@@ -16,7 +16,7 @@ only copies them.
 from dataclasses import dataclass, field
 import logging
 import time
-from typing import Callable, Dict, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import numpy as np
 import torch
@@ -29,8 +29,8 @@ from refersplat_ros.core.field.referring_field import (inference_cache, Referrin
                                                        response_only)
 from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.selection import (select_target, Selection, SelectionConfig,
-                                                     Visibility)
+from refersplat_ros.core.inference.selection import (Instance, select_target, Selection,
+                                                     SelectionConfig, Visibility)
 from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
@@ -41,8 +41,24 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
+class Candidate:
+    """One object that fits a query: its name, score in [0, 1] and box (``Instance``)."""
+
+    label: str          # the object's name, e.g. 'red can #2'
+    score: float
+    instance: Instance  # centroid, box centre, axes and size in metric units
+
+
+@dataclass
 class QueryOutcome:
-    """Everything one query produced; ``selection``/``mask`` are None unless status is OK."""
+    """Everything one query produced.
+
+    ``selection``/``mask`` are set when the status is OK or AMBIGUOUS (``queries.ANSWERED``: the
+    best candidate). ``interpretation`` says in a short line how the query was understood
+    ("target: bowl <- 'basin'; right of: ball #2 <- 'little sphere'; view: reference"), empty
+    when the query was never read (INVALID_QUERY). ``candidates`` lists the objects that fit,
+    best first (several for AMBIGUOUS; the chosen one for OK; empty otherwise).
+    """
 
     status: QueryStatus
     message: str
@@ -50,6 +66,8 @@ class QueryOutcome:
     selection: Optional[Selection] = None
     mask: Optional[np.ndarray] = None              # [H, W] uint8 0/255 of the mask view
     timings_ms: Dict[str, float] = field(default_factory=dict)  # encode, field, select, render
+    interpretation: str = ''
+    candidates: List[Candidate] = field(default_factory=list)
 
 
 class ReferringModel:

@@ -32,6 +32,12 @@ class QueryStatus(enum.IntEnum):
     NOT_READY = 3
     DROPPED = 4
     ERROR = 5
+    AMBIGUOUS = 6
+
+
+#: Statuses whose answer carries a target (pose, box, cloud, mask): AMBIGUOUS fills in its best
+#: candidate like OK and lists every candidate.
+ANSWERED = (QueryStatus.OK, QueryStatus.AMBIGUOUS)
 
 
 def validate_query(text, max_chars: int = 512) -> Optional[str]:

@@ -164,6 +164,26 @@ class TextEncoder:
             return cached
         return self.encode_batch([sentence])[0]
 
+    def sentence_embeddings(self, sentences: Sequence[str]) -> Tensor:  # [S, hidden_size]
+        """Unit sentence vectors: the mean of each sentence's word features, normalised.
+
+        For all-MiniLM-L6-v2 (a paraphrase model trained with mean pooling) this is its sentence
+        embedding up to the [CLS]/[SEP] positions; cosine similarity of two rows tells how close
+        in meaning two sentences are. A sentence with no word piece gets a zero row.
+        """
+        rows = []
+        for sentence in sentences:
+            try:
+                words = self.encode(sentence)
+            except ValueError:
+                rows.append(torch.zeros(self.hidden_size))
+                continue
+            mean = words.float().mean(dim=0).cpu()
+            rows.append(mean / mean.norm().clamp_min(1e-12))
+        if not rows:
+            return torch.zeros(0, self.hidden_size)
+        return torch.stack(rows)
+
     def encode_batch(self, sentences: Sequence[str]) -> List[Tensor]:
         """Return word features ``[L_s, hidden_size]`` for each sentence, padded batch encoding.
 

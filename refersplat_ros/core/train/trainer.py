@@ -59,12 +59,14 @@ from refersplat_ros.core.errors import CheckpointError, DatasetError
 from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_temp_files,
                                                   save_checkpoint)
 from refersplat_ros.core.field.masks import predicted_mask
+from refersplat_ros.core.labels.objects import lift_objects, names_only
 from refersplat_ros.core.field.referring_field import (FieldCache, ReferringField,
                                                        ReferringFieldConfig)
 from refersplat_ros.core.render.compositing import CompositingWeights, ViewWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
+from refersplat_ros.core.scene.objects import SceneObjects
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 from refersplat_ros.core.train.losses import referring_loss, ReferringLossConfig
 
@@ -127,6 +129,9 @@ class TrainConfig:
         train_category_names: Also train on each object's category name ("small-blue-bowl" ->
             "small blue bowl") as one more expression per (view, object): the open-vocabulary
             recipe (docs/METHOD.md#ovs-protocol), off for Ref-LERF.
+        names_only: Train on each object's category name only, none of its sentences (what a
+            robot team labels: "kettle", "red can 2"); the language layer then knows the objects
+            by name alone (docs/LANGUAGE.md).
         resume: Continue from ``last.safetensors`` of the run folder when present.
         progress: Show a tqdm progress bar.
     """
@@ -155,6 +160,7 @@ class TrainConfig:
     stage: int = 1
     stage2_init: str = 'reinit'
     train_category_names: bool = False
+    names_only: bool = False
     resume: bool = False
     progress: bool = True
 
@@ -299,13 +305,13 @@ def fit_converged(history: Sequence[float], patience: int, min_delta: float) -> 
 
 
 def _training_views(dataset, mask_root: Optional[Path], category_names: bool,
-                    rng: np.random.Generator) -> List[_TrainView]:
+                    rng: np.random.Generator, names_only: bool = False) -> List[_TrainView]:
     views = []
     for view in dataset.train_views:
         if not view.annotations:
             continue
-        pairs = [(a.sentence, a.category) for a in view.annotations]
-        if category_names:
+        pairs = [] if names_only else [(a.sentence, a.category) for a in view.annotations]
+        if category_names or names_only:
             pairs += [(category_phrase(c), c) for c in view.categories]
         pairs = list(dict.fromkeys(pairs))  # a sentence once per (view, object)
         # As the official loader does at load (docs/METHOD.md#annotation-json):
@@ -494,6 +500,7 @@ class _Session:
     encoder: TextEncoder
     device: torch.device
     weights: ViewWeights
+    objects: Optional[SceneObjects] = None  # the annotated objects, saved with every checkpoint
 
 
 class _Stage:
@@ -511,7 +518,7 @@ class _Stage:
         _seed_everything(config.seed)
         order_rng = np.random.default_rng([config.seed, stage])
         self.views = _training_views(session.dataset, mask_root, config.train_category_names,
-                                     order_rng)
+                                     order_rng, config.names_only)
         self.config = config = resolve_config(config, self.views)
         self.features = _word_features(session.encoder,
                                        [s for v in self.views for s in v.sentences], device)
@@ -600,7 +607,7 @@ class _Stage:
         for path in (self.checkpoint_dir / runs.step_checkpoint_name(step), self.last_path):
             save_checkpoint(path, self.field, text_encoder_id=self.session.encoder.encoder_id,
                             step=step, training_config=self.record, optimizer=self.optimizer,
-                            extra=extra, visibility=visibility)
+                            extra=extra, visibility=visibility, objects=self.session.objects)
 
     def run(self) -> StageResult:
         """Train until ``steps`` or convergence; checkpoint, log and return the result."""
@@ -792,6 +799,10 @@ def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
                 encoder.encoder_id)
     session = _Session(config, dataset, scene, encoder, device,
                        ViewWeights(scene, device, config.weights_cache_bytes))
+    # The training masks lifted onto the Gaussians: the objects of the language layer.
+    session.objects = lift_objects(dataset, session.weights)
+    if config.names_only:
+        session.objects = names_only(session.objects)
     stage1 = _Stage(session, 1, runs.checkpoint_dir(run_dir, 1), None).run()
     stages = [stage1]
     if config.stage == 2:

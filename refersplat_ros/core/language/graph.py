@@ -1,0 +1,342 @@
+"""The object graph: each annotated object with its words, colour, size and place in a view.
+
+Built once per scene from ``SceneObjects`` (Gaussian labels lifted from the training masks, the
+objects' names and training sentences) and the Gaussians themselves:
+
+- words: the head nouns, colour and size words, and other content words of the object's name and
+  of its training sentences' *target* phrases (``parse.py`` reads them as it reads queries, so
+  "the small ball left of the mug" names a ball, not a mug);
+- colour: the opacity-weighted median colour of its Gaussians, named by the nearest basic colour
+  in CIE Lab (``lexicon.COLOUR_PROTOTYPES``): what a names-only object is known by;
+- geometry: a sample of its Gaussian centres; in a view (``ViewFrame``: right, forward-away and up
+  axes from a camera and the scene's up) each object is a box of robust extents (2nd-98th
+  percentiles) and a centre.
+
+Relations between objects are evaluated on these boxes, scale-free (every tolerance is relative to
+the objects' own sizes), from the view's side: docs/LANGUAGE.md#relations.
+"""
+from dataclasses import dataclass, field
+import math
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+from refersplat_ros.core.language import lexicon as lx
+from refersplat_ros.core.language.parse import NounPhrase, parse_query
+from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.scene.objects import SceneObjects
+
+#: Gaussian centres kept per object for its extents in a view.
+SAMPLE = 2000
+#: Longer side / shorter side of a footprint from which an object counts as elongated.
+ELONGATED = 2.5
+
+
+# ------------------------------------------------------------------------------ colour names
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:  # [..., 3] in [0, 1] -> [..., 3]
+    rgb = np.clip(np.asarray(rgb, np.float64), 0.0, 1.0)
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = lin @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                          [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
+                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+_PROTO_NAMES = list(lx.COLOUR_PROTOTYPES)
+_PROTO_LAB = _srgb_to_lab(np.array([lx.COLOUR_PROTOTYPES[n] for n in _PROTO_NAMES]))
+
+
+def colour_names(rgb) -> List[Tuple[str, float]]:
+    """Basic colour names of an sRGB colour, nearest first, with their Lab distances."""
+    d = np.linalg.norm(_PROTO_LAB - _srgb_to_lab(rgb)[None], axis=1)
+    order = np.argsort(d)
+    return [(_PROTO_NAMES[i], float(d[i])) for i in order]
+
+
+# ------------------------------------------------------------------------------ views
+@dataclass(frozen=True)
+class ViewFrame:
+    """Axes of a viewpoint: right, forward (away from the viewer) and up, unit vectors."""
+
+    right: np.ndarray
+    forward: np.ndarray
+    up: np.ndarray
+    name: str = 'reference'
+
+    @classmethod
+    def from_camera(cls, camera: Camera, up, name: str = 'reference') -> 'ViewFrame':
+        """Right = the camera's x axis made horizontal; forward = up x right (away)."""
+        up = np.asarray(up, np.float64)
+        up = up / np.linalg.norm(up)
+        rows = camera.world_to_camera[:3, :3].double().numpy()
+        right = rows[0] - rows[0].dot(up) * up
+        if np.linalg.norm(right) < 1e-6:  # camera looking straight down with x along up?
+            right = rows[1] - rows[1].dot(up) * up
+        right = right / np.linalg.norm(right)
+        return cls(right, np.cross(up, right), up, name)
+
+    @classmethod
+    def world(cls, up) -> 'ViewFrame':
+        """Scene axes: x right, y away; only when no camera is known (said in the answer)."""
+        up = np.asarray(up, np.float64)
+        up = up / np.linalg.norm(up)
+        x = np.array([1.0, 0.0, 0.0])
+        if abs(x.dot(up)) > 0.9:
+            x = np.array([0.0, 1.0, 0.0])
+        right = x - x.dot(up) * up
+        right = right / np.linalg.norm(right)
+        return cls(right, np.cross(up, right), up, 'scene axes (no reference view)')
+
+    def coords(self, points: np.ndarray) -> np.ndarray:  # [P, 3] -> [P, 3] (u, v, h)
+        return np.asarray(points, np.float64) @ np.stack([self.right, self.forward, self.up]).T
+
+
+@dataclass
+class Placed:
+    """An object's box in a view: centre and robust extents along right (u), away (v), up (h)."""
+
+    centre: np.ndarray   # [3] (u, v, h) of the median
+    lo: np.ndarray       # [3] 2nd percentiles
+    hi: np.ndarray       # [3] 98th percentiles
+
+    @property
+    def radius(self) -> float:
+        """Half of the larger horizontal extent."""
+        return 0.5 * float(max(self.hi[0] - self.lo[0], self.hi[1] - self.lo[1], 1e-9))
+
+    @property
+    def height(self) -> float:
+        return float(self.hi[2] - self.lo[2])
+
+    @property
+    def elongated(self) -> bool:
+        du, dv = self.hi[0] - self.lo[0], self.hi[1] - self.lo[1]
+        return max(du, dv) > ELONGATED * max(min(du, dv), 1e-9)
+
+    def nearest_horizontal(self, u: float, v: float) -> np.ndarray:
+        """Point of the footprint nearest (u, v) (the point itself when inside)."""
+        return np.array([min(max(u, self.lo[0]), self.hi[0]), min(max(v, self.lo[1]), self.hi[1])])
+
+
+@dataclass
+class GraphObject:
+    """One annotated object of the scene (see the module docstring)."""
+
+    index: int
+    name: str                           # the dataset's category, e.g. 'red-can-2'
+    members: np.ndarray                 # [P] Gaussian indices
+    sample: np.ndarray                  # [S, 3] Gaussian centres (subsample)
+    heads: Set[str] = field(default_factory=set)       # head nouns and compounds
+    words: Set[str] = field(default_factory=set)       # every content word
+    colours: Set[str] = field(default_factory=set)     # colours its sentences give it
+    sizes: Set[Tuple[str, int]] = field(default_factory=set)
+    measured: List[Tuple[str, float]] = field(default_factory=list)  # colour names, nearest 1st
+    sentences: List[str] = field(default_factory=list)
+    volume: float = 0.0
+    length: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class ObjectGraph:
+    """Objects of a scene with their words and geometry; boxes per view are cached."""
+
+    def __init__(self, objects: List[GraphObject], up: np.ndarray,
+                 reference_view: Optional[Camera]):
+        self.objects = objects
+        self.up = np.asarray(up, np.float64)
+        self.reference_view = reference_view
+        self._placed: Dict[int, List[Placed]] = {}
+        self._frames: Dict[str, ViewFrame] = {}
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    @classmethod
+    def build(cls, objects: SceneObjects, means: np.ndarray, colours: np.ndarray,
+              opacities: np.ndarray, visibility: Optional[np.ndarray] = None,
+              seed: int = 0) -> 'ObjectGraph':
+        """Objects with at least one Gaussian; words from names and sentences (see module)."""
+        rng = np.random.default_rng(seed)
+        weight = np.asarray(opacities, np.float64).reshape(-1)
+        if visibility is not None:
+            weight = weight * np.sqrt(np.maximum(np.asarray(visibility, np.float64), 0.0))
+        built = []
+        for k, name in enumerate(objects.names):
+            members = objects.members(k)
+            if members.size == 0:
+                continue
+            pick = members if members.size <= SAMPLE else rng.choice(members, SAMPLE,
+                                                                     replace=False)
+            obj = GraphObject(k, name, members, np.asarray(means[pick], np.float64),
+                              sentences=list(objects.sentences[k]))
+            _learn_words(obj, [category_phrase(name)] + list(objects.sentences[k]))
+            w = weight[members]
+            rgb = np.asarray(colours[members], np.float64)
+            median = np.array([_weighted_median(rgb[:, c], w) for c in range(3)])
+            obj.measured = colour_names(median)
+            built.append(obj)
+        graph = cls(built, objects.up, objects.reference_view)
+        frame = graph.frame(None)
+        for obj, placed in zip(built, graph.placed(frame)):
+            size = np.maximum(placed.hi - placed.lo, 1e-9)
+            obj.volume = float(np.prod(size))
+            obj.length = float(max(size[0], size[1]))
+        return graph
+
+    def frame(self, camera: Optional[Camera]) -> ViewFrame:
+        """The view of a query camera, else the reference view, else the scene axes."""
+        if camera is not None:
+            return ViewFrame.from_camera(camera, self.up, 'query camera')
+        key = 'reference'
+        if key not in self._frames:
+            self._frames[key] = (ViewFrame.from_camera(self.reference_view, self.up)
+                                 if self.reference_view is not None else ViewFrame.world(self.up))
+        return self._frames[key]
+
+    def placed(self, frame: ViewFrame) -> List[Placed]:
+        """Each object's box in ``frame`` (cached for the reference view)."""
+        key = id(frame)
+        cached = self._placed.get(key)
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        boxes = []
+        for obj in self.objects:
+            uvh = frame.coords(obj.sample)
+            boxes.append(Placed(np.median(uvh, axis=0), np.percentile(uvh, 2, axis=0),
+                                np.percentile(uvh, 98, axis=0)))
+        if frame.name == 'reference' or frame.name.startswith('scene axes'):
+            self._placed = {key: (frame, boxes)}
+        return boxes
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    if cum[-1] <= 0:
+        return float(np.median(values))
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _learn_words(obj: GraphObject, texts: Sequence[str]) -> None:
+    for text in texts:
+        target = parse_query(text).target
+        add_phrase(obj, target)
+
+
+def add_phrase(obj: GraphObject, phrase: NounPhrase) -> None:
+    """Record a noun phrase that names ``obj`` (its head, compound, colours, sizes, words)."""
+    if phrase.head:
+        obj.heads.add(phrase.head)
+        obj.words.add(phrase.head)
+    if phrase.compound:
+        obj.heads.add(phrase.compound)
+    obj.colours.update(phrase.colours)
+    obj.sizes.update(phrase.sizes)
+    obj.words.update(phrase.modifiers)
+
+
+# ------------------------------------------------------------------------------ relations
+def stacked(t: Placed, a: Placed) -> bool:
+    """t stands on a: t's bottom near a's top and t's centre over a's footprint."""
+    tol = 0.25 * max(t.height, 0.2 * a.height, 1e-9)
+    over = (a.lo[0] - 0.2 * a.radius <= t.centre[0] <= a.hi[0] + 0.2 * a.radius
+            and a.lo[1] - 0.2 * a.radius <= t.centre[1] <= a.hi[1] + 0.2 * a.radius)
+    return over and a.hi[2] - tol <= t.lo[2] <= a.hi[2] + tol
+
+
+def _axis_offsets(op: str, t: Placed, a: Placed) -> Tuple[float, float]:
+    """(along, across) of a directional relation; long objects count by their outline."""
+    axis = 0 if op in ('left_of', 'right_of') else 1
+    other = 1 - axis
+    sign = -1.0 if op in ('left_of', 'in_front_of') else 1.0
+    if t.elongated or a.elongated:
+        if sign > 0:
+            along = t.lo[axis] - a.hi[axis] if a.elongated else t.centre[axis] - a.hi[axis]
+        else:
+            along = a.lo[axis] - t.hi[axis] if a.elongated else a.lo[axis] - t.centre[axis]
+        if not t.elongated:
+            along = max(along, sign * (t.centre[axis] - a.centre[axis]) - a.radius) \
+                if not a.elongated else along
+        gap = max(a.lo[other] - t.hi[other], t.lo[other] - a.hi[other], 0.0)
+        return float(along), float(gap)
+    along = sign * (t.centre[axis] - a.centre[axis])
+    return float(along), float(abs(t.centre[other] - a.centre[other]))
+
+
+def relation_score(op: str, t: Placed, a: Placed) -> float:
+    """How well target t stands in relation ``op`` to anchor a, in [0, 1] (0 = it does not).
+
+    Directional relations hold inside a cone (along >= 0.5 x across, about 63 degrees from the
+    axis) and score higher the closer to the axis and the nearer the two; on/under/above use
+    heights and footprints; next_to holds when the footprints' gap is below 0.75 x the sum of
+    their radii.
+    """
+    if op in ('left_of', 'right_of', 'in_front_of', 'behind'):
+        if stacked(t, a) or stacked(a, t):
+            return 0.0
+        along, across = _axis_offsets(op, t, a)
+        if along <= 0.0 or along < 0.5 * across:
+            return 0.0
+        cone = along / (along + across + 1e-12)
+        reach = (t.radius + a.radius)
+        nearness = 1.0 / (1.0 + max(along - 2.0 * reach, 0.0) / (4.0 * reach))
+        return float(0.5 + 0.5 * cone * nearness)
+    if op == 'on_top_of':
+        return 1.0 if stacked(t, a) else 0.0
+    if op == 'under':
+        return 1.0 if stacked(a, t) else 0.0
+    if op == 'above':
+        if stacked(t, a):
+            return 1.0
+        over = a.lo[0] <= t.centre[0] <= a.hi[0] and a.lo[1] <= t.centre[1] <= a.hi[1]
+        return 0.8 if over and t.lo[2] >= a.hi[2] - 0.25 * t.height else 0.0
+    if op == 'next_to':
+        if stacked(t, a) or stacked(a, t):
+            return 0.0
+        return _closeness(t, a)
+    raise ValueError(f'not a pairwise relation: {op}')
+
+
+def _closeness(t: Placed, a: Placed) -> float:
+    """next_to: 1 touching, falling to 0.5 at a gap of 3 to 4 times the smaller radius."""
+    gap_u = max(a.lo[0] - t.hi[0], t.lo[0] - a.hi[0], 0.0)
+    gap_v = max(a.lo[1] - t.hi[1], t.lo[1] - a.hi[1], 0.0)
+    gap = math.hypot(gap_u, gap_v)
+    small, large = sorted((t.radius, a.radius))
+    limit = 3.0 * small + 0.5 * min(large, 2.0 * small)
+    return float(1.0 - 0.5 * gap / limit) if gap <= limit else 0.0
+
+
+def distance(t: Placed, a: Placed) -> float:
+    """Horizontal distance from t's centre to a's footprint (its outline for long objects)."""
+    if a.elongated:
+        near = a.nearest_horizontal(t.centre[0], t.centre[1])
+        return float(np.hypot(*(t.centre[:2] - near)))
+    return float(np.hypot(*(t.centre[:2] - a.centre[:2])))
+
+
+def between_score(t: Placed, a: Placed, b: Placed) -> float:
+    """t lies between a and b: projects inside the middle of the segment, close to it."""
+    pa = a.nearest_horizontal(*b.centre[:2]) if a.elongated else a.centre[:2]
+    pb = b.nearest_horizontal(*a.centre[:2]) if b.elongated else b.centre[:2]
+    ab = pb - pa
+    length = float(np.linalg.norm(ab))
+    if length < 1e-9 or t.elongated:
+        return 0.0
+    lam = float(np.dot(t.centre[:2] - pa, ab) / length ** 2)
+    perp = float(np.linalg.norm(t.centre[:2] - (pa + lam * ab))) / length
+    if not 0.05 < lam < 0.95 or perp > 0.5:
+        return 0.0
+    return float(1.0 - perp) * (1.0 - abs(lam - 0.5))
+
+
+def order_key(side: str, placed: Placed) -> float:
+    """Sort key of an ordinal counted from ``side`` (smaller = nearer that side)."""
+    u, v = placed.centre[0], placed.centre[1]
+    return {'left': u, 'right': -u, 'front': v, 'back': -v}[side]

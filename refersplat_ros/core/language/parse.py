@@ -1,0 +1,460 @@
+"""Read a referring expression into target / attributes / relations / ordinal (``ParsedQuery``).
+
+A small rule-based reader over the word classes of ``lexicon.py``, no statistical tagger: it
+runs in well under a millisecond, never raises on any text, and says what it did not understand
+(``ParsedQuery.unknown``) instead of guessing. Steps (docs/LANGUAGE.md#parser):
+
+1. Normalise: lower case, contractions ("isn't" -> "is not"), hyphenated forms ("left-most",
+   "left-hand"), punctuation kept only as clause boundaries; request prefixes ("could you pick
+   up", "please find") are dropped.
+2. Mark phrases, longest first: side relations "(to|on|at) the [far] left [hand] [side] of",
+   side markers "on the left" / "from the back" / "the front ..." (no "of": an ordinal or an
+   extreme), the relation phrases of the lexicon, exclusions ("other than"), negations, ordinals,
+   superlatives, "only".
+3. Split at the relation phrases: the words before the first are the target's noun phrase, the
+   words after each are its anchor(s) ("between A and B" has two). A relative clause ("that is
+   ...", "which ...") or a clause boundary (",", "and" before a new relation) ends a noun phrase;
+   what a clause says about colour, size or negation still applies to the target.
+4. A noun phrase's head is its last content word before any clause (plural folded to singular);
+   colour and size words are attributes; other modifiers are kept for lexical matching.
+"""
+from dataclasses import dataclass, field
+import re
+from typing import List, Optional, Sequence, Tuple
+
+from refersplat_ros.core.language import lexicon as lx
+
+#: Words that end a noun phrase and open a clause about it.
+CLAUSE_MARKERS = frozenset({'that', 'which', 'who', 'whose', 'where', 'while', 'whilst',
+                            'being', 'having', 'when'})
+BOUNDARY = ','
+SIDE_INTRO = frozenset({'to', 'on', 'at', 'towards', 'toward', 'from', 'in', 'nearer', 'near',
+                        'closer', 'closest', 'nearest', 'farthest', 'furthest', 'most', 'by'})
+SIDE_FILLER = frozenset({'the', 'far', 'very', 'extreme', 'hand', 'handed', 'side', 'edge',
+                         'end', 'most', 'part', 'corner'})
+MAX_WORDS = 80
+
+
+@dataclass
+class NounPhrase:
+    """One noun phrase: head noun, attributes and the words it was read from."""
+
+    head: Optional[str] = None          # singular head noun; None when only generic/no noun
+    compound: Optional[str] = None      # modifier + head when both are content words
+    generic: bool = False               # 'thing', 'object', 'one', ...
+    colours: List[str] = field(default_factory=list)       # basic colours
+    not_colours: List[str] = field(default_factory=list)   # "not red"
+    sizes: List[Tuple[str, int]] = field(default_factory=list)  # (dimension, +1 / -1)
+    modifiers: List[str] = field(default_factory=list)     # other content words
+    count: Optional[int] = None         # "the two cans"
+    plural: bool = False
+    words: List[str] = field(default_factory=list)         # the phrase's words
+
+    @property
+    def empty(self) -> bool:
+        return self.head is None and not self.generic and not self.colours and not self.sizes
+
+    def describe(self) -> str:
+        """Short text of what was read, e.g. 'small red can'."""
+        sizes = [w for w, v in lx.SIZE_WORDS.items() if v in self.sizes][:1]
+        parts = sizes + self.colours + [f'not {c}' for c in self.not_colours]
+        parts.append(self.compound or self.head or 'object')
+        return ' '.join(parts)
+
+
+@dataclass
+class Relation:
+    """A relation of the target to one or two anchor phrases."""
+
+    op: str                             # lexicon operator, e.g. 'left_of', 'between'
+    anchors: List[NounPhrase]
+    negated: bool = False
+    phrase: str = ''                    # the words that named the relation
+
+
+@dataclass
+class ParsedQuery:
+    """What a query asks for (see the module docstring)."""
+
+    text: str
+    target: NounPhrase
+    relations: List[Relation] = field(default_factory=list)
+    ordinal: Optional[int] = None       # 1-based position counted from ``side``
+    side: Optional[str] = None          # 'left' | 'right' | 'front' | 'back' (ordinal/extreme)
+    middle: bool = False
+    superlative: Optional[Tuple[str, int]] = None  # (dimension, direction)
+    unique: bool = False                # "the only ..."
+    exclusions: List[NounPhrase] = field(default_factory=list)
+    unknown: List[str] = field(default_factory=list)  # content words matched to nothing
+    tokens: List[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line of what was read (for logs and the interpretation)."""
+        parts = [f'target: {self.target.describe()}']
+        for rel in self.relations:
+            anchors = ' and '.join(a.describe() for a in rel.anchors)
+            parts.append(f"{'not ' if rel.negated else ''}{rel.op.replace('_', ' ')}: {anchors}")
+        if self.ordinal:
+            parts.append(f'#{self.ordinal} from the {self.side}')
+        if self.middle:
+            parts.append('middle')
+        if self.superlative:
+            parts.append(f"{'most' if self.superlative[1] > 0 else 'least'} "
+                         f'{self.superlative[0]}')
+        if self.unique:
+            parts.append('only')
+        for ex in self.exclusions:
+            parts.append(f'except: {ex.describe()}')
+        return '; '.join(parts)
+
+
+# ------------------------------------------------------------------------------ tokens
+_CONTRACTIONS = ((r"n't\b", ' not'), (r"'s\b", ' is'), (r"'re\b", ' are'), (r"'m\b", ' am'),
+                 (r"'d\b", ' would'), (r"'ll\b", ' will'), (r"\bcannot\b", 'can not'))
+_HYPHEN_JOIN = re.compile(r'\b(left|right|front|rear|back|far|top|bottom)-(most|hand|handed)\b')
+
+
+def tokenize(text: str) -> List[str]:
+    """Lower-case words and ',' boundaries; at most ``MAX_WORDS`` words."""
+    text = str(text).lower().replace('\u2019', "'").replace('\u2018', "'")
+    text = _HYPHEN_JOIN.sub(lambda m: m.group(1) + m.group(2), text)
+    for pattern, repl in _CONTRACTIONS:
+        text = re.sub(pattern, repl, text)
+    text = re.sub(r'[;:!?()\[\]{}"/]|\.(?=\s|$)|--', ' , ', text)
+    tokens = re.findall(r"[a-z0-9]+(?:'[a-z]+)?|,", text.replace('-', ' '))
+    return tokens[:MAX_WORDS]
+
+
+def singular(word: str) -> str:
+    """Fold a plural noun to its singular (cans -> can, boxes -> box, shelves -> shelf)."""
+    if len(word) <= 3 or word.endswith(('ss', 'us', 'is')):
+        return word
+    for suffix, repl in (('ves', 'f'), ('ies', 'y'), ('ches', 'ch'), ('shes', 'sh'),
+                         ('xes', 'x'), ('sses', 'ss'), ('oes', 'o')):
+        if word.endswith(suffix):
+            return word[:-len(suffix)] + repl
+    return word[:-1] if word.endswith('s') else word
+
+
+# ------------------------------------------------------------------------------ marking
+@dataclass
+class _Mark:
+    kind: str        # 'rel' | 'side' | 'word' | 'neg' | 'excl' | 'ord' | 'end' | 'mid' | ...
+    value: object
+    words: Tuple[str, ...]
+
+
+def _strip_requests(tokens: List[str]) -> List[str]:
+    changed = True
+    while changed and tokens:
+        changed = False
+        while tokens and tokens[0] in (',', 'please', 'hey', 'ok', 'okay', 'robot', 'now',
+                                       'so', 'and', 'then', 'um', 'uh'):
+            tokens, changed = tokens[1:], True
+        for prefix in sorted(lx.REQUEST_PREFIXES, key=len, reverse=True):
+            n = len(prefix)
+            if tuple(tokens[:n]) == prefix and len(tokens) > n:
+                tokens, changed = tokens[n:], True
+                break
+    return tokens
+
+
+def _side_at(tokens: Sequence[str], i: int):
+    """Match a side phrase at i: (kind, side, length) with kind 'rel' (... of) or 'side'."""
+    j = i
+    intro = False
+    while j < len(tokens) and j < i + 3 and tokens[j] in SIDE_INTRO:
+        intro, j = True, j + 1
+    start_fill = j
+    while j < len(tokens) and tokens[j] in SIDE_FILLER and tokens[j] not in ('side', 'hand'):
+        j += 1
+    if j >= len(tokens) or tokens[j] not in lx.SIDE_WORDS:
+        return None
+    side = lx.SIDE_WORDS[tokens[j]]
+    if tokens[j] in ('near', 'far') and not (j + 1 < len(tokens) and tokens[j + 1] in (
+            'side', 'end', 'edge')):
+        if tokens[j] == 'far' and j + 1 < len(tokens) and tokens[j + 1] in lx.SIDE_WORDS:
+            j += 1  # "far left"
+            side = lx.SIDE_WORDS[tokens[j]]
+        elif not intro or j == start_fill:
+            return None  # "near" / "far" alone are relations, not sides
+    j += 1
+    while j < len(tokens) and tokens[j] in ('hand', 'handed', 'side', 'edge', 'end', 'most',
+                                            'part', 'corner'):
+        j += 1
+    if j < len(tokens) and tokens[j] == 'of':
+        if not intro and i > 0 and tokens[i - 1] == 'the':
+            pass  # "the left of the two" is unusual; still a relation
+        return 'rel', lx.SIDE_RELATION[side], j + 1 - i
+    if not intro and j == i + 1 and tokens[i] in ('front', 'back') and False:
+        return None
+    return 'side', side, j - i
+
+
+def _relation_at(tokens: Sequence[str], i: int):
+    best = None
+    for phrase, op in lx.RELATION_PHRASES.items():
+        n = len(phrase)
+        if tuple(tokens[i:i + n]) == phrase and (best is None or n > best[1]):
+            best = (op, n)
+    return best
+
+
+def _mark(tokens: List[str]) -> List[_Mark]:
+    marks: List[_Mark] = []
+    i = 0
+    while i < len(tokens):
+        w = tokens[i]
+        side = _side_at(tokens, i)
+        rel = _relation_at(tokens, i)
+        if side is not None and side[0] == 'rel' and (rel is None or side[2] >= rel[1]):
+            marks.append(_Mark('rel', side[1], tuple(tokens[i:i + side[2]])))
+            i += side[2]
+            continue
+        if side is not None and side[0] == 'side' and (rel is None or side[2] > rel[1]
+                                                       or rel[0] in ('on_top_of', 'next_to')
+                                                       and side[2] >= rel[1]):
+            marks.append(_Mark('side', side[1], tuple(tokens[i:i + side[2]])))
+            i += side[2]
+            continue
+        excl = next((e for e in lx.EXCLUSIONS if tuple(tokens[i:i + len(e)]) == e), None)
+        if excl is not None:
+            marks.append(_Mark('excl', None, excl))
+            i += len(excl) - (1 if excl[-1] == 'the' else 0)
+            continue
+        if rel is not None:
+            marks.append(_Mark('rel', rel[0], tuple(tokens[i:i + rel[1]])))
+            i += rel[1]
+            continue
+        if w == ',':
+            marks.append(_Mark('end', None, (w,)))
+        elif w in lx.NEGATIONS:
+            marks.append(_Mark('neg', None, (w,)))
+        elif w in lx.EXTREMES:
+            marks.append(_Mark('side', lx.EXTREMES[w], (w,)))
+        elif w in lx.ORDINALS:
+            marks.append(_Mark('ord', lx.ORDINALS[w], (w,)))
+        elif w in lx.FROM_END:
+            marks.append(_Mark('from_end', lx.FROM_END[w], (w,)))
+        elif w in lx.MIDDLE_WORDS:
+            marks.append(_Mark('mid', None, (w,)))
+        elif w in lx.SUPERLATIVES:
+            marks.append(_Mark('sup', lx.SUPERLATIVES[w], (w,)))
+        elif w in lx.UNIQUENESS:
+            marks.append(_Mark('only', None, (w,)))
+        elif w in CLAUSE_MARKERS:
+            marks.append(_Mark('clause', None, (w,)))
+        else:
+            marks.append(_Mark('word', w, (w,)))
+        i += 1
+    return marks
+
+
+# ------------------------------------------------------------------------------ phrases
+def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> NounPhrase:
+    """Read plain words (no relation marks) into a noun phrase."""
+    np_ = NounPhrase(words=list(words))
+    content: List[str] = []
+    negated = list(negate_next) + [False] * (len(words) - len(negate_next))
+    for w, neg in zip(words, negated):
+        if w in lx.COLOUR_WORDS:
+            (np_.not_colours if neg else np_.colours).append(lx.COLOUR_WORDS[w])
+        elif w in lx.SIZE_WORDS:
+            dim, sign = lx.SIZE_WORDS[w]
+            np_.sizes.append((dim, -sign if neg else sign))
+        elif w in lx.NUMBERS:
+            np_.count = lx.NUMBERS[w]
+            if w in ('both', 'pair', 'couple'):
+                np_.plural = True
+        elif w.isdigit():
+            continue
+        elif w in lx.GENERIC_NOUNS:
+            np_.generic = True
+            content.append(w)
+        elif w in lx.STOPWORDS or w == ',' or w == 'dark' or w == 'light' or w == 'bright':
+            continue
+        else:
+            content.append(w)
+    # the head: the last content word that is not a generic noun, else generic; a final colour
+    # word that names a thing is the head when there is no other ("the orange by the kettle")
+    nouns = [w for w in content if w not in lx.GENERIC_NOUNS]
+    last = next((w for w in reversed(words) if w not in lx.STOPWORDS and w != ','), None)
+    if not nouns and last in lx.COLOUR_NOUNS and np_.colours:
+        np_.colours.remove(lx.COLOUR_WORDS[last])
+        nouns = [last]
+    if nouns:
+        head = nouns[-1]
+        single = singular(head)
+        np_.plural = np_.plural or single != head
+        np_.head = single
+        if len(nouns) >= 2:
+            np_.compound = f'{nouns[-2]} {single}'
+        np_.modifiers = [w for w in nouns[:-1]]
+        np_.generic = False
+    elif content:
+        np_.generic = True
+        np_.plural = np_.plural or any(w.endswith('s') and w in lx.GENERIC_NOUNS for w in content)
+    return np_
+
+
+def _split_clause(items: List[_Mark]) -> Tuple[List[_Mark], List[_Mark]]:
+    """Split an anchor's marks at the first clause boundary after its noun."""
+    seen_word = False
+    for k, m in enumerate(items):
+        if m.kind == 'word' and m.value not in lx.STOPWORDS and m.value not in lx.COLOUR_WORDS \
+                and m.value not in lx.SIZE_WORDS:
+            seen_word = True
+        elif seen_word and (m.kind in ('clause', 'end') or (m.kind == 'word' and m.value in (
+                'and', 'but', 'is', 'are', 'was'))):
+            return items[:k], items[k:]
+    return items, []
+
+
+def _words_of(items: Sequence[_Mark]) -> Tuple[List[str], List[bool]]:
+    """Plain words of marks with a negation flag for each (neg applies to the next word)."""
+    words, negs, pending = [], [], False
+    for m in items:
+        if m.kind == 'neg':
+            pending = True
+            continue
+        if m.kind == 'word':
+            words.append(str(m.value))
+            negs.append(pending)
+            if m.value not in lx.STOPWORDS:
+                pending = False
+    return words, negs
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Parse a referring expression (never raises; an unreadable text gives an empty target)."""
+    tokens = _strip_requests(tokenize(text))
+    marks = _mark(tokens)
+    parsed = ParsedQuery(text=str(text), target=NounPhrase(), tokens=tokens)
+    # ---- sequence-level marks: ordinal, side, superlative, uniqueness
+    side_marks = [m for m in marks if m.kind == 'side']
+    ordinal = next((m for m in marks if m.kind == 'ord'), None)
+    from_end = next((m for m in marks if m.kind == 'from_end'), None)
+    # ---- segments at relations and exclusions
+    target_items: List[_Mark] = []
+    segments: List[Tuple[_Mark, List[_Mark]]] = []
+    negate_rel = False
+    for m in marks:
+        if m.kind in ('rel', 'excl'):
+            negated = m.kind == 'rel' and _negated_before(target_items if not segments
+                                                           else segments[-1][1])
+            segments.append((_Mark(m.kind, (m.value, negated or negate_rel), m.words), []))
+            negate_rel = False
+        elif segments:
+            segments[-1][1].append(m)
+        else:
+            target_items.append(m)
+    clause_extra: List[_Mark] = []
+    for marker, items in segments:
+        op, negated = marker.value
+        anchor_items, rest = _split_clause(items) if op != 'between' else _between_split(items)
+        clause_extra.extend(rest)
+        if marker.kind == 'excl':
+            words, negs = _words_of(anchor_items)
+            parsed.exclusions.append(_noun_phrase(words, negs))
+            continue
+        if op == 'between':
+            anchors = [_noun_phrase(*_words_of(part)) for part in _and_parts(anchor_items)]
+        else:
+            anchors = [_noun_phrase(*_words_of(anchor_items))]
+        anchors = [a for a in anchors if not a.empty]
+        if op in ('nearest_to', 'farthest_from') and marker.words in (
+                ('nearest',), ('closest',), ('farthest',), ('furthest',)) and _no_head(
+                target_items) and anchors:
+            # "the nearest ball": closest to the viewer, not a relation
+            parsed.side = 'front' if op == 'nearest_to' else 'back'
+            parsed.ordinal = 1
+            target_items.extend(m for m in anchor_items)
+            continue
+        if not anchors:
+            if op in lx.SIDE_RELATION.values():
+                side = {v: k for k, v in lx.SIDE_RELATION.items()}[op]
+                side_marks.append(_Mark('side', side, marker.words))
+            continue  # "the mug in the scene": nothing to relate to
+        parsed.relations.append(Relation(op, anchors, negated, ' '.join(marker.words)))
+    # ---- the target: its own words up to a clause, plus what clauses say about it
+    head_items, clause_items = _target_split(target_items)
+    words, negs = _words_of(head_items)
+    parsed.target = _noun_phrase(words, negs)
+    extra_words, extra_negs = _words_of(clause_items + clause_extra)
+    extra = _noun_phrase(extra_words, extra_negs)
+    parsed.target.colours += [c for c in extra.colours if c not in parsed.target.colours]
+    parsed.target.not_colours += extra.not_colours
+    parsed.target.sizes += extra.sizes
+    if parsed.target.head is None and extra.head is not None and not parsed.target.colours:
+        parsed.target.head, parsed.target.compound = extra.head, extra.compound
+        parsed.target.generic = False
+    elif parsed.target.head is None and extra.head is not None:
+        parsed.target.head, parsed.target.generic = extra.head, False
+    parsed.target.modifiers += [w for w in extra.modifiers]
+    if extra.head is not None and extra.head != parsed.target.head:
+        parsed.unknown.append(extra.head)
+    # ---- ordinals, sides, superlatives
+    if side_marks or ordinal is not None or from_end is not None:
+        side = side_marks[0].value if side_marks else None
+        if from_end is not None:
+            side = lx.OPPOSITE[side] if side else 'right'
+            parsed.ordinal, parsed.side = int(from_end.value), side
+        elif ordinal is not None:
+            parsed.ordinal, parsed.side = int(ordinal.value), side or 'left'
+        elif parsed.ordinal is None:
+            parsed.ordinal, parsed.side = 1, side
+    parsed.middle = any(m.kind == 'mid' for m in marks) and parsed.ordinal is None
+    sup = next((m for m in marks if m.kind == 'sup'), None)
+    if sup is not None:
+        parsed.superlative = sup.value
+    parsed.unique = any(m.kind == 'only' for m in marks)
+    return parsed
+
+
+def _negated_before(items: Sequence[_Mark]) -> bool:
+    """A relation is negated when 'not' precedes it with only copulas between."""
+    for m in reversed(items):
+        if m.kind == 'neg':
+            return True
+        if m.kind == 'word' and m.value in ('is', 'are', 'was', 'be', 'that', 'which',
+                                            'placed', 'located', 'sitting', 'standing'):
+            continue
+        if m.kind == 'clause':
+            continue
+        return False
+    return False
+
+
+def _no_head(items: Sequence[_Mark]) -> bool:
+    words, _ = _words_of(items)
+    np_ = _noun_phrase(words)
+    return np_.head is None
+
+
+def _target_split(items: List[_Mark]) -> Tuple[List[_Mark], List[_Mark]]:
+    """The target's own phrase ends at its first clause marker (or boundary after a noun)."""
+    for k, m in enumerate(items):
+        if m.kind == 'clause':
+            return items[:k], items[k:]
+        if m.kind == 'end' and _words_of(items[:k])[0]:
+            return items[:k], items[k:]
+    return items, []
+
+
+def _and_parts(items: List[_Mark]) -> List[List[_Mark]]:
+    parts: List[List[_Mark]] = [[]]
+    for m in items:
+        if m.kind == 'word' and m.value in ('and', '&', 'or') and parts[-1] and len(parts) < 2:
+            parts.append([])
+        else:
+            parts[-1].append(m)
+    return parts
+
+
+def _between_split(items: List[_Mark]) -> Tuple[List[_Mark], List[_Mark]]:
+    """'between A and B, ...': both anchors, then the rest (a clause after B)."""
+    first, rest = _split_clause(items)
+    if rest and rest[0].kind == 'word' and rest[0].value in ('and', 'or'):
+        second, tail = _split_clause(rest[1:])
+        return first + [rest[0]] + second, tail
+    return first, rest
