@@ -13,7 +13,7 @@ message saying so instead of holding the caller.
 Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
 only copies them.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import logging
 import time
 from typing import Callable, Dict, List, Optional, Union
@@ -29,12 +29,16 @@ from refersplat_ros.core.field.referring_field import (inference_cache, Referrin
                                                        response_only)
 from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.selection import (Instance, select_target, Selection,
-                                                     SelectionConfig, Visibility)
+from refersplat_ros.core.inference.selection import (Instance, instance_of, select_target,
+                                                     Selection, SelectionConfig, Visibility)
+from refersplat_ros.core.language.graph import ObjectGraph
+from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, GroundingConfig,
+                                                 NO_MATCH as GROUNDED_NOTHING)
 from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
+from refersplat_ros.core.scene.objects import SceneObjects
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 
 logger = logging.getLogger(__name__)
@@ -81,10 +85,16 @@ class ReferringModel:
         visibility: [N] total compositing weight of each Gaussian over the training views
             (saved with checkpoints since training records it); None = every Gaussian is
             trusted alike (the selection without visibility, ``inference/selection.py``).
+        objects: The scene's annotated objects (saved with checkpoints since training lifts
+            them); with them queries are grounded in the object graph (``core/language``),
+            without them (or with ``grounding.grounding == 'field'``) by the field alone.
+        grounding: How queries are grounded (``GroundingConfig``).
     """
 
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
-                 mask_camera: Optional[Camera] = None, visibility=None):
+                 mask_camera: Optional[Camera] = None, visibility=None,
+                 objects: Optional[SceneObjects] = None,
+                 grounding: Optional[GroundingConfig] = None):
         if scene.num_gaussians == 0:
             raise CheckpointError('the scene has no Gaussians: nothing to refer to')
         if field.num_gaussians != scene.num_gaussians:
@@ -108,12 +118,36 @@ class ReferringModel:
         self._mask_weights: Optional[CompositingWeights] = None
         self.mask_camera = None
         self.set_mask_camera(mask_camera)
+        self.grounding = grounding or GroundingConfig()
+        self.grounding.validate()
+        self.grounder: Optional[Grounder] = None
+        if objects is not None and objects.num_objects:
+            objects.validate(scene.num_gaussians)
+            graph = ObjectGraph.build(objects, self._means, self._colors, self._opacities,
+                                      None if visibility is None else np.asarray(visibility))
+            self.grounder = Grounder(graph, lambda texts: encoder.sentence_embeddings(
+                texts).numpy(), self.grounding)
+            logger.info('object graph: %d objects, %d known sentences', len(graph),
+                        sum(len(o.sentences) for o in graph.objects))
+
+    @property
+    def uses_graph(self) -> bool:
+        """Whether queries are grounded in the object graph (else by the field alone)."""
+        return self.grounder is not None and self.grounding.grounding == 'graph'
+
+    def set_grounding(self, config: GroundingConfig) -> None:
+        """Change how queries are grounded (validated; the object graph is kept)."""
+        config.validate()
+        self.grounding = config
+        if self.grounder is not None:
+            self.grounder.config = config
 
     @classmethod
     def load(cls, scene_path, checkpoint_path, encoder_config: Optional[TextEncoderConfig] = None,
              device: Union[str, torch.device] = 'auto',
              mask_camera: Optional[Camera] = None,
-             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> 'ReferringModel':
+             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+             grounding: Optional[GroundingConfig] = None) -> 'ReferringModel':
         """Load scene + checkpoint + encoder; raise the core's named errors on bad files.
 
         Both files must be regular files of at most ``max_file_bytes`` (``core.files``).
@@ -136,8 +170,12 @@ class ReferringModel:
         if checkpoint.visibility is None:
             logger.warning('%s records no visibility (written before it was saved): the 3D '
                            'selection trusts every Gaussian alike', checkpoint_path)
+        if checkpoint.objects is None:
+            logger.warning('%s records no objects (written before they were saved): queries are '
+                           'grounded by the field alone', checkpoint_path)
         return cls(scene, field_, encoder, mask_camera,
-                   None if checkpoint.visibility is None else checkpoint.visibility.numpy())
+                   None if checkpoint.visibility is None else checkpoint.visibility.numpy(),
+                   checkpoint.objects, grounding)
 
     @property
     def num_gaussians(self) -> int:
@@ -197,7 +235,7 @@ class ReferringModel:
               max_chars: int = 512,
               on_stage: Optional[Callable[[str], None]] = None,
               time_budget_s: Optional[float] = None,
-              spent_s: float = 0.0) -> QueryOutcome:
+              spent_s: float = 0.0, camera: Optional[Camera] = None) -> QueryOutcome:
         """Answer one referring expression; a bad one is reported in ``status``, never raised.
 
         ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
@@ -206,6 +244,8 @@ class ReferringModel:
         running after that many seconds is stopped at the next check (between blocks of the
         field pass, between clustering steps, between stages) and reported as ERROR;
         ``spent_s`` is time the query already used before this call (the node's queue wait).
+        ``camera`` is the viewpoint of left / right / front / behind (default: the scene's
+        reference view, docs/LANGUAGE.md#viewpoint).
         """
         reason = validate_query(text, max_chars)
         if reason is not None:
@@ -228,6 +268,8 @@ class ReferringModel:
             notify(name)
 
         try:
+            if self.uses_graph:
+                return self._query_graph(text, selection, stage, timings, camera)
             return self._query(text, selection, stage, check, timings)
         except QueryError as exc:
             return QueryOutcome(QueryStatus.INVALID_QUERY, str(exc), text, timings_ms=timings)
@@ -262,3 +304,51 @@ class ReferringModel:
             mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
         timings['render'] = (time.perf_counter() - start) * 1e3
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings)
+
+    def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
+        """Ground the query in the object graph; the chosen object's Gaussians are the target."""
+        stage('encoding')
+        start = time.perf_counter()
+        with torch.no_grad():
+            self.encoder.encode(text)  # QueryError (INVALID_QUERY) when no word piece is left
+            grounded = self.grounder.ground(text, camera)
+        timings['encode'] = (time.perf_counter() - start) * 1e3
+        timings['field'] = 0.0
+        stage('selecting')
+        start = time.perf_counter()
+        if grounded.status == GROUNDED_NOTHING:
+            timings['select'] = (time.perf_counter() - start) * 1e3
+            timings['render'] = 0.0
+            return QueryOutcome(QueryStatus.NO_MATCH, grounded.message, text,
+                                timings_ms=timings, interpretation=grounded.interpretation)
+        config = selection or SelectionConfig()
+        objects = self.grounder.graph.objects
+        best_object, best_score = grounded.candidates[0]
+        members = objects[best_object].members
+        score = float(min(1.0, max(best_score, config.threshold)))
+        probabilities = np.zeros(self.num_gaussians, np.float32)
+        probabilities[members] = score
+        single = replace(config, cluster=False, top_k=1, min_gaussians=1)
+        chosen = select_target(probabilities, self._means, self._opacities, self._colors, single,
+                               self.visibility)
+        candidates = [Candidate(objects[k].label, float(min(1.0, s)),
+                                instance_of(objects[k].members, self._means, float(s), config))
+                      for k, s in grounded.candidates]
+        timings['select'] = (time.perf_counter() - start) * 1e3
+        if not chosen.ok:  # the object's Gaussians are all below the opacity floor
+            timings['render'] = 0.0
+            return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
+                                timings_ms=timings, interpretation=grounded.interpretation)
+        stage('rendering')
+        start = time.perf_counter()
+        mask = None
+        if self._mask_weights is not None:
+            logits = torch.full((self.num_gaussians,), -20.0, device=self.device)
+            logits[torch.as_tensor(chosen.indices, device=self.device)] = 20.0
+            foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
+            mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
+        timings['render'] = (time.perf_counter() - start) * 1e3
+        status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
+        return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
+                            text, chosen, mask, timings, grounded.interpretation,
+                            candidates if status == QueryStatus.AMBIGUOUS else candidates[:1])

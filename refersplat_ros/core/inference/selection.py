@@ -560,17 +560,24 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
             joined, inherited = _propagate(seeds, probabilities, visibility, config)
             members = np.concatenate([seeds, joined])
             scores = np.concatenate([scores, inherited])
-        center, rotation, extent = oriented_box(means[members], config.up_axis, config.upright)
-        instances.append(Instance(
-            indices=members, score=float(probabilities[seeds].mean()), mass=support,
-            centroid=means[members].mean(axis=0).astype(np.float64) * scale,
-            center=center * scale, rotation=rotation, extent=extent * scale))
+        instances.append(instance_of(members, means, float(probabilities[seeds].mean()),
+                                     config, support))
         cloud_scores.append(scores)
     indices = np.concatenate([inst.indices for inst in instances])
     return Selection(True, '', indices, (means[indices] * scale).astype(np.float32),
                      np.asarray(colors, np.float32)[indices],
                      np.concatenate(cloud_scores).astype(np.float32),
                      instances, num_candidates=len(candidates))
+
+
+def instance_of(members: np.ndarray, means: np.ndarray, score: float,
+                config: SelectionConfig, mass: float = 0.0) -> Instance:
+    """The :class:`Instance` of a set of Gaussians: centroid and oriented box, metric units."""
+    scale = config.metric_scale
+    center, rotation, extent = oriented_box(means[members], config.up_axis, config.upright)
+    return Instance(indices=members, score=score, mass=mass,
+                    centroid=means[members].mean(axis=0).astype(np.float64) * scale,
+                    center=center * scale, rotation=rotation, extent=extent * scale)
 
 
 def _instances(probabilities: np.ndarray, means: np.ndarray, candidates: np.ndarray,

@@ -385,6 +385,8 @@ class Grounder:
             if parsed.ordinal > len(order):
                 return {}, f'{note}, but only {len(order)} here'
             k = parsed.ordinal - 1
+            if parsed.not_position:
+                return {c: cands[c] for c in order if c != order[k]}, 'not ' + note
             chosen = {order[k]: cands[order[k]]}
             keys = [order_key(parsed.side, placed[c]) for c in order]
             tie = 0.25 * placed[order[k]].radius

@@ -82,6 +82,7 @@ class ParsedQuery:
     ordinal: Optional[int] = None       # 1-based position counted from ``side``
     side: Optional[str] = None          # 'left' | 'right' | 'front' | 'back' (ordinal/extreme)
     middle: bool = False
+    not_position: bool = False          # "the can that is not on the left": all but that one
     superlative: Optional[Tuple[str, int]] = None  # (dimension, direction)
     unique: bool = False                # "the only ..."
     exclusions: List[NounPhrase] = field(default_factory=list)
@@ -95,7 +96,8 @@ class ParsedQuery:
             anchors = ' and '.join(a.describe() for a in rel.anchors)
             parts.append(f"{'not ' if rel.negated else ''}{rel.op.replace('_', ' ')}: {anchors}")
         if self.ordinal:
-            parts.append(f'#{self.ordinal} from the {self.side}')
+            parts.append(f"{'not ' if self.not_position else ''}#{self.ordinal} from the "
+                         f'{self.side}')
         if self.middle:
             parts.append('middle')
         if self.superlative:
@@ -332,6 +334,8 @@ def parse_query(text: str) -> ParsedQuery:
     parsed = ParsedQuery(text=str(text), target=NounPhrase(), tokens=tokens)
     # ---- sequence-level marks: ordinal, side, superlative, uniqueness
     side_marks = [m for m in marks if m.kind == 'side']
+    parsed.not_position = any(_negated_before(marks[:k]) for k, m in enumerate(marks)
+                              if m.kind in ('side', 'ord'))
     ordinal = next((m for m in marks if m.kind == 'ord'), None)
     from_end = next((m for m in marks if m.kind == 'from_end'), None)
     # ---- segments at relations and exclusions

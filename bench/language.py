@@ -1,0 +1,288 @@
+"""Language benchmark: does the node understand what people say, not only its training sentences?
+
+A suite of generated Ref-Synth scenes (several seeds of the ``default`` layout and of the ``hard``
+preset: same-category distractors, identical twins, stacked objects, a long shelf). For each
+scene a referring field is trained with the default recipe, then every query is answered twice
+from the same checkpoint: by the field alone (``grounding: field``, the paper's method: the
+baseline row) and by the object graph (``grounding: graph``, the default). Queries:
+
+- ``train``: the scene's training sentences (the 3D-target bar: >= 98 % right);
+- ``held-out``: the generator's own held-out wording (other nouns, relation phrases, frames);
+- the probes of ``core/datasets/probes.py``, written in other structures than the training
+  grammar: (a) ``paraphrase``, (b) ``structure``, (c) ``spatial`` (relations and ordinals in new
+  words, reversed counting, between, superlatives), (e) ``negative`` (nothing fits: must be
+  NO_MATCH), (f) ``negation`` (negation, "the only ...");
+- (d) ``names-only``: on the first ``--names-only-scenes`` scenes a second field is trained on
+  the category names alone; the probes (a)-(c) are asked of it.
+
+Metrics: right object (3D: the published Gaussians are mostly the named object's, by the
+generator's per-Gaussian object ids; AMBIGUOUS or NO_MATCH on a query that names one object is
+wrong), Ref-LERF mIoU of the 2D masks in the test views where the object is annotated (the
+field's rendered logits for the field; the published Gaussians for the graph), NO_MATCH rate on
+(e), 95 % bootstrap intervals over queries, query time (median) and training time.
+
+Prints the table and writes it to docs/RESULTS.md (section "Language"). Scenes and runs are kept
+in ``--out`` and reused. Usage::
+
+    python bench/language.py                       # the full suite (about an hour on 2 cores)
+    python bench/language.py --scenes default:0 --names-only-scenes 0 --no-write   # a look
+"""
+import argparse
+import datetime
+import json
+import os
+from pathlib import Path
+import platform
+import sys
+import time
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECTION = 'Language'
+SUITE = ('default:0', 'default:1', 'default:2', 'default:3', 'default:4', 'default:5',
+         'hard:0', 'hard:1')
+KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
+         'negation')
+MODES = ('field', 'graph')
+MAX_STEPS = {'default': 1200, 'hard': 2400}
+NAMES_ONLY_STEPS = 600
+
+
+def _train(data: Path, run: Path, seed: int, threads: int, max_steps: int, names_only=False):
+    from refersplat_ros.core.train.trainer import train, TrainConfig
+    start = time.monotonic()
+    result = train(TrainConfig(data=data, out=run, seed=seed, num_threads=threads,
+                               max_steps=max_steps, resume=True, progress=False,
+                               names_only=names_only,
+                               steps=NAMES_ONLY_STEPS if names_only else None))
+    return result.stages[0], time.monotonic() - start
+
+
+class _Scorer:
+    """Answers and scores queries on one scene with one checkpoint, in both modes."""
+
+    def __init__(self, dataset, checkpoint_path, encoder, names_only=False):
+        import torch
+
+        from refersplat_ros.core.field.checkpoint import load_checkpoint
+        from refersplat_ros.core.inference.model import ReferringModel
+        from refersplat_ros.core.labels.objects import lift_objects, names_only as strip
+        from refersplat_ros.core.language.ground import GroundingConfig
+        from refersplat_ros.core.render.compositing import ViewWeights
+        from refersplat_ros.core.scene.gaussian_io import load_scene
+
+        self.dataset = dataset
+        scene = load_scene(dataset.scene_path)
+        checkpoint = load_checkpoint(checkpoint_path, means=scene.means)
+        self.weights = ViewWeights(scene, torch.device('cpu'), 2 * 1024 ** 3)
+        objects = checkpoint.objects
+        if objects is None:  # a run written before objects were saved: lift them here
+            objects = lift_objects(dataset, self.weights)
+        if names_only:
+            objects = strip(objects)
+        field = checkpoint.build_field(scene.means)
+        self.model = ReferringModel(scene, field, encoder, None,
+                                    None if checkpoint.visibility is None
+                                    else checkpoint.visibility.numpy(), objects,
+                                    GroundingConfig())
+        self.ids = dataset.object_ids().numpy()
+        self.category_ids = dataset.category_ids()
+        self.test_views = dataset.test_views
+
+    def answer(self, text: str, mode: str, target):
+        """(right, iou list, ms, status name) of one query."""
+        import torch
+
+        from refersplat_ros.core.field.masks import predicted_mask
+        from refersplat_ros.core.language.ground import GroundingConfig
+        self.model.set_grounding(GroundingConfig(grounding=mode))
+        start = time.perf_counter()
+        outcome = self.model.query(text)
+        ms = (time.perf_counter() - start) * 1e3
+        status = outcome.status.name
+        if target is None:
+            return status == 'NO_MATCH', [], ms, status
+        wanted = self.category_ids[target]
+        right = False
+        if status == 'OK':
+            chosen = self.ids[outcome.selection.indices]
+            right = bool(len(chosen)) and float((chosen == wanted).mean()) >= 0.5
+        if mode == 'field':
+            logits = self.model.response(text)
+        else:
+            logits = torch.full((self.model.num_gaussians,), -20.0)
+            if status in ('OK', 'AMBIGUOUS'):
+                logits[torch.as_tensor(outcome.selection.indices)] = 20.0
+        ious = []
+        for view in self.test_views:
+            annotation = next((a for a in view.annotations if a.category == target), None)
+            if annotation is None:
+                continue
+            weights = self.weights.get(view.camera)
+            rendered = weights.render(logits.reshape(-1, 1).float())[0]
+            predicted = predicted_mask(rendered, weights.alpha) if status != 'NO_MATCH' \
+                or mode == 'field' else torch.zeros_like(weights.alpha, dtype=torch.bool)
+            truth = view.load_mask(annotation)
+            union = (predicted | truth).sum().item()
+            ious.append((predicted & truth).sum().item() / union if union else 1.0)
+        return right, ious, ms, status
+
+
+def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> dict:
+    from refersplat_ros.core.datasets.probes import generate_probes
+    from refersplat_ros.core.datasets.ref_synth import generate_scene, make_scene, preset_config
+    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+
+    preset, seed = spec.split(':')
+    seed = int(seed)
+    data, run = out / f'{preset}_s{seed}', out / f'{preset}_s{seed}_run'
+    config = preset_config(preset, seed=seed)
+    if not (data / 'manifest.json').is_file():
+        make_scene(config, data, overwrite=True, progress=False, contact_sheet=False)
+    stage, train_s = _train(data, run, seed, threads, MAX_STEPS[preset])
+    dataset = load_referring_dataset(data)
+    generated = generate_scene(config)
+    queries = []  # (kind, text, target category or None)
+    for e in generated.expressions:
+        queries.append(('train' if e.split == 'train' else 'held-out', e.sentence, e.category))
+    probes = generate_probes(generated, seed)
+    queries += [(p.kind, p.text, p.target) for p in probes]
+    scorer = _Scorer(dataset, stage.last_checkpoint, encoder)
+    records = []
+    for kind, text, target in queries:
+        for mode in MODES:
+            right, ious, ms, status = scorer.answer(text, mode, target)
+            records.append({'kind': kind, 'mode': mode, 'text': text, 'target': target,
+                            'right': right, 'ious': ious, 'ms': ms, 'status': status})
+    names_s = None
+    if names_only:
+        names_stage, names_s = _train(data, out / f'{preset}_s{seed}_names_run', seed, threads,
+                                      NAMES_ONLY_STEPS, names_only=True)
+        names_scorer = _Scorer(dataset, names_stage.last_checkpoint, encoder, names_only=True)
+        for p in probes:
+            if p.kind in ('paraphrase', 'structure', 'spatial'):
+                for mode in MODES:
+                    right, ious, ms, status = names_scorer.answer(p.text, mode, p.target)
+                    records.append({'kind': 'names-only', 'mode': mode, 'text': p.text,
+                                    'target': p.target, 'right': right, 'ious': ious,
+                                    'ms': ms, 'status': status})
+    return {'scene': spec, 'objects': len(dataset.categories), 'steps': stage.steps,
+            'train_min': stage.wall_time_s / 60.0, 'names_only_min': (names_s or 0) / 60.0,
+            'records': records}
+
+
+def bootstrap(values, rng, samples: int = 1000):
+    """95 % percentile bootstrap interval of a mean."""
+    values = np.asarray(values, np.float64)
+    if len(values) == 0:
+        return float('nan'), float('nan')
+    means = values[rng.integers(0, len(values), (samples, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def summarise(rows: list) -> list:
+    rng = np.random.default_rng(0)
+    records = [r for row in rows for r in row['records']]
+    lines = []
+    for kind in KINDS + ('all held-out',):
+        for mode in MODES:
+            if kind == 'all held-out':
+                chosen = [r for r in records if r['mode'] == mode
+                          and r['kind'] not in ('train', 'negative')]
+            else:
+                chosen = [r for r in records if r['kind'] == kind and r['mode'] == mode]
+            if not chosen:
+                continue
+            right = [float(r['right']) for r in chosen]
+            ious = [float(np.mean(r['ious'])) for r in chosen if r['ious']]
+            low, high = bootstrap(right, rng)
+            lines.append({'kind': kind, 'mode': mode, 'queries': len(chosen),
+                          'right': float(np.mean(right)), 'low': low, 'high': high,
+                          'miou': float(np.mean(ious)) if ious else float('nan'),
+                          'ambiguous': float(np.mean([r['status'] == 'AMBIGUOUS'
+                                                      for r in chosen])),
+                          'ms': float(np.median([r['ms'] for r in chosen]))})
+    return lines
+
+
+def table(lines: list) -> str:
+    head = ['queries', 'grounding', 'n', 'right object % (95 % CI)', 'mIoU 2D', 'AMBIGUOUS %',
+            'query ms (median)']
+    out = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for line in lines:
+        miou = 'n/a' if np.isnan(line['miou']) else f'{100 * line["miou"]:.1f}'
+        label = line['kind'] + (' (NO_MATCH %)' if line['kind'] == 'negative' else '')
+        out.append(f"| {label} | {line['mode']} | {line['queries']} | "
+                   f"{100 * line['right']:.1f} ({100 * line['low']:.1f}-{100 * line['high']:.1f})"
+                   f" | {miou} | {100 * line['ambiguous']:.1f} | {line['ms']:.1f} |")
+    return '\n'.join(out)
+
+
+def write_section(text: str, path: Path) -> None:
+    """Replace (or append) the section of ``path`` headed ``## SECTION``."""
+    content = path.read_text() if path.is_file() else ''
+    marker = f'## {SECTION}'
+    start = content.find(marker)
+    if start < 0:
+        content = content.rstrip() + '\n\n' + text.rstrip() + '\n'
+    else:
+        end = content.find('\n## ', start + len(marker))
+        content = content[:start] + text.rstrip() + '\n' + (content[end:] if end >= 0 else '')
+    path.write_text(content)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--scenes', nargs='+', default=list(SUITE),
+                        help='preset:seed of each scene (default: the suite of 8)')
+    parser.add_argument('--names-only-scenes', type=int, default=3,
+                        help='how many of the scenes (first ones) also get a names-only field')
+    parser.add_argument('--out', type=Path, default=ROOT / 'runs' / 'language')
+    parser.add_argument('--num-threads', type=int, default=os.cpu_count() or 1)
+    parser.add_argument('--report', type=Path, default=ROOT / 'docs' / 'RESULTS.md')
+    parser.add_argument('--no-write', action='store_true')
+    args = parser.parse_args(argv)
+    import torch
+
+    from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoderConfig
+    torch.set_num_threads(args.num_threads)
+    encoder = load_text_encoder(TextEncoderConfig(), torch.device('cpu'))
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, spec in enumerate(args.scenes):
+        cached = args.out / f"{spec.replace(':', '_s')}.json"
+        row = run_scene(spec, args.out, args.num_threads, index < args.names_only_scenes,
+                        encoder)
+        cached.write_text(json.dumps(row, indent=1))
+        rows.append(row)
+        print(f"{spec}: {row['objects']} objects, {row['steps']} steps, "
+              f"{row['train_min']:.1f} min", flush=True)
+    lines = summarise(rows)
+    text = table(lines)
+    print(text)
+    queries = sum(1 for row in rows for r in row['records'] if r['mode'] == 'graph')
+    header = (
+        f'## {SECTION}\n\n`python bench/language.py` on {datetime.date.today().isoformat()}: '
+        f'{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. '
+        f'{len(rows)} Ref-Synth scenes ({", ".join(args.scenes)}; '
+        f'{min(r["objects"] for r in rows)}-{max(r["objects"] for r in rows)} objects), '
+        f'{queries} queries, each answered from the same checkpoint by the field alone '
+        f'(`grounding: field`, the paper) and by the object graph (`grounding: graph`, the '
+        f'default). Training: {sum(r["train_min"] for r in rows):.1f} min for the fields, '
+        f'{sum(r["names_only_min"] for r in rows):.1f} min for the names-only fields '
+        f'({args.names_only_scenes} scenes, {NAMES_ONLY_STEPS} steps). Right object = the '
+        'published Gaussians are mostly the named object\'s (AMBIGUOUS or NO_MATCH on a query '
+        'naming one object counts as wrong); negative = NO_MATCH rate on queries naming '
+        'nothing in the scene; "all held-out" = every query but the training sentences and '
+        'the negatives. What the kinds are: docs/LANGUAGE.md#benchmark.\n\n')
+    if not args.no_write:
+        write_section(header + text, args.report)
+        (args.out / 'summary.json').write_text(json.dumps(lines, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

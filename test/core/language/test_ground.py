@@ -1,0 +1,147 @@
+"""Grounding on hand-built object graphs: relations per viewpoint, ordinals, negation, ambiguity."""
+import pytest
+
+from object_graphs import answer, BACK, grounder
+from refersplat_ros.core.language.ground import AMBIGUOUS, GroundingConfig, lexical_match, \
+    NO_MATCH, OK
+
+SMALL = (0.06, 0.06, 0.08)
+# A row of three cups along x (left to right seen from the front camera at -y), a bowl behind
+# the middle one, a red can on a box, two identical red cans side by side on the right.
+ROW = [
+    ('blue-cup', 'blue', (-0.4, 0.0, 0.0), SMALL),
+    ('white-cup', 'white', (0.0, 0.0, 0.0), SMALL),
+    ('green-cup', 'green', (0.4, 0.0, 0.0), SMALL),
+    ('yellow-bowl', 'yellow', (0.0, 0.4, 0.0), (0.14, 0.14, 0.05)),
+    ('black-box', 'black', (-0.4, 0.5, 0.0), (0.16, 0.16, 0.12)),
+    ('red-ball', 'red', (-0.4, 0.5, 0.12), (0.05, 0.05, 0.05)),
+    ('red-can', 'red', (0.7, 0.3, 0.0), (0.05, 0.05, 0.1)),
+    ('red-can-2', 'red', (0.8, 0.3, 0.0), (0.05, 0.05, 0.1)),
+]
+
+
+@pytest.fixture(scope='module')
+def row():
+    return grounder(ROW)
+
+
+@pytest.mark.parametrize('text, front, back', [
+    ('the cup to the left of the white cup', 'blue-cup', 'green-cup'),
+    ('the cup on the right side of the white cup', 'green-cup', 'blue-cup'),
+    ('the leftmost cup', 'blue-cup', 'green-cup'),
+    ('the cup furthest to the right', 'green-cup', 'blue-cup'),
+    ('the cup in front of the bowl', 'white-cup', None),
+    ('the bowl behind the white cup', 'yellow-bowl', None),
+])
+def test_relations_follow_the_viewpoint(row, text, front, back):
+    status, name, result = answer(row, text)
+    assert (status, name) == (OK, front), result
+    assert 'view: reference' in result.interpretation
+    status, name, result = answer(row, text, BACK)
+    if back is None:  # seen from behind, the relation holds for no cup
+        assert status == NO_MATCH, result
+    else:
+        assert (status, name) == (OK, back), result
+    assert 'view: query camera' in result.interpretation
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('the second cup from the left', 'white-cup'),
+    ('the first cup counting from the right', 'green-cup'),
+    ('the cup that comes third when counting from the left', 'green-cup'),
+    ('the last cup on the left', 'green-cup'),
+    ('the cup in the middle', 'white-cup'),
+    ('the left one of the two red cans', 'red-can'),
+    ('the red can nearer the right within the pair of cans', 'red-can-2'),
+])
+def test_ordinals_from_either_side(row, text, expected):
+    status, name, result = answer(row, text)
+    assert (status, name) == (OK, expected), result
+
+
+def test_ordinal_beyond_the_count_is_no_match(row):
+    status, _, result = answer(row, 'the third red can')
+    assert status == NO_MATCH and 'only 2' in result.message
+
+
+def test_between_and_superlatives(row):
+    assert answer(row, 'the cup between the blue cup and the green cup')[1] == 'white-cup'
+    assert answer(row, 'the cup flanked by the blue and the green cups')[1] == 'white-cup'
+    assert answer(row, 'the cup closest to the bowl')[1] == 'white-cup'
+    assert answer(row, 'the cup farthest from the red cans')[1] == 'blue-cup'
+    assert answer(row, 'the largest object')[1] == 'black-box'
+    assert answer(row, 'the tallest cup')[0] == OK
+
+
+def test_stacked_objects(row):
+    assert answer(row, 'the ball on top of the box')[1] == 'red-ball'
+    assert answer(row, 'the box under the ball')[1] == 'black-box'
+    assert answer(row, 'the thing underneath the red sphere')[1] == 'black-box'
+
+
+def test_negation_and_uniqueness(row):
+    assert answer(row, 'the cup that is not blue or green')[0] in (OK, AMBIGUOUS)
+    status, name, result = answer(row, 'the only green thing')
+    assert (status, name) == (OK, 'green-cup'), result
+    status, _, result = answer(row, 'the only red thing')
+    assert status == AMBIGUOUS and len(result.candidates) == 3
+    status, name, _ = answer(row, 'the can that is not on the left')
+    assert (status, name) == (OK, 'red-can-2')
+    status, name, _ = answer(row, 'any cup other than the blue one and not the green one')
+    assert name == 'white-cup'
+
+
+def test_two_identical_objects_are_ambiguous(row):
+    status, name, result = answer(row, 'the red can')
+    assert status == AMBIGUOUS
+    assert {row.graph.objects[c].name for c, _ in result.candidates[:2]} == {'red-can',
+                                                                              'red-can-2'}
+    assert 'ambiguous' in result.interpretation
+
+
+@pytest.mark.parametrize('text', ['the purple elephant', 'the green bowl', 'the laptop',
+                                  'the cup on top of the bowl', 'the mug left of the giraffe'])
+def test_negatives_are_no_match(row, text):
+    status, _, result = answer(row, text)
+    assert status == NO_MATCH, result
+    assert result.message
+
+
+@pytest.mark.parametrize('text', ['', 'cup', 'the', '!!!', '你好，请把杯子给我',
+                                  'the ' * 200, 'um so like I was thinking maybe you could '
+                                  'possibly find me that one thing over there by the stuff',
+                                  'zxqv blorp', '\u200b'])
+def test_awkward_inputs_answer_with_a_status(row, text):
+    result = row.ground(text)
+    assert result.status in (OK, AMBIGUOUS, NO_MATCH)
+    assert isinstance(result.interpretation, str)
+
+
+def test_spoken_commands(row):
+    assert answer(row, 'could you please pick up the teacup sitting left of the white one')[1] \
+        == 'blue-cup'
+    assert answer(row, 'hand me the sphere')[1] == 'red-ball'
+    assert answer(row, 'um, grab the basin please')[1] == 'yellow-bowl'
+    assert answer(row, 'to the right of the white cup, the cup')[1] == 'green-cup'
+
+
+def test_known_sentence_and_names_from_sentences():
+    g = grounder(ROW[:3], sentences={'blue-cup': ['the mug on the far left'],
+                                     'white-cup': ['the mug in the middle of the row']})
+    status, name, result = answer(g, 'the mug on the far left')
+    assert (status, name) == (OK, 'blue-cup') and 'known sentence' in result.interpretation
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        GroundingConfig(grounding='magic').validate()
+    with pytest.raises(ValueError):
+        GroundingConfig(ambiguity_margin=2.0).validate()
+
+
+def test_lexical_match():
+    assert lexical_match('cup', 'cup') == 1.0
+    assert lexical_match('box', 'cereal box') == 0.95
+    assert lexical_match('tin', 'can') == 0.9
+    assert lexical_match('fruit', 'orange') == 0.85
+    assert lexical_match('elephant', 'cup') == 0.0
