@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from refersplat_ros.cli.options import add_device, add_progress, add_test_frames
+from refersplat_ros.cli.options import add_device, add_grounding, add_progress, add_test_frames
 from refersplat_ros.core.evaluate.evaluator import EvalConfig, evaluate_run, SPLITS
 from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES
 
@@ -34,6 +34,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              'training expressions (fit); test-seen-wording: test views with '
                              'the training expressions (new views, seen wording)')
     parser.add_argument('--no-overlays', action='store_true', help='do not write PNG overlays')
+    add_grounding(parser)
     add_device(parser)
     add_progress(parser)
 
@@ -46,7 +47,8 @@ def run(args) -> int:
     result = evaluate_run(EvalConfig(
         run=args.run, data=args.data, test_frames=args.test_frames, out=args.out,
         device=args.device, ovs=args.ovs, empty_pixels=args.empty_pixels,
-        overlays=not args.no_overlays, progress=not args.no_progress, split=args.split))
+        overlays=not args.no_overlays, progress=not args.no_progress, split=args.split,
+        grounding=args.grounding))
     print(f'{result.mode} evaluation of {result.run_dir}, {result.split} split (mIoU in %, '
           f'empty pixels: {result.empty_pixels})')
     for stage in result.stages:

@@ -49,3 +49,11 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 def add_progress(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def add_grounding(parser) -> None:
+    """``--grounding graph|field``: the object graph (default) or the paper's field alone."""
+    from refersplat_ros.core.language.ground import GROUNDINGS
+    parser.add_argument('--grounding', choices=GROUNDINGS, default='graph',
+                        help='graph: ground queries in the object graph (default, '
+                             'docs/LANGUAGE.md); field: the referring field alone (the paper)')

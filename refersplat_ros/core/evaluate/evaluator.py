@@ -57,7 +57,10 @@ from refersplat_ros.core.evaluate.metrics import (evaluate_mask, MaskRecord, Mio
                                                   target_metrics)
 from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES, predicted_mask
-from refersplat_ros.core.inference.selection import select_target, SelectionConfig, Visibility
+from refersplat_ros.core.inference.model import ReferringModel
+from refersplat_ros.core.inference.selection import (select_target, Selection, SelectionConfig,
+                                                     Visibility)
+from refersplat_ros.core.language.ground import GROUNDINGS, GroundingConfig
 from refersplat_ros.core.render.compositing import ViewWeights
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
@@ -88,6 +91,10 @@ class EvalConfig:
         progress: Show a progress bar over checkpoints.
         split: ``'test'`` (the protocol), ``'train'`` (training views and expressions: fit) or
             ``'test-seen-wording'`` (test views, training expressions); module docstring.
+        grounding: ``'graph'`` (default): masks and 3D targets are what the node publishes,
+            the object the object graph grounds the expression in (docs/LANGUAGE.md);
+            ``'field'``: the field's own response (the paper's protocol). Checkpoints without
+            objects are always scored by the field.
     """
 
     run: Union[str, Path]
@@ -101,8 +108,11 @@ class EvalConfig:
     text_encoder: Optional[TextEncoderConfig] = None
     progress: bool = True
     split: str = 'test'
+    grounding: str = 'graph'
 
     def __post_init__(self):
+        if self.grounding not in GROUNDINGS:
+            raise ValueError(f'EvalConfig.grounding must be one of {GROUNDINGS}')
         if self.empty_pixels not in EMPTY_PIXEL_RULES:
             raise ValueError(f'EvalConfig.empty_pixels must be one of {EMPTY_PIXEL_RULES}')
         if self.split not in SPLITS:
@@ -287,7 +297,7 @@ class Evaluator:
 
     def __init__(self, dataset, scene, encoder: TextEncoder, device: torch.device, ovs: bool,
                  empty_pixels: str, split: str = 'test',
-                 selection: Optional[SelectionConfig] = None):
+                 selection: Optional[SelectionConfig] = None, grounding: str = 'field'):
         self.dataset = dataset
         self.scene = scene
         self.encoder = encoder
@@ -312,6 +322,7 @@ class Evaluator:
         self._host = [t.detach().cpu().numpy() for t in (scene.means, scene.opacities,
                                                          scene.colors)]
         self._visibility: Optional[Tuple[Tensor, Visibility]] = None
+        self.grounding = grounding
 
     @torch.no_grad()
     def evaluate(self, checkpoint_path: Path, overlay_dir: Optional[Path] = None
@@ -320,12 +331,34 @@ class Evaluator:
         checkpoint = load_checkpoint(checkpoint_path, means=self.scene.means,
                                      text_encoder_id=self.encoder.encoder_id)
         field = checkpoint.build_field(self.scene.means.to(self.device)).eval()
-        cache = field.precompute()
-        responses = {s: field.respond(w, cache).response for s, w in self.words.items()}
         stage = int((checkpoint.training_config or {}).get('stage', 1))
+        selections = None
+        if self.grounding == 'graph' and checkpoint.objects is not None:
+            responses, selections = self._grounded(checkpoint, field)
+        else:
+            cache = field.precompute()
+            responses = {s: field.respond(w, cache).response for s, w in self.words.items()}
         return self.evaluate_responses(responses, overlay_dir, checkpoint=Path(checkpoint_path),
                                        step=checkpoint.step, stage=stage,
-                                       visibility=self._scene_visibility(checkpoint.visibility))
+                                       visibility=self._scene_visibility(checkpoint.visibility),
+                                       selections=selections)
+
+    def _grounded(self, checkpoint, field):
+        """Each expression answered as the node answers it (object graph): masks + targets."""
+        model = ReferringModel(self.scene, field, self.encoder, None,
+                               None if checkpoint.visibility is None
+                               else checkpoint.visibility.numpy(), checkpoint.objects,
+                               GroundingConfig(grounding='graph'))
+        config = replace(self.selection_config, top_k=1, metric_scale=1.0)
+        responses, selections = {}, {}
+        for sentence in self.words:
+            outcome = model.query(sentence, config)
+            logits = torch.full((self.scene.num_gaussians,), -20.0, device=self.device)
+            if outcome.selection is not None and outcome.selection.ok:
+                logits[torch.as_tensor(outcome.selection.indices, device=self.device)] = 20.0
+                selections[sentence] = outcome.selection
+            responses[sentence] = logits
+        return responses, selections
 
     def _scene_visibility(self, weight: Optional[Tensor]) -> Optional[Visibility]:
         """Return the ``Visibility`` of a checkpoint's record (kept while checkpoints share it)."""
@@ -339,10 +372,14 @@ class Evaluator:
     @torch.no_grad()
     def evaluate_responses(self, responses: Dict[str, Tensor], overlay_dir: Optional[Path] = None,
                            *, checkpoint: Path = Path('-'), step: int = 0, stage: int = 1,
-                           visibility: Optional[Visibility] = None) -> CheckpointEvaluation:
+                           visibility: Optional[Visibility] = None,
+                           selections: Optional[Dict[str, Selection]] = None
+                           ) -> CheckpointEvaluation:
         """Score per-Gaussian logits, ``responses[expression]`` [N], on every test pair.
 
         ``visibility`` (the checkpoint's) feeds the 3D selection; None = without it.
+        ``selections``: the published target of each expression when it was chosen another
+        way (the object graph); an expression missing from it published nothing.
         """
         responses = {s: r.to(self.device, torch.float32).reshape(-1)
                      for s, r in responses.items()}
@@ -378,15 +415,16 @@ class Evaluator:
                 writer = csv.writer(handle)
                 writer.writerow(['file', 'frame', 'category', 'expression', 'iou'])
                 writer.writerows(overlay_rows)
-        selection = self._score_targets(responses, visibility)
+        selection = self._score_targets(responses, visibility, selections)
         return CheckpointEvaluation(
             checkpoint=checkpoint, step=step, stage=stage,
             records=records, paper_records=paper_records, summary=summarize(records),
             paper_summary=summarize(paper_records), subsets=subset_summaries(records),
             selection=selection, pixels=pixels)
 
-    def _score_targets(self, responses: Dict[str, Tensor],
-                       visibility: Optional[Visibility]) -> Dict[str, SelectionMetrics]:
+    def _score_targets(self, responses: Dict[str, Tensor], visibility: Optional[Visibility],
+                       selections: Optional[Dict[str, Selection]] = None
+                       ) -> Dict[str, SelectionMetrics]:
         """3D scores of the target the node would publish for each expression (Ref-Synth)."""
         selection = {}
         if self.object_ids is None or not self.category_ids:
@@ -397,8 +435,17 @@ class Evaluator:
         for pair in self.pairs:
             if pair.expression in selection or pair.category not in self.category_ids:
                 continue
-            probabilities = torch.sigmoid(responses[pair.expression]).cpu().numpy()
-            chosen = select_target(probabilities, means, opacities, colors, config, visibility)
+            if selections is not None:
+                chosen = selections.get(pair.expression)
+                if chosen is None:  # nothing published
+                    selection[pair.expression] = target_metrics(
+                        np.zeros(0, np.int64), None, object_ids, means,
+                        self.category_ids[pair.category])
+                    continue
+            else:
+                probabilities = torch.sigmoid(responses[pair.expression]).cpu().numpy()
+                chosen = select_target(probabilities, means, opacities, colors, config,
+                                       visibility)
             published = chosen.best.centroid if chosen.ok else None
             selection[pair.expression] = target_metrics(
                 chosen.indices, published, object_ids, means, self.category_ids[pair.category])
@@ -481,7 +528,7 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
         default_out = run_dir / f'eval_{config.split}'
     out_dir = Path(config.out) if config.out else default_out
     evaluator = Evaluator(dataset, scene, encoder, device, config.ovs, config.empty_pixels,
-                          config.split)
+                          config.split, grounding=config.grounding)
     stages = []
     from tqdm import tqdm
     for stage, folder in stage_dirs:
@@ -521,7 +568,7 @@ def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path
                         encoder: Optional[TextEncoder] = None, device: str = 'auto',
                         ovs: bool = False, empty_pixels: str = 'background',
                         overlay_dir: Optional[Union[str, Path]] = None,
-                        split: str = 'test') -> CheckpointEvaluation:
+                        split: str = 'test', grounding: str = 'field') -> CheckpointEvaluation:
     """Evaluate one checkpoint on a split (``SPLITS``) of the scene folder ``data``."""
     from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 
@@ -533,6 +580,7 @@ def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path
     checkpoint = load_checkpoint(checkpoint_path, means=scene.means)
     if encoder is None:
         encoder = load_text_encoder(runs.run_info(checkpoint).text_encoder, device_)
-    evaluator = Evaluator(dataset, scene, encoder, device_, ovs, empty_pixels, split)
+    evaluator = Evaluator(dataset, scene, encoder, device_, ovs, empty_pixels, split,
+                          grounding=grounding)
     return evaluator.evaluate(Path(checkpoint_path),
                               None if overlay_dir is None else Path(overlay_dir))
