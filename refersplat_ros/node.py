@@ -65,6 +65,7 @@ from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
                                                    validate_overrides, validate_query)
 from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
+from refersplat_ros.core.language.ground import GROUNDINGS, GroundingConfig
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, LATCHED, QUERY_QOS,
                                 RESULT_QOS)
@@ -150,6 +151,12 @@ PARAMETERS = {
                             'well-seen one', False, None, None),
     'selection.propagation_radius': (0.0, 'largest distance to that neighbour (scene units); '
                                      '0 = automatic', False, (0.0, 1e6), None),
+    'language.grounding': ('graph', "'graph': ground queries in the object graph (names, colours, "
+                           "relations, ordinals; docs/LANGUAGE.md); 'field': the referring "
+                           'field alone (the paper)', False, None, None),
+    'language.ambiguity_margin': (0.15, 'the best object must lead the next by this fraction of '
+                                  'its score, else the answer is AMBIGUOUS', False, (0.0, 1.0),
+                                  None),
     'query.max_chars': (512, 'longer queries are INVALID_QUERY', False, None, (1, 100_000)),
     'query.queue_size': (4, 'queries waiting beyond this are DROPPED (a served query waits for '
                          'at most this many others)', True, None, (1, 10_000)),
@@ -328,6 +335,9 @@ class ReferSplatNode(LifecycleNode):
             if param.name == 'selection.rank_by' and param.value not in RANKINGS:
                 return SetParametersResult(successful=False,
                                            reason=f'rank_by must be one of {RANKINGS}')
+            if param.name == 'language.grounding' and param.value not in GROUNDINGS:
+                return SetParametersResult(successful=False,
+                                           reason=f'grounding must be one of {GROUNDINGS}')
         return SetParametersResult(successful=True)
 
     def _selection_config(self, top_k: int, threshold: float):
@@ -459,6 +469,9 @@ class ReferSplatNode(LifecycleNode):
                          f'waited {waited:.2f} s in the queue, over query.time_budget_s '
                          f'({budget:g} s)')
             return
+        model.set_grounding(GroundingConfig(
+            grounding=self.get_parameter('language.grounding').value,
+            ambiguity_margin=self.get_parameter('language.ambiguity_margin').value))
         outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
                               max_chars=self.get_parameter('query.max_chars').value,
                               on_stage=job.feedback,
