@@ -16,7 +16,10 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # node_scenes
+# This checkout's package first, as for `python -m refersplat_ros.node` run from the repository
+# (a script's own folder replaces the working directory on sys.path), then node_scenes.
+_TEST_DIR = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(_TEST_DIR.parent), str(_TEST_DIR)]
 
 from node_scenes import B_CENTER  # noqa: E402
 from refersplat_ros import node as node_module  # noqa: E402
