@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint demo demo-live bench ablation clean
+.PHONY: help setup test lint demo demo-live bench bench-language ablation clean
 
 help:
 	@echo 'make demo    setup + default scene + trained field (cached) + node + queries -> demo_out/'
@@ -12,6 +12,7 @@ help:
 	@echo 'make test    setup + the whole test suite (lint included); what CI runs'
 	@echo 'make lint    flake8 / pep257 only'
 	@echo 'make bench   rasterizer + query-latency benchmarks -> docs/BENCHMARKS.md'
+	@echo 'make bench-language  language benchmark (field vs object graph) -> docs/RESULTS.md'
 	@echo 'make ablation  train/evaluate the ablations on the default scene -> docs/RESULTS.md'
 	@echo 'make clean   remove build outputs (keeps .venv)'
 
@@ -33,6 +34,9 @@ bench: setup
 
 ablation: setup
 	@. ./env.sh && python bench/ablation.py
+
+bench-language: setup
+	@. ./env.sh && python bench/language.py
 
 lint: setup
 	@. ./env.sh && python -m pytest test/test_lint.py -q

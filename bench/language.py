@@ -42,13 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SECTION = 'Language'
-SUITE = ('default:0', 'default:1', 'default:2', 'default:3', 'default:4', 'default:5',
-         'hard:0', 'hard:1')
+SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
+         'default:5', 'hard:1')
 KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
          'negation')
 MODES = ('field', 'graph')
-MAX_STEPS = {'default': 1200, 'hard': 2400}
-NAMES_ONLY_STEPS = 600
+MAX_STEPS = {'default': 600, 'hard': 1200}
+NAMES_ONLY_STEPS = 300
 
 
 def _train(data: Path, run: Path, seed: int, threads: int, max_steps: int, names_only=False):
