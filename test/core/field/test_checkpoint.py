@@ -212,3 +212,44 @@ def test_header_shapes_are_checked_before_the_payload_is_loaded(trained, tmp_pat
     # The scene's Gaussian count is compared before the payload is read.
     with pytest.raises(CheckpointError, match='trained on a scene with 30 Gaussians'):
         load_checkpoint(path, means=torch.zeros(10**6, 3))
+
+
+def _objects(num):
+    from refersplat_ros.core.scene.cameras import Camera
+    from refersplat_ros.core.scene.objects import SceneObjects
+    labels = torch.arange(num) % 3 - 1  # -1, 0, 1, -1, ...
+    camera = Camera.look_at((0.0, -2.0, 1.0), (0.0, 0.0, 0.0), width=32, height=24)
+    return SceneObjects(labels.numpy(), ['red-mug', 'bowl'], [['the red mug'], []], camera,
+                        (0.0, 0.0, 1.0))
+
+
+def test_objects_round_trip(tmp_path):
+    field = ReferringField(torch.randn(9, 3), ReferringFieldConfig(text_dim=8))
+    objects = _objects(9)
+    path = save_checkpoint(tmp_path / 'o.safetensors', field, text_encoder_id='x/h8', step=0,
+                           objects=objects)
+    loaded = load_checkpoint(path).objects
+    assert loaded.names == ['red-mug', 'bowl'] and loaded.sentences == [['the red mug'], []]
+    assert (loaded.labels == objects.labels).all()
+    assert torch.allclose(loaded.reference_view.world_to_camera,
+                          objects.reference_view.world_to_camera)
+    assert load_checkpoint(save_checkpoint(tmp_path / 'n.safetensors', field,
+                                           text_encoder_id='x/h8', step=0)).objects is None
+
+
+def test_objects_that_do_not_fit_are_refused(tmp_path):
+    field = ReferringField(torch.randn(9, 3), ReferringFieldConfig(text_dim=8))
+    with pytest.raises(CheckpointError, match='objects'):
+        save_checkpoint(tmp_path / 'bad.safetensors', field, text_encoder_id='x/h8', step=0,
+                        objects=_objects(7))
+    path = save_checkpoint(tmp_path / 'o.safetensors', field, text_encoder_id='x/h8', step=0,
+                           objects=_objects(9))
+
+    def too_many_names(header):
+        meta = json.loads(header['__metadata__']['refersplat'])
+        meta['objects']['names'] = ['only-one']
+        meta['objects']['sentences'] = [[]]
+        header['__metadata__']['refersplat'] = json.dumps(meta)
+    bad = _rewrite(path, tmp_path / 'names.safetensors', edit_header=too_many_names)
+    with pytest.raises(CheckpointError, match='object labels outside'):
+        load_checkpoint(bad)
