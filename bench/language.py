@@ -1,4 +1,4 @@
-"""Language benchmark: does the node understand what people say, not only its training sentences?
+"""Language benchmark: whether the node understands what people say, not only its sentences.
 
 A suite of generated Ref-Synth scenes (several seeds of the ``default`` layout and of the ``hard``
 preset: same-category distractors, identical twins, stacked objects, a long shelf). For each
@@ -274,7 +274,7 @@ def main(argv=None) -> int:
         f'default). Training: {sum(r["train_min"] for r in rows):.1f} min for the fields, '
         f'{sum(r["names_only_min"] for r in rows):.1f} min for the names-only fields '
         f'({args.names_only_scenes} scenes, {NAMES_ONLY_STEPS} steps). Right object = the '
-        'published Gaussians are mostly the named object\'s (AMBIGUOUS or NO_MATCH on a query '
+        "published Gaussians are mostly the named object's (AMBIGUOUS or NO_MATCH on a query "
         'naming one object counts as wrong); negative = NO_MATCH rate on queries naming '
         'nothing in the scene; "all held-out" = every query but the training sentences and '
         'the negatives. What the kinds are: docs/LANGUAGE.md#benchmark.\n\n')

@@ -23,8 +23,10 @@ def blob(rng, centre, size, count=200) -> np.ndarray:
     return points + np.asarray(centre, np.float64)
 
 
-def make_graph(spec: Sequence[Tuple[str, str, Tuple[float, float, float], Tuple[float, float,
-                                                                                 float]]],
+Vec = Tuple[float, float, float]
+
+
+def make_graph(spec: Sequence[Tuple[str, str, Vec, Vec]],
                sentences: Optional[Dict[str, List[str]]] = None,
                reference: Optional[Camera] = FRONT, seed: int = 0):
     """Objects (name, colour, (x, y, base z), (size x, y, z)) -> (graph, means, colours)."""

@@ -572,7 +572,7 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
 
 def instance_of(members: np.ndarray, means: np.ndarray, score: float,
                 config: SelectionConfig, mass: float = 0.0) -> Instance:
-    """The :class:`Instance` of a set of Gaussians: centroid and oriented box, metric units."""
+    """Build the :class:`Instance` of a set of Gaussians: centroid, oriented box, metres."""
     scale = config.metric_scale
     center, rotation, extent = oriented_box(means[members], config.up_axis, config.upright)
     return Instance(indices=members, score=score, mass=mass,

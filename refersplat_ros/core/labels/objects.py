@@ -100,8 +100,6 @@ def object_label_agreement(objects: SceneObjects, true_ids, category_ids: Dict[s
 
 
 def names_only(objects: SceneObjects) -> SceneObjects:
-    """The same objects without their sentences (a robot team's labels only)."""
+    """Return the same objects without their sentences (a robot team's labels only)."""
     return SceneObjects(objects.labels, objects.names, [[] for _ in objects.names],
                         objects.reference_view, objects.up)
-
-

@@ -50,7 +50,7 @@ _PROTO_LAB = _srgb_to_lab(np.array([lx.COLOUR_PROTOTYPES[n] for n in _PROTO_NAME
 
 
 def colour_names(rgb) -> List[Tuple[str, float]]:
-    """Basic colour names of an sRGB colour, nearest first, with their Lab distances."""
+    """Name an sRGB colour: basic colour names, nearest first, with their Lab distances."""
     d = np.linalg.norm(_PROTO_LAB - _srgb_to_lab(rgb)[None], axis=1)
     order = np.argsort(d)
     return [(_PROTO_NAMES[i], float(d[i])) for i in order]
@@ -190,7 +190,7 @@ class ObjectGraph:
         return graph
 
     def frame(self, camera: Optional[Camera]) -> ViewFrame:
-        """The view of a query camera, else the reference view, else the scene axes."""
+        """Return the view of a query camera, else the reference view, else the scene axes."""
         if camera is not None:
             return ViewFrame.from_camera(camera, self.up, 'query camera')
         key = 'reference'
@@ -243,7 +243,7 @@ def add_phrase(obj: GraphObject, phrase: NounPhrase) -> None:
 
 # ------------------------------------------------------------------------------ relations
 def stacked(t: Placed, a: Placed) -> bool:
-    """t stands on a: t's bottom near a's top and t's centre over a's footprint."""
+    """Tell whether t stands on a: bottom near a's top, centre over a's footprint."""
     tol = 0.25 * max(t.height, 0.2 * a.height, 1e-9)
     over = (a.lo[0] - 0.2 * a.radius <= t.centre[0] <= a.hi[0] + 0.2 * a.radius
             and a.lo[1] - 0.2 * a.radius <= t.centre[1] <= a.hi[1] + 0.2 * a.radius)
@@ -322,7 +322,7 @@ def distance(t: Placed, a: Placed) -> float:
 
 
 def between_score(t: Placed, a: Placed, b: Placed) -> float:
-    """t lies between a and b: projects inside the middle of the segment, close to it."""
+    """Score how well t lies between a and b (inside the middle of the segment, near it)."""
     pa = a.nearest_horizontal(*b.centre[:2]) if a.elongated else a.centre[:2]
     pb = b.nearest_horizontal(*a.centre[:2]) if b.elongated else b.centre[:2]
     ab = pb - pa

@@ -100,7 +100,7 @@ for _group in lx.SYNONYM_GROUPS:
 
 
 def _forms(phrase: str) -> List[str]:
-    """A name and its last word ('cereal box' -> ['cereal box', 'box'])."""
+    """Return a name and its last word ('cereal box' -> ['cereal box', 'box'])."""
     parts = phrase.split()
     return [phrase] if len(parts) == 1 else [phrase, parts[-1]]
 
@@ -272,7 +272,7 @@ class Grounder:
         objs = self.graph.objects
         target = parsed.target
         said = target.describe()
-        steps = [f"target: {said}"]
+        steps = [f'target: {said}']
         if target.head is None and not target.generic and not target.colours \
                 and not target.sizes:
             return Grounding(NO_MATCH, interpretation='; '.join(steps),
@@ -281,7 +281,7 @@ class Grounder:
         if not cands:
             what = target.head or said
             return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                             message=f"nothing here is a {said}" if target.head and any(
+                             message=f'nothing here is a {said}' if target.head and any(
                                  self.noun_score(target, o) >= self.config.noun_threshold
                                  for o in objs) else f"nothing here matches '{what}'")
         for exclusion in parsed.exclusions:

@@ -227,7 +227,7 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
 
 # --------------------------------------------------------------------------- filler words
 #: Words that carry no reference: articles, requests, pronouns, copulas, politeness.
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset('''
 a an the this that these those some any each every of to at in for from with and or but as
 is are was were be been being am it its it's there here where which who whom whose what
 please kindly could would will shall should may might must do does did i me my we us our
@@ -237,10 +237,10 @@ need like go just now then up over out also too very really quite rather pretty 
 exactly hey robot okay ok so well um uh er hmm thanks thank yeah yes oh scene picture
 image view table counting count counted starting start started when while if located placed
 sitting standing lying positioned situated set kept found stands sits lies rests appears
-seems seem looks something someone thing stuff way sided part time place area visible shown
-seen within amongst comes come coming goes going being counted numbered ordered order sequence row line
-lined placed put sits rest resting sat stood
-""".split())
+seems seem looks something someone thing stuff way sided part time place area visible
+shown seen within amongst comes come coming goes going being counted numbered ordered order
+sequence row line lined placed put sits rest resting sat stood
+'''.split())
 #: Request verbs ("pick up", "hand me") at the start of commands.
 REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     'can you', 'could you', 'would you', 'will you', 'can i', 'could i', 'i want', 'i need',

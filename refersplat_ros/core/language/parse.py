@@ -112,7 +112,7 @@ class ParsedQuery:
 
 # ------------------------------------------------------------------------------ tokens
 _CONTRACTIONS = ((r"n't\b", ' not'), (r"'s\b", ' is'), (r"'re\b", ' are'), (r"'m\b", ' am'),
-                 (r"'d\b", ' would'), (r"'ll\b", ' will'), (r"\bcannot\b", 'can not'))
+                 (r"'d\b", ' would'), (r"'ll\b", ' will'), (r'\bcannot\b', 'can not'))
 _HYPHEN_JOIN = re.compile(r'\b(left|right|front|rear|back|far|top|bottom)-(most|hand|handed)\b')
 
 
@@ -128,7 +128,7 @@ def tokenize(text: str) -> List[str]:
 
 
 def singular(word: str) -> str:
-    """Fold a plural noun to its singular (cans -> can, boxes -> box, shelves -> shelf)."""
+    """Return the singular of a plural noun: cans -> can, boxes -> box, shelves -> shelf."""
     if len(word) <= 3 or word.endswith(('ss', 'us', 'is')):
         return word
     for suffix, repl in (('ves', 'f'), ('ies', 'y'), ('ches', 'ch'), ('shes', 'sh'),
@@ -344,8 +344,8 @@ def parse_query(text: str) -> ParsedQuery:
     negate_rel = False
     for m in marks:
         if m.kind in ('rel', 'excl'):
-            negated = m.kind == 'rel' and _negated_before(target_items if not segments
-                                                           else segments[-1][1])
+            before = target_items if not segments else segments[-1][1]
+            negated = m.kind == 'rel' and _negated_before(before)
             segments.append((_Mark(m.kind, (m.value, negated or negate_rel), m.words), []))
             negate_rel = False
         elif segments:
@@ -416,7 +416,7 @@ def parse_query(text: str) -> ParsedQuery:
 
 
 def _negated_before(items: Sequence[_Mark]) -> bool:
-    """A relation is negated when 'not' precedes it with only copulas between."""
+    """Tell whether 'not' precedes the next mark with only copulas between."""
     for m in reversed(items):
         if m.kind == 'neg':
             return True
@@ -436,7 +436,7 @@ def _no_head(items: Sequence[_Mark]) -> bool:
 
 
 def _target_split(items: List[_Mark]) -> Tuple[List[_Mark], List[_Mark]]:
-    """The target's own phrase ends at its first clause marker (or boundary after a noun)."""
+    """Split the target's own phrase at its first clause marker (or boundary after a noun)."""
     for k, m in enumerate(items):
         if m.kind == 'clause':
             return items[:k], items[k:]

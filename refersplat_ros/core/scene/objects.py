@@ -1,4 +1,4 @@
-"""The annotated objects of a scene: which Gaussians belong to which object, and what it was called.
+"""The annotated objects of a scene: which Gaussians belong to which object, and its name.
 
 A referring dataset names its objects (Ref-LERF ``category``) and describes each with training
 sentences; training lifts each object's 2D masks onto the Gaussians (``labels/objects.py``) and
@@ -48,7 +48,7 @@ def camera_up(camera: Camera) -> np.ndarray:  # [3]
 
 
 def mean_up(cameras: Sequence[Camera]) -> np.ndarray:  # [3] unit
-    """Unit mean image-up of ``cameras``; the first camera's own up when they cancel out."""
+    """Return the unit mean image-up of ``cameras`` (the first one's when they cancel out)."""
     ups = np.stack([camera_up(c) for c in cameras])
     mean = ups.mean(axis=0)
     if np.linalg.norm(mean) < 0.3:  # cameras rolled every way: no consensus
@@ -84,7 +84,7 @@ class SceneObjects:
         return len(self.names)
 
     def members(self, index: int) -> np.ndarray:  # [P] int64
-        """Indices of the Gaussians of object ``index``."""
+        """Return the indices of the Gaussians of object ``index``."""
         return np.flatnonzero(self.labels == index)
 
     def validate(self, num_gaussians: Optional[int] = None) -> None:
@@ -111,7 +111,7 @@ class SceneObjects:
 
     @classmethod
     def from_meta(cls, meta: dict, labels) -> 'SceneObjects':
-        """Inverse of :meth:`to_meta` with the labels tensor; ValueError/KeyError when malformed."""
+        """Invert :meth:`to_meta` with the labels tensor; ValueError/KeyError when malformed."""
         names = [str(n) for n in meta['names']]
         sentences = [[str(s) for s in group] for group in meta['sentences']]
         view = meta.get('reference_view')

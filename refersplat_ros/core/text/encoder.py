@@ -165,7 +165,7 @@ class TextEncoder:
         return self.encode_batch([sentence])[0]
 
     def sentence_embeddings(self, sentences: Sequence[str]) -> Tensor:  # [S, hidden_size]
-        """Unit sentence vectors: the mean of each sentence's word features, normalised.
+        """Return unit sentence vectors: the normalised mean of each sentence's word features.
 
         For all-MiniLM-L6-v2 (a paraphrase model trained with mean pooling) this is its sentence
         embedding up to the [CLS]/[SEP] positions; cosine similarity of two rows tells how close

@@ -1,4 +1,4 @@
-"""Grounding on hand-built object graphs: relations per viewpoint, ordinals, negation, ambiguity."""
+"""Grounding on hand-built object graphs: viewpoints, ordinals, negation, ambiguity."""
 import pytest
 
 from object_graphs import answer, BACK, grounder
@@ -94,8 +94,8 @@ def test_negation_and_uniqueness(row):
 def test_two_identical_objects_are_ambiguous(row):
     status, name, result = answer(row, 'the red can')
     assert status == AMBIGUOUS
-    assert {row.graph.objects[c].name for c, _ in result.candidates[:2]} == {'red-can',
-                                                                              'red-can-2'}
+    names = {row.graph.objects[c].name for c, _ in result.candidates[:2]}
+    assert names == {'red-can', 'red-can-2'}
     assert 'ambiguous' in result.interpretation
 
 
