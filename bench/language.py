@@ -40,6 +40,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from report import write_section  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = 'Language'
 SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
@@ -221,19 +222,6 @@ def table(lines: list) -> str:
     return '\n'.join(out)
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) the section of ``path`` headed ``## SECTION``."""
-    content = path.read_text() if path.is_file() else ''
-    marker = f'## {SECTION}'
-    start = content.find(marker)
-    if start < 0:
-        content = content.rstrip() + '\n\n' + text.rstrip() + '\n'
-    else:
-        end = content.find('\n## ', start + len(marker))
-        content = content[:start] + text.rstrip() + '\n' + (content[end:] if end >= 0 else '')
-    path.write_text(content)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--scenes', nargs='+', default=list(SUITE),
@@ -279,7 +267,7 @@ def main(argv=None) -> int:
         'nothing in the scene; "all held-out" = every query but the training sentences and '
         'the negatives. What the kinds are: docs/LANGUAGE.md#benchmark.\n\n')
     if not args.no_write:
-        write_section(header + text, args.report)
+        write_section(header + text, args.report, SECTION)
         (args.out / 'summary.json').write_text(json.dumps(lines, indent=1))
     return 0
 

@@ -31,6 +31,7 @@ import time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from report import write_section  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = '3D target'
 SPLITS = (('train', 'fit'), ('test-seen-wording', 'new views'), ('test', 'held-out'))
@@ -99,19 +100,6 @@ def table(rows: list) -> str:
     return '\n'.join(lines)
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) the section of ``path`` headed ``## SECTION``."""
-    content = path.read_text() if path.is_file() else ''
-    marker = f'## {SECTION}'
-    start = content.find(marker)
-    if start < 0:
-        content = content.rstrip() + '\n\n' + text.rstrip() + '\n'
-    else:
-        end = content.find('\n## ', start + len(marker))
-        content = content[:start] + text.rstrip() + '\n' + (content[end:] if end >= 0 else '')
-    path.write_text(content)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--preset', default='hard', help='Ref-Synth preset (default hard)')
@@ -147,7 +135,7 @@ def main(argv=None) -> int:
             + table(rows) + '\n')
     print('\n' + text)
     if not args.no_write:
-        write_section(text, args.report)
+        write_section(text, args.report, SECTION)
         print(f'written to {args.report}')
     return 0
 
