@@ -24,7 +24,7 @@ field's rendered logits for the field; the published Gaussians for the graph), N
 Prints the table and writes it to docs/RESULTS.md (section "Language"). Scenes and runs are kept
 in ``--out`` and reused. Usage::
 
-    python bench/language.py                       # the full suite (about an hour on 2 cores)
+    python bench/language.py       # the full suite; a default scene trains in about 6 min here
     python bench/language.py --scenes default:0 --names-only-scenes 0 --no-write   # a look
 """
 import argparse
@@ -90,14 +90,20 @@ class _Scorer:
                                     else checkpoint.visibility.numpy(), objects,
                                     GroundingConfig())
         self.ids = dataset.object_ids().numpy()
+        self.means = scene.means.numpy()
+        self._masks = {}
         self.category_ids = dataset.category_ids()
         self.test_views = dataset.test_views
 
     def answer(self, text: str, mode: str, target):
-        """(right, iou list, ms, status name) of one query."""
-        import torch
+        """Return (right, IoU per test view, ms, status name) of one query.
 
+        Right and IoU are the evaluator's rules (``target_metrics``, ``mask_iou``); the masks are
+        the field's rendered response for the field, the published Gaussians for the graph.
+        """
+        from refersplat_ros.core.evaluate.metrics import mask_iou, target_metrics
         from refersplat_ros.core.field.masks import predicted_mask
+        from refersplat_ros.core.inference.model import target_logits
         from refersplat_ros.core.language.ground import GroundingConfig
         self.model.set_grounding(GroundingConfig(grounding=mode))
         start = time.perf_counter()
@@ -106,30 +112,30 @@ class _Scorer:
         status = outcome.status.name
         if target is None:
             return status == 'NO_MATCH', [], ms, status
-        wanted = self.category_ids[target]
-        right = False
-        if status == 'OK':
-            chosen = self.ids[outcome.selection.indices]
-            right = bool(len(chosen)) and float((chosen == wanted).mean()) >= 0.5
-        if mode == 'field':
-            logits = self.model.response(text)
-        else:
-            logits = torch.full((self.model.num_gaussians,), -20.0)
-            if status in ('OK', 'AMBIGUOUS'):
-                logits[torch.as_tensor(outcome.selection.indices)] = 20.0
+        empty = np.zeros(0, np.int64)
+        published = outcome.selection.indices if status in ('OK', 'AMBIGUOUS') else empty
+        ok = status == 'OK'  # AMBIGUOUS on a query that names one object counts as wrong
+        right = target_metrics(published if ok else empty,
+                               outcome.selection.best.centroid if ok else None, self.ids,
+                               self.means, self.category_ids[target]).right_object == 1.0
+        logits = (self.model.response(text) if mode == 'field'
+                  else target_logits(self.model.num_gaussians, published))
         ious = []
-        for view in self.test_views:
-            annotation = next((a for a in view.annotations if a.category == target), None)
-            if annotation is None:
-                continue
+        for view, truth in self._truth(target):
             weights = self.weights.get(view.camera)
             rendered = weights.render(logits.reshape(-1, 1).float())[0]
-            predicted = predicted_mask(rendered, weights.alpha) if status != 'NO_MATCH' \
-                or mode == 'field' else torch.zeros_like(weights.alpha, dtype=torch.bool)
-            truth = view.load_mask(annotation)
-            union = (predicted | truth).sum().item()
-            ious.append((predicted & truth).sum().item() / union if union else 1.0)
+            iou = mask_iou(predicted_mask(rendered, weights.alpha).numpy(), truth)
+            if iou is not None:
+                ious.append(iou)
         return right, ious, ms, status
+
+    def _truth(self, target):
+        """(test view, GT mask) of every test view that annotates ``target`` (read once)."""
+        if target not in self._masks:
+            self._masks[target] = [
+                (view, view.load_mask(annotation).numpy()) for view in self.test_views
+                for annotation in view.annotations if annotation.category == target]
+        return self._masks[target]
 
 
 def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> dict:

@@ -803,22 +803,22 @@ def _rel_suffix(ctx: _Ctx, r: Optional[_Rel], slot: str = 'noun') -> str:
     return ' ' + ctx.rel_text(rel, anchors, slot)
 
 
-def _s_imperative(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
+def _framed_content(ctx: _Ctx, t: SceneObject, frames) -> Optional[_Draft]:
+    """Put the target's content (noun phrase and optional relation) into one of ``frames``."""
     c = _content(ctx, t)
     if c is None:
         return None
     p, r, m = c
-    frame = ctx.pick(S_IMPERATIVE)
+    frame = ctx.pick(frames)
     return _Draft(frame.format(np=p.text, rel=_rel_suffix(ctx, r)), m, t.id, frame)
+
+
+def _s_imperative(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
+    return _framed_content(ctx, t, S_IMPERATIVE)
 
 
 def _s_filler(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
-    c = _content(ctx, t)
-    if c is None:
-        return None
-    p, r, m = c
-    frame = ctx.pick(S_FILLER)
-    return _Draft(frame.format(np=p.text, rel=_rel_suffix(ctx, r)), m, t.id, frame)
+    return _framed_content(ctx, t, S_FILLER)
 
 
 def _s_relative(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:

@@ -57,7 +57,7 @@ from refersplat_ros.core.evaluate.metrics import (evaluate_mask, MaskRecord, Mio
                                                   target_metrics)
 from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.core.field.masks import EMPTY_PIXEL_RULES, predicted_mask
-from refersplat_ros.core.inference.model import ReferringModel
+from refersplat_ros.core.inference.model import ReferringModel, target_logits
 from refersplat_ros.core.inference.selection import (select_target, Selection, SelectionConfig,
                                                      Visibility)
 from refersplat_ros.core.language.ground import GROUNDINGS, GroundingConfig
@@ -323,6 +323,7 @@ class Evaluator:
                                                          scene.colors)]
         self._visibility: Optional[Tuple[Tensor, Visibility]] = None
         self.grounding = grounding
+        self._graph_answers = None  # (objects key, sentence -> selection) of ``_grounded``
 
     @torch.no_grad()
     def evaluate(self, checkpoint_path: Path, overlay_dir: Optional[Path] = None
@@ -344,20 +345,30 @@ class Evaluator:
                                        selections=selections)
 
     def _grounded(self, checkpoint, field):
-        """Each expression answered as the node answers it (object graph): masks + targets."""
-        model = ReferringModel(self.scene, field, self.encoder, None,
-                               None if checkpoint.visibility is None
-                               else checkpoint.visibility.numpy(), checkpoint.objects,
-                               GroundingConfig(grounding='graph'))
-        config = replace(self.selection_config, top_k=1, metric_scale=1.0)
-        responses, selections = {}, {}
-        for sentence in self.words:
-            outcome = model.query(sentence, config)
-            logits = torch.full((self.scene.num_gaussians,), -20.0, device=self.device)
-            if outcome.selection is not None and outcome.selection.ok:
-                logits[torch.as_tensor(outcome.selection.indices, device=self.device)] = 20.0
-                selections[sentence] = outcome.selection
-            responses[sentence] = logits
+        """Answer each expression as the node does (object graph): target logits + selections.
+
+        The graph's answers depend on the checkpoint's objects and visibility, not on its field
+        weights: checkpoints of one run that share them are answered once.
+        """
+        objects, visibility = checkpoint.objects, checkpoint.visibility
+        key = (objects.labels.tobytes(), tuple(objects.names),
+               None if visibility is None else visibility.numpy().tobytes())
+        if self._graph_answers is None or self._graph_answers[0] != key:
+            model = ReferringModel(self.scene, field, self.encoder, None,
+                                   None if visibility is None else visibility.numpy(), objects,
+                                   GroundingConfig(grounding='graph'))
+            config = replace(self.selection_config, top_k=1, metric_scale=1.0)
+            selections = {}
+            for sentence in self.words:
+                outcome = model.query(sentence, config)
+                if outcome.selection is not None and outcome.selection.ok:
+                    selections[sentence] = outcome.selection
+            self._graph_answers = (key, selections)
+        selections = self._graph_answers[1]
+        empty = np.zeros(0, np.int64)
+        responses = {s: target_logits(self.scene.num_gaussians,
+                                      selections[s].indices if s in selections else empty,
+                                      self.device) for s in self.words}
         return responses, selections
 
     def _scene_visibility(self, weight: Optional[Tensor]) -> Optional[Visibility]:

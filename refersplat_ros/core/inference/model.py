@@ -44,6 +44,19 @@ from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, Tex
 logger = logging.getLogger(__name__)
 
 
+#: Logit given to the published Gaussians (minus it to the others) when a mask is rendered from
+#: a selection rather than from the field's response: sigmoid(20) = 1 - 2e-9.
+TARGET_LOGIT = 20.0
+
+
+def target_logits(num_gaussians: int, indices, device=None) -> torch.Tensor:  # -> [N]
+    """Return per-Gaussian logits that select exactly ``indices`` (for rendering a target)."""
+    logits = torch.full((num_gaussians,), -TARGET_LOGIT, device=device)
+    if len(indices):
+        logits[torch.as_tensor(np.asarray(indices), device=device)] = TARGET_LOGIT
+    return logits
+
+
 @dataclass
 class Candidate:
     """One object that fits a query: its name, score in [0, 1] and box (``Instance``)."""
@@ -331,9 +344,12 @@ class ReferringModel:
         single = replace(config, cluster=False, top_k=1, min_gaussians=1)
         chosen = select_target(probabilities, self._means, self._opacities, self._colors, single,
                                self.visibility)
+        status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
+        reported = grounded.candidates if status == QueryStatus.AMBIGUOUS else \
+            grounded.candidates[:1]
         candidates = [Candidate(objects[k].label, float(min(1.0, s)),
                                 instance_of(objects[k].members, self._means, float(s), config))
-                      for k, s in grounded.candidates]
+                      for k, s in reported]
         timings['select'] = (time.perf_counter() - start) * 1e3
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor
             timings['render'] = 0.0
@@ -343,12 +359,9 @@ class ReferringModel:
         start = time.perf_counter()
         mask = None
         if self._mask_weights is not None:
-            logits = torch.full((self.num_gaussians,), -20.0, device=self.device)
-            logits[torch.as_tensor(chosen.indices, device=self.device)] = 20.0
+            logits = target_logits(self.num_gaussians, chosen.indices, self.device)
             foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
             mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
         timings['render'] = (time.perf_counter() - start) * 1e3
-        status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
-                            text, chosen, mask, timings, grounded.interpretation,
-                            candidates if status == QueryStatus.AMBIGUOUS else candidates[:1])
+                            text, chosen, mask, timings, grounded.interpretation, candidates)

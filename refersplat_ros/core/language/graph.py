@@ -17,7 +17,7 @@ the objects' own sizes), from the view's side: docs/LANGUAGE.md#relations.
 """
 from dataclasses import dataclass, field
 import math
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -130,13 +130,14 @@ class GraphObject:
     members: np.ndarray                 # [P] Gaussian indices
     sample: np.ndarray                  # [S, 3] Gaussian centres (subsample)
     heads: Set[str] = field(default_factory=set)       # head nouns and compounds
-    words: Set[str] = field(default_factory=set)       # every content word
     colours: Set[str] = field(default_factory=set)     # colours its sentences give it
     sizes: Set[Tuple[str, int]] = field(default_factory=set)
     measured: List[Tuple[str, float]] = field(default_factory=list)  # colour names, nearest 1st
     sentences: List[str] = field(default_factory=list)
-    volume: float = 0.0
-    length: float = 0.0
+    volume: float = 0.0     # of its box (view-independent up to the box's yaw)
+    length: float = 0.0     # longer horizontal side of its box
+    height: float = 0.0     # vertical extent
+    top: float = 0.0        # highest point along up
 
     @property
     def label(self) -> str:
@@ -144,15 +145,22 @@ class GraphObject:
 
 
 class ObjectGraph:
-    """Objects of a scene with their words and geometry; boxes per view are cached."""
+    """Objects of a scene with their words and geometry; their boxes in the reference view."""
 
     def __init__(self, objects: List[GraphObject], up: np.ndarray,
                  reference_view: Optional[Camera]):
         self.objects = objects
         self.up = np.asarray(up, np.float64)
         self.reference_view = reference_view
-        self._placed: Dict[int, List[Placed]] = {}
-        self._frames: Dict[str, ViewFrame] = {}
+        self.reference = (ViewFrame.from_camera(reference_view, self.up)
+                          if reference_view is not None else ViewFrame.world(self.up))
+        self._reference_boxes = self._boxes(self.reference)
+        for obj, box in zip(objects, self._reference_boxes):
+            size = np.maximum(box.hi - box.lo, 1e-9)
+            obj.volume = float(np.prod(size))
+            obj.length = float(max(size[0], size[1]))
+            obj.height = box.height
+            obj.top = float(box.hi[2])
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -175,43 +183,31 @@ class ObjectGraph:
                                                                      replace=False)
             obj = GraphObject(k, name, members, np.asarray(means[pick], np.float64),
                               sentences=list(objects.sentences[k]))
-            _learn_words(obj, [category_phrase(name)] + list(objects.sentences[k]))
+            for text in [category_phrase(name)] + list(objects.sentences[k]):
+                _learn(obj, parse_query(text).target)
             w = weight[members]
             rgb = np.asarray(colours[members], np.float64)
             median = np.array([_weighted_median(rgb[:, c], w) for c in range(3)])
             obj.measured = colour_names(median)
             built.append(obj)
-        graph = cls(built, objects.up, objects.reference_view)
-        frame = graph.frame(None)
-        for obj, placed in zip(built, graph.placed(frame)):
-            size = np.maximum(placed.hi - placed.lo, 1e-9)
-            obj.volume = float(np.prod(size))
-            obj.length = float(max(size[0], size[1]))
-        return graph
+        return cls(built, objects.up, objects.reference_view)
 
     def frame(self, camera: Optional[Camera]) -> ViewFrame:
-        """Return the view of a query camera, else the reference view, else the scene axes."""
+        """Return the view of a query camera, else the reference view (else the scene axes)."""
         if camera is not None:
             return ViewFrame.from_camera(camera, self.up, 'query camera')
-        key = 'reference'
-        if key not in self._frames:
-            self._frames[key] = (ViewFrame.from_camera(self.reference_view, self.up)
-                                 if self.reference_view is not None else ViewFrame.world(self.up))
-        return self._frames[key]
+        return self.reference
 
     def placed(self, frame: ViewFrame) -> List[Placed]:
-        """Each object's box in ``frame`` (cached for the reference view)."""
-        key = id(frame)
-        cached = self._placed.get(key)
-        if cached is not None and cached[0] is frame:
-            return cached[1]
+        """Return each object's box in ``frame`` (those of the reference view are kept)."""
+        return self._reference_boxes if frame is self.reference else self._boxes(frame)
+
+    def _boxes(self, frame: ViewFrame) -> List[Placed]:
         boxes = []
         for obj in self.objects:
             uvh = frame.coords(obj.sample)
             boxes.append(Placed(np.median(uvh, axis=0), np.percentile(uvh, 2, axis=0),
                                 np.percentile(uvh, 98, axis=0)))
-        if frame.name == 'reference' or frame.name.startswith('scene axes'):
-            self._placed = {key: (frame, boxes)}
         return boxes
 
 
@@ -223,22 +219,11 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def _learn_words(obj: GraphObject, texts: Sequence[str]) -> None:
-    for text in texts:
-        target = parse_query(text).target
-        add_phrase(obj, target)
-
-
-def add_phrase(obj: GraphObject, phrase: NounPhrase) -> None:
-    """Record a noun phrase that names ``obj`` (its head, compound, colours, sizes, words)."""
-    if phrase.head:
-        obj.heads.add(phrase.head)
-        obj.words.add(phrase.head)
-    if phrase.compound:
-        obj.heads.add(phrase.compound)
+def _learn(obj: GraphObject, phrase: NounPhrase) -> None:
+    """Record a noun phrase that names ``obj``: its head, compound, colours and sizes."""
+    obj.heads.update(w for w in (phrase.head, phrase.compound) if w)
     obj.colours.update(phrase.colours)
     obj.sizes.update(phrase.sizes)
-    obj.words.update(phrase.modifiers)
 
 
 # ------------------------------------------------------------------------------ relations
@@ -255,18 +240,15 @@ def _axis_offsets(op: str, t: Placed, a: Placed) -> Tuple[float, float]:
     axis = 0 if op in ('left_of', 'right_of') else 1
     other = 1 - axis
     sign = -1.0 if op in ('left_of', 'in_front_of') else 1.0
-    if t.elongated or a.elongated:
-        if sign > 0:
-            along = t.lo[axis] - a.hi[axis] if a.elongated else t.centre[axis] - a.hi[axis]
-        else:
-            along = a.lo[axis] - t.hi[axis] if a.elongated else a.lo[axis] - t.centre[axis]
-        if not t.elongated:
-            along = max(along, sign * (t.centre[axis] - a.centre[axis]) - a.radius) \
-                if not a.elongated else along
-        gap = max(a.lo[other] - t.hi[other], t.lo[other] - a.hi[other], 0.0)
-        return float(along), float(gap)
-    along = sign * (t.centre[axis] - a.centre[axis])
-    return float(along), float(abs(t.centre[other] - a.centre[other]))
+    if not (t.elongated or a.elongated):
+        along = sign * (t.centre[axis] - a.centre[axis])
+        return float(along), float(abs(t.centre[other] - a.centre[other]))
+    if a.elongated:  # t lies beyond the anchor's outline (free space between them)
+        along = t.lo[axis] - a.hi[axis] if sign > 0 else a.lo[axis] - t.hi[axis]
+    else:  # a long target: its centre beyond the anchor's edge
+        along = t.centre[axis] - a.hi[axis] if sign > 0 else a.lo[axis] - t.centre[axis]
+    gap = max(a.lo[other] - t.hi[other], t.lo[other] - a.hi[other], 0.0)
+    return float(along), float(gap)
 
 
 def relation_score(op: str, t: Placed, a: Placed) -> float:

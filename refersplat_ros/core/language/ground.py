@@ -86,6 +86,7 @@ class Grounding:
     interpretation: str = ''
     message: str = ''
     parsed: Optional[ParsedQuery] = None
+    unnamed: bool = False   # NO_MATCH because the target's noun names nothing here
 
     @property
     def chosen(self) -> Optional[int]:
@@ -148,7 +149,7 @@ class Grounder:
         self._owners = np.asarray(owners, np.int64)
         self._known = (np.asarray(embed(texts), np.float32) if texts
                        else np.zeros((0, 1), np.float32))
-        self._word_cache: Dict[str, np.ndarray] = {}
+        self._word_cache: Dict[str, Dict[str, float]] = {}
         names = sorted({h for obj in graph.objects for h in obj.heads})
         self._names = names
         self._name_vectors = (np.asarray(embed(names), np.float32) if names
@@ -165,10 +166,12 @@ class Grounder:
         np.maximum.at(best, self._owners, cos)
         return best
 
-    def _word_vector(self, word: str) -> np.ndarray:
+    def _name_similarity(self, word: str) -> Dict[str, float]:
+        """Return the cosine of a word with each object name of the scene (cached per word)."""
         cached = self._word_cache.get(word)
         if cached is None:
-            cached = np.asarray(self.embed([word]), np.float32)[0]
+            vector = np.asarray(self.embed([word]), np.float32)[0]
+            cached = dict(zip(self._names, (self._name_vectors @ vector).tolist()))
             if len(self._word_cache) < 4096:
                 self._word_cache[word] = cached
         return cached
@@ -185,8 +188,7 @@ class Grounder:
         if best > 0.0 or not obj.heads:
             return best
         # outside the lexicon: compare the word with the object's names by sentence vectors
-        vector = self._word_vector(phrase.head)
-        sims = {n: float(v @ vector) for n, v in zip(self._names, self._name_vectors)}
+        sims = self._name_similarity(phrase.head)
         near = max((sims.get(h, 0.0) for h in obj.heads), default=0.0)
         top = max(sims.values(), default=0.0)
         # only the names that the word is clearly closest to, and close enough
@@ -210,13 +212,11 @@ class Grounder:
             return 0.45
         return 0.0
 
-    def match_phrase(self, phrase: NounPhrase, exclude: Sequence[int] = ()) -> Dict[int, float]:
-        """Objects (graph positions) that a noun phrase names, with scores (no relations)."""
+    def match_phrase(self, phrase: NounPhrase) -> Dict[int, float]:
+        """Return the objects (graph positions) a noun phrase names, with scores."""
         out = {}
         threshold = self.config.noun_threshold
         for position, obj in enumerate(self.graph.objects):
-            if position in exclude:
-                continue
             score = self.noun_score(phrase, obj)
             if score < threshold:
                 continue
@@ -245,7 +245,7 @@ class Grounder:
                 return Grounding(OK, [(winners[0], float(sims[winners[0]]))],
                                  f'known sentence of {names[winners[0]]}; {view}', parsed=parsed)
         result = self._program(parsed, placed)
-        if result.status == NO_MATCH and result.message.startswith('nothing here'):
+        if result.unnamed:
             best = int(np.argmax(sims)) if len(sims) else -1
             second = float(np.partition(sims, -2)[-2]) if len(sims) > 1 else 0.0
             if best >= 0 and sims[best] >= cfg.fallback_similarity and sims[best] - second >= 0.05:
@@ -276,14 +276,16 @@ class Grounder:
         if target.head is None and not target.generic and not target.colours \
                 and not target.sizes:
             return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                             message='nothing here matches: the query names no object')
+                             message='nothing here matches: the query names no object',
+                             unnamed=True)
         cands = self.match_phrase(target)
         if not cands:
-            what = target.head or said
-            return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                             message=f'nothing here is a {said}' if target.head and any(
-                                 self.noun_score(target, o) >= self.config.noun_threshold
-                                 for o in objs) else f"nothing here matches '{what}'")
+            named = target.head is not None and any(
+                self.noun_score(target, o) >= self.config.noun_threshold for o in objs)
+            message = (f'nothing here is a {said}' if named
+                       else f"nothing here matches '{target.head or said}'")
+            return Grounding(NO_MATCH, interpretation='; '.join(steps), message=message,
+                             unnamed=not named)
         for exclusion in parsed.exclusions:
             for position in self.match_phrase(exclusion):
                 cands.pop(position, None)
@@ -402,20 +404,15 @@ class Grounder:
             return {c: cands[c] for c in picks}, 'middle'
         if parsed.superlative is not None:
             dim, sign = parsed.superlative
-            key = {c: _dimension(dim, objs[c], placed[c]) for c in cands}
+            key = {c: _dimension(dim, objs[c]) for c in cands}
             best = max(cands, key=lambda c: sign * key[c])
             return {best: cands[best]}, f"{'most' if sign > 0 else 'least'} {dim}"
         return cands, ''
 
 
-def _dimension(dim: str, obj: GraphObject, place: Placed) -> float:
-    if dim == 'height':
-        return place.height
-    if dim == 'length':
-        return obj.length
-    if dim == 'top':
-        return float(place.hi[2])
-    return obj.volume
+def _dimension(dim: str, obj: GraphObject) -> float:
+    """Return an object's size along a dimension of ``lexicon.SIZE_WORDS`` / ``SUPERLATIVES``."""
+    return {'height': obj.height, 'length': obj.length, 'top': obj.top}.get(dim, obj.volume)
 
 
 def _sizes(sizes: Sequence[Tuple[str, int]], cands: Dict[int, float],
@@ -428,8 +425,7 @@ def _sizes(sizes: Sequence[Tuple[str, int]], cands: Dict[int, float],
             cands = {c: cands[c] for c in cands if c not in contra or c in said}
         if len(cands) < 2:
             continue
-        values = {c: {'volume': objs[c].volume, 'length': objs[c].length,
-                      'height': objs[c].volume}.get(dim, objs[c].volume) for c in cands}
+        values = {c: _dimension(dim, objs[c]) for c in cands}
         low, high = min(values.values()), max(values.values())
         if high <= 1.3 * max(low, 1e-12):
             continue  # all alike: the word does not separate them

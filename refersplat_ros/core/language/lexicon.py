@@ -5,7 +5,8 @@ relation phrases are the usual spatial prepositions and their multi-word forms, 
 synonyms are everyday names of household and tabletop things, and colours include the common
 shade names. Words outside these lists are still read: an unknown noun is compared with the
 scene's object names by the sentence encoder (``ground.py``), and an unknown modifier ("ceramic",
-"with the blue label") is matched against the words of the objects' known sentences.
+"with the blue label") can still tell tied candidates apart through the similarity of the whole
+query to each object's known sentences.
 
 One definition of each word class, used by the parser (``parse.py``) and the grounding.
 """
@@ -92,8 +93,8 @@ ORDINALS: Dict[str, int] = {
 FROM_END: Dict[str, int] = {'last': 1, 'penultimate': 2, 'final': 1}
 MIDDLE_WORDS = frozenset({'middle', 'center', 'centre', 'central', 'centermost',
                           'centremost', 'median'})
-NUMBERS: Dict[str, int] = {'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6,
-                           'both': 2, 'pair': 2, 'couple': 2}
+#: Count words, read and skipped in a noun phrase ("the two red cans").
+NUMBERS = frozenset({'one', 'two', 'three', 'four', 'five', 'six', 'both', 'pair', 'couple'})
 
 # --------------------------------------------------------------------------- relations
 #: Relation phrases (word sequences) -> operator. Longer phrases win; ``{side}`` phrases are

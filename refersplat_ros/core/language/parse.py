@@ -1,8 +1,8 @@
 """Read a referring expression into target / attributes / relations / ordinal (``ParsedQuery``).
 
 A small rule-based reader over the word classes of ``lexicon.py``, no statistical tagger: it
-runs in well under a millisecond, never raises on any text, and says what it did not understand
-(``ParsedQuery.unknown``) instead of guessing. Steps (docs/LANGUAGE.md#parser):
+never raises on any text, and what it read is one line (``ParsedQuery.describe``, the start of
+every answer's interpretation). Steps (docs/LANGUAGE.md#parser):
 
 1. Normalise: lower case, contractions ("isn't" -> "is not"), hyphenated forms ("left-most",
    "left-hand"), punctuation kept only as clause boundaries; request prefixes ("could you pick
@@ -27,7 +27,6 @@ from refersplat_ros.core.language import lexicon as lx
 #: Words that end a noun phrase and open a clause about it.
 CLAUSE_MARKERS = frozenset({'that', 'which', 'who', 'whose', 'where', 'while', 'whilst',
                             'being', 'having', 'when'})
-BOUNDARY = ','
 SIDE_INTRO = frozenset({'to', 'on', 'at', 'towards', 'toward', 'from', 'in', 'nearer', 'near',
                         'closer', 'closest', 'nearest', 'farthest', 'furthest', 'most', 'by'})
 SIDE_FILLER = frozenset({'the', 'far', 'very', 'extreme', 'hand', 'handed', 'side', 'edge',
@@ -46,9 +45,6 @@ class NounPhrase:
     not_colours: List[str] = field(default_factory=list)   # "not red"
     sizes: List[Tuple[str, int]] = field(default_factory=list)  # (dimension, +1 / -1)
     modifiers: List[str] = field(default_factory=list)     # other content words
-    count: Optional[int] = None         # "the two cans"
-    plural: bool = False
-    words: List[str] = field(default_factory=list)         # the phrase's words
 
     @property
     def empty(self) -> bool:
@@ -86,8 +82,6 @@ class ParsedQuery:
     superlative: Optional[Tuple[str, int]] = None  # (dimension, direction)
     unique: bool = False                # "the only ..."
     exclusions: List[NounPhrase] = field(default_factory=list)
-    unknown: List[str] = field(default_factory=list)  # content words matched to nothing
-    tokens: List[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """One line of what was read (for logs and the interpretation)."""
@@ -164,42 +158,37 @@ def _strip_requests(tokens: List[str]) -> List[str]:
 def _side_at(tokens: Sequence[str], i: int):
     """Match a side phrase at i: (kind, side, length) with kind 'rel' (... of) or 'side'."""
     j = i
-    intro = False
     while j < len(tokens) and j < i + 3 and tokens[j] in SIDE_INTRO:
-        intro, j = True, j + 1
-    start_fill = j
+        j += 1
     while j < len(tokens) and tokens[j] in SIDE_FILLER and tokens[j] not in ('side', 'hand'):
         j += 1
     if j >= len(tokens) or tokens[j] not in lx.SIDE_WORDS:
         return None
     side = lx.SIDE_WORDS[tokens[j]]
-    if tokens[j] in ('near', 'far') and not (j + 1 < len(tokens) and tokens[j + 1] in (
-            'side', 'end', 'edge')):
-        if tokens[j] == 'far' and j + 1 < len(tokens) and tokens[j + 1] in lx.SIDE_WORDS:
-            j += 1  # "far left"
-            side = lx.SIDE_WORDS[tokens[j]]
-        elif not intro or j == start_fill:
-            return None  # "near" / "far" alone are relations, not sides
+    if tokens[j] in ('near', 'far') and tokens[j + 1:j + 2] not in (['side'], ['end'],
+                                                                    ['edge']):
+        return None  # "near" / "far" alone are relations ("far left": 'far' is a filler)
     j += 1
     while j < len(tokens) and tokens[j] in ('hand', 'handed', 'side', 'edge', 'end', 'most',
                                             'part', 'corner'):
         j += 1
     if j < len(tokens) and tokens[j] == 'of':
-        if not intro and i > 0 and tokens[i - 1] == 'the':
-            pass  # "the left of the two" is unusual; still a relation
         return 'rel', lx.SIDE_RELATION[side], j + 1 - i
-    if not intro and j == i + 1 and tokens[i] in ('front', 'back') and False:
-        return None
     return 'side', side, j - i
 
 
+# Relation phrases by first word, longest first.
+_PHRASES_BY_FIRST: dict = {}
+for _phrase, _op in sorted(lx.RELATION_PHRASES.items(), key=lambda kv: -len(kv[0])):
+    _PHRASES_BY_FIRST.setdefault(_phrase[0], []).append((_phrase, _op))
+
+
 def _relation_at(tokens: Sequence[str], i: int):
-    best = None
-    for phrase, op in lx.RELATION_PHRASES.items():
-        n = len(phrase)
-        if tuple(tokens[i:i + n]) == phrase and (best is None or n > best[1]):
-            best = (op, n)
-    return best
+    """Return (operator, length) of the longest relation phrase starting at i, or None."""
+    for phrase, op in _PHRASES_BY_FIRST.get(tokens[i], ()):
+        if tuple(tokens[i:i + len(phrase)]) == phrase:
+            return op, len(phrase)
+    return None
 
 
 def _mark(tokens: List[str]) -> List[_Mark]:
@@ -255,7 +244,7 @@ def _mark(tokens: List[str]) -> List[_Mark]:
 # ------------------------------------------------------------------------------ phrases
 def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> NounPhrase:
     """Read plain words (no relation marks) into a noun phrase."""
-    np_ = NounPhrase(words=list(words))
+    np_ = NounPhrase()
     content: List[str] = []
     negated = list(negate_next) + [False] * (len(words) - len(negate_next))
     for w, neg in zip(words, negated):
@@ -264,11 +253,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         elif w in lx.SIZE_WORDS:
             dim, sign = lx.SIZE_WORDS[w]
             np_.sizes.append((dim, -sign if neg else sign))
-        elif w in lx.NUMBERS:
-            np_.count = lx.NUMBERS[w]
-            if w in ('both', 'pair', 'couple'):
-                np_.plural = True
-        elif w.isdigit():
+        elif w in lx.NUMBERS or w.isdigit():
             continue
         elif w in lx.GENERIC_NOUNS:
             np_.generic = True
@@ -285,9 +270,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         np_.colours.remove(lx.COLOUR_WORDS[last])
         nouns = [last]
     if nouns:
-        head = nouns[-1]
-        single = singular(head)
-        np_.plural = np_.plural or single != head
+        single = singular(nouns[-1])
         np_.head = single
         if len(nouns) >= 2:
             np_.compound = f'{nouns[-2]} {single}'
@@ -295,7 +278,6 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         np_.generic = False
     elif content:
         np_.generic = True
-        np_.plural = np_.plural or any(w.endswith('s') and w in lx.GENERIC_NOUNS for w in content)
     return np_
 
 
@@ -331,7 +313,7 @@ def parse_query(text: str) -> ParsedQuery:
     """Parse a referring expression (never raises; an unreadable text gives an empty target)."""
     tokens = _strip_requests(tokenize(text))
     marks = _mark(tokens)
-    parsed = ParsedQuery(text=str(text), target=NounPhrase(), tokens=tokens)
+    parsed = ParsedQuery(text=str(text), target=NounPhrase())
     # ---- sequence-level marks: ordinal, side, superlative, uniqueness
     side_marks = [m for m in marks if m.kind == 'side']
     parsed.not_position = any(_negated_before(marks[:k]) for k, m in enumerate(marks)
@@ -341,13 +323,11 @@ def parse_query(text: str) -> ParsedQuery:
     # ---- segments at relations and exclusions
     target_items: List[_Mark] = []
     segments: List[Tuple[_Mark, List[_Mark]]] = []
-    negate_rel = False
     for m in marks:
         if m.kind in ('rel', 'excl'):
             before = target_items if not segments else segments[-1][1]
             negated = m.kind == 'rel' and _negated_before(before)
-            segments.append((_Mark(m.kind, (m.value, negated or negate_rel), m.words), []))
-            negate_rel = False
+            segments.append((_Mark(m.kind, (m.value, negated), m.words), []))
         elif segments:
             segments[-1][1].append(m)
         else:
@@ -394,9 +374,7 @@ def parse_query(text: str) -> ParsedQuery:
         parsed.target.generic = False
     elif parsed.target.head is None and extra.head is not None:
         parsed.target.head, parsed.target.generic = extra.head, False
-    parsed.target.modifiers += [w for w in extra.modifiers]
-    if extra.head is not None and extra.head != parsed.target.head:
-        parsed.unknown.append(extra.head)
+    parsed.target.modifiers += extra.modifiers
     # ---- ordinals, sides, superlatives
     if side_marks or ordinal is not None or from_end is not None:
         side = side_marks[0].value if side_marks else None

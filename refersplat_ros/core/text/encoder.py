@@ -171,17 +171,24 @@ class TextEncoder:
         embedding up to the [CLS]/[SEP] positions; cosine similarity of two rows tells how close
         in meaning two sentences are. A sentence with no word piece gets a zero row.
         """
+        if not sentences:
+            return torch.zeros(0, self.hidden_size)
+        try:  # one padded batch for the sentences not cached yet (a scene's known sentences)
+            features = self.encode_batch(sentences)
+        except QueryError:  # one of them has no word piece: encode one by one
+            features = []
+            for sentence in sentences:
+                try:
+                    features.append(self.encode(sentence))
+                except QueryError:
+                    features.append(None)
         rows = []
-        for sentence in sentences:
-            try:
-                words = self.encode(sentence)
-            except ValueError:
+        for words in features:
+            if words is None:
                 rows.append(torch.zeros(self.hidden_size))
                 continue
             mean = words.float().mean(dim=0).cpu()
             rows.append(mean / mean.norm().clamp_min(1e-12))
-        if not rows:
-            return torch.zeros(0, self.hidden_size)
         return torch.stack(rows)
 
     def encode_batch(self, sentences: Sequence[str]) -> List[Tensor]:

@@ -11,16 +11,10 @@ from refersplat_ros.core.datasets.relations import (between, Description, direct
                                                     footprint_gap, next_to, on_top_of,
                                                     ordinal_position, RelationThresholds,
                                                     superlative)
-from refersplat_ros.core.datasets.shapes import shape_extent
-from refersplat_ros.core.datasets.synth_scene import identical, SceneObject
+from refersplat_ros.core.datasets.synth_scene import identical
+from synth_objects import obj
 
 TH = RelationThresholds()
-
-
-def obj(i, shape, x, y, colour='red', size='large', base_z=0.0, support=0):
-    return SceneObject(i, shape, colour, size, x, y, base_z, 0.0,
-                       shape_extent(shape, 1.0 if size == 'large' else 0.7), support,
-                       f'{colour}-{shape}-{i}')
 
 
 def test_directional_relations_in_the_table_frame():

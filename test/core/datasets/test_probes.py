@@ -7,16 +7,10 @@ from refersplat_ros.core.datasets.expressions import NOUNS
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
 from refersplat_ros.core.datasets.relations import (ordinal_position, relation_holds,
                                                     RelationThresholds)
-from refersplat_ros.core.datasets.shapes import ALL_SHAPES, shape_extent
-from refersplat_ros.core.datasets.synth_scene import SceneObject
+from refersplat_ros.core.datasets.shapes import ALL_SHAPES
+from synth_objects import obj
 
 TH = RelationThresholds()
-
-
-def obj(i, shape, x, y, colour='red', size='large', base_z=0.0, support=0):
-    return SceneObject(i, shape, colour, size, x, y, base_z, 0.0,
-                       shape_extent(shape, 1.0 if size == 'large' else 0.7), support,
-                       f'{colour}-{shape}-{i}')
 
 
 @pytest.fixture(scope='module')

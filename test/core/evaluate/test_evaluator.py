@@ -195,6 +195,31 @@ def test_run_evaluation_of_the_train_split(tiny, run):
     assert summary['split'] == 'train'
 
 
+def test_graph_grounding_scores_what_the_node_publishes(tiny, run, monkeypatch):
+    from refersplat_ros.core.inference.model import ReferringModel
+    calls = []
+    query = ReferringModel.query
+
+    def counted(self, text, *args, **kwargs):
+        calls.append(text)
+        return query(self, text, *args, **kwargs)
+    monkeypatch.setattr(ReferringModel, 'query', counted)
+    config = EvalConfig(run=run, device='cpu', overlays=False, progress=False,
+                        out=run / 'eval_graph', grounding='graph')
+    graph = evaluate_run(config, encoder=tiny[2]).final
+    # the graph's answers do not depend on the field weights: each sentence asked once for
+    # the three checkpoints, and every checkpoint scores the same
+    assert sorted(calls) == ['the box on the right', 'the red ball']
+    assert len({c.miou for c in graph.checkpoints}) == 1
+    assert graph.last.selection_means()['right_object'] == 1.0
+    assert graph.last.miou > 0.5
+    field = evaluate_run(EvalConfig(run=run, device='cpu', overlays=False, progress=False,
+                                    out=run / 'eval_field', grounding='field'),
+                         encoder=tiny[2]).final
+    assert not calls[2:]  # the field is scored from its own response
+    assert [c.step for c in field.checkpoints] == [10, 20, 30]
+
+
 def test_open_vocabulary_mode(tiny, run):
     result = evaluate_run(EvalConfig(run=run, device='cpu', ovs=True, overlays=False,
                                      progress=False), encoder=tiny[2])
