@@ -53,13 +53,20 @@ NAMES_ONLY_STEPS = 300
 
 
 def _train(data: Path, run: Path, seed: int, threads: int, max_steps: int, names_only=False):
+    """Train (or resume) a run; return its stage and its training time in seconds.
+
+    The time is the one the checkpoint records (all sessions of the run), so a run reused from
+    ``--out`` reports how long it trained, not the seconds this call took.
+    """
+    from refersplat_ros.core.field.checkpoint import load_checkpoint
     from refersplat_ros.core.train.trainer import train, TrainConfig
-    start = time.monotonic()
     result = train(TrainConfig(data=data, out=run, seed=seed, num_threads=threads,
                                max_steps=max_steps, resume=True, progress=False,
                                names_only=names_only,
                                steps=NAMES_ONLY_STEPS if names_only else None))
-    return result.stages[0], time.monotonic() - start
+    stage = result.stages[0]
+    recorded = load_checkpoint(stage.last_checkpoint).extra.get('wall_time_s')
+    return stage, float(recorded if recorded is not None else stage.wall_time_s)
 
 
 class _Scorer:
@@ -177,7 +184,7 @@ def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> 
                                     'target': p.target, 'right': right, 'ious': ious,
                                     'ms': ms, 'status': status})
     return {'scene': spec, 'objects': len(dataset.categories), 'steps': stage.steps,
-            'train_min': stage.wall_time_s / 60.0, 'names_only_min': (names_s or 0) / 60.0,
+            'train_min': train_s / 60.0, 'names_only_min': (names_s or 0) / 60.0,
             'records': records}
 
 
@@ -265,7 +272,11 @@ def main(argv=None) -> int:
         f'{min(r["objects"] for r in rows)}-{max(r["objects"] for r in rows)} objects), '
         f'{queries} queries, each answered from the same checkpoint by the field alone '
         f'(`grounding: field`, the paper) and by the object graph (`grounding: graph`, the '
-        f'default). Training: {sum(r["train_min"] for r in rows):.1f} min for the fields, '
+        f'default). Query time is `ReferringModel.query` in this process (no ROS), with the '
+        "encoder's sentence cache (each query is asked of the field first, so the graph's "
+        'encoding is cached; uncached times: docs/LANGUAGE.md#cost-measured). Training '
+        '(recorded in the checkpoints, loop time): '
+        f'{sum(r["train_min"] for r in rows):.1f} min for the fields, '
         f'{sum(r["names_only_min"] for r in rows):.1f} min for the names-only fields '
         f'({args.names_only_scenes} scenes, {NAMES_ONLY_STEPS} steps). Right object = the '
         "published Gaussians are mostly the named object's (AMBIGUOUS or NO_MATCH on a query "
