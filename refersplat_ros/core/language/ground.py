@@ -306,14 +306,13 @@ class Grounder:
             return Grounding(NO_MATCH, interpretation='; '.join(steps),
                              message=f'no {said} fits: {pick_note}')
         ranked = sorted(cands.items(), key=lambda kv: -kv[1])
-        if parsed.unique and len(ranked) > 1:
-            return Grounding(AMBIGUOUS, ranked, '; '.join(steps),
-                             f"'only' but {len(ranked)} objects are a {said}")
         floor = (1.0 - self.config.ambiguity_margin) * ranked[0][1]
         if len(ranked) > 1 and ranked[1][1] > floor:
             close = [kv for kv in ranked if kv[1] > floor]
+            message = (f"'only' but {len(close)} objects are a {said}" if parsed.unique
+                       else f'{len(close)} objects fit equally well')
             return Grounding(AMBIGUOUS, close + [kv for kv in ranked if kv not in close],
-                             '; '.join(steps), f'{len(close)} objects fit equally well')
+                             '; '.join(steps), message)
         return Grounding(OK, ranked, '; '.join(steps))
 
     def _relation(self, rel, cands: Dict[int, float], placed: List[Placed]):

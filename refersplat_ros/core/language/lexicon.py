@@ -77,6 +77,7 @@ SUPERLATIVES: Dict[str, Tuple[str, int]] = {
 SIDE_WORDS: Dict[str, str] = {
     'left': 'left', 'lefthand': 'left', 'right': 'right', 'righthand': 'right',
     'front': 'front', 'near': 'front', 'back': 'back', 'rear': 'back', 'far': 'back',
+    'forward': 'front', 'forwards': 'front', 'backward': 'back', 'backwards': 'back',
 }
 #: Single-word extremes -> side ("the leftmost cup" = first from the left).
 EXTREMES: Dict[str, str] = {
@@ -90,7 +91,7 @@ ORDINALS: Dict[str, int] = {
     '6th': 6, '7th': 7, '8th': 8, '9th': 9, '10th': 10,
 }
 #: Counted from the far end: 'last' = 1 from the opposite side, 'penultimate' = 2.
-FROM_END: Dict[str, int] = {'last': 1, 'penultimate': 2, 'final': 1}
+FROM_END: Dict[str, int] = {'last': 1, 'penultimate': 2, 'final': 1, 'antepenultimate': 3}
 MIDDLE_WORDS = frozenset({'middle', 'center', 'centre', 'central', 'centermost',
                           'centremost', 'median'})
 #: Count words, read and skipped in a noun phrase ("the two red cans").
@@ -109,7 +110,9 @@ def _add(op: str, *phrases: str) -> None:
 
 _add('in_front_of', 'in front of', 'infront of', 'before', 'ahead of', 'in the front of',
      'on the near side of', 'on the front side of', 'on the close side of', 'nearer to me than',
-     'closer to me than', 'closer to the camera than', 'nearer the camera than')
+     'closer to me than', 'closer to the camera than', 'nearer the camera than',
+     'on this side of', 'this side of', 'on our side of', 'on my side of', 'on the near side of',
+     'in the foreground of', 'out in front of')
 _add('behind', 'behind', 'in back of', 'in the back of', 'at the back of', 'beyond',
      'on the far side of', 'on the back side of', 'on the other side of', 'back of',
      'farther away than', 'further away than', 'hidden behind', 'at the rear of',
@@ -138,7 +141,10 @@ _add('farthest_from', 'farthest from', 'furthest from', 'most distant from', 'fa
      'the greatest distance from', 'remote from', 'most remote from')
 _add('between', 'between', 'in between', 'betwixt', 'flanked by', 'sandwiched between',
      'in the middle of', 'midway between', 'halfway between', 'amid', 'amidst', 'among',
-     'between both', 'in the middle between', 'placed between', 'situated between')
+     'between both', 'in the middle between', 'placed between', 'situated between',
+     'in the gap between', 'in the space between', 'somewhere between', 'in the centre between',
+     'in the center between', 'sitting between', 'standing between', 'wedged between',
+     'squeezed between', 'located between', 'positioned between')
 #: The side forms, built by the parser: "(to|on|at) (the) [far] SIDE [hand] [side] of".
 SIDE_RELATION = {'left': 'left_of', 'right': 'right_of', 'front': 'in_front_of',
                  'back': 'behind'}
@@ -146,7 +152,7 @@ SIDE_RELATION = {'left': 'left_of', 'right': 'right_of', 'front': 'in_front_of',
 SUPERLATIVE_RELATIONS = frozenset({'nearest_to', 'farthest_from'})
 
 # --------------------------------------------------------------------------- negation etc.
-NEGATIONS = frozenset({'not', "n't", 'no', 'never', 'without', 'non'})
+NEGATIONS = frozenset({'not', "n't", 'no', 'never', 'without', 'non', 'neither', 'nor'})
 #: Phrases that exclude what follows: "any cup other than the red one".
 EXCLUSIONS: Tuple[Tuple[str, ...], ...] = (
     ('other', 'than'), ('except', 'for'), ('except',), ('apart', 'from'), ('but', 'not'),
@@ -240,7 +246,10 @@ image view table counting count counted starting start started when while if loc
 sitting standing lying positioned situated set kept found stands sits lies rests appears
 seems seem looks something someone thing stuff way sided part time place area visible
 shown seen within amongst comes come coming goes going being counted numbered ordered order
-sequence row line lined placed put sits rest resting sat stood
+sequence row line lined placed put sits rest resting sat stood have has had got
+directly immediately straight slightly somewhat roughly approximately somewhere exactly off
+other another remaining else actually probably maybe perhaps basically kind sort mean meant
+talking
 '''.split())
 #: Request verbs ("pick up", "hand me") at the start of commands.
 REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
@@ -248,4 +257,8 @@ REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in 
     'i would like', "i'd like", 'show me', 'give me', 'hand me', 'pass me', 'bring me',
     'get me', 'fetch me', 'pick up', 'grab', 'take', 'find', 'locate', 'look for',
     'search for', 'point to', 'point at', 'where is', "where's", 'please', 'go to', 'move to',
-    'segment', 'select', 'highlight', 'mark', 'show', 'get', 'fetch', 'bring'))
+    'segment', 'select', 'highlight', 'mark', 'show', 'get', 'fetch', 'bring', 'can i have',
+    'could i have', 'may i have', 'can i get', 'could i get', 'can i grab', 'let me have',
+    'i will take', 'i will have', 'there is', 'there are', 'look at', 'do you see', 'you see',
+    'i see', 'i mean', 'i meant', 'i am looking for', 'i am talking about', 'what about',
+    'how about', 'i want you to pick up', 'i want you to find', 'i want you to grab'))

@@ -28,7 +28,17 @@ from refersplat_ros.core.language import lexicon as lx
 CLAUSE_MARKERS = frozenset({'that', 'which', 'who', 'whose', 'where', 'while', 'whilst',
                             'being', 'having', 'when'})
 SIDE_INTRO = frozenset({'to', 'on', 'at', 'towards', 'toward', 'from', 'in', 'nearer', 'near',
-                        'closer', 'closest', 'nearest', 'farthest', 'furthest', 'most', 'by'})
+                        'closer', 'closest', 'nearest', 'farthest', 'furthest', 'most', 'by',
+                        'off', 'over', 'out'})
+#: Words that stand for a noun phrase said before ("the plate in front of it").
+PRONOUNS = frozenset({'it', 'them', 'this', 'that', 'these', 'those', 'itself'})
+#: Words after which a target's own phrase names a second object that a relation with a pronoun
+#: anchor is about: "the box with the mug on its right" = the box left of the mug.
+HAVING = frozenset({'with', 'has', 'have', 'having', 'got'})
+#: A relation seen from its anchor: "B is right of A" = "A is left of B".
+INVERSE = {'left_of': 'right_of', 'right_of': 'left_of', 'in_front_of': 'behind',
+           'behind': 'in_front_of', 'on_top_of': 'under', 'above': 'under', 'under': 'on_top_of',
+           'next_to': 'next_to'}
 SIDE_FILLER = frozenset({'the', 'far', 'very', 'extreme', 'hand', 'handed', 'side', 'edge',
                          'end', 'most', 'part', 'corner'})
 MAX_WORDS = 80
@@ -45,6 +55,8 @@ class NounPhrase:
     not_colours: List[str] = field(default_factory=list)   # "not red"
     sizes: List[Tuple[str, int]] = field(default_factory=list)  # (dimension, +1 / -1)
     modifiers: List[str] = field(default_factory=list)     # other content words
+    not_nouns: List[str] = field(default_factory=list)     # "that is not a mug"
+    pronoun: bool = False               # only "it" / "that": refers to a phrase said before
 
     @property
     def empty(self) -> bool:
@@ -105,20 +117,77 @@ class ParsedQuery:
 
 
 # ------------------------------------------------------------------------------ tokens
-_CONTRACTIONS = ((r"n't\b", ' not'), (r"'s\b", ' is'), (r"'re\b", ' are'), (r"'m\b", ' am'),
+_CONTRACTIONS = ((r"n't\b", ' not'), (r"'s\b", " 's"), (r"'re\b", ' are'), (r"'m\b", ' am'),
                  (r"'d\b", ' would'), (r"'ll\b", ' will'), (r'\bcannot\b', 'can not'))
 _HYPHEN_JOIN = re.compile(r'\b(left|right|front|rear|back|far|top|bottom)-(most|hand|handed)\b')
+#: Counting from the end in several words ("next-to-last", "last but one") -> one word.
+_FROM_END_FORMS = (
+    (re.compile(r'\b(?:next|second)[\s-]+(?:to|from)[\s-]+(?:the\s+)?last\b'), 'penultimate'),
+    (re.compile(r'\blast\s+but\s+one\b|\bone\s+before\s+(?:the\s+)?last\b'), 'penultimate'),
+    (re.compile(r'\bthird[\s-]+(?:to|from)[\s-]+(?:the\s+)?last\b'), 'antepenultimate'))
+#: Words a possessive side phrase may use after the owner: "the cone's far left-hand side".
+_POSSESSIVE_SIDE = frozenset({'far', 'very', 'immediate', 'hand', 'handed', 'side'})
+#: Words that end an owner's phrase when read backwards from "'s".
+_OWNER_STOP = frozenset({'to', 'on', 'at', 'of', 'from', 'in', 'by', 'the', 'a', 'an', ',',
+                         'towards', 'toward', 'off', 'over', 'is', 'are', 'that', 'which'})
+#: Modal verbs after a pronoun ("the can you can see"): not a noun.
+_MODALS = frozenset({'can', 'could', 'may', 'might', 'will', 'would', 'should'})
+_SUBJECTS = frozenset({'i', 'you', 'we', 'they'})
 
 
 def tokenize(text: str) -> List[str]:
-    """Lower-case words and ',' boundaries; at most ``MAX_WORDS`` words."""
+    """Lower-case words, ',' (clause) and '.' (sentence) boundaries; at most ``MAX_WORDS``.
+
+    Possessive sides become side relations ("to the cone's right" -> "to the right of the
+    cone", "on its left" -> "on the left of it"); other "'s" are "is".
+    """
     text = str(text).lower().replace('\u2019', "'").replace('\u2018', "'")
     text = _HYPHEN_JOIN.sub(lambda m: m.group(1) + m.group(2), text)
+    for pattern, repl in _FROM_END_FORMS:
+        text = pattern.sub(repl, text)
     for pattern, repl in _CONTRACTIONS:
         text = re.sub(pattern, repl, text)
-    text = re.sub(r'[;:!?()\[\]{}"/]|\.(?=\s|$)|--', ' , ', text)
-    tokens = re.findall(r"[a-z0-9]+(?:'[a-z]+)?|,", text.replace('-', ' '))
+    text = re.sub(r'[,:()\[\]{}"/]|--', ' , ', text)
+    text = re.sub(r'[;!?]|\.(?=\s|$)', ' . ', text)
+    tokens = re.findall(r"'s\b|[a-z0-9]+(?:'[a-z]+)?|[,.]", text.replace('-', ' '))
+    tokens = _possessive_sides(tokens)
+    tokens = [w for k, w in enumerate(tokens)
+              if not (w in _MODALS and k > 0 and tokens[k - 1] in _SUBJECTS)]
     return tokens[:MAX_WORDS]
+
+
+def _possessive_sides(tokens: List[str]) -> List[str]:
+    """Rewrite "X's [far] SIDE [hand] [side]" and "its SIDE" as "the SIDE ... of X"."""
+    out: List[str] = []
+    k = 0
+    while k < len(tokens):
+        w = tokens[k]
+        if w in ("'s", 'its', 'their'):
+            j = k + 1
+            while j < len(tokens) and tokens[j] in ('far', 'very', 'immediate'):
+                j += 1
+            if j < len(tokens) and tokens[j] in lx.SIDE_WORDS and tokens[j] not in ('near',
+                                                                                  'far'):
+                j += 1
+                while j < len(tokens) and tokens[j] in _POSSESSIVE_SIDE:
+                    j += 1
+                if w == "'s":
+                    start = len(out)
+                    while start > 0 and len(out) - start < 3 and out[start - 1] not in \
+                            _OWNER_STOP:
+                        start -= 1
+                    owner = out[start:] or ['it']
+                    if start > 0 and out[start - 1] in ('the', 'a', 'an'):
+                        start -= 1
+                    del out[start:]
+                else:
+                    owner = ['it']
+                out += ['the'] + tokens[k + 1:j] + ['of', 'the'] + owner
+                k = j
+                continue
+        out.append('is' if w == "'s" else w)
+        k += 1
+    return out
 
 
 def singular(word: str) -> str:
@@ -144,7 +213,7 @@ def _strip_requests(tokens: List[str]) -> List[str]:
     changed = True
     while changed and tokens:
         changed = False
-        while tokens and tokens[0] in (',', 'please', 'hey', 'ok', 'okay', 'robot', 'now',
+        while tokens and tokens[0] in (',', '.', 'please', 'hey', 'ok', 'okay', 'robot', 'now',
                                        'so', 'and', 'then', 'um', 'uh'):
             tokens, changed = tokens[1:], True
         for prefix in sorted(lx.REQUEST_PREFIXES, key=len, reverse=True):
@@ -196,6 +265,15 @@ def _mark(tokens: List[str]) -> List[_Mark]:
     i = 0
     while i < len(tokens):
         w = tokens[i]
+        if w == 'right' and i + 1 < len(tokens) and (
+                _relation_at(tokens, i + 1) or (_side_at(tokens, i + 1) or ('',))[0] == 'rel'):
+            i += 1  # "right in front of", "right to the left of": an adverb
+            continue
+        if w in ('least', 'most') and i + 1 < len(tokens) and tokens[i + 1] in lx.SIZE_WORDS:
+            dim, sign = lx.SIZE_WORDS[tokens[i + 1]]
+            marks.append(_Mark('sup', (dim, sign if w == 'most' else -sign), (w, tokens[i + 1])))
+            i += 2
+            continue
         side = _side_at(tokens, i)
         rel = _relation_at(tokens, i)
         if side is not None and side[0] == 'rel' and (rel is None or side[2] >= rel[1]):
@@ -217,7 +295,7 @@ def _mark(tokens: List[str]) -> List[_Mark]:
             marks.append(_Mark('rel', rel[0], tuple(tokens[i:i + rel[1]])))
             i += rel[1]
             continue
-        if w == ',':
+        if w in (',', '.'):
             marks.append(_Mark('end', None, (w,)))
         elif w in lx.NEGATIONS:
             marks.append(_Mark('neg', None, (w,)))
@@ -248,7 +326,10 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
     content: List[str] = []
     negated = list(negate_next) + [False] * (len(words) - len(negate_next))
     for w, neg in zip(words, negated):
-        if w in lx.COLOUR_WORDS:
+        if neg and w not in lx.COLOUR_WORDS and w not in lx.SIZE_WORDS and w not in \
+                lx.STOPWORDS and w not in lx.GENERIC_NOUNS and w not in lx.NUMBERS:
+            np_.not_nouns.append(singular(w))  # "that is not a mug"
+        elif w in lx.COLOUR_WORDS:
             (np_.not_colours if neg else np_.colours).append(lx.COLOUR_WORDS[w])
         elif w in lx.SIZE_WORDS:
             dim, sign = lx.SIZE_WORDS[w]
@@ -276,8 +357,10 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
             np_.compound = f'{nouns[-2]} {single}'
         np_.modifiers = [w for w in nouns[:-1]]
         np_.generic = False
-    elif content:
+    elif content or any(w in PRONOUNS for w in words):
         np_.generic = True
+        np_.pronoun = (not np_.colours and not np_.sizes and all(w in PRONOUNS for w in content)
+                       and any(w in PRONOUNS for w in words))
     return np_
 
 
@@ -310,8 +393,54 @@ def _words_of(items: Sequence[_Mark]) -> Tuple[List[str], List[bool]]:
 
 
 def parse_query(text: str) -> ParsedQuery:
-    """Parse a referring expression (never raises; an unreadable text gives an empty target)."""
-    tokens = _strip_requests(tokenize(text))
+    """Parse a referring expression (never raises; an unreadable text gives an empty target).
+
+    Several sentences ("There is a mug. I want the ball left of it.") are read one by one; the
+    last that says something is the query, "it" / "that" in it stands for the first object named
+    before, and a query without a noun of its own ("the one on the left") is about that object.
+    """
+    tokens = tokenize(text)
+    sentences: List[List[str]] = [[]]
+    for w in tokens:
+        if w == '.':
+            if sentences[-1]:
+                sentences.append([])
+        else:
+            sentences[-1].append(w)
+    parses = [_parse_sentence(text, _strip_requests(words)) for words in sentences if words]
+    parses = [p for p in parses if not _says_nothing(p)] or parses or [
+        ParsedQuery(text=str(text), target=NounPhrase())]
+    parsed = parses[-1]
+    earlier = next((p for p in parses[:-1] if p.target.head is not None), None)
+    if earlier is None:
+        return parsed
+    for rel in parsed.relations:
+        rel.anchors = [earlier.target if a.pronoun else a for a in rel.anchors]
+    target = parsed.target
+    if target.head is None:  # "the one on the left", "it is red"
+        target.head, target.compound = earlier.target.head, earlier.target.compound
+        target.generic, target.pronoun = False, False
+        target.colours += [c for c in earlier.target.colours if c not in target.colours]
+        target.not_colours += earlier.target.not_colours
+        target.sizes += earlier.target.sizes
+        target.modifiers += earlier.target.modifiers
+        parsed.relations = earlier.relations + parsed.relations
+        parsed.exclusions = earlier.exclusions + parsed.exclusions
+        for name in ('ordinal', 'side', 'superlative'):
+            if getattr(parsed, name) is None:
+                setattr(parsed, name, getattr(earlier, name))
+        parsed.middle = parsed.middle or earlier.middle
+        parsed.unique = parsed.unique or earlier.unique
+    return parsed
+
+
+def _says_nothing(parsed: ParsedQuery) -> bool:
+    return (parsed.target.empty and not parsed.relations and parsed.ordinal is None
+            and not parsed.middle and parsed.superlative is None)
+
+
+def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
+    """Parse one sentence's tokens (see :func:`parse_query`)."""
     marks = _mark(tokens)
     parsed = ParsedQuery(text=str(text), target=NounPhrase())
     # ---- sequence-level marks: ordinal, side, superlative, uniqueness
@@ -360,6 +489,19 @@ def parse_query(text: str) -> ParsedQuery:
                 side_marks.append(_Mark('side', side, marker.words))
             continue  # "the mug in the scene": nothing to relate to
         parsed.relations.append(Relation(op, anchors, negated, ' '.join(marker.words)))
+    # ---- "the box with the mug on its right": the relation is the mug's, seen from the box
+    having = next((k for k, m in enumerate(target_items)
+                   if m.kind in ('word', 'clause') and m.words[0] in HAVING), None)
+    if having is not None:
+        words, negs = _words_of(target_items[having + 1:])
+        second = _noun_phrase(words, negs)
+        turned = [r for r in parsed.relations if r.op in INVERSE and len(r.anchors) == 1
+                  and r.anchors[0].pronoun]
+        if not second.empty and turned:
+            for rel in turned:
+                rel.op, rel.anchors = INVERSE[rel.op], [second]
+                rel.phrase = f'{rel.phrase} (seen from {second.describe()})'
+            target_items = target_items[:having]
     # ---- the target: its own words up to a clause, plus what clauses say about it
     head_items, clause_items = _target_split(target_items)
     words, negs = _words_of(head_items)
@@ -375,6 +517,9 @@ def parse_query(text: str) -> ParsedQuery:
     elif parsed.target.head is None and extra.head is not None:
         parsed.target.head, parsed.target.generic = extra.head, False
     parsed.target.modifiers += extra.modifiers
+    for word in parsed.target.not_nouns + extra.not_nouns:  # "the thing that is not a box"
+        parsed.exclusions.append(NounPhrase(head=word))
+    parsed.target.not_nouns = []
     # ---- ordinals, sides, superlatives
     if side_marks or ordinal is not None or from_end is not None:
         side = side_marks[0].value if side_marks else None

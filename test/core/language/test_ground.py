@@ -145,3 +145,42 @@ def test_lexical_match():
     assert lexical_match('tin', 'can') == 0.9
     assert lexical_match('fruit', 'orange') == 0.85
     assert lexical_match('elephant', 'cup') == 0.0
+
+
+@pytest.mark.parametrize('text, expected', [
+    # possessives and relations seen from the anchor
+    ("the cup to the white cup's left", 'blue-cup'),
+    ("the cup on the white cup's right-hand side", 'green-cup'),
+    ('the cup with the bowl behind it', 'white-cup'),
+    ('the box that has a ball on it', 'black-box'),
+    ('the cup with the white cup on its left', 'green-cup'),
+    # several sentences: a pronoun or a bare "one" refers to what was named before
+    ('look at the bowl. the cup in front of it', 'white-cup'),
+    ('there is a white cup; I want the cup to the right of it', 'green-cup'),
+    ('there are three cups. I want the one on the left', 'blue-cup'),
+    # counting from the end, "least", adverbs, modal verbs, spoken requests
+    ('the next-to-last cup from the left', 'white-cup'),
+    ('the second to last cup', 'white-cup'),
+    ('the cup right in front of the bowl', 'white-cup'),
+    ('the cup directly to the left of the white one', 'blue-cup'),
+    ('the cup off to the right of the white cup', 'green-cup'),
+    ('the cup you can see in the middle', 'white-cup'),
+    ('can I have the green cup', 'green-cup'),
+    ('the cup on this side of the bowl', 'white-cup'),
+    ('the cup in the gap between the blue cup and the green cup', 'white-cup'),
+])
+def test_spoken_forms(row, text, expected):
+    status, name, result = answer(row, text)
+    assert (status, name) == (OK, expected), result
+
+
+def test_negated_nouns_and_neither_nor(row):
+    status, name, result = answer(row, 'the red thing that is not a can')
+    assert (status, name) == (OK, 'red-ball'), result
+    status, name, result = answer(row, 'the cup that is neither blue nor green')
+    assert (status, name) == (OK, 'white-cup'), result
+    status, _, result = answer(row, 'the only red can')
+    assert status == AMBIGUOUS and "'only'" in result.message
+    # "only" counts the objects that fit equally well, not every weak match
+    status, name, result = answer(row, 'the only red ball')
+    assert (status, name) == (OK, 'red-ball'), result

@@ -1,0 +1,42 @@
+"""The parser's reading of spoken forms, one line each (``ParsedQuery.describe``)."""
+import pytest
+
+from refersplat_ros.core.language.parse import parse_query, tokenize
+
+
+@pytest.mark.parametrize('text, reading', [
+    ("the ball to the cone's right", 'target: ball; right of: cone'),
+    ("the mug on the red bowl's far left-hand side", 'target: mug; left of: red bowl'),
+    ('the box with the mug on its right-hand side', 'target: box; left of: mug'),
+    ('the box that has a ball in back of it', 'target: box; in front of: ball'),
+    ('the plate with the mug on it', 'target: plate; under: mug'),
+    ('look at the box. the plate in front of it', 'target: plate; in front of: box'),
+    ('there is a mug; I want the ball left of it', 'target: ball; left of: mug'),
+    ('there are two mugs. I want the one on the left', 'target: mug; #1 from the left'),
+    ('the furthest forward cup', 'target: cup; #1 from the front'),
+    ('the next-to-last can from the left', 'target: can; #2 from the right'),
+    ('the last but one ball', 'target: ball; #2 from the right'),
+    ('the third to last ball', 'target: ball; #3 from the right'),
+    ('the least tall box', 'target: box; least height'),
+    ('the most massive box', 'target: box; most volume'),
+    ('the can you can see on the left', 'target: can; #1 from the left'),
+    ('can I have the red mug', 'target: red mug'),
+    ('the object that is not a mug', 'target: object; except: mug'),
+    ('neither the red nor the blue ball', 'target: not red not blue ball'),
+    ('the mug right in front of the box', 'target: mug; in front of: box'),
+    ('the cup over to the right of the bowl', 'target: cup; right of: bowl'),
+    ('the mug on this side of the box', 'target: mug; in front of: box'),
+    ('the cone somewhere in the gap between the box and the ball',
+     'target: cone; between: box and ball'),
+])
+def test_spoken_forms(text, reading):
+    assert parse_query(text).describe() == reading
+
+
+def test_possessive_without_a_side_is_is():
+    assert tokenize("it's the mug's handle") == ['it', 'is', 'the', 'mug', 'is', 'handle']
+
+
+@pytest.mark.parametrize('text', ['', '.', "'s", "its left", "the 's right", '. . the', ';;'])
+def test_fragments_never_raise(text):
+    parse_query(text).describe()
