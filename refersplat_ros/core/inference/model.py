@@ -31,6 +31,7 @@ from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
 from refersplat_ros.core.inference.selection import (Instance, instance_of, select_target,
                                                      Selection, SelectionConfig, Visibility)
+from refersplat_ros.core.inference.target_view import render_target, TargetView
 from refersplat_ros.core.language.graph import ObjectGraph
 from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, GroundingConfig,
                                                  NO_MATCH as GROUNDED_NOTHING)
@@ -70,11 +71,13 @@ class Candidate:
 class QueryOutcome:
     """Everything one query produced.
 
-    ``selection``/``mask`` are set when the status is OK or AMBIGUOUS (``queries.ANSWERED``: the
-    best candidate). ``interpretation`` says in a short line how the query was understood
-    ("target: bowl <- 'basin'; right of: ball #2 <- 'little sphere'; view: reference"), empty
-    when the query was never read (INVALID_QUERY). ``candidates`` lists the objects that fit,
-    best first (several for AMBIGUOUS; the chosen one for OK; empty otherwise).
+    ``selection``/``mask`` are set when the status is OK or AMBIGUOUS (``queries.ANSWERED``:
+    the best candidate); ``view`` (mask and depth in the query's camera,
+    ``target_view.py``) instead of ``mask`` when the query gave a camera. ``interpretation``
+    says in a short line how the query was understood ("target: bowl <- 'basin'; right of:
+    ball #2 <- 'little sphere'; view: reference"), empty when the query was never read
+    (INVALID_QUERY). ``candidates`` lists the objects that fit, best first (several for
+    AMBIGUOUS; the chosen one for OK; empty otherwise).
     """
 
     status: QueryStatus
@@ -85,6 +88,7 @@ class QueryOutcome:
     timings_ms: Dict[str, float] = field(default_factory=dict)  # encode, field, select, render
     interpretation: str = ''
     candidates: List[Candidate] = field(default_factory=list)
+    view: Optional[TargetView] = None              # the target in the query's camera
 
 
 class ReferringModel:
@@ -244,6 +248,15 @@ class ReferringModel:
             raise ValueError('no mask camera set')
         return self._mask_weights.render(logits.reshape(-1, 1).float())[0]
 
+    def render_target(self, indices, camera: Camera,
+                      selection: Optional[SelectionConfig] = None) -> TargetView:
+        """Render the Gaussians ``indices`` (a target) in ``camera``.
+
+        Mask with occlusion and depth in metres (``selection.metric_scale``); gsplat on CUDA.
+        """
+        scale = (selection or SelectionConfig()).metric_scale
+        return render_target(self.scene, indices, camera, metric_scale=scale)
+
     def query(self, text: str, selection: Optional[SelectionConfig] = None,
               max_chars: int = 512,
               on_stage: Optional[Callable[[str], None]] = None,
@@ -257,8 +270,10 @@ class ReferringModel:
         running after that many seconds is stopped at the next check (between blocks of the
         field pass, between clustering steps, between stages) and reported as ERROR;
         ``spent_s`` is time the query already used before this call (the node's queue wait).
-        ``camera`` is the viewpoint of left / right / front / behind (default: the scene's
-        reference view, docs/LANGUAGE.md#viewpoint).
+        ``camera`` (e.g. the robot's) is the viewpoint of left / right / front / behind
+        (default: the scene's reference view, docs/LANGUAGE.md#viewpoint), and the answer's
+        target is rendered in it (``QueryOutcome.view``: mask with occlusion, depth) instead of
+        the mask view.
         """
         reason = validate_query(text, max_chars)
         if reason is not None:
@@ -283,13 +298,13 @@ class ReferringModel:
         try:
             if self.uses_graph:
                 return self._query_graph(text, selection, stage, timings, camera)
-            return self._query(text, selection, stage, check, timings)
+            return self._query(text, selection, stage, check, timings, camera)
         except QueryError as exc:
             return QueryOutcome(QueryStatus.INVALID_QUERY, str(exc), text, timings_ms=timings)
         except QueryTimeout as exc:
             return QueryOutcome(QueryStatus.ERROR, str(exc), text, timings_ms=timings)
 
-    def _query(self, text, selection, stage, check, timings) -> QueryOutcome:
+    def _query(self, text, selection, stage, check, timings, camera) -> QueryOutcome:
         stage('encoding')
         start = time.perf_counter()
         with torch.no_grad():
@@ -309,14 +324,16 @@ class ReferringModel:
             timings['render'] = 0.0
             return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
                                 timings_ms=timings)
-        mask = None
+        mask = view = None
         stage('rendering')
         start = time.perf_counter()
-        if self._mask_weights is not None:
+        if camera is not None:
+            view = self.render_target(chosen.indices, camera, selection)
+        elif self._mask_weights is not None:
             foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
             mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
         timings['render'] = (time.perf_counter() - start) * 1e3
-        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings)
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view)
 
     def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
@@ -357,11 +374,14 @@ class ReferringModel:
                                 timings_ms=timings, interpretation=grounded.interpretation)
         stage('rendering')
         start = time.perf_counter()
-        mask = None
-        if self._mask_weights is not None:
+        mask = view = None
+        if camera is not None:
+            view = self.render_target(chosen.indices, camera, config)
+        elif self._mask_weights is not None:
             logits = target_logits(self.num_gaussians, chosen.indices, self.device)
             foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
             mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
         timings['render'] = (time.perf_counter() - start) * 1e3
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
-                            text, chosen, mask, timings, grounded.interpretation, candidates)
+                            text, chosen, mask, timings, grounded.interpretation, candidates,
+                            view)

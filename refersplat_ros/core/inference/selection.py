@@ -42,6 +42,8 @@ from typing import Callable, List, Optional
 import numpy as np
 import open3d as o3d
 
+from refersplat_ros.core.scene.frames import rotation_to_quaternion_xyzw
+
 RANKINGS = ('support', 'mass')
 #: Percentile of the scene's visibility that ``seen_fraction`` scales.
 SEEN_REFERENCE_PERCENTILE = 90.0
@@ -397,26 +399,6 @@ def oriented_box(points: np.ndarray, up=(0.0, 0.0, 1.0), upright: bool = True):
     low, high = local.min(axis=0), local.max(axis=0)
     center = rotation @ ((low + high) / 2.0)
     return center, rotation, high - low
-
-
-def rotation_to_quaternion_xyzw(rotation: np.ndarray) -> np.ndarray:
-    """Return the unit quaternion (x, y, z, w), w >= 0, of a proper rotation matrix [3, 3]."""
-    m = np.asarray(rotation, np.float64)
-    trace = np.trace(m)
-    if trace > 0.0:
-        s = 2.0 * np.sqrt(trace + 1.0)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, s / 4]
-    else:
-        i = int(np.argmax(np.diag(m)))
-        j, k = (i + 1) % 3, (i + 2) % 3
-        s = 2.0 * np.sqrt(1.0 + m[i, i] - m[j, j] - m[k, k])
-        q = [0.0, 0.0, 0.0, (m[k, j] - m[j, k]) / s]
-        q[i] = s / 4
-        q[j] = (m[j, i] + m[i, j]) / s
-        q[k] = (m[k, i] + m[i, k]) / s
-    q = np.asarray(q)
-    q /= np.linalg.norm(q)
-    return q if q[3] >= 0 else -q
 
 
 class Visibility:

@@ -166,8 +166,8 @@ def _possessive_sides(tokens: List[str]) -> List[str]:
             j = k + 1
             while j < len(tokens) and tokens[j] in ('far', 'very', 'immediate'):
                 j += 1
-            if j < len(tokens) and tokens[j] in lx.SIDE_WORDS and tokens[j] not in ('near',
-                                                                                  'far'):
+            side = tokens[j] if j < len(tokens) else ''
+            if side in lx.SIDE_WORDS and side not in ('near', 'far'):
                 j += 1
                 while j < len(tokens) and tokens[j] in _POSSESSIVE_SIDE:
                     j += 1

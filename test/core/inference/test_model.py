@@ -93,6 +93,23 @@ def test_query_selects_object_with_timings_and_mask(model, handmade):
     assert model.memory_bytes() > handmade.means.nbytes
 
 
+def test_query_with_a_camera_renders_the_target_in_it(model, handmade):
+    from refersplat_ros.core.inference.target_view import render_target
+    from refersplat_ros.core.scene.cameras import Camera
+    camera = Camera.look_at((0.6, -0.8, 0.5), A_CENTER, width=80, height=60, fov_y_deg=50.0)
+    outcome = model.query('the red mug', SelectionConfig(metric_scale=2.0), camera=camera)
+    assert outcome.status == QueryStatus.OK and outcome.mask is None
+    view = outcome.view
+    assert view.mask.shape == (60, 80) and view.pixels > 50
+    expected = render_target(model.scene, np.flatnonzero(handmade.object_ids == 1), camera,
+                             metric_scale=2.0)
+    iou = ((view.mask > 0) & (expected.mask > 0)).sum() / ((view.mask > 0) |
+                                                            (expected.mask > 0)).sum()
+    assert iou >= 0.95
+    distance = 2.0 * np.linalg.norm(np.subtract((0.6, -0.8, 0.5), A_CENTER))
+    assert abs(float(np.nanmedian(view.depth)) - distance) < 0.2
+
+
 def test_query_statuses(model):
     invalid = model.query('   ')
     assert invalid.status == QueryStatus.INVALID_QUERY and invalid.selection is None

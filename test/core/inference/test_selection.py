@@ -4,8 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from refersplat_ros.core.inference.selection import (oriented_box, rotation_to_quaternion_xyzw,
-                                                     select_target, SelectionConfig, Visibility)
+from refersplat_ros.core.inference.selection import (oriented_box, select_target,
+                                                     SelectionConfig, Visibility)
+from refersplat_ros.core.scene.frames import rotation_to_quaternion_xyzw
 
 
 def _blob(rng, center, size, n):

@@ -1,0 +1,102 @@
+"""The target's mask and depth in an arbitrary camera: ground truth, occlusion, out of view."""
+import numpy as np
+import pytest
+import torch
+
+from refersplat_ros.core.datasets.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.shapes import shape_extent
+from refersplat_ros.core.datasets.synth_scene import (build_gaussians, GaussianConfig,
+                                                      SceneObject, TableSpec)
+from refersplat_ros.core.inference.target_view import render_target
+from refersplat_ros.core.scene.cameras import Camera
+
+TABLE = TableSpec(half_x=0.3, half_y=0.3, floor_half=0.5)
+
+
+@pytest.fixture(scope='module')
+def scene():
+    ball = SceneObject(1, 'ball', 'red', 'large', 0.0, 0.15, 0.0, 0.0,
+                       shape_extent('ball', 1.0), category='red-ball')
+    box = SceneObject(2, 'box', 'blue', 'large', 0.0, -0.05, 0.0, 0.0,
+                      shape_extent('box', 1.0), category='blue-box')
+    mug = SceneObject(3, 'mug', 'green', 'large', 0.2, 0.1, 0.0, 0.0,
+                      shape_extent('mug', 1.0), category='green-mug')
+    g = build_gaussians(np.random.default_rng(0), [ball, box, mug], TABLE,
+                        GaussianConfig(density=12000.0))
+    return g, g.to_scene()
+
+
+def _truth(g, camera, object_id):
+    t = torch.from_numpy
+    _, labels = render_ground_truth(t(g.means), t(g.quats), t(g.scales), t(g.opacities),
+                                    t(g.colors), t(g.object_ids), 3, camera, backend='cpu')
+    return labels.numpy() == object_id
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_mask_matches_ground_truth_and_the_full_render(scene):
+    g, gs = scene
+    camera = Camera.look_at((0.5, -0.6, 0.5), (0.1, 0.05, 0.05), width=160, height=120,
+                            fov_y_deg=50.0)
+    for object_id in (1, 2, 3):
+        indices = np.flatnonzero(g.object_ids == object_id)
+        view = render_target(gs, indices, camera, backend='cpu')
+        truth = _truth(g, camera, object_id)
+        assert truth.sum() > 50
+        assert _iou(view.mask > 0, truth) >= 0.9, object_id
+        # the window render equals rendering the whole image with every Gaussian
+        full = render_target(gs, indices, camera, backend='cpu', full_image=True)
+        assert _iou(view.mask > 0, full.mask > 0) >= 0.999
+        np.testing.assert_allclose(view.depth, full.depth, rtol=1e-4, equal_nan=True)
+        assert view.gaussians < len(g.means)
+        # depth: along the optical axis, metres = scene units x metric scale
+        mean_z = (gs.means[indices] @ camera.world_to_camera[:3, :3].T
+                  + camera.world_to_camera[:3, 3])[:, 2].mean().item()
+        seen = view.depth[view.mask > 0]
+        assert np.isfinite(seen).all() and np.isnan(view.depth[view.mask == 0]).all()
+        assert abs(float(np.median(seen)) - mean_z) < 0.1
+        doubled = render_target(gs, indices, camera, metric_scale=2.0, backend='cpu')
+        np.testing.assert_allclose(doubled.depth, 2.0 * view.depth, rtol=1e-5, equal_nan=True)
+
+
+def test_occluded_target_shows_only_what_the_camera_sees(scene):
+    g, gs = scene
+    ball = np.flatnonzero(g.object_ids == 1)
+    # low, in front of the table: the ball stands straight behind the box
+    low = Camera.look_at((0.0, -0.8, 0.06), (0.0, 0.15, 0.05), width=64, height=48,
+                         fov_y_deg=40.0)
+    hidden = render_target(gs, ball, low, backend='cpu')
+    assert hidden.pixels <= 0.1 * (_truth(g, low, 2).sum())
+    assert _iou(hidden.mask > 0, _truth(g, low, 1)) >= 0.9 or hidden.pixels == 0
+    if hidden.pixels == 0:
+        assert 'hidden' in hidden.reason
+    # from above nothing hides it
+    top = Camera.look_at((0.0, 0.15, 1.2), (0.0, 0.15, 0.0), up=(0.0, 1.0, 0.0), width=64,
+                         height=48, fov_y_deg=40.0)
+    seen = render_target(gs, ball, top, backend='cpu')
+    assert seen.pixels > 30 and _iou(seen.mask > 0, _truth(g, top, 1)) >= 0.9
+
+
+def test_target_out_of_view_has_a_reason(scene):
+    g, gs = scene
+    ball = np.flatnonzero(g.object_ids == 1)
+    away = Camera.look_at((0.0, -0.8, 0.3), (0.0, -2.0, 0.3), width=64, height=48)
+    view = render_target(gs, ball, away, backend='cpu')
+    assert view.pixels == 0 and 'behind the camera' in view.reason
+    aside = Camera.look_at((0.0, -0.8, 0.3), (3.0, -0.8, 0.3), width=64, height=48)
+    view = render_target(gs, ball, aside, backend='cpu')
+    assert view.pixels == 0 and 'outside the camera image' in view.reason
+    assert render_target(gs, [], away).reason == 'the target has no Gaussians'
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA (gsplat)')
+def test_gsplat_window_render_matches_cpu(scene):
+    g, gs = scene
+    camera = Camera.look_at((0.5, -0.6, 0.5), (0.1, 0.05, 0.05), width=160, height=120)
+    indices = np.flatnonzero(g.object_ids == 3)
+    cpu = render_target(gs, indices, camera, backend='cpu')
+    gpu = render_target(gs.to('cuda'), indices, camera, backend='gsplat')
+    assert _iou(cpu.mask > 0, gpu.mask > 0) >= 0.97
