@@ -1,9 +1,9 @@
 """numpy <-> ROS message converters (the project's own; sensor_msgs_py is not on PyPI).
 
 One error type, explicit ``header`` arguments, no hidden defaults, in the spirit of cv_bridge.
-Positions and sizes are copied as given, never scaled here: the core's selection (boxes,
-candidates, target cloud) is already in metres (``SelectionConfig.metric_scale``), and the frame
-is that of the header the outputs of a query share.
+Positions and sizes are never scaled here: the core's selection (boxes, candidates, target
+cloud) is already in metres (``SelectionConfig.metric_scale``); a ``RigidTransform`` given to a
+converter moves them from the scene frame into the output frame (docs/ROBOT.md#frames).
 Large clouds take the fast path of docs/SETUP.md#large-messages: ``PointCloud2.data`` is set
 from an ``array.array('B', ...)`` (the setter's slow per-element check is skipped) and read back
 with ``np.frombuffer`` (no copy).
@@ -17,6 +17,8 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from visualization_msgs.msg import Marker, MarkerArray
 
 from refersplat_ros.core.inference.queries import QueryStatus, status_name
+from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.scene.frames import camera_from_pose, FrameError, RigidTransform
 from refersplat_ros.msg import ReferCandidate
 
 
@@ -197,6 +199,62 @@ def image_to_mono8(msg) -> np.ndarray:
     return rows[:, :msg.width]
 
 
+def depth_to_image(depth: np.ndarray, header) -> Image:
+    """Convert an [H, W] float32 depth in metres to a ``32FC1`` image (REP 118; NaN = none)."""
+    depth = np.asarray(depth)
+    if depth.ndim != 2 or depth.dtype != np.float32:
+        raise ConversionError(f'32FC1 image must be [H, W] float32, got {list(depth.shape)} '
+                              f'{depth.dtype}')
+    msg = Image(header=header, height=depth.shape[0], width=depth.shape[1], encoding='32FC1',
+                is_bigendian=int(sys.byteorder == 'big'), step=4 * depth.shape[1])
+    msg.data = array.array('B', np.ascontiguousarray(depth).tobytes())
+    return msg
+
+
+def image_to_depth(msg) -> np.ndarray:
+    """Convert a ``32FC1`` ``sensor_msgs/Image`` to an [H, W] float32 array (metres)."""
+    if msg.encoding != '32FC1':
+        raise ConversionError(f'expected a 32FC1 image, got encoding {msg.encoding!r}')
+    if msg.step < 4 * msg.width or len(msg.data) != msg.step * msg.height:
+        raise ConversionError(f'image data has {len(msg.data)} bytes; header says '
+                              f'{msg.height} rows of {msg.step}')
+    dtype = np.dtype('>f4' if msg.is_bigendian else '<f4')
+    data = msg.data if isinstance(msg.data, (array.array, bytes)) else bytes(msg.data)
+    rows = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)[:, :4 * msg.width]
+    return np.ascontiguousarray(rows).view(dtype).astype(np.float32)
+
+
+def camera_from_msgs(info: CameraInfo, pose, scene_frame: str, output_frame: str,
+                     output_tf: RigidTransform, metric_scale: float) -> Camera:
+    """Build the renderer's camera from a ``CameraInfo`` and the ``PoseStamped`` of its frame.
+
+    Raises ``FrameError`` saying what is wrong. The pose (of the camera's optical frame) may be
+    in the scene frame (``scene_frame``, or an empty frame_id) or in the output frame
+    (``output_frame``; it is moved into the scene frame with ``output_tf``), in metres. The
+    intrinsics are ``k`` (fx, fy, cx, cy); distortion ``d`` is not applied (use the rectified
+    camera).
+    """
+    if info.width == 0 or info.height == 0:
+        raise FrameError(f'camera_info has image size {info.width}x{info.height}')
+    frame = pose.header.frame_id
+    p, q = pose.pose.position, pose.pose.orientation
+    in_pose = RigidTransform.create((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), 'camera pose')
+    if frame in ('', scene_frame):
+        in_scene = in_pose
+    elif output_frame and frame == output_frame:
+        back = output_tf.inverse()
+        position, quaternion = back.apply_pose(in_pose.translation, in_pose.quaternion_xyzw)
+        in_scene = RigidTransform.create(position, quaternion, 'camera pose')
+    else:
+        frames = ' or '.join(repr(f) for f in (scene_frame, output_frame) if f)
+        raise FrameError(f'camera pose is in frame {frame!r}; give it in {frames} (the node '
+                         'does not read TF: look the transform up and publish the pose in that '
+                         'frame, see docs/ROBOT.md)')
+    k = [float(v) for v in info.k]
+    return camera_from_pose(info.width, info.height, k[0], k[4], k[2], k[5], in_scene,
+                            metric_scale, name=info.header.frame_id)
+
+
 def camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
                 header) -> CameraInfo:
     """Build a distortion-free ``sensor_msgs/CameraInfo`` (plumb_bob with zero coefficients)."""
@@ -218,17 +276,20 @@ def pose_msg(position, quaternion_xyzw) -> Pose:
     return pose
 
 
-def candidate_msg(candidate) -> ReferCandidate:
+def candidate_msg(candidate, tf: RigidTransform = None) -> ReferCandidate:
     """Convert a core ``Candidate`` (``core/inference/model.py``) to a ``ReferCandidate``.
 
-    The candidate's ``Instance`` is already in metres in the scene frame: pose = box centre and
-    axes, ``bbox_size`` = box extents along them, ``centroid`` = mean of its Gaussians.
+    The candidate's ``Instance`` is in metres in the scene frame (pose = box centre and axes,
+    ``bbox_size`` = box extents along them, ``centroid`` = mean of its Gaussians); ``tf`` moves
+    it into the output frame.
     """
     instance = candidate.instance
+    tf = tf or RigidTransform.identity()
     msg = ReferCandidate(label=str(candidate.label), score=float(candidate.score),
-                         pose=pose_msg(instance.center, instance.quaternion_xyzw))
+                         pose=pose_msg(*tf.apply_pose(instance.center, instance.quaternion_xyzw)))
     msg.bbox_size.x, msg.bbox_size.y, msg.bbox_size.z = (float(v) for v in instance.extent)
-    msg.centroid.x, msg.centroid.y, msg.centroid.z = (float(v) for v in instance.centroid)
+    centroid = tf.apply_points(np.asarray(instance.centroid, np.float64)[None])[0]
+    msg.centroid.x, msg.centroid.y, msg.centroid.z = (float(v) for v in centroid)
     return msg
 
 

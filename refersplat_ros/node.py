@@ -54,21 +54,23 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from refersplat_ros import topics
 from refersplat_ros.action import Refer
-from refersplat_ros.conversions import (BOX_RGBA, camera_info, candidate_msg, mono8_to_image,
-                                        pose_msg, target_label, target_markers,
-                                        xyz_to_pointcloud2)
+from refersplat_ros.conversions import (BOX_RGBA, camera_from_msgs, camera_info, candidate_msg,
+                                        depth_to_image, mono8_to_image, pose_msg, target_label,
+                                        target_markers, xyz_to_pointcloud2)
 from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
                                                    validate_overrides, validate_query)
 from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
 from refersplat_ros.core.language.ground import GROUNDINGS, GroundingConfig
+from refersplat_ros.core.scene.frames import FrameError, RigidTransform
 from refersplat_ros.msg import ReferResult
-from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, LATCHED, QUERY_QOS,
-                                RESULT_QOS)
+from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, CAMERA_QOS, LATCHED,
+                                QUERY_QOS, RESULT_QOS)
 from refersplat_ros.srv import LoadScene
 
 __all__ = ['BOX_RGBA', 'LATCHED', 'QUERY_QOS', 'RESULT_QOS', 'ReferSplatNode', 'main']
@@ -99,10 +101,22 @@ class _Job:
     received: float                                   # time.monotonic() at receipt
     top_k: int = 0                                    # 0 = parameter
     threshold: float = 0.0                            # <= 0 = parameter
+    camera_info: Optional[CameraInfo] = None          # the goal's camera, if it gave one
+    camera_pose: Optional[PoseStamped] = None
     feedback: Optional[Callable[[str], None]] = None  # action feedback
     future: Optional[Future] = None                   # completed for the action's coroutine
     done: threading.Event = field(default_factory=threading.Event)
     result: Optional[ReferResult] = None
+
+
+@dataclass
+class _Tracked:
+    """The target that tracking mode re-renders for each new camera pose."""
+
+    query_id: int
+    indices: np.ndarray
+    last: float = 0.0          # time.monotonic() of the last render published
+    renders: int = 0
 
 
 def _descriptor(description, read_only=False, float_range=None, int_range=None):
@@ -126,7 +140,23 @@ PARAMETERS = {
                      None, None),
     'device': ('auto', "'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'", True, None,
                None),
-    'frame_id': ('scene', 'frame of every output (the scene frame)', True, None, None),
+    'frame_id': ('scene', 'the scene frame (of the outputs unless output_frame is set)', True,
+                 None, None),
+    'output_frame': ('', 'frame of every pose, cloud, box and marker; empty = frame_id (no '
+                     'transform)', True, None, None),
+    'output_transform.translation': ([0.0, 0.0, 0.0], 'position of the scene frame origin in '
+                                     'output_frame (metres)', True, None, None),
+    'output_transform.rotation': ([0.0, 0.0, 0.0, 1.0], 'orientation (x, y, z, w) of the scene '
+                                  'frame in output_frame (unit quaternion)', True, None, None),
+    'camera.info_topic': (topics.CAMERA_INFO, 'sensor_msgs/CameraInfo of the live camera '
+                          '(rectified); empty = no live camera', True, None, None),
+    'camera.pose_topic': (topics.CAMERA_POSE, 'geometry_msgs/PoseStamped of the camera '
+                          'optical frame in frame_id or output_frame; empty = none', True, None,
+                          None),
+    'tracking.enabled': (False, 'after an answer, re-render the target in the live camera for '
+                         'each new camera pose until a new query or ~/clear', False, None, None),
+    'tracking.max_rate_hz': (5.0, 'most tracking renders per second', False, (0.1, 100.0),
+                             None),
     'metric_scale': (1.0, 'metres per scene unit for poses, boxes and clouds', True,
                      (1e-6, 1e6), None),
     'selection.threshold': (0.5, 'select Gaussians with sigmoid(response) >= threshold', False,
@@ -167,8 +197,8 @@ PARAMETERS = {
                        (0, 65_536)),
     'load.max_file_mb': (4096, 'scene and checkpoint files must be regular files of at most this '
                          'size (MiB)', False, None, (1, 1_048_576)),
-    'mask.dataset': ('', 'dataset folder whose camera mask.view_index renders ~/target/mask',
-                     True, None, None),
+    'mask.dataset': ('', 'dataset folder whose camera mask.view_index renders ~/target/mask '
+                     'when no camera is given (topics or goal)', True, None, None),
     'mask.view_index': (-1, 'index into the dataset views (sorted by name); -1 = no mask', True,
                         None, (-1, 1_000_000)),
     'scene_cloud.max_points': (50_000, 'decimate ~/scene/cloud to at most this many points',
@@ -203,6 +233,7 @@ class ReferSplatNode(LifecycleNode):
         self._mask_pub = self.create_publisher(Image, topics.TARGET_MASK, LATCHED)
         self._info_pub = self.create_publisher(CameraInfo, topics.TARGET_CAMERA_INFO,
                                                LATCHED)
+        self._depth_pub = self.create_publisher(Image, topics.TARGET_DEPTH, LATCHED)
         self._markers_pub = self.create_publisher(MarkerArray, topics.MARKERS, LATCHED)
         self._scene_pub = self.create_publisher(PointCloud2, topics.SCENE_CLOUD, LATCHED)
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
@@ -218,6 +249,19 @@ class ReferSplatNode(LifecycleNode):
             cancel_service_qos_profile=ACTION_SERVICE_QOS,
             feedback_pub_qos_profile=ACTION_FEEDBACK_QOS)
         self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene)
+        # The live camera (docs/ROBOT.md): the newest CameraInfo and pose, read by the worker.
+        self._output_tf = RigidTransform.identity()
+        self._camera_lock = threading.Lock()
+        self._camera_msgs = [None, None]   # CameraInfo, PoseStamped
+        self._tracked: Optional[_Tracked] = None
+        self._track_pending = False
+        info_topic = self.get_parameter('camera.info_topic').value
+        pose_topic = self.get_parameter('camera.pose_topic').value
+        if info_topic:
+            self.create_subscription(CameraInfo, info_topic, self._on_camera_info, CAMERA_QOS)
+        if pose_topic:
+            self.create_subscription(PoseStamped, pose_topic, self._on_camera_pose, CAMERA_QOS)
+        self.create_service(Trigger, topics.CLEAR, self._on_clear)
         # Wakes the executor when the worker finishes an action's query, so the goal's coroutine
         # resumes at once.
         self._wake = self.create_guard_condition(lambda: None)
@@ -238,6 +282,11 @@ class ReferSplatNode(LifecycleNode):
         """Load scene + checkpoint + encoder; stay unconfigured with a clear log on failure."""
         scene = self.get_parameter('scene').value
         checkpoint = self.get_parameter('checkpoint').value
+        try:
+            self._output_tf = self._read_output_transform()
+        except FrameError as exc:
+            self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f'configuring: loading {scene!r} and {checkpoint!r}')
         try:
             self._model = self._on_worker(self._load, scene, checkpoint)
@@ -327,6 +376,100 @@ class ReferSplatNode(LifecycleNode):
         response.message = f'loaded {model.num_gaussians} Gaussians from {request.scene_path}'
         return response
 
+    # ------------------------------------------------------------------ frames and camera
+    def _out_frame(self) -> str:
+        return self.get_parameter('output_frame').value or self.get_parameter('frame_id').value
+
+    def _read_output_transform(self) -> RigidTransform:
+        """Return the scene frame's pose in ``output_frame`` (identity without one)."""
+        get = self.get_parameter
+        if not get('output_frame').value:
+            return RigidTransform.identity()
+        return RigidTransform.create(list(get('output_transform.translation').value),
+                                     list(get('output_transform.rotation').value),
+                                     'output_transform')
+
+    def _on_camera_info(self, msg: CameraInfo):
+        with self._camera_lock:
+            self._camera_msgs[0] = msg
+        self._track_pending = True
+
+    def _on_camera_pose(self, msg: PoseStamped):
+        with self._camera_lock:
+            self._camera_msgs[1] = msg
+        self._track_pending = True
+
+    def _camera(self, info, pose):
+        return camera_from_msgs(info, pose, self.get_parameter('frame_id').value,
+                                self.get_parameter('output_frame').value, self._output_tf,
+                                self.get_parameter('metric_scale').value)
+
+    def _camera_for(self, job: '_Job'):
+        """Return (camera, its CameraInfo, note) for a query: the goal's, else the live one.
+
+        A bad camera in the goal raises FrameError (the goal is INVALID_QUERY); a bad live camera
+        is left out with a note (the answer uses the reference view and the mask view).
+        """
+        info = job.camera_info
+        if info is not None and (info.width or info.height or any(info.k)):
+            try:
+                return self._camera(info, job.camera_pose), info, ''
+            except FrameError as exc:
+                raise FrameError(f'camera in the goal: {exc}') from None
+        with self._camera_lock:
+            info, pose = self._camera_msgs
+        if info is None or pose is None:
+            return None, None, ''
+        try:
+            return self._camera(info, pose), info, ''
+        except FrameError as exc:
+            return None, None, f'live camera not used: {exc}'
+
+    def _publish_view(self, view, info: CameraInfo):
+        """Publish a target view stamped with its camera's header (for message_filters)."""
+        header = Header(stamp=info.header.stamp, frame_id=info.header.frame_id)
+        self._info_pub.publish(info)
+        self._mask_pub.publish(mono8_to_image(view.mask, header))
+        self._depth_pub.publish(depth_to_image(view.depth, header))
+
+    def _track(self):
+        """Tracking mode: re-render the tracked target for the newest camera (rate-limited)."""
+        tracked, model = self._tracked, self._model
+        if tracked is None or model is None or not self._active or not self._track_pending:
+            return
+        get = self.get_parameter
+        if not get('tracking.enabled').value:
+            return
+        if time.monotonic() - tracked.last < 1.0 / get('tracking.max_rate_hz').value:
+            return
+        self._track_pending = False
+        with self._camera_lock:
+            info, pose = self._camera_msgs
+        if info is None or pose is None:
+            return
+        try:
+            camera = self._camera(info, pose)
+        except FrameError as exc:
+            self.get_logger().warning(f'tracking: live camera not used: {exc}',
+                                      throttle_duration_sec=5.0)
+            return
+        view = model.render_target(tracked.indices, camera, self._selection_config(0, 0.0))
+        if self._tracked is not tracked:
+            return  # cleared or replaced while rendering
+        self._publish_view(view, info)
+        tracked.last = time.monotonic()
+        tracked.renders += 1
+        self._stats['tracking_renders'] = self._stats.get('tracking_renders', 0) + 1
+        self._stats['tracking_ms'] = view.render_ms
+
+    def _on_clear(self, request, response):
+        tracked, self._tracked = self._tracked, None
+        response.success = True
+        response.message = (f'stopped tracking query {tracked.query_id} after '
+                            f'{tracked.renders} renders' if tracked is not None
+                            else 'nothing was being tracked')
+        return response
+
     # ------------------------------------------------------------------ parameters
     def _validate_parameters(self, params) -> SetParametersResult:
         for param in params:
@@ -390,6 +533,7 @@ class ReferSplatNode(LifecycleNode):
             goal_handle.publish_feedback(fb)
 
         job = self._new_job(goal.text, top_k=goal.top_k, threshold=goal.score_threshold,
+                            camera_info=goal.camera_info, camera_pose=goal.camera_pose,
                             feedback=feedback, future=Future())
         feedback('queued')
         self._submit(job)
@@ -437,8 +581,16 @@ class ReferSplatNode(LifecycleNode):
         while not self._shutting_down():
             self._run_tasks()
             try:
-                job = self._queue.get(timeout=0.05)
+                job = self._queue.get(timeout=0.05 if self._tracked is None else 0.01)
             except queue.Empty:
+                try:
+                    self._track()
+                except Exception as exc:  # tracking never takes the worker down
+                    if self._shutting_down():
+                        return
+                    self._stats['errors'] += 1
+                    self.get_logger().error(f'tracking render failed: {_reason(exc)}',
+                                            throttle_duration_sec=5.0)
                 continue
             try:
                 self._serve(job)
@@ -469,33 +621,50 @@ class ReferSplatNode(LifecycleNode):
                          f'waited {waited:.2f} s in the queue, over query.time_budget_s '
                          f'({budget:g} s)')
             return
+        self._tracked = None  # a new query ends tracking
+        try:
+            camera, info, note = self._camera_for(job)
+        except FrameError as exc:
+            self._finish(job, ReferResult.INVALID_QUERY, str(exc))
+            return
         model.set_grounding(GroundingConfig(
             grounding=self.get_parameter('language.grounding').value,
             ambiguity_margin=self.get_parameter('language.ambiguity_margin').value))
         outcome = model.query(job.text, self._selection_config(job.top_k, job.threshold),
                               max_chars=self.get_parameter('query.max_chars').value,
                               on_stage=job.feedback,
-                              time_budget_s=budget, spent_s=waited)
+                              time_budget_s=budget, spent_s=waited, camera=camera)
         if job.feedback:
             job.feedback('publishing')
-        result = self._finish(job, int(outcome.status), outcome.message, outcome, publish=False)
+        notes = [outcome.message] if outcome.message else []
+        if outcome.view is not None and not outcome.view.visible:
+            notes.append(f'no mask: {outcome.view.reason}')
+        if note:
+            notes.append(note)
+        result = self._finish(job, int(outcome.status), '; '.join(notes), outcome,
+                              publish=False)
         header = result.header
+        tf = self._output_tf
         if outcome.status in ANSWERED:  # OK, or AMBIGUOUS: its best candidate, like OK
             sel = outcome.selection
             best = sel.best
-            pose = pose_msg(best.center, best.quaternion_xyzw)
+            pose = pose_msg(*tf.apply_pose(best.center, best.quaternion_xyzw))
             result.pose, result.score = pose, sel.score
             result.bbox_size.x, result.bbox_size.y, result.bbox_size.z = map(float, best.extent)
             result.num_gaussians = len(sel.indices)
-            result.cloud = xyz_to_pointcloud2(sel.points, header, rgb=sel.colors,
-                                              score=sel.scores)
+            result.cloud = xyz_to_pointcloud2(tf.apply_points(sel.points), header,
+                                              rgb=sel.colors, score=sel.scores)
             self._pose_pub.publish(PoseStamped(header=header, pose=pose))
-            boxes = [(pose_msg(i.center, i.quaternion_xyzw), i.extent, BOX_RGBA)
+            boxes = [(pose_msg(*tf.apply_pose(i.center, i.quaternion_xyzw)), i.extent, BOX_RGBA)
                      for i in sel.instances]
             label = target_label(job.text, outcome.status, sel.score, len(outcome.candidates),
                                  outcome.interpretation)
             self._markers_pub.publish(target_markers(header, boxes, label))
-            if outcome.mask is not None:
+            if self.get_parameter('tracking.enabled').value:
+                self._tracked = _Tracked(job.query_id, np.asarray(sel.indices), time.monotonic())
+            if outcome.view is not None:
+                self._publish_view(outcome.view, info)
+            elif outcome.mask is not None:
                 cam = model.mask_camera
                 self._mask_pub.publish(mono8_to_image(outcome.mask, header))
                 self._info_pub.publish(camera_info(cam.width, cam.height, cam.fx, cam.fy,
@@ -516,13 +685,12 @@ class ReferSplatNode(LifecycleNode):
 
         With the model's ``outcome``: its interpretation, candidates and stage timings too.
         """
-        header = Header(frame_id=self.get_parameter('frame_id').value,
-                        stamp=self.get_clock().now().to_msg())
+        header = Header(frame_id=self._out_frame(), stamp=self.get_clock().now().to_msg())
         result = ReferResult(header=header, query_id=job.query_id, text=job.text,
                              status=status, message=message)
         if outcome is not None:
             result.interpretation = outcome.interpretation
-            result.candidates = [candidate_msg(c) for c in outcome.candidates]
+            result.candidates = [candidate_msg(c, self._output_tf) for c in outcome.candidates]
             t = outcome.timings_ms
             result.encode_ms = float(t.get('encode', 0.0))
             result.field_ms = float(t.get('field', 0.0))
@@ -557,10 +725,10 @@ class ReferSplatNode(LifecycleNode):
             keep = np.random.default_rng(0).choice(len(means), limit, replace=False)
             keep.sort()
             means, colors = means[keep], colors[keep]
-        header = Header(frame_id=self.get_parameter('frame_id').value,
-                        stamp=self.get_clock().now().to_msg())
+        header = Header(frame_id=self._out_frame(), stamp=self.get_clock().now().to_msg())
         scale = self.get_parameter('metric_scale').value
-        self._scene_pub.publish(xyz_to_pointcloud2(means * scale, header, rgb=colors))
+        self._scene_pub.publish(xyz_to_pointcloud2(self._output_tf.apply_points(means * scale),
+                                                   header, rgb=colors))
 
     def _publish_diagnostics(self):
         model = self._model
@@ -583,12 +751,26 @@ class ReferSplatNode(LifecycleNode):
             'queue_length': str(self._queue.qsize()),
             'last_status': self._stats['last_status'],
             'last_latency_ms': f"{self._stats['last_latency_ms']:.2f}",
+            'camera': self._camera_state(),
+            'tracking': ('off' if self._tracked is None else
+                         f'query {self._tracked.query_id}, {self._tracked.renders} renders'),
+            'tracking_renders': str(self._stats.get('tracking_renders', 0)),
+            'last_tracking_render_ms': f"{self._stats.get('tracking_ms', 0.0):.2f}",
         }
         for stage, ms in self._stats['timings_ms'].items():
             values[f'last_{stage}_ms'] = f'{ms:.2f}'
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         self._diag_pub.publish(DiagnosticArray(header=Header(
             stamp=self.get_clock().now().to_msg()), status=[status]))
+
+    def _camera_state(self) -> str:
+        with self._camera_lock:
+            info, pose = self._camera_msgs
+        if info is None and pose is None:
+            return 'none'
+        if info is None or pose is None:
+            return 'waiting for ' + ('camera_info' if info is None else 'camera pose')
+        return f'{info.width}x{info.height} in {info.header.frame_id or "(no frame)"}'
 
     def destroy_node(self):
         """Destroy the node with its action server and lifecycle state machine.

@@ -52,12 +52,13 @@ class Listener:
         self.context = context
         self.node = rclpy.create_node(name, context=context)
         self.got = {key: [] for key in ('result', 'cloud', 'pose', 'mask', 'info', 'markers',
-                                        'scene', 'diagnostics')}
+                                        'scene', 'diagnostics', 'depth')}
         topics = [('result', ReferResult, '/refersplat/result', RESULT_QOS),
                   ('cloud', PointCloud2, '/refersplat/target/cloud', LATCHED),
                   ('pose', PoseStamped, '/refersplat/target/pose', LATCHED),
                   ('mask', Image, '/refersplat/target/mask', LATCHED),
                   ('info', CameraInfo, '/refersplat/target/camera_info', LATCHED),
+                  ('depth', Image, '/refersplat/target/depth', LATCHED),
                   ('markers', MarkerArray, '/refersplat/markers', LATCHED),
                   ('scene', PointCloud2, '/refersplat/scene/cloud', LATCHED),
                   ('diagnostics', DiagnosticArray, '/diagnostics', 10)]

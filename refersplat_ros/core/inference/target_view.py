@@ -5,10 +5,11 @@ from its Gaussians (3 sigma, perspective-widened, plus the rasterizer's low-pass
 window is rasterized, and only with the Gaussians whose footprint reaches it. The result equals a
 full-image render of the whole scene (tested), at a fraction of the cost for a small target.
 
-A pixel is the target's when the target makes at least half of what is drawn there: the mask rule
-of the node and the evaluation (``field.masks.predicted_mask`` on the logit map of +L for the
-target's Gaussians, -L for the others). So an object in front hides the target, and the mask is
-what the camera sees of it. The depth is the target's alpha-weighted expected depth along the
+A pixel is the target's when the target makes more of it than the other Gaussians together and
+more than the empty rest (the transmittance): the ground-truth rule of Ref-Synth (the most
+weighted label, the background a label of its own) for a target against everything else. So an
+object in front hides the target, a faint fringe over nothing is not the target (a depth pixel
+there would be the background's), and the mask is what the camera sees of it. The depth is the target's alpha-weighted expected depth along the
 optical axis (z of the optical frame) in metres, NaN off the mask (REP 118: no value).
 """
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from typing import Tuple
 import numpy as np
 import torch
 
-from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.render.rasterize import EPS2D, NEAR_PLANE, rasterize
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussians import GaussianScene
@@ -124,8 +124,9 @@ def render_target(scene: GaussianScene, indices, camera: Camera, metric_scale: f
     out = rasterize(scene.means[sub], scene.quats[sub], scales[sub], scene.opacities[sub],
                     features, window, backend=backend)
     weight, weighted_z = out.image[0], out.image[1]
-    # +L for the target, -L for the rest: sign(w_t - (alpha - w_t))
-    seen = predicted_mask(2.0 * weight - out.alpha, out.alpha) & (weight > 0)
+    # the target makes more of the pixel than the other Gaussians together and than the empty
+    # rest (transmittance): a faint fringe over nothing is not the target
+    seen = (weight >= out.alpha - weight) & (weight >= 1.0 - out.alpha) & (weight > 0)
     z = (weighted_z / weight.clamp(min=1e-12)) * metric_scale
     seen_np = seen.cpu().numpy()
     mask[y0:y1, x0:x1] = seen_np.astype(np.uint8) * 255
