@@ -12,6 +12,10 @@ baseline row) and by the object graph (``grounding: graph``, the default). Queri
   grammar: (a) ``paraphrase``, (b) ``structure``, (c) ``spatial`` (relations and ordinals in new
   words, reversed counting, between, superlatives), (e) ``negative`` (nothing fits: must be
   NO_MATCH), (f) ``negation`` (negation, "the only ...");
+- ``written`` / ``written-negative``: commands written by hand from a scene's object list (as
+  a person sees the table), without reading the parser, its word lists or the generators
+  (``bench/commands/<preset>_s<seed>.json``, for the scenes that have one); a null target must be
+  NO_MATCH;
 - (d) ``names-only``: on the first ``--names-only-scenes`` scenes a second field is trained on
   the category names alone; the probes (a)-(c) are asked of it.
 
@@ -46,7 +50,9 @@ SECTION = 'Language'
 SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
          'default:5', 'hard:1')
 KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
-         'negation')
+         'negation', 'written', 'written-negative')
+NEGATIVE_KINDS = ('negative', 'written-negative')
+COMMANDS = Path(__file__).resolve().parent / 'commands'
 MODES = ('field', 'graph')
 MAX_STEPS = {'default': 600, 'hard': 1200}
 NAMES_ONLY_STEPS = 300
@@ -164,6 +170,11 @@ def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> 
         queries.append(('train' if e.split == 'train' else 'held-out', e.sentence, e.category))
     probes = generate_probes(generated, seed)
     queries += [(p.kind, p.text, p.target) for p in probes]
+    written = COMMANDS / f'{preset}_s{seed}.json'
+    if written.is_file():
+        for command in json.loads(written.read_text())['commands']:
+            kind = 'written' if command['target'] else 'written-negative'
+            queries.append((kind, command['text'], command['target']))
     scorer = _Scorer(dataset, stage.last_checkpoint, encoder)
     records = []
     for kind, text, target in queries:
@@ -205,7 +216,7 @@ def summarise(rows: list) -> list:
         for mode in MODES:
             if kind == 'all held-out':
                 chosen = [r for r in records if r['mode'] == mode
-                          and r['kind'] not in ('train', 'negative')]
+                          and r['kind'] not in ('train',) + NEGATIVE_KINDS]
             else:
                 chosen = [r for r in records if r['kind'] == kind and r['mode'] == mode]
             if not chosen:
@@ -228,7 +239,7 @@ def table(lines: list) -> str:
     out = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for line in lines:
         miou = 'n/a' if np.isnan(line['miou']) else f'{100 * line["miou"]:.1f}'
-        label = line['kind'] + (' (NO_MATCH %)' if line['kind'] == 'negative' else '')
+        label = line['kind'] + (' (NO_MATCH %)' if line['kind'] in NEGATIVE_KINDS else '')
         out.append(f"| {label} | {line['mode']} | {line['queries']} | "
                    f"{100 * line['right']:.1f} ({100 * line['low']:.1f}-{100 * line['high']:.1f})"
                    f" | {miou} | {100 * line['ambiguous']:.1f} | {line['ms']:.1f} |")
@@ -280,8 +291,9 @@ def main(argv=None) -> int:
         f'{sum(r["names_only_min"] for r in rows):.1f} min for the names-only fields '
         f'({args.names_only_scenes} scenes, {NAMES_ONLY_STEPS} steps). Right object = the '
         "published Gaussians are mostly the named object's (AMBIGUOUS or NO_MATCH on a query "
-        'naming one object counts as wrong); negative = NO_MATCH rate on queries naming '
-        'nothing in the scene; "all held-out" = every query but the training sentences and '
+        'naming one object counts as wrong); negative, written-negative = NO_MATCH rate on '
+        'queries naming nothing in the scene; written = commands written by hand for 3 of the '
+        'scenes (bench/commands/); "all held-out" = every query but the training sentences and '
         'the negatives. What the kinds are: docs/LANGUAGE.md#benchmark.\n\n')
     if not args.no_write:
         write_section(header + text, args.report, SECTION)

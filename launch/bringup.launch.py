@@ -3,8 +3,9 @@
     ros2 launch refersplat_ros bringup.launch.py scene:=scene.ply checkpoint:=field.safetensors
 
 Parameters come from ``params_file`` (default: the package's ``config/refersplat.yaml``); the
-``scene`` and ``checkpoint`` arguments override the file's values only when they are given, so an
-empty default never overwrites a path set in the file. ``use_sim_time`` and ``autostart`` always
+``scene``, ``checkpoint``, ``camera_info_topic`` and ``camera_pose_topic`` arguments override the
+file's values only when they are given, so an empty default never overwrites a value set in the
+file. ``use_sim_time`` and ``autostart`` always
 apply. Only launch / launch_ros APIs present in Humble, Jazzy and Kilted are used.
 
 This file sets no network configuration: discovery range, domain and the Fast DDS profile come
@@ -42,6 +43,10 @@ def _launch_setup(context):
     for name in ('scene', 'checkpoint'):
         if arg(name):
             overrides[name] = os.path.expanduser(arg(name))
+    for name, parameter in (('camera_info_topic', 'camera.info_topic'),
+                            ('camera_pose_topic', 'camera.pose_topic')):
+        if arg(name):
+            overrides[parameter] = arg(name)
     namespace = arg('namespace') or None
     start_viewer, start_rviz = _as_bool('viewer', arg('viewer')), _as_bool('rviz', arg('rviz'))
     actions = []
@@ -80,6 +85,14 @@ def generate_launch_description():
             'checkpoint', default_value='',
             description='referring-field checkpoint (.safetensors) trained on that scene; '
                         'empty = the params file value'),
+        DeclareLaunchArgument(
+            'camera_info_topic', default_value='',
+            description="the robot camera's sensor_msgs/CameraInfo topic (rectified); empty = "
+                        'the params file value (camera/camera_info)'),
+        DeclareLaunchArgument(
+            'camera_pose_topic', default_value='',
+            description="topic of the camera optical frame's geometry_msgs/PoseStamped in the "
+                        'scene or output frame; empty = the params file value (camera/pose)'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='namespace of the node and the viewer; a params file must key the '

@@ -16,8 +16,8 @@ from ros_harness import REPO_ROOT
 LAUNCH_FILE = REPO_ROOT / 'launch' / 'bringup.launch.py'
 RVIZ_FILE = REPO_ROOT / 'rviz' / 'refersplat.rviz'
 NODE_FILE = REPO_ROOT / 'refersplat_ros' / 'node.py'
-ARGUMENTS = {'params_file', 'scene', 'checkpoint', 'namespace', 'use_sim_time', 'log_level',
-             'autostart', 'rviz', 'viewer'}
+ARGUMENTS = {'params_file', 'scene', 'checkpoint', 'camera_info_topic', 'camera_pose_topic',
+             'namespace', 'use_sim_time', 'log_level', 'autostart', 'rviz', 'viewer'}
 # launch / launch_ros names present in Humble, Jazzy and Kilted alike.
 PORTABLE_NAMES = {
     'launch': {'LaunchDescription'},
@@ -150,7 +150,8 @@ def test_rviz_topics_are_latched_publishers_of_the_node():
         assert publishers.get(private) == 'LATCHED', (topic, publishers)
     parameters = next(n.value for n in tree.body if isinstance(n, ast.Assign)
                       and getattr(n.targets[0], 'id', None) == 'PARAMETERS')
-    frame_id = ast.literal_eval(parameters)['frame_id'][0]
+    frame_id = next(ast.literal_eval(v) for k, v in zip(parameters.keys, parameters.values)
+                    if ast.literal_eval(k) == 'frame_id')[0]
     assert frame_id == 'scene'
     names = [_name_value(c.args[0]) for c in _calls(tree, '__init__') if c.args]
     assert names == ['refersplat'], names
