@@ -78,12 +78,18 @@ class ReferClient:
         return self._spin_until(self._action.server_is_ready, time.monotonic() + timeout)
 
     def refer(self, text: str, timeout: float = 10.0, top_k: int = 0,
-              score_threshold: float = 0.0) -> ReferResult:
+              score_threshold: float = 0.0, camera_info=None,
+              camera_pose=None) -> ReferResult:
         """Ask for ``text``; return the node's ReferResult (its status says what happened).
 
         ``top_k`` <= 0 and ``score_threshold`` 0 use the node's parameters; a threshold outside
         0.01-0.99 (or NaN) is answered INVALID_QUERY by the node, never replaced.
+        ``camera_info`` (``sensor_msgs/CameraInfo``) + ``camera_pose`` (``PoseStamped`` of its
+        optical frame) answer in that camera (docs/ROBOT.md): the mask, depth and camera_info
+        come on the node's topics stamped with ``camera_info.header``.
         """
+        if (camera_info is None) != (camera_pose is None):
+            raise ReferClientError('give camera_info and camera_pose together')
         deadline = time.monotonic() + timeout
         if not self._spin_until(self._action.server_is_ready, deadline):
             raise ReferClientError(f'no refersplat action server at {self.server} '
@@ -91,6 +97,8 @@ class ReferClient:
         self.feedback = []
         goal = Refer.Goal(text=text, top_k=max(int(top_k), 0),
                           score_threshold=float(score_threshold))
+        if camera_info is not None:
+            goal.camera_info, goal.camera_pose = camera_info, camera_pose
         sent = self._action.send_goal_async(
             goal, feedback_callback=lambda msg: self.feedback.append(msg.feedback.stage))
         if not self._spin_until(sent.done, deadline):

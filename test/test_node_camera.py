@@ -32,7 +32,7 @@ def _camera(eye, target=A_CENTER):
 
 
 def _msgs(camera, stamp_sec, frame='scene', tf=None, optical='camera_optical'):
-    """CameraInfo + PoseStamped of a core camera (pose in ``frame``, moved by ``tf``)."""
+    """Return CameraInfo + PoseStamped of a core camera (pose in ``frame``, moved by ``tf``)."""
     from geometry_msgs.msg import PoseStamped
     from std_msgs.msg import Header
 
@@ -169,6 +169,7 @@ def test_goal_camera_with_occlusion_and_bad_cameras(rclpy_context, ros_processes
     from rclpy.action import ActionClient
 
     from refersplat_ros.action import Refer
+    from refersplat_ros.client import ReferClient, ReferClientError
     from refersplat_ros.conversions import image_to_mono8
     from refersplat_ros.msg import ReferResult
 
@@ -193,8 +194,13 @@ def test_goal_camera_with_occlusion_and_bad_cameras(rclpy_context, ros_processes
     direction = np.subtract(B_CENTER, A_CENTER)
     eye = np.add(A_CENTER, 2.2 * direction) + (0.0, 0.0, 0.15)
     camera = _camera(eye)
-    # the pose given in the output frame (base_link) is moved into the scene frame
-    result = ask(*_msgs(camera, 7.5, frame='base_link', tf=(TRANSLATION, ROTATION)))
+    # the pose given in the output frame (base_link) is moved into the scene frame; through
+    # the client facade
+    info, pose = _msgs(camera, 7.5, frame='base_link', tf=(TRANSLATION, ROTATION))
+    with pytest.raises(ReferClientError, match='together'):
+        ReferClient(listener.node).refer('the red mug', camera_info=info)
+    result = ReferClient(listener.node).refer('the red mug', timeout=20.0, camera_info=info,
+                                              camera_pose=pose)
     assert result.status == ReferResult.OK, result.message
     assert listener.spin(lambda: all(_views(listener, 7.5)), 20), node.output()
     mask = image_to_mono8(_views(listener, 7.5)[0][-1]) > 0
@@ -285,8 +291,8 @@ def test_tracking_follows_the_camera_at_most_at_the_rate_until_clear(
     assert node.stop() == 0, node.output()
 
 
-def test_invalid_output_transform_is_a_clear_configure_error(rclpy_context, ros_processes,
-                                                              handmade):
+def test_invalid_output_transform_is_a_clear_configure_error(
+        rclpy_context, ros_processes, handmade):
     from refersplat_ros.msg import ReferResult
 
     node = _start(ros_processes, handmade, **{**PARAMS,

@@ -9,8 +9,9 @@ A pixel is the target's when the target makes more of it than the other Gaussian
 more than the empty rest (the transmittance): the ground-truth rule of Ref-Synth (the most
 weighted label, the background a label of its own) for a target against everything else. So an
 object in front hides the target, a faint fringe over nothing is not the target (a depth pixel
-there would be the background's), and the mask is what the camera sees of it. The depth is the target's alpha-weighted expected depth along the
-optical axis (z of the optical frame) in metres, NaN off the mask (REP 118: no value).
+there would be the background's), and the mask is what the camera sees of it. The depth is the
+target's alpha-weighted expected depth along the optical axis (z of the optical frame) in
+metres, NaN off the mask (REP 118: no value).
 """
 from dataclasses import dataclass, field
 import math

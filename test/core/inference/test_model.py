@@ -103,8 +103,8 @@ def test_query_with_a_camera_renders_the_target_in_it(model, handmade):
     assert view.mask.shape == (60, 80) and view.pixels > 50
     expected = render_target(model.scene, np.flatnonzero(handmade.object_ids == 1), camera,
                              metric_scale=2.0)
-    iou = ((view.mask > 0) & (expected.mask > 0)).sum() / ((view.mask > 0) |
-                                                            (expected.mask > 0)).sum()
+    a, b = view.mask > 0, expected.mask > 0
+    iou = (a & b).sum() / (a | b).sum()
     assert iou >= 0.95
     distance = 2.0 * np.linalg.norm(np.subtract((0.6, -0.8, 0.5), A_CENTER))
     assert abs(float(np.nanmedian(view.depth)) - distance) < 0.2
