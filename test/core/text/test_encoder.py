@@ -106,3 +106,28 @@ def test_text_without_word_pieces_is_a_query_error(tiny_encoder, text):
     from refersplat_ros.core.errors import QueryError
     with pytest.raises(QueryError, match='no word piece the text encoder can use'):
         tiny_encoder.encode(text)
+
+
+def test_int8_encoder_agrees_with_float32():
+    """Dynamic int8 MiniLM: the same nearest names and near-equal sentence vectors."""
+    import torch
+    queries = ['hand me the little sphere', 'the crimson tin next to the basin',
+               'grab the coffee cup', 'the thing on the plank', 'a vessel for flowers',
+               'the pylon on the left', 'the red kettle', 'pass me the book please',
+               'that carton behind the jug', 'the soda on the far right']
+    names = ['ball', 'can', 'bowl', 'mug', 'shelf', 'vase', 'cone', 'kettle', 'book', 'box',
+             'bottle', 'plate']
+    full = TextEncoder()
+    small = TextEncoder(TextEncoderConfig(quantize='int8'))
+    assert small.encoder_id == full.encoder_id
+    a, b = full.sentence_embeddings(queries), small.sentence_embeddings(queries)
+    cosine = (a * b).sum(dim=1)
+    assert cosine.min() >= 0.95 and cosine.mean() >= 0.97, cosine
+    # what the grounding asks of the encoder for a word outside its lexicon: the closest name
+    words = ['sphere', 'tin', 'basin', 'pylon', 'carton', 'jug', 'soda', 'plank', 'teacup',
+             'canister', 'platter', 'flask', 'novel', 'urn']
+    na, nb = full.sentence_embeddings(names), small.sentence_embeddings(names)
+    wa, wb = full.sentence_embeddings(words), small.sentence_embeddings(words)
+    assert torch.equal((wa @ na.T).argmax(dim=1), (wb @ nb.T).argmax(dim=1))
+    with pytest.raises(TextEncoderError, match='quantize must be one of'):
+        TextEncoder(TextEncoderConfig(quantize='int4'))
