@@ -1,9 +1,10 @@
 """The target's mask and depth in any camera (the robot's), with occlusion (docs/ROBOT.md).
 
 ``render_target`` renders only what is needed: the target's footprint on the image is bounded
-from its Gaussians (3 sigma, perspective-widened, plus the rasterizer's low-pass), only that
-window is rasterized, and only with the Gaussians whose footprint reaches it. The result equals a
-full-image render of the whole scene (tested), at a fraction of the cost for a small target.
+from its Gaussians (3.33 sigma, perspective-widened, plus the rasterizer's low-pass), and only the
+Gaussians whose footprint reaches that window are rasterized, in the full camera (so each one
+projects exactly as in a full render). Inside the window the result equals a full-image render of
+the whole scene (tested, occluders off to the side included); outside it the target is not.
 
 A pixel is the target's when the target makes more of it than the other Gaussians together and
 more than the empty rest (the transmittance): the ground-truth rule of Ref-Synth (the most
@@ -27,6 +28,8 @@ from refersplat_ros.core.scene.gaussians import GaussianScene
 
 #: Extra pixels around the target's bounded footprint.
 MARGIN_PX = 2
+#: Sigmas of a Gaussian's drawn footprint (the rasterizer's opacity-aware extent is at most 3.33).
+EXTENT = 3.33
 
 
 @dataclass
@@ -65,8 +68,9 @@ def _footprints(means_cam: torch.Tensor, scales: torch.Tensor, camera: Camera):
     v = camera.fy * y + camera.cy
     focal = max(camera.fx, camera.fy)
     widen = torch.sqrt(1.0 + x * x + y * y)  # the perspective Jacobian off the optical axis
-    radius = 3.0 * scales.max(dim=1).values * focal / z * widen + 3.0 * math.sqrt(EPS2D)
-    return u, v, radius
+    # the rasterizer draws up to 3.33 sigma (rounded up) of the low-passed 2D covariance
+    sigma = scales.max(dim=1).values * focal / z * widen + math.sqrt(EPS2D)
+    return u, v, EXTENT * sigma + 1.0
 
 
 def _outside(u, v, idx, in_front, camera: Camera) -> str:
@@ -118,16 +122,18 @@ def render_target(scene: GaussianScene, indices, camera: Camera, metric_scale: f
         keep = in_front & (u + radius >= x0) & (u - radius <= x1) & (v + radius >= y0) & \
             (v - radius <= y1)
     sub = torch.nonzero(keep).squeeze(1)
-    window = Camera(x1 - x0, y1 - y0, camera.fx, camera.fy, camera.cx - x0, camera.cy - y0,
-                    camera.world_to_camera, camera.name)
     target = is_target[sub].to(scene.means.dtype)
     features = torch.stack([target, target * means_cam[sub, 2]], dim=1)
+    # The whole camera (its projection, clamps included, is the full image's) with only the
+    # Gaussians that reach the window: inside the window every pixel equals the full render.
     out = rasterize(scene.means[sub], scene.quats[sub], scales[sub], scene.opacities[sub],
-                    features, window, backend=backend)
-    weight, weighted_z = out.image[0], out.image[1]
+                    features, camera, backend=backend)
+    weight = out.image[0, y0:y1, x0:x1]
+    weighted_z = out.image[1, y0:y1, x0:x1]
+    alpha = out.alpha[y0:y1, x0:x1]
     # the target makes more of the pixel than the other Gaussians together and than the empty
     # rest (transmittance): a faint fringe over nothing is not the target
-    seen = (weight >= out.alpha - weight) & (weight >= 1.0 - out.alpha) & (weight > 0)
+    seen = (weight >= alpha - weight) & (weight >= 1.0 - alpha) & (weight > 0)
     z = (weighted_z / weight.clamp(min=1e-12)) * metric_scale
     seen_np = seen.cpu().numpy()
     mask[y0:y1, x0:x1] = seen_np.astype(np.uint8) * 255

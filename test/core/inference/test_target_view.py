@@ -62,6 +62,35 @@ def test_mask_matches_ground_truth_and_the_full_render(scene):
         np.testing.assert_allclose(doubled.depth, 2.0 * view.depth, rtol=1e-5, equal_nan=True)
 
 
+@pytest.mark.parametrize('offset, degrees, depth',
+                         [(0.2, 60, 0.8), (0.25, 45, 1.0), (0.25, 60, 0.8), (0.3, 30, 0.6)])
+def test_large_tilted_occluder_off_the_window_hides_the_target_as_in_the_full_render(
+        offset, degrees, depth):
+    # A small target straight ahead and one big flat Gaussian, tilted and off to the side: its
+    # centre projects outside the target's window but its footprint covers the target.
+    from refersplat_ros.core.scene.gaussians import GaussianScene
+    rng = np.random.default_rng(4)
+    half = np.radians(degrees) / 2
+    means = np.concatenate([rng.normal((0.0, 0.0, 1.5), 0.02, (200, 3)), [(offset, 0, depth)]])
+    scales = np.concatenate([np.full((200, 3), 0.01), [(0.3, 0.1, 0.002)]])
+    quats = np.concatenate([np.tile((1.0, 0.0, 0.0, 0.0), (200, 1)),
+                            [(np.cos(half), 0.0, np.sin(half), 0.0)]])
+    opacity = np.concatenate([np.full(200, 0.9), [0.95]])
+    scene = GaussianScene.from_colors(torch.tensor(means).float(), torch.full((201, 3), 0.5),
+                                      torch.tensor(scales).float(), torch.tensor(opacity).float(),
+                                      torch.tensor(quats).float())
+    camera = Camera.look_at((0.0, 0.0, 0.0), (0.0, 0.0, 1.5), up=(0.0, -1.0, 0.0), width=640,
+                            height=480, fov_y_deg=60.0)
+    window = render_target(scene, np.arange(200), camera, backend='cpu')
+    full = render_target(scene, np.arange(200), camera, backend='cpu', full_image=True)
+    alone = render_target(scene.subset(torch.arange(200)), np.arange(200), camera, backend='cpu')
+    x0, y0, x1, y1 = window.window
+    assert (x1 - x0) * (y1 - y0) < 0.05 * 640 * 480
+    assert full.pixels < 0.7 * alone.pixels  # the occluder hides (part of) the target
+    np.testing.assert_array_equal(window.mask, full.mask)
+    np.testing.assert_allclose(window.depth, full.depth, rtol=1e-5, equal_nan=True)
+
+
 def test_occluded_target_shows_only_what_the_camera_sees(scene):
     g, gs = scene
     ball = np.flatnonzero(g.object_ids == 1)
