@@ -380,6 +380,15 @@ class Grounder:
 
     def _pick(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
         objs = self.graph.objects
+        if parsed.corner is not None and parsed.ordinal == 1 and len(cands) > 1:
+            # "the back right one": the best in both orders (sum of ranks)
+            rank = {c: 0 for c in cands}
+            for side in (parsed.side, parsed.corner):
+                for k, c in enumerate(sorted(cands, key=lambda c: order_key(side, placed[c]))):
+                    rank[c] += k
+            best = min(rank.values())
+            return ({c: cands[c] for c in cands if rank[c] == best},
+                    f'#1 from the {parsed.side} {parsed.corner}')
         if parsed.ordinal is not None and parsed.side is not None:
             order = sorted(cands, key=lambda c: order_key(parsed.side, placed[c]))
             note = f'#{parsed.ordinal} from the {parsed.side}'

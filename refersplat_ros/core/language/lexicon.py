@@ -138,7 +138,8 @@ _add('farthest_from', 'farthest from', 'furthest from', 'most distant from', 'fa
      'furthest away from', 'far from', 'far away from', 'away from', 'the farthest from',
      'the furthest from', 'at the greatest distance from', 'at the longest distance from',
      'the most distant from', 'farther from', 'further from', 'most far from', 'distant from',
-     'the greatest distance from', 'remote from', 'most remote from')
+     'the greatest distance from', 'remote from', 'most remote from', 'farther away from',
+     'further away from', 'more distant from', 'further off from', 'farther off from')
 _add('between', 'between', 'in between', 'betwixt', 'flanked by', 'sandwiched between',
      'in the middle of', 'midway between', 'halfway between', 'amid', 'amidst', 'among',
      'between both', 'in the middle between', 'placed between', 'situated between',
@@ -173,7 +174,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'can,tin,soda can,beverage can,drink can,tin can,soda,pop can,coke,cola,beer can,canister',
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
-    'bowl,basin,dish bowl,tureen,vessel bowl',
+    'bowl,basin,dish,dish bowl,tureen,vessel bowl',
     'plate,dish,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',
@@ -208,6 +209,16 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'basket,hamper',
     'doll,figurine,figure,statue,statuette',
 ))
+#: Shape adjectives that name a kind when no noun does ("the pointy thing", "the round one").
+SHAPE_WORDS: Dict[str, str] = {
+    'pointy': 'cone', 'pointed': 'cone', 'conical': 'cone', 'spiky': 'cone',
+    'round': 'ball', 'spherical': 'ball', 'ball-shaped': 'ball',
+    'cubic': 'box', 'cuboid': 'box', 'boxy': 'box', 'square': 'box', 'rectangular': 'box',
+    'cylindrical': 'cylinder', 'tubular': 'cylinder', 'flat': 'plate',
+}
+#: Words for the speaker or the camera as an anchor ("the cup closest to me").
+VIEWER_WORDS = frozenset({'me', 'us', 'myself', 'ourselves', 'you', 'camera', 'viewer',
+                          'robot', 'yourself'})
 #: Hypernyms: a general word covers these specific names.
 HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'fruit': 'apple,orange,banana,lemon,lime,pear,peach,plum,grape,grapes,mango,kiwi,melon,'
@@ -230,6 +241,7 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'citrus': 'orange,lemon,lime,grapefruit,tangerine,mandarin',
     'reading': 'book,magazine,newspaper',
     'cookware': 'pan,pot,kettle,wok,saucepan',
+    'cylinder': 'can,bottle,mug,cup,glass,jar,tin,canister,tumbler,vase',
 }.items()}
 
 # --------------------------------------------------------------------------- filler words

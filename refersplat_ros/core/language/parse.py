@@ -29,7 +29,7 @@ CLAUSE_MARKERS = frozenset({'that', 'which', 'who', 'whose', 'where', 'while', '
                             'being', 'having', 'when'})
 SIDE_INTRO = frozenset({'to', 'on', 'at', 'towards', 'toward', 'from', 'in', 'nearer', 'near',
                         'closer', 'closest', 'nearest', 'farthest', 'furthest', 'most', 'by',
-                        'off', 'over', 'out'})
+                        'off', 'over', 'out', 'more', 'further', 'farther', 'most'})
 #: Words that stand for a noun phrase said before ("the plate in front of it").
 PRONOUNS = frozenset({'it', 'them', 'this', 'that', 'these', 'those', 'itself'})
 #: Words after which a target's own phrase names a second object that a relation with a pronoun
@@ -57,6 +57,7 @@ class NounPhrase:
     modifiers: List[str] = field(default_factory=list)     # other content words
     not_nouns: List[str] = field(default_factory=list)     # "that is not a mug"
     pronoun: bool = False               # only "it" / "that": refers to a phrase said before
+    one: bool = False                   # "the red one": the kind is the one spoken of
 
     @property
     def empty(self) -> bool:
@@ -89,6 +90,7 @@ class ParsedQuery:
     relations: List[Relation] = field(default_factory=list)
     ordinal: Optional[int] = None       # 1-based position counted from ``side``
     side: Optional[str] = None          # 'left' | 'right' | 'front' | 'back' (ordinal/extreme)
+    corner: Optional[str] = None        # a second side on the other axis ("the back right one")
     middle: bool = False
     not_position: bool = False          # "the can that is not on the left": all but that one
     superlative: Optional[Tuple[str, int]] = None  # (dimension, direction)
@@ -102,8 +104,9 @@ class ParsedQuery:
             anchors = ' and '.join(a.describe() for a in rel.anchors)
             parts.append(f"{'not ' if rel.negated else ''}{rel.op.replace('_', ' ')}: {anchors}")
         if self.ordinal:
+            side = f'{self.side} {self.corner}' if self.corner else self.side
             parts.append(f"{'not ' if self.not_position else ''}#{self.ordinal} from the "
-                         f'{self.side}')
+                         f'{side}')
         if self.middle:
             parts.append('middle')
         if self.superlative:
@@ -324,6 +327,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
     """Read plain words (no relation marks) into a noun phrase."""
     np_ = NounPhrase()
     content: List[str] = []
+    shapes: List[str] = []
     negated = list(negate_next) + [False] * (len(words) - len(negate_next))
     for w, neg in zip(words, negated):
         if neg and w not in lx.COLOUR_WORDS and w not in lx.SIZE_WORDS and w not in \
@@ -334,11 +338,14 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         elif w in lx.SIZE_WORDS:
             dim, sign = lx.SIZE_WORDS[w]
             np_.sizes.append((dim, -sign if neg else sign))
+        elif w in lx.GENERIC_NOUNS:  # before the numbers: "one" is mostly "the red one"
+            np_.generic = True
+            np_.one = np_.one or w in ('one', 'ones')
+            content.append(w)
         elif w in lx.NUMBERS or w.isdigit():
             continue
-        elif w in lx.GENERIC_NOUNS:
-            np_.generic = True
-            content.append(w)
+        elif w in lx.SHAPE_WORDS:
+            shapes.append(lx.SHAPE_WORDS[w])
         elif w in lx.STOPWORDS or w == ',' or w == 'dark' or w == 'light' or w == 'bright':
             continue
         else:
@@ -350,9 +357,11 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
     if not nouns and last in lx.COLOUR_NOUNS and np_.colours:
         np_.colours.remove(lx.COLOUR_WORDS[last])
         nouns = [last]
+    if not nouns and shapes:  # "the pointy thing"
+        nouns = shapes[-1:]
     if nouns:
         single = singular(nouns[-1])
-        np_.head = single
+        np_.head, np_.one = single, False
         if len(nouns) >= 2:
             np_.compound = f'{nouns[-2]} {single}'
         np_.modifiers = [w for w in nouns[:-1]]
@@ -399,7 +408,7 @@ def parse_query(text: str) -> ParsedQuery:
     last that says something is the query, "it" / "that" in it stands for the first object named
     before, and a query without a noun of its own ("the one on the left") is about that object.
     """
-    tokens = tokenize(text)
+    tokens = correct_spelling(tokenize(text))
     sentences: List[List[str]] = [[]]
     for w in tokens:
         if w == '.':
@@ -414,10 +423,12 @@ def parse_query(text: str) -> ParsedQuery:
     earlier = next((p for p in parses[:-1] if p.target.head is not None), None)
     if earlier is None:
         return parsed
+    referred = False
     for rel in parsed.relations:
+        referred = referred or any(a.pronoun for a in rel.anchors)
         rel.anchors = [earlier.target if a.pronoun else a for a in rel.anchors]
     target = parsed.target
-    if target.head is None:  # "the one on the left", "it is red"
+    if target.head is None and not referred:  # "the one on the left", "it is red"
         target.head, target.compound = earlier.target.head, earlier.target.compound
         target.generic, target.pronoun = False, False
         target.colours += [c for c in earlier.target.colours if c not in target.colours]
@@ -474,6 +485,15 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
             anchors = [_noun_phrase(*_words_of(part)) for part in _and_parts(anchor_items)]
         else:
             anchors = [_noun_phrase(*_words_of(anchor_items))]
+        if op in ('nearest_to', 'farthest_from', 'in_front_of') and any(
+                m.kind == 'word' and m.value in lx.VIEWER_WORDS for m in anchor_items):
+            # "closest to me", "farther away from the camera": from the viewer
+            side_marks.append(_Mark('side', 'back' if op == 'farthest_from' else 'front',
+                                    marker.words))
+            viewer = next(k for k, m in enumerate(anchor_items)
+                          if m.kind == 'word' and m.value in lx.VIEWER_WORDS)
+            clause_extra.extend(anchor_items[viewer + 1:])  # ", the green one"
+            continue
         anchors = [a for a in anchors if not a.empty]
         if op in ('nearest_to', 'farthest_from') and marker.words in (
                 ('nearest',), ('closest',), ('farthest',), ('furthest',)) and _no_head(
@@ -530,12 +550,80 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
             parsed.ordinal, parsed.side = int(ordinal.value), side or 'left'
         elif parsed.ordinal is None:
             parsed.ordinal, parsed.side = 1, side
+    if parsed.side is not None:
+        axis = _AXIS[parsed.side]
+        parsed.corner = next((m.value for m in side_marks if _AXIS[m.value] != axis), None)
     parsed.middle = any(m.kind == 'mid' for m in marks) and parsed.ordinal is None
     sup = next((m for m in marks if m.kind == 'sup'), None)
     if sup is not None:
         parsed.superlative = sup.value
     parsed.unique = any(m.kind == 'only' for m in marks)
+    if parsed.target.empty and (parsed.relations or parsed.ordinal or parsed.middle
+                                or parsed.superlative):
+        parsed.target.generic = True  # "second from the right", "what is on the box"
+    for rel in parsed.relations:  # "the cup left of the red one": one = a cup
+        for anchor in rel.anchors:
+            if anchor.one and anchor.head is None and parsed.target.head is not None:
+                anchor.head, anchor.compound = parsed.target.head, parsed.target.compound
+                anchor.generic = False
     return parsed
+
+
+_AXIS = {'left': 'x', 'right': 'x', 'front': 'y', 'back': 'y'}
+
+
+def _vocabulary() -> Tuple[frozenset, frozenset]:
+    """Return (words a misspelling may be corrected to, every word the parser knows)."""
+    targets = set(lx.COLOUR_WORDS) | set(lx.SIZE_WORDS) | set(lx.SUPERLATIVES) | \
+        set(lx.SIDE_WORDS) | set(lx.EXTREMES) | set(lx.ORDINALS) | set(lx.SHAPE_WORDS) | \
+        set(lx.HYPERNYMS) | set(lx.GENERIC_NOUNS) | set(lx.FROM_END) | set(lx.MIDDLE_WORDS)
+    for group in lx.SYNONYM_GROUPS:
+        targets |= {w for w in group if ' ' not in w}
+    for kinds in lx.HYPERNYMS.values():
+        targets |= {w for w in kinds if ' ' not in w}
+    targets = {w for w in targets if w.isalpha() and len(w) >= 4}
+    known = set(targets) | set(lx.STOPWORDS) | set(lx.NEGATIONS) | set(lx.UNIQUENESS) | \
+        set(lx.NUMBERS) | set(lx.VIEWER_WORDS) | CLAUSE_MARKERS | SIDE_INTRO | SIDE_FILLER
+    for phrase in list(lx.RELATION_PHRASES) + list(lx.REQUEST_PREFIXES) + list(lx.EXCLUSIONS):
+        known |= set(phrase)
+    return frozenset(targets), frozenset(known)
+
+
+_TARGETS, _KNOWN = _vocabulary()
+_TARGETS_BY_LENGTH: dict = {}
+for _word in _TARGETS:
+    _TARGETS_BY_LENGTH.setdefault(len(_word), []).append(_word)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Tell whether b is a with one letter inserted, dropped, changed or two swapped."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [k for k in range(len(a)) if a[k] != b[k]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    k = next((k for k in range(len(short)) if short[k] != long_[k]), len(short))
+    return short[k:] == long_[k + 1:]
+
+
+def correct_spelling(tokens: List[str]) -> List[str]:
+    """Replace an unknown word one typing slip away from exactly one known word.
+
+    Known words: colours, sizes, sides, ordinals, object names ("yelow" -> "yellow", "botle" ->
+    "bottle", "pnk" -> "pink"). Words of three letters are only lengthened ("pnk", not "cap"
+    -> "can"); a word close to two known words is kept (the grounding compares it by meaning).
+    """
+    out = []
+    for w in tokens:
+        if len(w) < 3 or not w.isalpha() or w in _KNOWN or singular(w) in _KNOWN:
+            out.append(w)
+            continue
+        lengths = (len(w) + 1,) if len(w) == 3 else (len(w) - 1, len(w), len(w) + 1)
+        near = [t for n in lengths for t in _TARGETS_BY_LENGTH.get(n, ()) if _one_edit(w, t)]
+        out.append(near[0] if len(near) == 1 else w)
+    return out
 
 
 def _negated_before(items: Sequence[_Mark]) -> bool:

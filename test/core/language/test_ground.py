@@ -184,3 +184,12 @@ def test_negated_nouns_and_neither_nor(row):
     # "only" counts the objects that fit equally well, not every weak match
     status, name, result = answer(row, 'the only red ball')
     assert (status, name) == (OK, 'red-ball'), result
+
+
+def test_corners_viewer_and_shapes(row):
+    # seen from the front camera at -y: the box and the ball stand at the back left
+    assert answer(row, 'the thing in the back left')[1] in ('black-box', 'red-ball')
+    assert answer(row, 'the cup closest to me')[0] == AMBIGUOUS  # three cups in a row
+    assert answer(row, 'the bowl farthest from me')[1] == 'yellow-bowl'
+    assert answer(row, 'the round red thing')[1] == 'red-ball'
+    assert answer(row, 'the grene cup')[1] == 'green-cup'

@@ -40,3 +40,24 @@ def test_possessive_without_a_side_is_is():
 @pytest.mark.parametrize('text', ['', '.', "'s", 'its left', "the 's right", '. . the', ';;'])
 def test_fragments_never_raise(text):
     parse_query(text).describe()
+
+
+@pytest.mark.parametrize('text, reading', [
+    ('the thing closest to me', 'target: object; #1 from the front'),
+    ('the green ball farther away from me', 'target: green ball; #1 from the back'),
+    ('please, the big ball nearest to me, the green one',
+     'target: large green ball; #1 from the front'),
+    ('second one from the right', 'target: object; #2 from the right'),
+    ('I want the ball in the back right', 'target: ball; #1 from the back right'),
+    ("See the pink box? Get me what's on top of it.", 'target: object; on top of: pink box'),
+    ('the bowl behind the other pink one', 'target: bowl; behind: pink bowl'),
+    ('the thing on the shelf more to the left',
+     'target: object; on top of: shelf; #1 from the left'),
+    ('um, the little red pointy thing', 'target: small red cone'),
+    ('the yelow bowl', 'target: yellow bowl'),
+    ('the white botle, the left one', 'target: white bottle; #1 from the left'),
+    ('pass me the bleu can', 'target: blue can'),
+    ('the cap on the box', 'target: cap; on top of: box'),
+])
+def test_viewer_anchors_corners_one_shapes_and_typos(text, reading):
+    assert parse_query(text).describe() == reading
