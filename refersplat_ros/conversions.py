@@ -231,14 +231,14 @@ def camera_from_msgs(info: CameraInfo, pose, scene_frame: str, output_frame: str
     Raises ``FrameError`` saying what is wrong. The pose (of the camera's optical frame) may be
     in the scene frame (``scene_frame``, or an empty frame_id) or in the output frame
     (``output_frame``; it is moved into the scene frame with ``output_tf``), in metres. The
-    intrinsics are ``k`` (fx, fy, cx, cy); distortion ``d`` is not applied (use the rectified
-    camera).
+    intrinsics are those of the rectified image: ``p`` (fx, fy, cx, cy) when set, else ``k``;
+    distortion ``d`` is not applied.
     """
     if info.width == 0 or info.height == 0:
         raise FrameError(f'camera_info has image size {info.width}x{info.height}')
     frame = pose.header.frame_id
-    p, q = pose.pose.position, pose.pose.orientation
-    in_pose = RigidTransform.create((p.x, p.y, p.z), (q.x, q.y, q.z, q.w), 'camera pose')
+    t, q = pose.pose.position, pose.pose.orientation
+    in_pose = RigidTransform.create((t.x, t.y, t.z), (q.x, q.y, q.z, q.w), 'camera pose')
     if frame in ('', scene_frame):
         in_scene = in_pose
     elif output_frame and frame == output_frame:
@@ -250,9 +250,13 @@ def camera_from_msgs(info: CameraInfo, pose, scene_frame: str, output_frame: str
         raise FrameError(f'camera pose is in frame {frame!r}; give it in {frames} (the node '
                          'does not read TF: look the transform up and publish the pose in that '
                          'frame, see docs/ROBOT.md)')
-    k = [float(v) for v in info.k]
-    return camera_from_pose(info.width, info.height, k[0], k[4], k[2], k[5], in_scene,
-                            metric_scale, name=info.header.frame_id)
+    p = [float(v) for v in info.p]
+    if p[0] != 0.0 or p[5] != 0.0:  # the rectified image's projection
+        fx, fy, cx, cy = p[0], p[5], p[2], p[6]
+    else:
+        fx, fy, cx, cy = (float(info.k[i]) for i in (0, 4, 2, 5))
+    return camera_from_pose(info.width, info.height, fx, fy, cx, cy, in_scene, metric_scale,
+                            name=info.header.frame_id)
 
 
 def camera_info(width: int, height: int, fx: float, fy: float, cx: float, cy: float,

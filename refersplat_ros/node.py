@@ -31,6 +31,7 @@ status 0 within about a second, after destroying its DDS entities (nothing left 
 With ``autostart`` (default true) ``main`` configures and activates the node itself so a plain
 ``ros2 run`` / launch works without a lifecycle manager.
 """
+from collections import deque
 from concurrent.futures import Future as TaskFuture
 from dataclasses import dataclass, field
 import logging
@@ -52,6 +53,7 @@ from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
@@ -66,12 +68,16 @@ from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
                                                    validate_overrides, validate_query)
 from refersplat_ros.core.inference.selection import RANKINGS, SelectionConfig
+from refersplat_ros.core.inference.target_view import empty_view
 from refersplat_ros.core.language.ground import GROUNDINGS, GroundingConfig
 from refersplat_ros.core.scene.frames import FrameError, RigidTransform
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, CAMERA_QOS, LATCHED,
                                 QUERY_QOS, RESULT_QOS)
 from refersplat_ros.srv import LoadScene
+
+#: Camera poses kept to pair each CameraInfo with the pose nearest its stamp (1 s at 64 Hz).
+CAMERA_POSE_HISTORY = 64
 
 __all__ = ['BOX_RGBA', 'LATCHED', 'QUERY_QOS', 'RESULT_QOS', 'ReferSplatNode', 'main']
 
@@ -216,8 +222,10 @@ class ReferSplatNode(LifecycleNode):
     def __init__(self, **kwargs):
         super().__init__(topics.NODE_NAME, **kwargs)
         for name, (default, description, read_only, frange, irange) in PARAMETERS.items():
-            self.declare_parameter(name, default,
-                                   _descriptor(description, read_only, frange, irange))
+            descriptor = _descriptor(description, read_only, frange, irange)
+            # number lists: integers too ([0, 0, 1]); checked at configure
+            descriptor.dynamic_typing = isinstance(default, list)
+            self.declare_parameter(name, default, descriptor)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self._model = None
         self._active = False
@@ -252,8 +260,11 @@ class ReferSplatNode(LifecycleNode):
         # The live camera (docs/ROBOT.md): the newest CameraInfo and pose, read by the worker.
         self._output_tf = RigidTransform.identity()
         self._camera_lock = threading.Lock()
-        self._camera_msgs = [None, None]   # CameraInfo, PoseStamped
+        self._camera_info: Optional[CameraInfo] = None
+        self._camera_poses = deque(maxlen=CAMERA_POSE_HISTORY)   # PoseStamped, newest last
+        self._track_lock = threading.Lock()
         self._tracked: Optional[_Tracked] = None
+        self._track_generation = 0     # bumped by every stop: a query started before keeps off
         self._track_pending = False
         info_topic = self.get_parameter('camera.info_topic').value
         pose_topic = self.get_parameter('camera.pose_topic').value
@@ -307,6 +318,7 @@ class ReferSplatNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop serving: queries are answered NOT_READY."""
         self._active = False
+        self._stop_tracking()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -354,6 +366,7 @@ class ReferSplatNode(LifecycleNode):
         return model
 
     def _free_model(self):
+        self._stop_tracking()
         model, self._model = self._model, None
         if model is not None and model.device.type == 'cuda':
             import torch
@@ -368,6 +381,7 @@ class ReferSplatNode(LifecycleNode):
             response.message = f'load failed, previous scene kept: {_reason(exc)}'
             self.get_logger().error(response.message)
             return response
+        self._stop_tracking()  # its Gaussian indices belong to the previous scene
         self._model = model
         if self._active:
             self._publish_scene_cloud()
@@ -385,19 +399,39 @@ class ReferSplatNode(LifecycleNode):
         get = self.get_parameter
         if not get('output_frame').value:
             return RigidTransform.identity()
-        return RigidTransform.create(list(get('output_transform.translation').value),
-                                     list(get('output_transform.rotation').value),
-                                     'output_transform')
+        values = []
+        for name, size in (('output_transform.translation', 3), ('output_transform.rotation', 4)):
+            value = get(name).value
+            try:  # any numbers (YAML [0, 0, 1] is an integer list)
+                numbers = [float(v) for v in value]
+            except (TypeError, ValueError):
+                raise FrameError(f'{name} must be a list of {size} numbers, got {value!r}') \
+                    from None
+            values.append(numbers)
+        return RigidTransform.create(*values, 'output_transform')
 
     def _on_camera_info(self, msg: CameraInfo):
         with self._camera_lock:
-            self._camera_msgs[0] = msg
+            self._camera_info = msg
         self._track_pending = True
 
     def _on_camera_pose(self, msg: PoseStamped):
         with self._camera_lock:
-            self._camera_msgs[1] = msg
+            self._camera_poses.append(msg)
         self._track_pending = True
+
+    def _live_camera_msgs(self):
+        """Return the newest CameraInfo and the camera pose nearest its stamp (or None, None)."""
+        with self._camera_lock:
+            info, poses = self._camera_info, list(self._camera_poses)
+        if info is None or not poses:
+            return None, None
+        stamp = Time.from_msg(info.header.stamp).nanoseconds
+        if stamp == 0:
+            return info, poses[-1]
+        # the pose at the image's time: nearest stamp, the newest on a tie (or unstamped poses)
+        return info, min(reversed(poses), key=lambda p: abs(
+            Time.from_msg(p.header.stamp).nanoseconds - stamp))
 
     def _camera(self, info, pose):
         return camera_from_msgs(info, pose, self.get_parameter('frame_id').value,
@@ -410,15 +444,20 @@ class ReferSplatNode(LifecycleNode):
         A bad camera in the goal raises FrameError (the goal is INVALID_QUERY); a bad live camera
         is left out with a note (the answer uses the reference view and the mask view).
         """
-        info = job.camera_info
-        if info is not None and (info.width or info.height or any(info.k)):
+        info, pose = job.camera_info, job.camera_pose
+        if info is not None and (info.width or info.height or any(info.k) or any(info.p)):
+            unset = (pose is None or (not pose.header.frame_id and pose.header.stamp.sec == 0
+                                      and pose.header.stamp.nanosec == 0
+                                      and pose.pose == PoseStamped().pose))
+            if unset:
+                raise FrameError('camera in the goal: camera_info is set but camera_pose is '
+                                 'not (give both, or neither)')
             try:
-                return self._camera(info, job.camera_pose), info, ''
+                return self._camera(info, pose), info, ''
             except FrameError as exc:
                 raise FrameError(f'camera in the goal: {exc}') from None
-        with self._camera_lock:
-            info, pose = self._camera_msgs
-        if info is None or pose is None:
+        info, pose = self._live_camera_msgs()
+        if info is None:
             return None, None, ''
         try:
             return self._camera(info, pose), info, ''
@@ -432,6 +471,13 @@ class ReferSplatNode(LifecycleNode):
         self._mask_pub.publish(mono8_to_image(view.mask, header))
         self._depth_pub.publish(depth_to_image(view.depth, header))
 
+    def _stop_tracking(self) -> Optional[_Tracked]:
+        """End tracking (a new query, ~/clear, a new or freed model); return what was tracked."""
+        with self._track_lock:
+            tracked, self._tracked = self._tracked, None
+            self._track_generation += 1
+        return tracked
+
     def _track(self):
         """Tracking mode: re-render the tracked target for the newest camera (rate-limited)."""
         tracked, model = self._tracked, self._model
@@ -443,10 +489,10 @@ class ReferSplatNode(LifecycleNode):
         if time.monotonic() - tracked.last < 1.0 / get('tracking.max_rate_hz').value:
             return
         self._track_pending = False
-        with self._camera_lock:
-            info, pose = self._camera_msgs
-        if info is None or pose is None:
+        info, pose = self._live_camera_msgs()
+        if info is None:
             return
+        tracked.last = time.monotonic()  # failures, too, wait for the next interval
         try:
             camera = self._camera(info, pose)
         except FrameError as exc:
@@ -454,16 +500,17 @@ class ReferSplatNode(LifecycleNode):
                                       throttle_duration_sec=5.0)
             return
         view = model.render_target(tracked.indices, camera, self._selection_config(0, 0.0))
-        if self._tracked is not tracked:
-            return  # cleared or replaced while rendering
-        self._publish_view(view, info)
-        tracked.last = time.monotonic()
-        tracked.renders += 1
+        with self._track_lock:  # ~/clear answered before this point: nothing is published
+            if self._tracked is not tracked:
+                return  # cleared or replaced while rendering
+            self._publish_view(view, info)
+            tracked.last = time.monotonic()
+            tracked.renders += 1
         self._stats['tracking_renders'] = self._stats.get('tracking_renders', 0) + 1
         self._stats['tracking_ms'] = view.render_ms
 
     def _on_clear(self, request, response):
-        tracked, self._tracked = self._tracked, None
+        tracked = self._stop_tracking()
         response.success = True
         response.message = (f'stopped tracking query {tracked.query_id} after '
                             f'{tracked.renders} renders' if tracked is not None
@@ -507,6 +554,7 @@ class ReferSplatNode(LifecycleNode):
 
     def _submit(self, job: _Job):
         """Queue a job; an invalid query or a full queue is answered at once."""
+        self._stop_tracking()  # any new query ends tracking
         reason = (validate_query(job.text, self.get_parameter('query.max_chars').value)
                   or validate_overrides(job.top_k, job.threshold))
         if reason is not None:
@@ -621,7 +669,7 @@ class ReferSplatNode(LifecycleNode):
                          f'waited {waited:.2f} s in the queue, over query.time_budget_s '
                          f'({budget:g} s)')
             return
-        self._tracked = None  # a new query ends tracking
+        generation = self._track_generation
         try:
             camera, info, note = self._camera_for(job)
         except FrameError as exc:
@@ -661,7 +709,10 @@ class ReferSplatNode(LifecycleNode):
                                  outcome.interpretation)
             self._markers_pub.publish(target_markers(header, boxes, label))
             if self.get_parameter('tracking.enabled').value:
-                self._tracked = _Tracked(job.query_id, np.asarray(sel.indices), time.monotonic())
+                with self._track_lock:  # not if ~/clear or another query came meanwhile
+                    if self._track_generation == generation:
+                        self._tracked = _Tracked(job.query_id, np.asarray(sel.indices),
+                                                 time.monotonic())
             if outcome.view is not None:
                 self._publish_view(outcome.view, info)
             elif outcome.mask is not None:
@@ -671,6 +722,8 @@ class ReferSplatNode(LifecycleNode):
                                                    cam.cx, cam.cy, header))
             self._cloud_pub.publish(result.cloud)
         elif outcome.status == QueryStatus.NO_MATCH:
+            if camera is not None:  # nothing to see in the camera: an empty mask, NaN depth
+                self._publish_view(empty_view(camera), info)
             result.cloud = xyz_to_pointcloud2(np.zeros((0, 3), np.float32), header,
                                               rgb=np.zeros((0, 3), np.uint8),
                                               score=np.zeros(0, np.float32))
@@ -731,7 +784,7 @@ class ReferSplatNode(LifecycleNode):
                                                    header, rgb=colors))
 
     def _publish_diagnostics(self):
-        model = self._model
+        model, tracked = self._model, self._tracked
         status = DiagnosticStatus(name='refersplat: referring field', hardware_id='refersplat')
         if model is None:
             status.level, status.message = DiagnosticStatus.WARN, 'no referring field loaded'
@@ -752,8 +805,8 @@ class ReferSplatNode(LifecycleNode):
             'last_status': self._stats['last_status'],
             'last_latency_ms': f"{self._stats['last_latency_ms']:.2f}",
             'camera': self._camera_state(),
-            'tracking': ('off' if self._tracked is None else
-                         f'query {self._tracked.query_id}, {self._tracked.renders} renders'),
+            'tracking': ('off' if tracked is None else
+                         f'query {tracked.query_id}, {tracked.renders} renders'),
             'tracking_renders': str(self._stats.get('tracking_renders', 0)),
             'last_tracking_render_ms': f"{self._stats.get('tracking_ms', 0.0):.2f}",
         }
@@ -765,7 +818,8 @@ class ReferSplatNode(LifecycleNode):
 
     def _camera_state(self) -> str:
         with self._camera_lock:
-            info, pose = self._camera_msgs
+            info, pose = self._camera_info, (self._camera_poses[-1] if self._camera_poses
+                                             else None)
         if info is None and pose is None:
             return 'none'
         if info is None or pose is None:

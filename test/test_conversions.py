@@ -119,6 +119,51 @@ def test_mono8_image_round_trip_and_errors(header):
         image_to_mono8(Image(height=2, width=3, step=3, encoding='mono8', data=bytes(5)))
 
 
+def test_depth_image_round_trip_and_errors(header):
+    from sensor_msgs.msg import Image
+
+    from refersplat_ros.conversions import ConversionError, depth_to_image, image_to_depth
+    depth = np.full((5, 7), np.nan, np.float32)
+    depth[1:3, 2:5] = np.linspace(0.3, 2.5, 6, dtype=np.float32).reshape(2, 3)
+    msg = depth_to_image(depth, header)
+    assert (msg.height, msg.width, msg.step, msg.encoding) == (5, 7, 28, '32FC1')
+    np.testing.assert_array_equal(image_to_depth(msg), depth)
+    big = Image(height=1, width=2, step=8, encoding='32FC1', is_bigendian=1,
+                data=np.array([1.5, np.nan], '>f4').tobytes())
+    np.testing.assert_array_equal(image_to_depth(big), [[1.5, np.nan]])
+    with pytest.raises(ConversionError, match='float32'):
+        depth_to_image(depth.astype(np.float64), header)
+    with pytest.raises(ConversionError, match="encoding 'mono8'"):
+        image_to_depth(Image(height=1, width=1, step=1, encoding='mono8', data=bytes(1)))
+
+
+def test_camera_from_msgs_uses_the_rectified_projection_and_checks_frames(header):
+    from geometry_msgs.msg import PoseStamped
+
+    from refersplat_ros.conversions import camera_from_msgs, camera_info
+    from refersplat_ros.core.scene.frames import FrameError, RigidTransform
+    info = camera_info(64, 48, 50.0, 52.0, 31.0, 23.0, header)
+    pose = PoseStamped()
+    pose.header.frame_id = 'scene'
+    pose.pose.position.z = -2.0
+    tf = RigidTransform.create((0, 0, 0), (0, 0, 0, 1))
+    camera = camera_from_msgs(info, pose, 'scene', '', tf, 2.0)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (50.0, 52.0, 31.0, 23.0)
+    np.testing.assert_allclose(camera.center.numpy(), [0, 0, -1.0])  # metres / metric_scale
+    info.p = [40.0, 0.0, 30.0, 0.0, 0.0, 41.0, 22.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.k = [55.0, 0.0, 32.0, 0.0, 56.0, 24.0, 0.0, 0.0, 1.0]  # distorted: K differs from P
+    camera = camera_from_msgs(info, pose, 'scene', '', tf, 1.0)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (40.0, 41.0, 30.0, 22.0)
+    pose.header.frame_id = 'map'
+    with pytest.raises(FrameError, match="frame 'map'; give it in 'scene' or 'base_link'"):
+        camera_from_msgs(info, pose, 'scene', 'base_link', tf, 1.0)
+    pose.header.frame_id = ''
+    info.width = 100000
+    info.height = 100000
+    with pytest.raises(FrameError, match='larger than'):
+        camera_from_msgs(info, pose, 'scene', '', tf, 1.0)
+
+
 def test_camera_info_pose_and_markers(header):
     from visualization_msgs.msg import Marker
 

@@ -166,6 +166,7 @@ def test_live_camera_mask_stamps_and_output_frame(rclpy_context, ros_processes, 
 
 
 def test_goal_camera_with_occlusion_and_bad_cameras(rclpy_context, ros_processes, handmade):
+    from geometry_msgs.msg import PoseStamped
     from rclpy.action import ActionClient
 
     from refersplat_ros.action import Refer
@@ -215,12 +216,15 @@ def test_goal_camera_with_occlusion_and_bad_cameras(rclpy_context, ros_processes
     assert result.status == ReferResult.INVALID_QUERY
     assert 'camera in the goal' in result.message and 'NaN' in result.message
     info, pose = _msgs(camera, 8.5)
-    info.k[0] = info.k[4] = 0.0
+    info.k[0] = info.k[4] = info.p[0] = info.p[5] = 0.0
     result = ask(info, pose)
     assert result.status == ReferResult.INVALID_QUERY and 'focal' in result.message
     info, pose = _msgs(camera, 9.0, frame='odom')
     result = ask(info, pose)
     assert result.status == ReferResult.INVALID_QUERY and "frame 'odom'" in result.message
+    info, _ = _msgs(camera, 9.2)
+    result = ask(info, PoseStamped())
+    assert result.status == ReferResult.INVALID_QUERY and 'camera_pose is not' in result.message
     # looking away from the target: still answered (the 3D target is known), empty mask, why
     away = _camera(np.add(A_CENTER, (0.0, -1.0, 0.1)), target=np.add(A_CENTER, (0.0, -3.0, 0.1)))
     result = ask(*_msgs(away, 9.5))
@@ -230,7 +234,7 @@ def test_goal_camera_with_occlusion_and_bad_cameras(rclpy_context, ros_processes
     # a broken live camera is left out with a note; the answer still comes
     feed.wait()
     info, pose = _msgs(camera, 10.0)
-    info.k[0] = 0.0
+    info.k[0] = info.p[0] = info.p[5] = 0.0
     assert feed.until_node_has_it(info, pose), node.output()
     result = ask()
     assert result.status == ReferResult.OK
@@ -295,8 +299,9 @@ def test_invalid_output_transform_is_a_clear_configure_error(
         rclpy_context, ros_processes, handmade):
     from refersplat_ros.msg import ReferResult
 
-    node = _start(ros_processes, handmade, **{**PARAMS,
-                                              'output_transform.rotation': [0.0, 0.0, 0.0, 0.0]})
+    # integers are numbers too ([1, 2, 0]); the all-zero quaternion is the error
+    node = _start(ros_processes, handmade, **{**PARAMS, 'output_transform.translation': [1, 2, 0],
+                                              'output_transform.rotation': [0, 0, 0, 0]})
     listener = Listener(rclpy_context)
     listener.wait_for_node()
     assert node.wait_for_output('not a unit quaternion', 20), node.output()

@@ -60,6 +60,12 @@ class TargetView:
         return self.pixels > 0
 
 
+def empty_view(camera: Camera, reason: str = 'no target') -> TargetView:
+    """Return a view with nothing of the target (all-zero mask, NaN depth) in ``camera``."""
+    return TargetView(np.zeros((camera.height, camera.width), np.uint8),
+                      np.full((camera.height, camera.width), np.nan, np.float32), reason=reason)
+
+
 def _footprints(means_cam: torch.Tensor, scales: torch.Tensor, camera: Camera):
     """Centre (u, v) and a radius (px) that bounds each Gaussian's drawn footprint."""
     z = means_cam[:, 2].clamp(min=NEAR_PLANE)

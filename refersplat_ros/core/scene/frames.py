@@ -20,6 +20,8 @@ import numpy as np
 from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.scene.cameras import Camera
 
+#: Largest camera image a pose may come with (a bigger one is an error, not an allocation).
+MAX_CAMERA_PIXELS = 8192 * 8192
 #: |‖q‖ - 1| above this is an error (a quaternion that was meant to be unit, e.g. 0,0,0,0 or a
 #: rotation typed as Euler angles); below, q is normalised.
 QUATERNION_TOLERANCE = 1e-3
@@ -145,6 +147,9 @@ def camera_from_pose(width: int, height: int, fx: float, fy: float, cx: float, c
     intrinsics = _finite([fx, fy, cx, cy], 'camera intrinsics (fx, fy, cx, cy)', 4)
     if int(width) <= 0 or int(height) <= 0:
         raise FrameError(f'camera image size must be positive, got {width}x{height}')
+    if int(width) * int(height) > MAX_CAMERA_PIXELS:
+        raise FrameError(f'camera image {width}x{height} is larger than {MAX_CAMERA_PIXELS} '
+                         'pixels')
     if intrinsics[0] <= 0 or intrinsics[1] <= 0:
         raise FrameError(f'camera focal lengths must be positive, got fx={fx}, fy={fy} '
                          '(camera_info.k is all zeros: is the camera calibrated?)')
