@@ -174,7 +174,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'can,tin,soda can,beverage can,drink can,tin can,soda,pop can,coke,cola,beer can,canister',
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
-    'bowl,basin,dish,dish bowl,tureen,vessel bowl',
+    'bowl,basin,dish bowl,tureen,vessel bowl',
     'plate,dish,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',

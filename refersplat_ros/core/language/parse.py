@@ -581,8 +581,9 @@ def _vocabulary() -> Tuple[frozenset, frozenset]:
         targets |= {w for w in group if ' ' not in w}
     for kinds in lx.HYPERNYMS.values():
         targets |= {w for w in kinds if ' ' not in w}
-    targets = {w for w in targets if w.isalpha() and len(w) >= 4}
-    known = set(targets) | set(lx.STOPWORDS) | set(lx.NEGATIONS) | set(lx.UNIQUENESS) | \
+    known = {w for w in targets if ' ' not in w}
+    targets = {w for w in known if w.isalpha() and len(w) >= 4}
+    known |= set(lx.STOPWORDS) | set(lx.NEGATIONS) | set(lx.UNIQUENESS) | \
         set(lx.NUMBERS) | set(lx.VIEWER_WORDS) | CLAUSE_MARKERS | SIDE_INTRO | SIDE_FILLER
     for phrase in list(lx.RELATION_PHRASES) + list(lx.REQUEST_PREFIXES) + list(lx.EXCLUSIONS):
         known |= set(phrase)

@@ -58,6 +58,7 @@ def test_fragments_never_raise(text):
     ('the white botle, the left one', 'target: white bottle; #1 from the left'),
     ('pass me the bleu can', 'target: blue can'),
     ('the cap on the box', 'target: cap; on top of: box'),
+    ('the tin on the tray', 'target: tin; on top of: tray'),  # known words stay, even short
 ])
 def test_viewer_anchors_corners_one_shapes_and_typos(text, reading):
     assert parse_query(text).describe() == reading
