@@ -44,7 +44,8 @@ def test_interfaces_import_together_with_core():
         'label': 'string', 'score': 'float', 'pose': 'geometry_msgs/Pose',
         'bbox_size': 'geometry_msgs/Vector3', 'centroid': 'geometry_msgs/Point'}
     assert Refer.Goal.get_fields_and_field_types() == {
-        'text': 'string', 'top_k': 'uint32', 'score_threshold': 'float'}
+        'text': 'string', 'top_k': 'uint32', 'score_threshold': 'float',
+        'camera_info': 'sensor_msgs/CameraInfo', 'camera_pose': 'geometry_msgs/PoseStamped'}
     assert Refer.Result.get_fields_and_field_types() == {'result': 'refersplat_ros/ReferResult'}
     assert Refer.Feedback.get_fields_and_field_types() == {
         'stage': 'string', 'elapsed': 'builtin_interfaces/Duration'}
