@@ -3,7 +3,8 @@
 Order of the program a query becomes (docs/LANGUAGE.md#grounding):
 
 1. A query equal in meaning to a known training sentence (sentence-vector cosine >=
-   ``verbatim_similarity``) names that sentence's object.
+   ``verbatim_similarity``) names that sentence's object; a query that is exactly one object's
+   name ("the green ball" for 'green-ball', not for twins 'red-can' / 'red-can-2') names it.
 2. Target candidates: objects whose name matches the target's noun (the same word, a synonym, a
    more general word such as "fruit", or, for words outside the lexicon, a close sentence-vector
    of the word), then those that have its colours and not its negated colours, minus exclusions
@@ -24,6 +25,7 @@ When the target's noun matches nothing the nearest known sentence still answers 
 from dataclasses import dataclass, field
 import logging
 import math
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -31,7 +33,7 @@ import numpy as np
 from refersplat_ros.core.language import lexicon as lx
 from refersplat_ros.core.language.graph import (between_score, distance, GraphObject,
                                                 ObjectGraph, order_key, Placed, relation_score)
-from refersplat_ros.core.language.parse import NounPhrase, parse_query, ParsedQuery
+from refersplat_ros.core.language.parse import NounPhrase, parse_query, ParsedQuery, spoken_name
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -150,6 +152,9 @@ class Grounder:
         self._known = (np.asarray(embed(texts), np.float32) if texts
                        else np.zeros((0, 1), np.float32))
         self._word_cache: Dict[str, Dict[str, float]] = {}
+        # object names as spoken: 'red-can-2' -> 'red can' (the twin number is not said)
+        self._spoken_names = [re.sub(r'(\s\d+)+$', '', obj.name.replace('-', ' ').replace(
+            '_', ' ').lower()).strip() for obj in graph.objects]
         names = sorted({h for obj in graph.objects for h in obj.heads})
         self._names = names
         self._name_vectors = (np.asarray(embed(names), np.float32) if names
@@ -244,6 +249,11 @@ class Grounder:
             if len(winners) == 1:
                 return Grounding(OK, [(winners[0], float(sims[winners[0]]))],
                                  f'known sentence of {names[winners[0]]}; {view}', parsed=parsed)
+        said = spoken_name(text)
+        named = [k for k, name in enumerate(self._spoken_names) if name == said]
+        if len(named) == 1:  # exactly an object's own name ("green ball" for 'green-ball')
+            return Grounding(OK, [(named[0], 1.0)], f'name of {names[named[0]]}; {view}',
+                             parsed=parsed)
         result = self._program(parsed, placed)
         if result.unnamed:
             best = int(np.argmax(sims)) if len(sims) else -1

@@ -401,6 +401,15 @@ def _words_of(items: Sequence[_Mark]) -> Tuple[List[str], List[bool]]:
     return words, negs
 
 
+def spoken_name(text: str) -> str:
+    """Return the query without requests, articles and punctuation, as object names are said.
+
+    "grab the green ball" -> "green ball".
+    """
+    words = _strip_requests(correct_spelling(tokenize(text)))
+    return ' '.join(w for w in words if w not in (',', '.', 'the', 'a', 'an', 'please'))
+
+
 def parse_query(text: str) -> ParsedQuery:
     """Parse a referring expression (never raises; an unreadable text gives an empty target).
 

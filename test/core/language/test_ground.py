@@ -193,3 +193,17 @@ def test_corners_viewer_and_shapes(row):
     assert answer(row, 'the bowl farthest from me')[1] == 'yellow-bowl'
     assert answer(row, 'the round red thing')[1] == 'red-ball'
     assert answer(row, 'the grene cup')[1] == 'green-cup'
+
+
+def test_an_object_s_own_name_names_it_unless_twins_share_it():
+    g = grounder([('green-ball', 'green', (0.0, 0.0, 0.0), (0.1, 0.1, 0.1)),
+                  ('small-green-ball', 'green', (0.3, 0.0, 0.0), (0.05, 0.05, 0.05)),
+                  ('red-can', 'red', (-0.3, 0.0, 0.0), (0.05, 0.05, 0.1)),
+                  ('red-can-2', 'red', (-0.5, 0.0, 0.0), (0.05, 0.05, 0.1))],
+                 sentences={'green-ball': ['the big green ball'],
+                            'small-green-ball': ['the small green ball'],
+                            'red-can': ['the red can'], 'red-can-2': ['the red can']})
+    status, name, result = answer(g, 'grab the green ball please')
+    assert (status, name) == (OK, 'green-ball') and 'name of green-ball' in result.interpretation
+    assert answer(g, 'the small green ball')[1] == 'small-green-ball'
+    assert answer(g, 'red can')[0] == AMBIGUOUS
