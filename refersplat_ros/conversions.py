@@ -175,53 +175,53 @@ def pointcloud2_to_xyz(msg: PointCloud2) -> np.ndarray:
     return np.stack([points['x'], points['y'], points['z']], axis=1).astype(np.float32)
 
 
+def _array_to_image(values: np.ndarray, header, encoding: str, dtype) -> Image:
+    """One-channel [H, W] array of ``dtype`` -> ``sensor_msgs/Image`` (native byte order)."""
+    values = np.asarray(values)
+    if values.ndim != 2 or values.dtype != dtype:
+        raise ConversionError(f'{encoding} image must be [H, W] {np.dtype(dtype).name}, got '
+                              f'{list(values.shape)} {values.dtype}')
+    msg = Image(header=header, height=values.shape[0], width=values.shape[1], encoding=encoding,
+                is_bigendian=int(sys.byteorder == 'big' and values.itemsize > 1),
+                step=values.itemsize * values.shape[1])
+    msg.data = array.array('B', np.ascontiguousarray(values).tobytes())
+    return msg
+
+
+def _image_to_array(msg, encodings, dtype) -> np.ndarray:
+    """``sensor_msgs/Image`` of one of ``encodings`` -> [H, W] array of ``dtype``."""
+    if msg.encoding not in encodings:
+        raise ConversionError(f'expected a {encodings[0]} image, got encoding {msg.encoding!r}')
+    size = np.dtype(dtype).itemsize
+    if msg.step < size * msg.width or len(msg.data) != msg.step * msg.height:
+        raise ConversionError(f'image data has {len(msg.data)} bytes; header says '
+                              f'{msg.height} rows of {msg.step}')
+    data = msg.data if isinstance(msg.data, (array.array, bytes)) else bytes(msg.data)
+    rows = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)[:, :size * msg.width]
+    if size == 1:
+        return rows
+    order = np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')
+    return np.ascontiguousarray(rows).view(order).astype(dtype)
+
+
 def mono8_to_image(mask: np.ndarray, header) -> Image:
     """Convert an [H, W] uint8 array to a ``sensor_msgs/Image`` with encoding ``mono8``."""
-    mask = np.asarray(mask)
-    if mask.ndim != 2 or mask.dtype != np.uint8:
-        raise ConversionError(f'mono8 image must be [H, W] uint8, got {list(mask.shape)} '
-                              f'{mask.dtype}')
-    msg = Image(header=header, height=mask.shape[0], width=mask.shape[1], encoding='mono8',
-                is_bigendian=0, step=mask.shape[1])
-    msg.data = array.array('B', np.ascontiguousarray(mask).tobytes())
-    return msg
+    return _array_to_image(mask, header, 'mono8', np.uint8)
 
 
 def image_to_mono8(msg) -> np.ndarray:
     """Convert a ``mono8`` (or ``8UC1``) ``sensor_msgs/Image`` to an [H, W] uint8 array."""
-    if msg.encoding not in ('mono8', '8UC1'):
-        raise ConversionError(f'expected a mono8 image, got encoding {msg.encoding!r}')
-    if msg.step < msg.width or len(msg.data) != msg.step * msg.height:
-        raise ConversionError(f'image data has {len(msg.data)} bytes; header says '
-                              f'{msg.height} rows of {msg.step}')
-    data = msg.data if isinstance(msg.data, (array.array, bytes)) else bytes(msg.data)
-    rows = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)
-    return rows[:, :msg.width]
+    return _image_to_array(msg, ('mono8', '8UC1'), np.uint8)
 
 
 def depth_to_image(depth: np.ndarray, header) -> Image:
     """Convert an [H, W] float32 depth in metres to a ``32FC1`` image (REP 118; NaN = none)."""
-    depth = np.asarray(depth)
-    if depth.ndim != 2 or depth.dtype != np.float32:
-        raise ConversionError(f'32FC1 image must be [H, W] float32, got {list(depth.shape)} '
-                              f'{depth.dtype}')
-    msg = Image(header=header, height=depth.shape[0], width=depth.shape[1], encoding='32FC1',
-                is_bigendian=int(sys.byteorder == 'big'), step=4 * depth.shape[1])
-    msg.data = array.array('B', np.ascontiguousarray(depth).tobytes())
-    return msg
+    return _array_to_image(depth, header, '32FC1', np.float32)
 
 
 def image_to_depth(msg) -> np.ndarray:
     """Convert a ``32FC1`` ``sensor_msgs/Image`` to an [H, W] float32 array (metres)."""
-    if msg.encoding != '32FC1':
-        raise ConversionError(f'expected a 32FC1 image, got encoding {msg.encoding!r}')
-    if msg.step < 4 * msg.width or len(msg.data) != msg.step * msg.height:
-        raise ConversionError(f'image data has {len(msg.data)} bytes; header says '
-                              f'{msg.height} rows of {msg.step}')
-    dtype = np.dtype('>f4' if msg.is_bigendian else '<f4')
-    data = msg.data if isinstance(msg.data, (array.array, bytes)) else bytes(msg.data)
-    rows = np.frombuffer(data, np.uint8).reshape(msg.height, msg.step)[:, :4 * msg.width]
-    return np.ascontiguousarray(rows).view(dtype).astype(np.float32)
+    return _image_to_array(msg, ('32FC1',), np.float32)
 
 
 def camera_from_msgs(info: CameraInfo, pose, scene_frame: str, output_frame: str,
