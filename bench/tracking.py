@@ -10,6 +10,7 @@ ratio is fair on a machine whose speed drifts. On CUDA the gsplat backend is tim
 table goes to docs/BENCHMARKS.md#tracking-render (the rate tracking mode can reach is 1000 / ms).
 """
 import argparse
+import json
 import os
 from pathlib import Path
 import platform
@@ -52,7 +53,6 @@ def main(argv=None) -> int:
         data = Path(tmp) / 'scene'
         make_scene(preset_config(args.preset, seed=0), data, overwrite=True, progress=False,
                    contact_sheet=False)
-        import json
         manifest = json.loads((data / 'manifest.json').read_text())
         scene = load_scene(data / manifest['point_cloud'])
         ids = np.load(data / 'object_ids.npy')

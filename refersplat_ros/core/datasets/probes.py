@@ -727,14 +727,19 @@ def _p_attribute(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
     return _Draft(frame.format(np=p.text), Meaning(p.head), t.id, frame)
 
 
-def _p_relation(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
-    r = _relation_draft(ctx, t, novel=True)
+def _one_relation(ctx: _Ctx, t: SceneObject, frames, **kwargs) -> Optional[_Draft]:
+    """Return a one-clause relation draft of ``t`` in one of ``frames`` (novel wording)."""
+    r = _relation_draft(ctx, t, **kwargs)
     if r is None:
         return None
-    frame, slot = ctx.pick(P_RELATION)
+    frame, slot = ctx.pick(frames)
     rel, anchors = r.clauses[0]
     text = frame.format(np=r.target.text, rel=ctx.rel_text(rel, anchors, slot, novel=True))
     return _Draft(text, r.meaning, t.id, frame)
+
+
+def _p_relation(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
+    return _one_relation(ctx, t, P_RELATION, novel=True)
 
 
 def _p_ordinal(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
@@ -992,13 +997,7 @@ def _c_middle(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
 
 
 def _c_between(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
-    r = _relation_draft(ctx, t, rels=('between',))
-    if r is None:
-        return None
-    frame, slot = ctx.pick(C_BETWEEN)
-    rel, anchors = r.clauses[0]
-    text = frame.format(np=r.target.text, rel=ctx.rel_text(rel, anchors, slot, novel=True))
-    return _Draft(text, r.meaning, t.id, frame)
+    return _one_relation(ctx, t, C_BETWEEN, rels=('between',))
 
 
 def _c_size(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
@@ -1032,13 +1031,7 @@ def _c_nearest(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
 
 
 def _c_directional(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:
-    r = _relation_draft(ctx, t, rels=DIRECTIONAL)
-    if r is None:
-        return None
-    frame, slot = ctx.pick(C_DIRECTIONAL)
-    rel, anchors = r.clauses[0]
-    text = frame.format(np=r.target.text, rel=ctx.rel_text(rel, anchors, slot, novel=True))
-    return _Draft(text, r.meaning, t.id, frame)
+    return _one_relation(ctx, t, C_DIRECTIONAL, rels=DIRECTIONAL)
 
 
 def _c_compound(ctx: _Ctx, t: SceneObject) -> Optional[_Draft]:

@@ -14,7 +14,7 @@ there would be the background's), and the mask is what the camera sees of it. Th
 target's alpha-weighted expected depth along the optical axis (z of the optical frame) in
 metres, NaN off the mask (REP 118: no value).
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import math
 import time
 from typing import Tuple
@@ -53,7 +53,6 @@ class TargetView:
     window: Tuple[int, int, int, int] = (0, 0, 0, 0)
     gaussians: int = 0
     render_ms: float = 0.0
-    extra: dict = field(default_factory=dict)
 
     @property
     def visible(self) -> bool:
