@@ -32,6 +32,8 @@ NEAR_PLANE = 0.01
 FAR_PLANE = 1e10
 # Candidate Gaussian-pixel pairs evaluated per chunk while enumerating (bounds peak memory).
 _CHUNK_PAIRS = 1 << 22
+# Gaussians whose rows are enumerated together (bounds the row stage's memory).
+_CHUNK_GAUSSIANS = 1 << 17
 
 
 @dataclass
@@ -139,24 +141,20 @@ def _exclusive_log_transmittance(log1m: Tensor, starts: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
-    """List the contributing Gaussian-pixel pairs, sorted by (pixel, depth), no autograd.
+def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opac: Tensor,
+                 radii: Tensor, width: int, height: int, pixels: list, ranks: list,
+                 alphas: list) -> None:
+    """Append the contributing (pixel, depth rank, alpha) of the Gaussians ``block``.
 
-    Candidates are enumerated per image row of each Gaussian's box, restricted to the span
-    where the conic can reach alpha >= 1/255 (plus a half-pixel margin), then tested exactly.
+    ``block`` holds projection indices in front-to-back order; their depth ranks are
+    ``first + position``.
     """
-    device = proj.means2d.device
-    means2d, conics = proj.means2d.detach(), proj.conics.detach()
-    opac = proj.opacities.detach()
-    dtype = means2d.dtype
-    drawn = torch.nonzero(proj.radii[:, 0] > 0).squeeze(1)
-    # Front to back; candidates enumerated in this order keep depth order inside each pixel.
-    drawn = drawn[torch.sort(proj.depths.detach()[drawn], stable=True).indices]
-    num = drawn.shape[0]
-    mx, my = means2d[drawn, 0], means2d[drawn, 1]
-    a, b, c = conics[drawn].unbind(-1)
-    o = opac[drawn]
-    rad = proj.radii[drawn]
+    device, dtype = means2d.device, means2d.dtype
+    num = block.shape[0]
+    mx, my = means2d[block, 0], means2d[block, 1]
+    a, b, c = conics[block].unbind(-1)
+    o = opac[block]
+    rad = radii[block]
     y0 = torch.floor(my - rad[:, 1]).clamp(0, height - 1).to(torch.int64)
     y1 = torch.floor(my + rad[:, 1]).clamp(0, height - 1).to(torch.int64)
     x0 = torch.floor(mx - rad[:, 0]).clamp(0, width - 1)
@@ -187,10 +185,9 @@ def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
     # uses the same expression as _pair_alpha, so enumeration and the differentiable weights
     # agree bit for bit.
     ends = torch.cumsum(counts, dim=0)
-    int_table = torch.stack([xs - (ends - counts), row_y * width, row_rank], dim=1)
+    int_table = torch.stack([xs - (ends - counts), row_y * width, row_rank + first], dim=1)
     float_table = torch.stack([mx[row_rank], row_dy, a[row_rank], b[row_rank], c[row_rank],
                                o[row_rank]], dim=1)
-    pixels, ranks, alphas = [], [], []
     start, total_rows = 0, counts.shape[0]
     while start < total_rows:
         # Chunk of rows whose candidate count stays under _CHUNK_PAIRS (at least one row).
@@ -212,22 +209,52 @@ def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
         ranks.append(kept[:, 2])
         alphas.append(alpha.index_select(0, idx))
         start = stop
-    if not pixels:
+
+
+@torch.no_grad()
+def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
+    """List the contributing Gaussian-pixel pairs, sorted by (pixel, depth), no autograd.
+
+    Candidates are enumerated per image row of each Gaussian's box, restricted to the span
+    where the conic can reach alpha >= 1/255 (plus a half-pixel margin), then tested exactly.
+    """
+    device = proj.means2d.device
+    means2d, conics = proj.means2d.detach(), proj.conics.detach()
+    opac = proj.opacities.detach()
+    drawn = torch.nonzero(proj.radii[:, 0] > 0).squeeze(1)
+    # Front to back; candidates enumerated in this order keep depth order inside each pixel.
+    drawn = drawn[torch.sort(proj.depths.detach()[drawn], stable=True).indices]
+    num = drawn.shape[0]
+    # Blocks of Gaussians, front to back: the row stage's temporaries stay bounded for scenes of
+    # millions of Gaussians, and each block's pairs are cut by early termination (the pair that
+    # brings T to <= T_MIN and all behind it) against the log-transmittance the blocks in front
+    # left in each pixel, so only contributing pairs are kept (a dense 1M scene enumerates
+    # ~27x more candidates than contribute). Ranks are global: the final sort orders all.
+    log_t = torch.zeros(width * height, dtype=torch.float64, device=device)  # blocks in front
+    kept_pix, kept_rank = [], []
+    for first in range(0, num, _CHUNK_GAUSSIANS):
+        pixels, ranks, alphas = [], [], []
+        _block_pairs(drawn[first:first + _CHUNK_GAUSSIANS], first, means2d, conics, opac,
+                     proj.radii, width, height, pixels, ranks, alphas)
+        if not pixels:
+            continue
+        pix, rank, alpha = torch.cat(pixels), torch.cat(ranks), torch.cat(alphas)
+        # Keys are unique (one pair per pixel and Gaussian): sort by pixel, then depth rank.
+        order = torch.sort(pix * max(num, 1) + rank).indices
+        pix, rank = pix.index_select(0, order), rank.index_select(0, order)
+        log1m = torch.log1p(-alpha.index_select(0, order).double())
+        inclusive = (log_t.index_select(0, pix)
+                     + _exclusive_log_transmittance(log1m, _segment_starts(pix)) + log1m)
+        live = torch.nonzero(inclusive > math.log(T_MIN)).squeeze(1)
+        log_t.index_add_(0, pix, log1m)
+        kept_pix.append(pix.index_select(0, live))
+        kept_rank.append(rank.index_select(0, live))
+    if not kept_pix:
         empty = torch.zeros(0, dtype=torch.int64, device=device)
         return Pairs(empty, empty.clone(), empty.clone(), width, height)
-    pix = torch.cat(pixels)
-    rank = torch.cat(ranks)
-    alpha = torch.cat(alphas)
-    # Keys are unique (one pair per pixel and Gaussian): sort by pixel, then depth rank.
-    order = torch.sort(pix * max(num, 1) + rank, stable=True).indices
+    pix, rank = torch.cat(kept_pix), torch.cat(kept_rank)
+    order = torch.sort(pix * max(num, 1) + rank).indices
     pix_rank = torch.stack([pix, rank], dim=1).index_select(0, order)
-    alpha = alpha.index_select(0, order)
-    pix = pix_rank[:, 0]
-    # Early termination: drop the pair that brings T to <= T_MIN and all pairs behind it.
-    log1m = torch.log1p(-alpha.double())
-    starts = _segment_starts(pix)
-    inclusive = _exclusive_log_transmittance(log1m, starts) + log1m
-    pix_rank = pix_rank.index_select(0, torch.nonzero(inclusive > math.log(T_MIN)).squeeze(1))
     local = drawn.index_select(0, pix_rank[:, 1])
     pix = pix_rank[:, 0].contiguous()
     return Pairs(pix, local, proj.ids.index_select(0, local), width, height,

@@ -153,6 +153,29 @@ def test_anisotropic_and_dense_scenes_match_reference():
     torch.testing.assert_close(out.alpha, ref_alpha, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize('block', [1, 7, 64])
+def test_blocks_of_gaussians_give_the_same_pairs(monkeypatch, block):
+    """Enumerating front-to-back blocks with early termination between them changes nothing."""
+    from refersplat_ros.core.render import cpu
+    means, quats, scales, opac = _random_scene(300, seed=22)
+    opac = 0.5 + 0.5 * opac
+    feats = torch.randn(300, 1, dtype=torch.float64)
+    cam = _camera()
+    whole = rasterize(means, quats, scales, opac, feats, cam, backend='cpu')
+    proj = cpu.project(means, quats, scales, opac, cam.world_to_camera.double(),
+                       cam.intrinsics(torch.float64), W, H)
+    reference = cpu.enumerate_pairs(proj, W, H)
+    monkeypatch.setattr(cpu, '_CHUNK_GAUSSIANS', block)
+    pairs = cpu.enumerate_pairs(proj, W, H)
+    assert reference.num_pairs > 0
+    assert torch.equal(pairs.pixel, reference.pixel)
+    assert torch.equal(pairs.gaussian, reference.gaussian)
+    out = rasterize(means, quats, scales, opac, feats, cam, backend='cpu')
+    torch.testing.assert_close(out.image, whole.image, rtol=0, atol=0)
+    ref_image, _, _ = dense_reference(means, quats, scales, opac, feats, cam)
+    torch.testing.assert_close(out.image, ref_image, rtol=1e-9, atol=1e-10)
+
+
 def test_float32_matches_float64_reference():
     means, quats, scales, opac = _random_scene(30, seed=3)
     feats = torch.rand(30, 2, dtype=torch.float64)
