@@ -30,6 +30,13 @@ in ``--out`` and reused. Usage::
 
     python bench/language.py       # the full suite; a default scene trains in about 6 min here
     python bench/language.py --scenes default:0 --names-only-scenes 0 --no-write   # a look
+    python bench/language.py --quantize int8   # the same queries with the int8 text encoder,
+                                               # compared query by query with float32's run
+
+With ``--quantize int8`` the per-scene results go to ``<scene>_int8.json`` beside float32's, and
+the agreement (same status and same right/wrong per query, each grounding) with the float32
+results of the same scenes is written to docs/BENCHMARKS.md (section "Text encoder: int8 on the
+language benchmark") instead of the table to docs/RESULTS.md.
 """
 import argparse
 import datetime
@@ -246,6 +253,50 @@ def table(lines: list) -> str:
     return '\n'.join(out)
 
 
+def _compare_quantized(args, rows: list, suffix: str) -> int:
+    """Print (and write) how the quantized encoder's answers compare with float32's."""
+    import torch
+    reference = {}
+    for row in rows:
+        path = args.out / f"{row['scene'].replace(':', '_s')}.json"
+        if not path.is_file():
+            raise SystemExit(f'no float32 results for {row["scene"]} ({path}): run '
+                             'bench/language.py without --quantize first')
+        for r in json.loads(path.read_text())['records']:
+            reference[(row['scene'], r['kind'], r['mode'], r['text'])] = r
+    lines = ['| queries | grounding | n | right % float32 | right % ' + suffix[1:] +
+             ' | same status and same right/wrong % | mIoU float32 | mIoU ' + suffix[1:] + ' |',
+             '|---|---|---|---|---|---|---|---|']
+    for kind in KINDS:
+        for mode in MODES:
+            pairs = [(reference[(row['scene'], r['kind'], r['mode'], r['text'])], r)
+                     for row in rows for r in row['records']
+                     if r['kind'] == kind and r['mode'] == mode
+                     and (row['scene'], r['kind'], r['mode'], r['text']) in reference]
+            if not pairs:
+                continue
+            same = np.mean([a['status'] == b['status'] and a['right'] == b['right']
+                            for a, b in pairs])
+            miou = [np.mean([np.mean(x['ious']) for x in side if x['ious']] or [np.nan])
+                    for side in zip(*pairs)]
+            lines.append(f'| {kind} | {mode} | {len(pairs)} | '
+                         f"{100 * np.mean([a['right'] for a, _ in pairs]):.1f} | "
+                         f"{100 * np.mean([b['right'] for _, b in pairs]):.1f} | "
+                         f'{100 * same:.1f} | {100 * miou[0]:.1f} | {100 * miou[1]:.1f} |')
+    text = (f'## Text encoder: {suffix[1:]} on the language benchmark\n\n'
+            f'`python bench/language.py --quantize {suffix[1:]}` on '
+            f'{datetime.date.today().isoformat()} ({platform.machine()}, {os.cpu_count()} '
+            f'CPU cores, torch {torch.__version__}): the queries of docs/RESULTS.md#language '
+            f'({", ".join(r["scene"] for r in rows)}) answered from the same checkpoints with '
+            f'the {suffix[1:]} encoder, compared query by query with the float32 results.\n\n'
+            + '\n'.join(lines) + '\n')
+    print(text)
+    if not args.no_write:
+        write_section(text, ROOT / 'docs' / 'BENCHMARKS.md',
+                      f'Text encoder: {suffix[1:]} on the language benchmark')
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--scenes', nargs='+', default=list(SUITE),
@@ -256,22 +307,27 @@ def main(argv=None) -> int:
     parser.add_argument('--num-threads', type=int, default=os.cpu_count() or 1)
     parser.add_argument('--report', type=Path, default=ROOT / 'docs' / 'RESULTS.md')
     parser.add_argument('--no-write', action='store_true')
+    parser.add_argument('--quantize', choices=('none', 'int8'), default='none',
+                        help='text encoder weights (int8: compared with the float32 results)')
     args = parser.parse_args(argv)
     import torch
 
     from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoderConfig
     torch.set_num_threads(args.num_threads)
-    encoder = load_text_encoder(TextEncoderConfig(), torch.device('cpu'))
+    encoder = load_text_encoder(TextEncoderConfig(quantize=args.quantize), torch.device('cpu'))
+    suffix = '' if args.quantize == 'none' else f'_{args.quantize}'
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, spec in enumerate(args.scenes):
-        cached = args.out / f"{spec.replace(':', '_s')}.json"
+        cached = args.out / f"{spec.replace(':', '_s')}{suffix}.json"
         row = run_scene(spec, args.out, args.num_threads, index < args.names_only_scenes,
                         encoder)
         cached.write_text(json.dumps(row, indent=1))
         rows.append(row)
         print(f"{spec}: {row['objects']} objects, {row['steps']} steps, "
               f"{row['train_min']:.1f} min", flush=True)
+    if suffix:
+        return _compare_quantized(args, rows, suffix)
     lines = summarise(rows)
     text = table(lines)
     print(text)

@@ -144,6 +144,13 @@ PARAMETERS = {
                    None, None),
     'text_encoder': ('', 'HF model name or local folder (offline); empty = bundled MiniLM', True,
                      None, None),
+    'text_encoder_quantize': ('none', "'none' or 'int8': int8 weights for the encoder's linear "
+                              'layers (CPU; docs/BENCHMARKS.md#text-encoder)', True, None, None),
+    'text_encoder_threads': (1, 'torch threads for encoding one query; 0 = all', True, None,
+                             (0, 1024)),
+    'field_table_dtype': ('float32', "storage of the field's inference table: float32, float16 "
+                          "or bfloat16 (half the memory; used by grounding 'field')", True, None,
+                          None),
     'device': ('auto', "'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'", True, None,
                None),
     'frame_id': ('scene', 'the scene frame (of the outputs unless output_frame is set)', True,
@@ -344,6 +351,8 @@ class ReferSplatNode(LifecycleNode):
         encoder = self.get_parameter('text_encoder').value
         encoder_config = TextEncoderConfig(
             cache_bytes=self.get_parameter('query.cache_mb').value * 2**20,
+            quantize=self.get_parameter('text_encoder_quantize').value,
+            num_threads=self.get_parameter('text_encoder_threads').value,
             **({'model': encoder} if encoder else {}))
         mask_camera = None
         view = self.get_parameter('mask.view_index').value
@@ -357,7 +366,8 @@ class ReferSplatNode(LifecycleNode):
         start = time.monotonic()
         model = ReferringModel.load(
             scene, checkpoint, encoder_config, device, mask_camera,
-            max_file_bytes=self.get_parameter('load.max_file_mb').value * 2**20)
+            max_file_bytes=self.get_parameter('load.max_file_mb').value * 2**20,
+            table_dtype=self.get_parameter('field_table_dtype').value)
         self.get_logger().info(
             f'loaded {model.num_gaussians} Gaussians from {scene} and {checkpoint} on '
             f"{'GPU (CUDA)' if device.type == 'cuda' else 'CPU'} ({device}) in "

@@ -303,8 +303,21 @@ class InferenceCache(NamedTuple):
     sq_norm: Tensor
 
 
-def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCache:
-    """Compute the compact inference tables of ``field`` (``chunk`` rows at a time)."""
+#: Storage types of the inference table (``inference_cache(dtype=...)``).
+TABLE_DTYPES = {'float32': torch.float32, 'float16': torch.float16, 'bfloat16': torch.bfloat16}
+
+
+def inference_cache(field: ReferringField, chunk: int = 1 << 18,
+                    dtype: str = 'float32') -> InferenceCache:
+    """Compute the compact inference tables of ``field`` (``chunk`` rows at a time).
+
+    ``dtype`` ('float32', 'float16' or 'bfloat16', ``TABLE_DTYPES``) is how the [N, 129] table
+    is stored: 16 bits halve its memory and the bytes a query reads; each block is widened to
+    float32 in the CPU cache before its products, so only the table's rounding differs
+    (``mean`` and ``sq_norm`` stay float32).
+    """
+    if dtype not in TABLE_DTYPES:
+        raise ValueError(f'table dtype must be one of {sorted(TABLE_DTYPES)}, got {dtype!r}')
     with torch.no_grad():
         last2 = field.mlp2[-1]
         parts, means, sq_norms = [], [], []
@@ -320,7 +333,10 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18) -> InferenceCac
                 inv = 1.0 / field.mlp3[-1](inner).norm(dim=1).clamp_min(1e-12)  # [n]
                 row += [inner * inv[:, None], inv[:, None]]
             parts.append(torch.cat(row, dim=1) if len(row) > 1 else hidden)
-        table = torch.cat(parts).contiguous()
+        table = torch.cat(parts)
+        if dtype != 'float32':  # a float64 field keeps float64 unless 16 bits are asked for
+            table = table.to(TABLE_DTYPES[dtype])
+        table = table.contiguous()
         return InferenceCache(table, int(last2.in_features), torch.cat(means),
                               torch.cat(sq_norms))
 
@@ -347,7 +363,7 @@ def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
     pooled = words.new_zeros(words.shape[0], table.shape[1] - width2)  # [L, H3 + 1]
     for start in range(0, table.shape[0], block):
         check()
-        rows = table[start:start + block]
+        rows = table[start:start + block].to(cache.mean.dtype)  # 16-bit: widened here
         logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
         top = logits.max(dim=0).values  # [L]
         if run_max is None:
@@ -400,7 +416,7 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
     num = table.shape[0]
     block = max(1, int(block))
     if not cfg.use_pcmi:
-        return torch.mv(table[:, :width2], s @ a_mat) + b_vec @ s
+        return torch.mv(table[:, :width2].to(s.dtype), s @ a_mat) + b_vec @ s
     num_words = words.shape[0]
     att = field.attention if cfg.pcmi_form == 'code' else None
     values = att.v_linear(words) if att is not None else words  # [L, D]
@@ -444,11 +460,11 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         u_sum = u.sum()
         beta_s = norm.bias @ s
         inv_width = 1.0 / float(cfg.width)
-    out = table.new_empty(num)
+    out = cache.mean.new_empty(num)
     for start in range(0, num, block):
         check()
         stop = min(num, start + block)
-        products = torch.addmm(const, table[start:stop], coefficients_t)  # [b, 2L + 1]
+        products = torch.addmm(const, table[start:stop].to(const.dtype), coefficients_t)
         weights = products[:, :num_words]  # [b, L] attention logits (a view)
         # Softmax over the L words by hand: torch.softmax over a short last dim is slow on CPU.
         weights -= weights.amax(dim=1, keepdim=True)

@@ -26,11 +26,12 @@ from refersplat_ros.core.errors import CheckpointError, QueryError, QueryTimeout
 from refersplat_ros.core.field.checkpoint import load_checkpoint
 from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.field.referring_field import (inference_cache, ReferringField,
-                                                       response_only)
+                                                       response_only, TABLE_DTYPES)
 from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
-from refersplat_ros.core.inference.selection import (Instance, instance_of, select_target,
-                                                     Selection, SelectionConfig, Visibility)
+from refersplat_ros.core.inference.selection import (Instance, instance_of, select_object,
+                                                     select_target, Selection, SelectionConfig,
+                                                     Visibility)
 from refersplat_ros.core.inference.target_view import render_target, TargetView
 from refersplat_ros.core.language.graph import ObjectGraph
 from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, GroundingConfig,
@@ -106,12 +107,15 @@ class ReferringModel:
             them); with them queries are grounded in the object graph (``core/language``),
             without them (or with ``grounding.grounding == 'field'``) by the field alone.
         grounding: How queries are grounded (``GroundingConfig``).
+        table_dtype: Storage of the field's inference table: 'float32' (default), 'float16' or
+            'bfloat16' (half the memory and the bytes a field query reads; the selections
+            equal float32's on the tested scenes, docs/BENCHMARKS.md#query-latency).
     """
 
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
                  mask_camera: Optional[Camera] = None, visibility=None,
                  objects: Optional[SceneObjects] = None,
-                 grounding: Optional[GroundingConfig] = None):
+                 grounding: Optional[GroundingConfig] = None, table_dtype: str = 'float32'):
         if scene.num_gaussians == 0:
             raise CheckpointError('the scene has no Gaussians: nothing to refer to')
         if field.num_gaussians != scene.num_gaussians:
@@ -120,7 +124,11 @@ class ReferringModel:
         self.scene = scene.to(field.device)
         self.field = field.eval()
         self.encoder = encoder
-        self._cache = inference_cache(field)
+        if table_dtype not in TABLE_DTYPES:
+            raise ValueError(f'table_dtype must be one of {sorted(TABLE_DTYPES)}, got '
+                             f'{table_dtype!r}')
+        self.table_dtype = table_dtype
+        self._cache = None  # the field's inference tables, built when the field answers
         # Host copies used by every selection.
         self._means = self.scene.means.detach().cpu().numpy()
         self._opacities = self.scene.opacities.detach().cpu().numpy()
@@ -138,6 +146,7 @@ class ReferringModel:
         self.grounding = grounding or GroundingConfig()
         self.grounding.validate()
         self.grounder: Optional[Grounder] = None
+        self._summaries: Dict[tuple, tuple] = {}  # (object, settings) -> _object_summary
         if objects is not None and objects.num_objects:
             objects.validate(scene.num_gaussians)
             graph = ObjectGraph.build(objects, self._means, self._colors, self._opacities,
@@ -146,6 +155,22 @@ class ReferringModel:
                 texts).numpy(), self.grounding)
             logger.info('object graph: %d objects, %d known sentences', len(graph),
                         sum(len(o.sentences) for o in graph.objects))
+        if not self.uses_graph:
+            self.field_tables()  # the field answers: build its tables now, not in a query
+
+    def field_tables(self):
+        """Return the field's inference tables (``inference_cache``), built on first use.
+
+        Only the field path reads them ([N, 129] float32 for the default architecture: 0.5 GB
+        at 1M Gaussians), so a node grounding in the object graph never holds them unless it is
+        switched to ``grounding: field``.
+        """
+        if self._cache is None:
+            start = time.perf_counter()
+            self._cache = inference_cache(self.field, dtype=self.table_dtype)
+            logger.info('field inference tables (%s) built in %.1f s', self.table_dtype,
+                        time.perf_counter() - start)
+        return self._cache
 
     @property
     def uses_graph(self) -> bool:
@@ -164,7 +189,8 @@ class ReferringModel:
              device: Union[str, torch.device] = 'auto',
              mask_camera: Optional[Camera] = None,
              max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-             grounding: Optional[GroundingConfig] = None) -> 'ReferringModel':
+             grounding: Optional[GroundingConfig] = None,
+             table_dtype: str = 'float32') -> 'ReferringModel':
         """Load scene + checkpoint + encoder; raise the core's named errors on bad files.
 
         Both files must be regular files of at most ``max_file_bytes`` (``core.files``).
@@ -192,7 +218,7 @@ class ReferringModel:
                            'grounded by the field alone', checkpoint_path)
         return cls(scene, field_, encoder, mask_camera,
                    None if checkpoint.visibility is None else checkpoint.visibility.numpy(),
-                   checkpoint.objects, grounding)
+                   checkpoint.objects, grounding, table_dtype)
 
     @property
     def num_gaussians(self) -> int:
@@ -213,9 +239,9 @@ class ReferringModel:
 
     def memory_bytes(self) -> int:
         """Bytes held by the scene, field, caches and mask weights (excluding the encoder)."""
-        cache = self._cache
-        tensors = [*self.field.parameters(), self.field.means, cache.table, cache.mean,
-                   cache.sq_norm]
+        tensors = [*self.field.parameters(), self.field.means]
+        if self._cache is not None:
+            tensors += [self._cache.table, self._cache.mean, self._cache.sq_norm]
         total = sum(t.numel() * t.element_size() for t in tensors)
         total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
         if self.visibility is not None:
@@ -231,12 +257,12 @@ class ReferringModel:
         if camera is not None:
             s = self.scene
             self._mask_weights = compositing_weights(s.means, s.quats, s.scales, s.opacities,
-                                                     camera)
+                                                     camera, transpose=False)
 
     @torch.no_grad()
     def response(self, text: str) -> torch.Tensor:  # -> [N] logits
         """Return the referring logits m_i of every Gaussian for ``text``."""
-        return response_only(self.field, self.encoder.encode(text), self._cache)
+        return response_only(self.field, self.encoder.encode(text), self.field_tables())
 
     @torch.no_grad()
     def render_logits(self, logits: torch.Tensor) -> torch.Tensor:  # [N] -> [H, W]
@@ -312,7 +338,7 @@ class ReferringModel:
             timings['encode'] = (time.perf_counter() - start) * 1e3
             stage('field')
             start = time.perf_counter()
-            logits = response_only(self.field, words, self._cache, check=check)
+            logits = response_only(self.field, words, self.field_tables(), check=check)
             probabilities = torch.sigmoid(logits).cpu().numpy()
             timings['field'] = (time.perf_counter() - start) * 1e3
         stage('selecting')
@@ -335,6 +361,34 @@ class ReferringModel:
         timings['render'] = (time.perf_counter() - start) * 1e3
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view)
 
+    def _object_summary(self, index: int, config: SelectionConfig):
+        """Return ``(selection at score 1, box of all members)`` of graph object ``index``.
+
+        Per-object work done once per (object, selection settings), not per query: which of its
+        Gaussians pass the opacity / visibility rules, the poorly seen ones that join it, its
+        box. Kept for the scene's lifetime (a few settings x the objects; reset beyond that).
+        """
+        key = (index, repr(config))  # a plain dataclass: its repr names every setting
+        summary = self._summaries.get(key)
+        if summary is None:
+            if len(self._summaries) >= 4 * len(self.grounder.graph.objects):
+                self._summaries.clear()
+            members = self.grounder.graph.objects[index].members
+            summary = (select_object(members, 1.0, self._means, self._opacities, self._colors,
+                                     config, self.visibility),
+                       instance_of(members, self._means, 1.0, config))
+            self._summaries[key] = summary
+        return summary
+
+    def _object_selection(self, index: int, score: float, config: SelectionConfig) -> Selection:
+        """Return ``select_object`` of graph object ``index`` at ``score`` (>= the threshold)."""
+        base = self._object_summary(index, config)[0]
+        if not base.ok:
+            return base
+        best = replace(base.best, score=score, mass=base.best.mass * score)
+        return replace(base, scores=np.full(len(base.indices), score, np.float32),
+                       instances=[best])
+
     def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
         stage('encoding')
@@ -354,18 +408,13 @@ class ReferringModel:
         config = selection or SelectionConfig()
         objects = self.grounder.graph.objects
         best_object, best_score = grounded.candidates[0]
-        members = objects[best_object].members
         score = float(min(1.0, max(best_score, config.threshold)))
-        probabilities = np.zeros(self.num_gaussians, np.float32)
-        probabilities[members] = score
-        single = replace(config, cluster=False, top_k=1, min_gaussians=1)
-        chosen = select_target(probabilities, self._means, self._opacities, self._colors, single,
-                               self.visibility)
+        chosen = self._object_selection(best_object, score, config)
         status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
         reported = grounded.candidates if status == QueryStatus.AMBIGUOUS else \
             grounded.candidates[:1]
         candidates = [Candidate(objects[k].label, float(min(1.0, s)),
-                                instance_of(objects[k].members, self._means, float(s), config))
+                                replace(self._object_summary(k, config)[1], score=float(s)))
                       for k, s in reported]
         timings['select'] = (time.perf_counter() - start) * 1e3
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor

@@ -539,9 +539,9 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
     for support, seeds in groups[:config.top_k]:
         members, scores = seeds, probabilities[seeds]
         if use_visibility and config.propagate:
-            joined, inherited = _propagate(seeds, probabilities, visibility, config)
+            joined, sources = _propagate(seeds, n, visibility, config)
             members = np.concatenate([seeds, joined])
-            scores = np.concatenate([scores, inherited])
+            scores = np.concatenate([scores, probabilities[sources]])
         instances.append(instance_of(members, means, float(probabilities[seeds].mean()),
                                      config, support))
         cloud_scores.append(scores)
@@ -550,6 +550,49 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
                      np.asarray(colors, np.float32)[indices],
                      np.concatenate(cloud_scores).astype(np.float32),
                      instances, num_candidates=len(candidates))
+
+
+def select_object(members: np.ndarray, score: float, means: np.ndarray, opacities: np.ndarray,
+                  colors: np.ndarray, config: SelectionConfig = None,
+                  visibility: Optional[Visibility] = None) -> Selection:
+    """Select a known object's Gaussians (an object-graph answer) as one instance.
+
+    The same result as :func:`select_target` given probabilities ``score`` on ``members`` and 0
+    elsewhere, with no clustering, one instance and ``min_gaussians`` 1 (tested), in time that
+    grows with the object and the scene's poorly seen Gaussians instead of with N.
+    """
+    config = config or SelectionConfig()
+    config.validate()
+    means = np.asarray(means, np.float32)
+    n = len(means)
+    use_visibility = visibility is not None and config.seen_fraction > 0
+    members = np.unique(np.asarray(members, np.int64))  # sorted, as select_target's candidates
+    if len(members) and (members[0] < 0 or members[-1] >= n):
+        raise ValueError(f'object members outside [0, {n})')
+    score = np.float32(score)
+    keep = np.asarray(opacities)[members] >= config.min_opacity
+    if use_visibility:
+        keep &= visibility.seen(config.seen_fraction)[members]
+    candidates = members[keep] if score >= config.threshold else members[:0]
+    candidates = candidates[np.isfinite(means[candidates]).all(axis=1)] if np.isfinite(score) \
+        else candidates[:0]
+    if not len(candidates):
+        seen = ' well-seen' if use_visibility else ''
+        return Selection(False, f'0{seen} Gaussians have probability >= {config.threshold:g} '
+                         '(minimum 1)', np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
+                         np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
+    weight = np.full(len(candidates), score, np.float32)
+    if visibility is not None and config.rank_by == 'support':
+        weight = weight * visibility.weight[candidates]
+    indices = candidates
+    if use_visibility and config.propagate:
+        joined, _ = _propagate(candidates, n, visibility, config)
+        indices = np.concatenate([candidates, joined])
+    instance = instance_of(indices, means, float(score), config, float(weight.sum()))
+    return Selection(True, '', indices, (means[indices] * config.metric_scale).astype(np.float32),
+                     np.asarray(colors, np.float32)[indices],
+                     np.full(len(indices), score, np.float32), [instance],
+                     num_candidates=len(candidates))
 
 
 def instance_of(members: np.ndarray, means: np.ndarray, score: float,
@@ -587,17 +630,17 @@ def _instances(probabilities: np.ndarray, means: np.ndarray, candidates: np.ndar
     return groups
 
 
-def _propagate(members: np.ndarray, probabilities: np.ndarray, visibility: Visibility,
+def _propagate(members: np.ndarray, num_gaussians: int, visibility: Visibility,
                config: SelectionConfig):
     """Poorly seen Gaussians whose nearest well-seen Gaussian is in ``members``.
 
     Returns:
-        ``(joined, inherited)``: their indices and the probability each inherits from that
-        neighbour (its own response was never checked by a view).
+        ``(joined, sources)``: their indices and that neighbour of each (whose probability it
+        inherits: its own response was never checked by a view).
     """
     unseen, nearest = visibility.links(config.seen_fraction, config.propagation_radius,
                                        config.min_opacity)
-    member = np.zeros(len(probabilities), bool)
+    member = np.zeros(num_gaussians, bool)
     member[members] = True
     chosen = member[nearest]
-    return unseen[chosen], probabilities[nearest[chosen]]
+    return unseen[chosen], nearest[chosen]

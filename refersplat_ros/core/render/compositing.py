@@ -61,7 +61,9 @@ class CompositingWeights:
         height: Image height.
         num_gaussians: N, the number of columns of the weight matrix.
         weights: Sparse CSR matrix W. [H * W, N]
-        weights_t: Its transpose, CSR, for the backward pass. [N, H * W]
+        weights_t: Its transpose, CSR, for the backward pass. [N, H * W]; None for weights
+            built for inference only (``compositing_weights(..., transpose=False)``: half the
+            memory, no gradient).
         alpha: Accumulated opacity. [H, W]
         depth: Alpha-weighted expected depth (0 where alpha is 0). [H, W]
     """
@@ -70,7 +72,7 @@ class CompositingWeights:
     height: int
     num_gaussians: int
     weights: Tensor  # sparse CSR [H*W, N]
-    weights_t: Tensor  # sparse CSR [N, H*W]
+    weights_t: Optional[Tensor]  # sparse CSR [N, H*W], None = inference only
     alpha: Tensor  # [H, W]
     depth: Tensor  # [H, W]
 
@@ -85,6 +87,8 @@ class CompositingWeights:
         total = self.alpha.numel() * self.alpha.element_size()
         total += self.depth.numel() * self.depth.element_size()
         for mat in (self.weights, self.weights_t):
+            if mat is None:
+                continue
             for t in (mat.crow_indices(), mat.col_indices(), mat.values()):
                 total += t.numel() * t.element_size()
         return total
@@ -95,10 +99,14 @@ class CompositingWeights:
         Sum over pixels of T * alpha: how much of the rendered image the Gaussian makes. 0 for
         a Gaussian that is hidden, outside the view or below the alpha floor.
         """
-        crow, values = self.weights_t.crow_indices(), self.weights_t.values()
-        counts = (crow[1:] - crow[:-1]).to(torch.int64)
-        rows = torch.repeat_interleave(torch.arange(self.num_gaussians, device=values.device),
-                                       counts)
+        if self.weights_t is None:
+            values = self.weights.values()
+            rows = self.weights.col_indices().to(torch.int64)
+        else:
+            crow, values = self.weights_t.crow_indices(), self.weights_t.values()
+            counts = (crow[1:] - crow[:-1]).to(torch.int64)
+            rows = torch.repeat_interleave(
+                torch.arange(self.num_gaussians, device=values.device), counts)
         return torch.zeros(self.num_gaussians, dtype=values.dtype,
                            device=values.device).index_add_(0, rows, values)
 
@@ -115,7 +123,13 @@ class CompositingWeights:
         weights, weights_t = self.weights, self.weights_t
         if features.dtype != vals.dtype:
             features = features.to(vals.dtype)
-        image = _SparseComposite.apply(features.contiguous(), weights, weights_t)  # [H*W, C]
+        if weights_t is None:
+            if torch.is_grad_enabled() and features.requires_grad:
+                raise ValueError('these compositing weights were built for inference only '
+                                 '(transpose=False): no gradient')
+            image = torch.sparse.mm(weights, features.contiguous())  # [H*W, C]
+        else:
+            image = _SparseComposite.apply(features.contiguous(), weights, weights_t)
         if background is not None:
             transmittance = (1.0 - self.alpha).reshape(-1, 1)
             image = image + transmittance * background.to(image.dtype)[None]
@@ -129,10 +143,13 @@ def compositing_weights(
     scales: Tensor,  # [N, 3] activated
     opacities: Tensor,  # [N] activated
     camera: Camera,
+    transpose: bool = True,
 ) -> CompositingWeights:
     """Build the frozen-geometry compositing weights of ``camera`` (exact CPU compositor rules).
 
     Runs on the device of ``means`` (pure torch). Geometry gets no gradient through this path.
+    ``transpose=False`` skips the transposed copy that only the backward pass needs
+    (inference: half the memory).
     """
     width, height = camera.width, camera.height
     viewmat = camera.world_to_camera.to(means)
@@ -143,8 +160,10 @@ def compositing_weights(
     num_pixels = width * height
     n = means.shape[0]
     weights = _csr(pairs.pixel, pairs.gaussian, w, num_pixels, n)
-    order = torch.argsort(pairs.gaussian, stable=True)
-    weights_t = _csr(pairs.gaussian[order], pairs.pixel[order], w[order], n, num_pixels)
+    weights_t = None
+    if transpose:
+        order = torch.argsort(pairs.gaussian, stable=True)
+        weights_t = _csr(pairs.gaussian[order], pairs.pixel[order], w[order], n, num_pixels)
     alpha = torch.zeros(num_pixels, dtype=w.dtype, device=w.device).index_add_(0, pairs.pixel, w)
     acc = torch.zeros_like(alpha).index_add_(0, pairs.pixel, w * proj.depths[pairs.local])
     depth = acc / alpha.clamp(min=1e-10)

@@ -10,6 +10,7 @@ the last hidden layer with the [CLS] and [SEP] positions dropped and padding rem
 sentence gets the same features whether it is encoded alone or inside a padded batch.
 """
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 import logging
 import os
@@ -49,6 +50,12 @@ class TextEncoderConfig:
             (per output channel) and dynamically quantised activations (CPU only). The word
             features differ slightly from float32 (sentence vectors within 0.95 cosine);
             docs/BENCHMARKS.md#text-encoder measures the speed of both.
+        num_threads: Torch threads for encoding one new sentence (a query); 0 = the process's
+            setting. The matrices of one short sentence are small: with sleeping OpenMP
+            threads (``OMP_WAIT_POLICY=PASSIVE``, which the node sets) waking a second thread
+            costs more than it saves (MiniLM on 2 cores: 8 ms with 1 thread, 13 ms with 2;
+            docs/BENCHMARKS.md#text-encoder). Batches (a scene's known sentences, training)
+            use the process's setting.
     """
 
     model: str = BUNDLED_MODEL
@@ -57,6 +64,7 @@ class TextEncoderConfig:
     cache_size: int = 4096
     cache_bytes: int = 64 * 2**20
     quantize: str = 'none'
+    num_threads: int = 1
 
 
 def bundled_model_path() -> Path:
@@ -79,6 +87,20 @@ def _model_label(model: str) -> str:
     if path.is_dir():
         return path.resolve().name
     return model
+
+
+@contextmanager
+def _threads(count: int):
+    """Run the block with ``count`` torch threads (0 = unchanged), then restore the setting."""
+    previous = torch.get_num_threads()
+    change = 0 < count != previous
+    if change:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if change:
+            torch.set_num_threads(previous)
 
 
 class TextEncoder:
@@ -146,6 +168,9 @@ class TextEncoder:
         self.model = model.to(self.device).eval()
         for param in self.model.parameters():
             param.requires_grad_(False)
+        if self.config.num_threads < 0:
+            raise TextEncoderError(f'text encoder: num_threads must be >= 0, got '
+                                   f'{self.config.num_threads}')
         if self.config.quantize not in QUANTIZATIONS:
             raise TextEncoderError(f'text encoder: quantize must be one of {QUANTIZATIONS}, got '
                                    f'{self.config.quantize!r}')
@@ -232,7 +257,7 @@ class TextEncoder:
                 missing, padding=True, truncation=True,
                 max_length=self.config.max_tokens, return_tensors='pt')
             batch = {k: v.to(self.device) for k, v in batch.items()}
-            with torch.no_grad():
+            with torch.no_grad(), _threads(self.config.num_threads if len(missing) == 1 else 0):
                 hidden = self.model(**batch).last_hidden_state  # [B, T, H]
             # Keep attended positions minus the first ([CLS]) and the last attended one ([SEP]);
             # padding is excluded by the attention mask (fixes docs/METHOD.md#defect-h).

@@ -286,3 +286,51 @@ def test_clustering_can_be_abandoned_between_steps(two_objects):
 
     with pytest.raises(TimeoutError, match='budget spent'):
         select_target(prob, means, opacities, colors, check=check)
+
+
+@pytest.mark.parametrize('config', [
+    SelectionConfig(),
+    SelectionConfig(min_opacity=0.5, metric_scale=2.0, upright=False),
+    SelectionConfig(rank_by='mass', propagate=False),
+    SelectionConfig(seen_fraction=0.0),
+    SelectionConfig(threshold=0.95),            # the score is below it: no match
+])
+@pytest.mark.parametrize('with_visibility', [True, False])
+def test_select_object_equals_select_target_of_its_members(two_objects, config,
+                                                           with_visibility):
+    """The object-graph path (O(object)) gives select_target's one-instance answer."""
+    from dataclasses import replace
+
+    from refersplat_ros.core.inference.selection import select_object
+    means, ids, opacities, colors = two_objects
+    rng = np.random.default_rng(3)
+    opacities = rng.uniform(0.02, 1.0, len(means)).astype(np.float32)
+    means = means.copy()
+    means[np.flatnonzero(ids == 1)[:2]] = np.nan          # broken centres are dropped
+    vis = None
+    if with_visibility:
+        weight = rng.uniform(0.5, 1.0, len(means)) * (rng.random(len(means)) > 0.3)
+        vis = Visibility(weight, np.nan_to_num(means), opacities)
+    members = np.flatnonzero(ids == 1)[::-1]               # any order
+    score = 0.8
+    prob = np.zeros(len(means), np.float32)
+    prob[members] = score
+    single = replace(config, cluster=False, top_k=1, min_gaussians=1)
+    expected = select_target(prob, means, opacities, colors, single, vis)
+    got = select_object(members, score, means, opacities, colors, config, vis)
+    assert got.ok == expected.ok
+    if not expected.ok:
+        assert got.reason == expected.reason
+        return
+    np.testing.assert_array_equal(got.indices, expected.indices)
+    np.testing.assert_array_equal(got.points, expected.points)
+    np.testing.assert_array_equal(got.colors, expected.colors)
+    np.testing.assert_array_equal(got.scores, expected.scores)
+    assert got.num_candidates == expected.num_candidates
+    a, b = got.best, expected.best
+    assert a.score == pytest.approx(b.score, rel=1e-6)
+    assert a.mass == pytest.approx(b.mass, rel=1e-5)
+    for name in ('centroid', 'center', 'rotation', 'extent'):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    if with_visibility and config.propagate and config.seen_fraction > 0:
+        assert len(got.indices) > got.num_candidates      # some poorly seen ones joined

@@ -67,3 +67,63 @@ def test_every_training_sentence_publishes_its_object(trained_hard_tiny):
             outside.append((sentence, category))
     assert wrong == []
     assert len(outside) <= 0.1 * len(sentences), outside
+
+
+def test_graph_answers_equal_the_per_query_selection(trained_hard_tiny):
+    """The per-object summaries the model keeps give what selecting afresh gives."""
+    from refersplat_ros.core.inference.selection import (instance_of, select_object,
+                                                         SelectionConfig)
+    data, manifest, result = trained_hard_tiny
+    model = ReferringModel.load(data / manifest['point_cloud'], result.last_checkpoint,
+                                device='cpu')
+    assert model.uses_graph and model._cache is None  # the field's tables are never built
+    objects = model.grounder.graph.objects
+    labels = [o.label for o in objects]
+    sentences = [e['sentence'] for e in manifest['expressions'] if e['split'] == 'train'][:8]
+    for config in (SelectionConfig(), SelectionConfig(min_opacity=0.3, metric_scale=2.0)):
+        for sentence in sentences + sentences:        # the second round reads the summaries
+            outcome = model.query(sentence, config)
+            if outcome.status != QueryStatus.OK:
+                continue
+            index = labels.index(outcome.candidates[0].label)
+            score = outcome.selection.best.score
+            fresh = select_object(objects[index].members, score, model._means,
+                                  model._opacities, model._colors, config, model.visibility)
+            np.testing.assert_array_equal(outcome.selection.indices, fresh.indices)
+            np.testing.assert_array_equal(outcome.selection.points, fresh.points)
+            np.testing.assert_array_equal(outcome.selection.scores, fresh.scores)
+            for name in ('centroid', 'center', 'rotation', 'extent'):
+                np.testing.assert_array_equal(getattr(outcome.selection.best, name),
+                                              getattr(fresh.best, name))
+            assert outcome.selection.best.mass == pytest.approx(fresh.best.mass, rel=1e-5)
+            box = instance_of(objects[index].members, model._means, score, config)
+            np.testing.assert_array_equal(outcome.candidates[0].instance.center, box.center)
+    assert len(model._summaries) <= 2 * len(objects)
+
+
+@pytest.mark.parametrize('table_dtype', ['float16', 'bfloat16'])
+def test_16_bit_field_tables_select_what_float32_selects(trained_hard_tiny, table_dtype):
+    """The field path with a 16-bit inference table: same instance, same Gaussians (IoU)."""
+    from refersplat_ros.core.language.ground import GroundingConfig
+    data, manifest, result = trained_hard_tiny
+    field_only = GroundingConfig(grounding='field')
+    models = {dtype: ReferringModel.load(data / manifest['point_cloud'], result.last_checkpoint,
+                                         device='cpu', grounding=field_only,
+                                         table_dtype=dtype)
+              for dtype in ('float32', table_dtype)}
+    assert models[table_dtype].field_tables().table.dtype.itemsize == 2
+    ids = np.load(data / manifest['object_ids'])
+    sentences = [e['sentence'] for e in manifest['expressions'] if e['split'] == 'train']
+    compared = 0
+    for sentence in sentences:
+        reference, reduced = (models[d].query(sentence) for d in ('float32', table_dtype))
+        assert reduced.status == reference.status, sentence
+        if reference.status != QueryStatus.OK:
+            continue
+        a, b = set(reference.selection.indices), set(reduced.selection.indices)
+        assert len(a & b) / len(a | b) >= 0.99, sentence
+        majority = [int(np.bincount(ids[s.best.indices] + 1).argmax())
+                    for s in (reference.selection, reduced.selection)]
+        assert majority[0] == majority[1], sentence
+        compared += 1
+    assert compared >= 0.9 * len(sentences)
