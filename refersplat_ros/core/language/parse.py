@@ -393,6 +393,8 @@ def _words_of(items: Sequence[_Mark]) -> Tuple[List[str], List[bool]]:
         if m.kind == 'neg':
             pending = True
             continue
+        if m.kind in ('side', 'ord'):  # "not the leftmost box": the position is negated
+            pending = False
         if m.kind == 'word':
             words.append(str(m.value))
             negs.append(pending)
@@ -641,8 +643,9 @@ def _negated_before(items: Sequence[_Mark]) -> bool:
     for m in reversed(items):
         if m.kind == 'neg':
             return True
-        if m.kind == 'word' and m.value in ('is', 'are', 'was', 'be', 'that', 'which',
-                                            'placed', 'located', 'sitting', 'standing'):
+        if m.kind == 'word' and m.value in ('is', 'are', 'was', 'be', 'that', 'which', 'the',
+                                            'a', 'an', 'placed', 'located', 'sitting',
+                                            'standing'):
             continue
         if m.kind == 'clause':
             continue

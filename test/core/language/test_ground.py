@@ -87,6 +87,11 @@ def test_negation_and_uniqueness(row):
     assert status == AMBIGUOUS and len(result.candidates) == 3
     status, name, _ = answer(row, 'the can that is not on the left')
     assert (status, name) == (OK, 'red-can-2')
+    for text in ("the can that isn't the leftmost one", 'not the leftmost can, the other one'):
+        status, name, result = answer(row, text)
+        assert (status, name) == (OK, 'red-can-2'), result
+    status, _, result = answer(row, "the cup that isn't the leftmost one")  # two are left
+    assert status == AMBIGUOUS and len(result.candidates) == 2, result
     status, name, _ = answer(row, 'any cup other than the blue one and not the green one')
     assert name == 'white-cup'
 
