@@ -1,11 +1,13 @@
-"""Text encoder cost: float32 MiniLM against the int8 one (``TextEncoderConfig.quantize``).
+"""Text encoder cost: float32 and int8 MiniLM (``TextEncoderConfig.quantize``), 1 or all threads.
 
     python bench/text_encoder.py [--sentences 60] [--no-write]
 
-Each new sentence is encoded once by each encoder, alternating sentence by sentence in one
-process (this machine's speed drifts), with the cache cleared so every call runs the model. Also
-reports how close the int8 sentence vectors are to float32 ones. Writes
-docs/BENCHMARKS.md#text-encoder.
+Each new sentence is encoded once by each of the four encoders (float32 / int8 x one thread /
+the process's threads, ``TextEncoderConfig.num_threads``), alternating sentence by sentence in
+one process (this machine's speed drifts), with the cache cleared so every call runs the model,
+and with other torch work on all threads between calls (as in the node, whose other stages use
+them), under the node's ``OMP_WAIT_POLICY=PASSIVE``. Also reports how close the int8 sentence
+vectors are to float32 ones. Writes docs/BENCHMARKS.md#text-encoder.
 """
 import argparse
 import os
@@ -38,7 +40,11 @@ def main(argv=None) -> int:
 
     from refersplat_ros.core.text.encoder import TextEncoder, TextEncoderConfig
     from report import write_section
-    encoders = {'float32': TextEncoder(), 'int8': TextEncoder(TextEncoderConfig(quantize='int8'))}
+    threads = torch.get_num_threads()
+    encoders = {f'{quantize}, {count or threads} thread{"s" if (count or threads) > 1 else ""}':
+                TextEncoder(TextEncoderConfig(quantize=quantize, num_threads=count))
+                for quantize in ('none', 'int8') for count in (0, 1)}
+    other_work = torch.rand(200_000, 16)
     sentences = _sentences(args.sentences)
     for encoder in encoders.values():  # warm up
         encoder.encode('warm up the encoder')
@@ -49,28 +55,33 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             encoder.encode(sentence)
             times[name].append((time.perf_counter() - start) * 1e3)
-    a = encoders['float32'].sentence_embeddings(sentences)
-    b = encoders['int8'].sentence_embeddings(sentences)
+            (other_work * 2.0).sum()  # the node's other stages, on all threads
+    names = list(encoders)
+    a = encoders[names[0]].sentence_embeddings(sentences)
+    b = encoders[names[-1]].sentence_embeddings(sentences)
     cosine = (a * b).sum(dim=1).numpy()
     rows = [f'| {name} | {np.median(t):.2f} | {np.percentile(t, 90):.2f} |'
             for name, t in times.items()]
-    ratio = np.median(times['float32']) / np.median(times['int8'])
+    ratio = np.median(times[names[0]]) / np.median(times[names[-1]])
     table = ('| encoder | ms p50 (new sentence) | ms p90 |\n|---|---|---|\n' + '\n'.join(rows))
     print(table)
-    print(f'speed-up x{ratio:.2f}; int8 vs float32 sentence-vector cosine: min {cosine.min():.3f},'
+    print(f'{names[-1]} x{ratio:.2f} the speed of {names[0]}; int8 vs float32 sentence-vector '
+          f'cosine: min {cosine.min():.3f},'
           f' median {np.median(cosine):.3f}')
     if not args.no_write:
         text = (
             '## Text encoder\n\n'
             f"`bench/text_encoder.py` ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
             f'{os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} '
-            f'threads): all-MiniLM-L6-v2 on {len(sentences)} new sentences of 3-11 phrases, '
-            'float32 and int8 (`TextEncoderConfig.quantize`, per-channel dynamic) alternating '
-            'sentence by sentence, cache cleared before each call.\n\n' + table +
-            f'\n\nint8 is x{ratio:.2f} the speed of float32; its sentence vectors are within '
-            f'cosine {cosine.min():.3f} (median {np.median(cosine):.3f}) of float32 ones. The '
-            'node keeps float32 (the default) until the language benchmark has been run with '
-            'int8 and gives the same selections.\n')
+            f'threads, OMP_WAIT_POLICY={os.environ["OMP_WAIT_POLICY"]}): all-MiniLM-L6-v2 on '
+            f'{len(sentences)} new sentences of 3-11 phrases, float32 ("none") and int8 '
+            '(`TextEncoderConfig.quantize`, per-channel dynamic) with one thread or all '
+            '(`num_threads`), alternating sentence by sentence, cache cleared before each call, '
+            'other torch work on all threads between calls (as in the node).\n\n' + table +
+            f'\n\n{names[-1]} is x{ratio:.2f} the speed of {names[0]}; int8 sentence vectors '
+            f'are within cosine {cosine.min():.3f} (median {np.median(cosine):.3f}) of float32 '
+            'ones. Whether int8 changes any answer: '
+            'docs/BENCHMARKS.md#text-encoder-int8-on-the-language-benchmark.\n')
         write_section(text, DOC, 'Text encoder')
         print(f'written to {DOC.relative_to(ROOT)}#text-encoder')
     return 0

@@ -148,8 +148,8 @@ PARAMETERS = {
                               'layers (CPU; docs/BENCHMARKS.md#text-encoder)', True, None, None),
     'text_encoder_threads': (1, 'torch threads for encoding one query; 0 = all', True, None,
                              (0, 1024)),
-    'field_table_dtype': ('float32', "storage of the field's inference table: float32, float16 "
-                          "or bfloat16 (half the memory; used by grounding 'field')", True, None,
+    'field_table_dtype': ('float32', "storage of the field's inference table: float32 or "
+                          "float16 (half the memory; used by grounding 'field')", True, None,
                           None),
     'device': ('auto', "'auto' (CUDA if available, else CPU), 'cpu' or 'cuda'", True, None,
                None),

@@ -107,8 +107,8 @@ class ReferringModel:
             them); with them queries are grounded in the object graph (``core/language``),
             without them (or with ``grounding.grounding == 'field'``) by the field alone.
         grounding: How queries are grounded (``GroundingConfig``).
-        table_dtype: Storage of the field's inference table: 'float32' (default), 'float16' or
-            'bfloat16' (half the memory and the bytes a field query reads; the selections
+        table_dtype: Storage of the field's inference table: 'float32' (default) or 'float16'
+            (half the memory and the bytes a field query reads; the selections
             equal float32's on the tested scenes, docs/BENCHMARKS.md#query-latency).
     """
 

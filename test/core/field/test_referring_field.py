@@ -217,7 +217,7 @@ def test_response_only_equals_the_full_forward(overrides):
         torch.testing.assert_close(float32.double(), expected64, rtol=1e-4, atol=2e-4 * scale)
 
 
-@pytest.mark.parametrize('dtype', ['float16', 'bfloat16'])
+@pytest.mark.parametrize('dtype', ['float16'])
 def test_16_bit_tables_give_the_float32_logits_to_their_rounding(dtype):
     from refersplat_ros.core.field.referring_field import inference_cache, response_only
     gen = torch.Generator().manual_seed(5)
@@ -229,10 +229,10 @@ def test_16_bit_tables_give_the_float32_logits_to_their_rounding(dtype):
         full = response_only(field, words, inference_cache(field))
         cache = inference_cache(field, dtype=dtype)
         half = response_only(field, words, cache, block=128)
-    assert cache.table.dtype == {'float16': torch.float16, 'bfloat16': torch.bfloat16}[dtype]
+    assert cache.table.dtype == torch.float16
     assert cache.mean.dtype == torch.float32 and half.dtype == torch.float32
     error = (half - full).abs().max() / full.abs().max()
-    assert 0 < error < (0.01 if dtype == 'float16' else 0.05)
+    assert 0 < error < 0.01
     assert ((half > 0) == (full > 0)).float().mean() >= 0.97
     with pytest.raises(ValueError, match='table dtype'):
-        inference_cache(field, dtype='int4')
+        inference_cache(field, dtype='bfloat16')
