@@ -144,8 +144,10 @@ PARAMETERS = {
                    None, None),
     'text_encoder': ('', 'HF model name or local folder (offline); empty = bundled MiniLM', True,
                      None, None),
-    'text_encoder_quantize': ('none', "'none' or 'int8': int8 weights for the encoder's linear "
-                              'layers (CPU; docs/BENCHMARKS.md#text-encoder)', True, None, None),
+    'text_encoder_quantize': ('auto', "'auto' (int8 on the CPU when language.grounding is "
+                              "'graph', else none), 'none' or 'int8' (int8 weights in the "
+                              "encoder's linear layers, CPU only; docs/BENCHMARKS.md#text-encoder)",
+                              True, None, None),
     'text_encoder_threads': (1, 'torch threads for encoding one query; 0 = all', True, None,
                              (0, 1024)),
     'field_table_dtype': ('float32', "storage of the field's inference table: float32 or "
@@ -351,7 +353,7 @@ class ReferSplatNode(LifecycleNode):
         encoder = self.get_parameter('text_encoder').value
         encoder_config = TextEncoderConfig(
             cache_bytes=self.get_parameter('query.cache_mb').value * 2**20,
-            quantize=self.get_parameter('text_encoder_quantize').value,
+            quantize=self._encoder_quantize(device),
             num_threads=self.get_parameter('text_encoder_threads').value,
             **({'model': encoder} if encoder else {}))
         mask_camera = None
@@ -374,6 +376,21 @@ class ReferSplatNode(LifecycleNode):
             f'{time.monotonic() - start:.1f} s; mask view: '
             f"{mask_camera.name if mask_camera is not None else 'none'}")
         return model
+
+    def _encoder_quantize(self, device) -> str:
+        """Resolve ``text_encoder_quantize``: 'auto' = int8 for graph grounding on the CPU.
+
+        The object graph compares sentence vectors of one encoder with each other: with int8 it
+        gave the same answer to 865 of the language benchmark's 866 queries (the other became
+        right; docs/BENCHMARKS.md#text-encoder-int8-on-the-language-benchmark) at about twice
+        the speed. The field was trained on float32 word features (int8 changed 1-14 % of its
+        answers there), so grounding 'field' keeps them.
+        """
+        value = self.get_parameter('text_encoder_quantize').value
+        if value != 'auto':
+            return value
+        graph = self.get_parameter('language.grounding').value == 'graph'
+        return 'int8' if graph and device.type == 'cpu' else 'none'
 
     def _free_model(self):
         self._stop_tracking()
