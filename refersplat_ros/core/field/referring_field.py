@@ -334,11 +334,11 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18,
                 # F.normalize divides by max(||.||, 1e-12): keep exactly that rule.
                 inv = 1.0 / field.mlp3[-1](inner).norm(dim=1).clamp_min(1e-12)  # [n]
                 row += [inner * inv[:, None], inv[:, None]]
-            parts.append(torch.cat(row, dim=1) if len(row) > 1 else hidden)
-        table = torch.cat(parts)
-        if dtype != 'float32':  # a float64 field keeps float64 unless 16 bits are asked for
-            table = table.to(TABLE_DTYPES[dtype])
-        table = table.contiguous()
+            part = torch.cat(row, dim=1) if len(row) > 1 else hidden
+            # per chunk: never a full-width copy besides the table (a float64 field keeps
+            # float64 unless 16 bits are asked for)
+            parts.append(part.to(TABLE_DTYPES[dtype]) if dtype != 'float32' else part)
+        table = torch.cat(parts).contiguous()
         return InferenceCache(table, int(last2.in_features), torch.cat(means),
                               torch.cat(sq_norms))
 
