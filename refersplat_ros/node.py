@@ -146,7 +146,8 @@ PARAMETERS = {
                      None, None),
     'text_encoder_quantize': ('auto', "'auto' (int8 on the CPU when language.grounding is "
                               "'graph', else none), 'none' or 'int8' (int8 weights in the "
-                              "encoder's linear layers, CPU only; docs/BENCHMARKS.md#text-encoder)",
+                              "encoder's linear layers, CPU only; "
+                              'docs/BENCHMARKS.md#text-encoder)',
                               True, None, None),
     'text_encoder_threads': (1, 'torch threads for encoding one query; 0 = all', True, None,
                              (0, 1024)),

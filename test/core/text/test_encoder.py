@@ -131,3 +131,33 @@ def test_int8_encoder_agrees_with_float32():
     assert torch.equal((wa @ na.T).argmax(dim=1), (wb @ nb.T).argmax(dim=1))
     with pytest.raises(TextEncoderError, match='quantize must be one of'):
         TextEncoder(TextEncoderConfig(quantize='int4'))
+
+
+def test_one_thread_per_query_and_the_setting_restored(tiny_encoder, monkeypatch):
+    seen = []
+    real = torch.nn.Module.__call__
+
+    def spy(module, *args, **kwargs):
+        if module is tiny_encoder.model:
+            seen.append(torch.get_num_threads())
+        return real(module, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, '__call__', spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        one = TextEncoder.from_components(tiny_encoder.tokenizer, tiny_encoder.model,
+                                          config=TextEncoderConfig(num_threads=1))
+        every = TextEncoder.from_components(tiny_encoder.tokenizer, tiny_encoder.model,
+                                            config=TextEncoderConfig(num_threads=0))
+        a = one.encode('the cup left of the bowl')
+        assert torch.get_num_threads() == 2                 # restored after the query
+        b = every.encode('the cup left of the bowl')
+        one.encode_batch(['a cup', 'a bowl'])               # batches keep the process setting
+        assert seen == [1, 2, 2]
+        torch.testing.assert_close(a, b)
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(TextEncoderError, match='num_threads'):
+        TextEncoder.from_components(tiny_encoder.tokenizer, tiny_encoder.model,
+                                    config=TextEncoderConfig(num_threads=-1))
