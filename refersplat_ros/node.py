@@ -384,8 +384,8 @@ class ReferSplatNode(LifecycleNode):
         The object graph compares sentence vectors of one encoder with each other: with int8 it
         gave the same answer to 865 of the language benchmark's 866 queries (the other became
         right; docs/BENCHMARKS.md#text-encoder-int8-on-the-language-benchmark) at about twice
-        the speed. The field was trained on float32 word features (int8 changed 1-14 % of its
-        answers there), so grounding 'field' keeps them.
+        the speed. The field was trained on float32 word features (int8 changed up to 14 % of
+        its answers there, by kind), so grounding 'field' keeps them.
         """
         value = self.get_parameter('text_encoder_quantize').value
         if value != 'auto':

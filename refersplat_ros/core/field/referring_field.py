@@ -316,7 +316,8 @@ def inference_cache(field: ReferringField, chunk: int = 1 << 18,
     ``dtype`` ('float32' or 'float16', ``TABLE_DTYPES``) is how the [N, 129] table
     is stored: 16 bits halve its memory and the bytes a query reads; each block is widened to
     float32 in the CPU cache before its products, so only the table's rounding differs
-    (``mean`` and ``sq_norm`` stay float32).
+    (``mean`` and ``sq_norm`` stay float32). On this CPU the pass is compute-bound: float16 saved
+    memory but not time (docs/BENCHMARKS.md#query-latency, field-f16 rows).
     """
     if dtype not in TABLE_DTYPES:
         raise ValueError(f'table dtype must be one of {sorted(TABLE_DTYPES)}, got {dtype!r}')

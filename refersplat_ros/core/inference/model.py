@@ -108,8 +108,8 @@ class ReferringModel:
             without them (or with ``grounding.grounding == 'field'``) by the field alone.
         grounding: How queries are grounded (``GroundingConfig``).
         table_dtype: Storage of the field's inference table: 'float32' (default) or 'float16'
-            (half the memory and the bytes a field query reads; the selections
-            equal float32's on the tested scenes, docs/BENCHMARKS.md#query-latency).
+            (half the memory, not faster on the CPU; the selections equal float32's on the
+            tested scenes; docs/BENCHMARKS.md#query-latency).
     """
 
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,

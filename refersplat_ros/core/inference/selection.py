@@ -482,6 +482,13 @@ def _median_spacing(points: np.ndarray, sample: int = 20000) -> float:
     return float(np.median(spacing)) if len(spacing) else 0.0
 
 
+def _no_selection(reason: str, num_candidates: int = 0) -> Selection:
+    """Return a Selection that found nothing (``ok`` False, empty arrays), saying why."""
+    return Selection(False, reason, np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
+                     np.zeros((0, 3), np.float32), np.zeros(0, np.float32),
+                     num_candidates=num_candidates)
+
+
 def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.ndarray,
                   colors: np.ndarray, config: SelectionConfig = None,
                   visibility: Optional[Visibility] = None,
@@ -520,9 +527,7 @@ def select_target(probabilities: np.ndarray, means: np.ndarray, opacities: np.nd
     candidates = np.flatnonzero(keep)
     candidates = candidates[np.isfinite(probabilities[candidates])
                             & np.isfinite(means[candidates]).all(axis=1)]
-    empty = Selection(False, '', np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
-                      np.zeros((0, 3), np.float32), np.zeros(0, np.float32),
-                      num_candidates=len(candidates))
+    empty = _no_selection('', len(candidates))
     if len(candidates) < config.min_gaussians:
         seen = ' well-seen' if use_visibility else ''
         empty.reason = (f'{len(candidates)}{seen} Gaussians have probability >= '
@@ -578,9 +583,8 @@ def select_object(members: np.ndarray, score: float, means: np.ndarray, opacitie
         else candidates[:0]
     if not len(candidates):
         seen = ' well-seen' if use_visibility else ''
-        return Selection(False, f'0{seen} Gaussians have probability >= {config.threshold:g} '
-                         '(minimum 1)', np.zeros(0, np.int64), np.zeros((0, 3), np.float32),
-                         np.zeros((0, 3), np.float32), np.zeros(0, np.float32))
+        return _no_selection(f'0{seen} Gaussians have probability >= {config.threshold:g} '
+                             '(minimum 1)')
     weight = np.full(len(candidates), score, np.float32)
     if visibility is not None and config.rank_by == 'support':
         weight = weight * visibility.weight[candidates]

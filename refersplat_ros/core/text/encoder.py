@@ -53,9 +53,9 @@ class TextEncoderConfig:
         num_threads: Torch threads for encoding one new sentence (a query); 0 = the process's
             setting. The matrices of one short sentence are small: with sleeping OpenMP
             threads (``OMP_WAIT_POLICY=PASSIVE``, which the node sets) waking a second thread
-            costs more than it saves (MiniLM on 2 cores: 8 ms with 1 thread, 13 ms with 2;
-            docs/BENCHMARKS.md#text-encoder). Batches (a scene's known sentences, training)
-            use the process's setting.
+            costs more than it saves (MiniLM on 2 cores, float32: 13.2 ms with 1 thread,
+            15.2 ms with 2; int8: 7.1 and 13.0 ms; docs/BENCHMARKS.md#text-encoder). Batches
+            (a scene's known sentences, training) use the process's setting.
     """
 
     model: str = BUNDLED_MODEL

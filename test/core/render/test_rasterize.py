@@ -323,6 +323,21 @@ def test_cached_weights_equal_direct_path(channels):
         weights.render(torch.zeros(10, channels))
 
 
+def test_inference_only_weights_render_the_same_without_the_transpose():
+    means, quats, scales, opac = _random_scene(200, seed=9, dtype=torch.float32)
+    cam = _camera(width=40, height=30, focal=30.0)
+    feats, bg = torch.randn(200, 3), torch.rand(3)
+    full = compositing_weights(means, quats, scales, opac, cam)
+    light = compositing_weights(means, quats, scales, opac, cam, transpose=False)
+    assert light.weights_t is None and light.nbytes < full.nbytes
+    torch.testing.assert_close(light.render(feats, background=bg),
+                               full.render(feats, background=bg))
+    torch.testing.assert_close(light.gaussian_weight(), full.gaussian_weight())
+    assert (full.gaussian_weight() > 0).any()
+    with pytest.raises(ValueError, match='inference only'):
+        light.render(feats.clone().requires_grad_(True))
+
+
 def test_weights_cache_is_lru_by_bytes():
     means, quats, scales, opac = _random_scene(100, seed=10, dtype=torch.float32)
     base = _camera(width=32, height=24, focal=25.0)
