@@ -24,9 +24,9 @@ import torch
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, QueryError, QueryTimeout
 from refersplat_ros.core.field.checkpoint import load_checkpoint
+from refersplat_ros.core.field.compact import inference_cache, response_only, TABLE_DTYPES
 from refersplat_ros.core.field.masks import predicted_mask
-from refersplat_ros.core.field.referring_field import (inference_cache, ReferringField,
-                                                       response_only, TABLE_DTYPES)
+from refersplat_ros.core.field.referring_field import ReferringField
 from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES
 from refersplat_ros.core.inference.queries import QueryStatus, validate_query
 from refersplat_ros.core.inference.selection import (Instance, instance_of, select_object,

@@ -10,11 +10,14 @@ docs/METHOD.md#defect-a); ``buggy_top_tau`` reproduces that for ablations only.
 """
 from dataclasses import asdict, dataclass
 import math
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
 import torch.nn.functional as F
+
+#: g' of every Gaussian [N, D], or a function returning the rows at an index (``gtcl_anchor``).
+Enhanced = Union[Tensor, Callable[[Tensor], Tensor]]
 
 
 @dataclass
@@ -89,7 +92,7 @@ def top_tau_count(num_gaussians: int, tau: float) -> int:
 
 def gtcl_anchor(
     response: Tensor,  # [N] or [N, 1] per-Gaussian logits m
-    enhanced: Tensor,  # [N, D] PCMI-enhanced features g'
+    enhanced: Enhanced,  # [N, D] PCMI-enhanced features g', or index -> their rows
     tau: float,
     buggy_top_tau: bool = False,
 ) -> Tensor:
@@ -97,17 +100,19 @@ def gtcl_anchor(
 
     Ranking is over the flattened response (our fix). With ``buggy_top_tau`` the anchor is
     g'_0, exactly what the official argsort over the size-1 axis produces
-    (docs/METHOD.md#defect-a).
+    (docs/METHOD.md#defect-a). ``enhanced`` may be a function returning the rows of g' at an
+    index (training computes g' for the top-tau Gaussians only, ``field/compact.py``).
     """
     flat = response.reshape(-1)
-    if flat.shape[0] != enhanced.shape[0]:
+    if isinstance(enhanced, Tensor) and flat.shape[0] != enhanced.shape[0]:
         raise ValueError(f'gtcl_anchor: response has {flat.shape[0]} entries, enhanced '
                          f'{enhanced.shape[0]} rows')
     if buggy_top_tau:
-        return F.normalize(enhanced[0], dim=0)
-    count = top_tau_count(flat.shape[0], tau)
-    index = torch.topk(flat.detach(), count).indices  # [k]
-    return F.normalize(enhanced[index].mean(dim=0), dim=0)
+        index = torch.zeros(1, dtype=torch.int64, device=flat.device)
+    else:
+        index = torch.topk(flat.detach(), top_tau_count(flat.shape[0], tau)).indices  # [k]
+    rows = enhanced[index] if isinstance(enhanced, Tensor) else enhanced(index)  # [k, D]
+    return F.normalize(rows.mean(dim=0), dim=0)
 
 
 def gtcl_loss(
@@ -148,7 +153,7 @@ def referring_loss(
     logits: Tensor,  # [H, W] rendered logit map of the current expression
     mask: Tensor,  # [H, W] mask of its object
     response: Tensor,  # [N] m of the current expression
-    enhanced: Tensor,  # [N, D] g' of the current expression
+    enhanced: Enhanced,  # [N, D] g' of the current expression (or index -> rows)
     sentence_embeddings: Optional[Tensor],  # [S, D] e_s of the view's expressions, or None
     positive: Optional[Tensor],  # [S] bool, True for the current object's expressions
     step: int,

@@ -37,6 +37,7 @@ Nothing here imports rclpy.
 """
 import copy
 import csv
+import functools
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 import json
 import logging
@@ -60,8 +61,8 @@ from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_
                                                   save_checkpoint)
 from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.labels.objects import lift_objects, names_only
-from refersplat_ros.core.field.referring_field import (FieldCache, ReferringField,
-                                                       ReferringFieldConfig)
+from refersplat_ros.core.field.compact import respond_compact, training_tables, TrainingTables
+from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
 from refersplat_ros.core.render.compositing import CompositingWeights, ViewWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
@@ -398,10 +399,6 @@ def _sentence_embeddings(field: ReferringField, packed: Tensor, segments: Tensor
     return F.normalize(sums / counts[:, None].to(words.dtype), dim=-1)
 
 
-def _leaf(tensor: Optional[Tensor]) -> Optional[Tensor]:
-    return None if tensor is None else tensor.detach().requires_grad_(True)
-
-
 def train_step(
     field: ReferringField,
     optimizer: torch.optim.Optimizer,
@@ -418,42 +415,36 @@ def train_step(
     ``fit`` is the mean IoU of the predicted masks (the mask rule, ``field/masks.py``) with the
     expressions' masks: what training converges on.
 
-    The query-independent tensors (x, p, attention queries; sentence embeddings) are computed
-    once and their graph is back-propagated once: each expression back-propagates into detached
-    copies whose gradients are then pushed through the shared part (same gradients as summing
-    the losses, memory of one expression at a time).
+    The field runs in its compact form for all the step's expressions at once
+    (``field/compact.py``: the same values and gradients as ``field.respond`` with tables laid
+    out along N instead of [N, D] tensors, g' only for the GTCL anchor's top-tau Gaussians);
+    their losses are averaged and back-propagated once.
     """
     optimizer.zero_grad(set_to_none=True)
-    cache = field.precompute()
     embeddings = None
     if loss_config.use_gtcl and view_words is not None:
         embeddings = _sentence_embeddings(field, *view_words)
-    roots = [cache.x, cache.positions, cache.queries, embeddings]
-    leaves = [_leaf(t) for t in roots]
-    leaf_cache = FieldCache(x=leaves[0], positions=leaves[1], queries=leaves[2])
+    out = respond_compact(field, words, training_tables(field))
+    # Rendered as in docs/METHOD.md#rasterized-logit: every expression is one channel.
+    logit_maps = weights.render(out.responses.t())  # [E, H, W] logit maps M
     count = len(words)
     sums = {'loss': 0.0, 'bce': 0.0, 'gtcl': 0.0, 'fit': 0.0}
-    tau = 0.0
-    for word_features, mask, positive in zip(words, masks, positives):
-        out = field.respond(word_features, leaf_cache)
-        # Rendered as in docs/METHOD.md#rasterized-logit.
-        logits = weights.render(out.response[:, None])[0]  # [H, W] logit map M
-        terms = referring_loss(logits, mask, out.response, out.enhanced, leaves[3], positive,
-                               step, loss_config)
-        (terms.total / count).backward()
+    total, tau = 0.0, 0.0
+    for e, (mask, positive) in enumerate(zip(masks, positives)):
+        terms = referring_loss(logit_maps[e], mask, out.responses[e],
+                               functools.partial(out.enhanced, e), embeddings, positive, step,
+                               loss_config)
+        total = total + terms.total / count
         sums['loss'] += terms.total.item() / count
         sums['bce'] += terms.bce.item() / count
         sums['gtcl'] += terms.gtcl.item() / count
         with torch.no_grad():
-            predicted = predicted_mask(logits, weights.alpha)
+            predicted = predicted_mask(logit_maps[e], weights.alpha)
             target = mask > 0.5
             union = int((predicted | target).sum())
             sums['fit'] += (int((predicted & target).sum()) / union if union else 1.0) / count
         tau = terms.tau
-    pairs = [(root, leaf.grad) for root, leaf in zip(roots, leaves)
-             if root is not None and leaf.grad is not None]
-    if pairs:
-        torch.autograd.backward([p[0] for p in pairs], [p[1] for p in pairs])
+    total.backward()
     optimizer.step()
     sums['tau'] = tau
     return sums
