@@ -364,10 +364,13 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
     last2 = field.mlp2[-1]
     hidden, positions = tables.hidden, tables.positions  # [H2, N], [H3 + 1, N]
     width2 = hidden.shape[0]
+
+    def x_rows(index: Tensor) -> Tensor:  # x = A h + b of the Gaussians ``index``, [k, D]
+        return torch.addmm(last2.bias, hidden[:, index].t(), last2.weight.t())
+
     if not cfg.use_pcmi:
         responses = torch.addmm((sums @ last2.bias)[:, None], sums @ last2.weight, hidden)
-        return CompactOutput(responses, lambda e, index: field.mlp2(field.features[index]),
-                             per_expression)
+        return CompactOutput(responses, lambda e, index: x_rows(index), per_expression)
     keys_pos = None
     if positions is not None:
         coeff_t, bias = _position_coefficients(field, words)  # [H2, T], [T]
@@ -378,11 +381,11 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
     coeffs = _coefficients(field, words, sums, keys_pos, width)
     num = words.shape[0]
     coefficients, const = coeffs.coefficients, coeffs.const  # [2T + E, W], [2T + E]
-    logits = torch.addmm(const[:num, None], coefficients[:num, :width2], hidden)  # [T, N]
-    if positions is not None:
+    # attention logits [T, N], x . v_j [T, N], x . u_e [E, N] in one product with h
+    logits, x_values, x_u = torch.addmm(const[:, None], coefficients[:, :width2], hidden).split(
+        [num, num, len(lengths)])
+    if positions is not None:  # (the positions' coefficients are zero but for the logits)
         logits = logits.addmm(coefficients[:num, width2:], positions)
-    rest = torch.addmm(const[num:, None], coefficients[num:, :width2], hidden)  # [T + E, N]
-    x_values, x_u = rest[:num], rest[num:]  # x . v_j [T, N], x . u_e [E, N]
     # attention over each expression's words: [E, Lmax, N], padded words get weight 0
     weights = torch.softmax(_padded(logits, lengths, float('-inf')), dim=1)
     att = field.attention if cfg.pcmi_form == 'code' else None
@@ -404,15 +407,13 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
         var = (z_sq - mu * mu).clamp_min(0.0)  # biased variance, as LayerNorm
         responses = ((z_dot_u - mu * coeffs.u.sum(dim=1)[:, None])
                      / torch.sqrt(var + att.norm.eps) + (sums @ att.norm.bias)[:, None])
-    keys, values = coeffs.keys.split(lengths), coeffs.values.split(lengths)
+    values = coeffs.values.split(lengths)
 
     def enhanced(e: int, index: Tensor) -> Tensor:  # [k] -> [k, D]
-        # from the k Gaussians' own features (a gather of 16 + 3 numbers per Gaussian, not
-        # of the 129 columns of the tables)
-        x = field.mlp2(field.features[index])
-        rows = (None if field.mlp3 is None
-                else F.normalize(field.mlp3(field.means[index]), dim=-1))
-        return field.attend(x, field.attention_queries(x, rows), keys[e], values[e])
+        # g' = LayerNorm(x + a V) (code form) or x + a w (paper) from the columns of these
+        # Gaussians: h and the attention weights a already computed above
+        z = x_rows(index) + weights[e, :lengths[e], index].t() @ values[e]
+        return att.norm(z) if att is not None else z
 
     return CompactOutput(responses, enhanced, per_expression)
 
