@@ -163,7 +163,7 @@ def _position_coefficients(field: ReferringField, words: Tensor) -> Tuple[Tensor
 
 
 def _pooled_positions(field: ReferringField, pooled: Tensor) -> Tensor:  # [L, H3 + 1]
-    """Softmax-weighted mean of p_i = (v_i B^T + c) / n_i from the pooled [v / n, 1 / n] columns."""
+    """Weighted mean of p_i = (v_i B^T + c) / n_i from the pooled [v / n, 1 / n] columns."""
     last3 = field.mlp3[-1]
     return pooled[:, :-1] @ last3.weight.t() + pooled[:, -1:] * last3.bias  # [L, D]
 
@@ -416,4 +416,3 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
         return att.norm(z) if att is not None else z
 
     return CompactOutput(responses, enhanced, per_expression)
-

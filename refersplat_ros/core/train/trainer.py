@@ -61,7 +61,7 @@ from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_
                                                   save_checkpoint)
 from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.labels.objects import lift_objects, names_only
-from refersplat_ros.core.field.compact import respond_compact, training_tables, TrainingTables
+from refersplat_ros.core.field.compact import respond_compact, training_tables
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
 from refersplat_ros.core.render.compositing import CompositingWeights, ViewWeights
 from refersplat_ros.core.scene.cameras import Camera
