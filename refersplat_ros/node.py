@@ -890,10 +890,13 @@ def main(argv=None) -> int:
     rclpy.init(args=argv)  # installs rclpy's SIGINT and SIGTERM handlers: both shut it down
     node = executor = None
     try:
-        node = ReferSplatNode()
         # Single-threaded on purpose: rclpy's MultiThreadedExecutor added 50-120 ms (p50) to
         # every message here (bench/query_latency.py); queries are served by the worker thread.
+        # Built before the node: once the node is visible a signal may come at any moment, and
+        # one that shuts the context down inside rclpy's Executor constructor leaves a half-built
+        # executor whose __del__ prints a traceback.
         executor = SingleThreadedExecutor()
+        node = ReferSplatNode()
         executor.add_node(node)
         if node.get_parameter('autostart').value:
             if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
