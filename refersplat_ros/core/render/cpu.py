@@ -57,7 +57,11 @@ class Pairs:
     gaussian: Tensor  # [P] int64 index into the input Gaussians
     width: int
     height: int
-    starts: Optional[Tensor] = None  # [P] int64 index of the first pair of the same pixel
+    # Values the enumeration computed anyway (detached): each pair's alpha and the log of the
+    # transmittance in front of it. ``pair_weights`` uses them when the geometry needs no
+    # gradient instead of computing both again.
+    alpha: Optional[Tensor] = None  # [P]
+    log_transmittance: Optional[Tensor] = None  # [P] float64
 
     @property
     def num_pairs(self) -> int:
@@ -124,14 +128,11 @@ def _pair_alpha(
     return sigma, alpha
 
 
-def _segment_starts(pixel: Tensor) -> Tensor:  # [P] -> [P]
+def _segment_starts(pixel: Tensor, num_pixels: int) -> Tensor:  # [P] -> [P]
     """Index of the first pair of each pair's pixel, for pairs sorted by pixel."""
-    p = pixel.shape[0]
-    idx = torch.arange(p, device=pixel.device)
-    is_start = torch.ones(p, dtype=torch.bool, device=pixel.device)
-    if p > 1:
-        is_start[1:] = pixel[1:] != pixel[:-1]
-    return torch.cummax(torch.where(is_start, idx, torch.zeros_like(idx)), dim=0).values
+    counts = torch.bincount(pixel, minlength=num_pixels)
+    first = torch.cumsum(counts, dim=0) - counts  # [num_pixels]
+    return first.index_select(0, pixel)
 
 
 def _exclusive_log_transmittance(log1m: Tensor, starts: Tensor) -> Tensor:
@@ -151,10 +152,10 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
     """
     device, dtype = means2d.device, means2d.dtype
     num = block.shape[0]
-    mx, my = means2d[block, 0], means2d[block, 1]
-    a, b, c = conics[block].unbind(-1)
-    o = opac[block]
-    rad = radii[block]
+    mx, my = means2d.index_select(0, block).unbind(-1)
+    a, b, c = conics.index_select(0, block).unbind(-1)
+    o = opac.index_select(0, block)
+    rad = radii.index_select(0, block)
     y0 = torch.floor(my - rad[:, 1]).clamp(0, height - 1).to(torch.int64)
     y1 = torch.floor(my + rad[:, 1]).clamp(0, height - 1).to(torch.int64)
     x0 = torch.floor(mx - rad[:, 0]).clamp(0, width - 1)
@@ -185,7 +186,8 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
     # uses the same expression as _pair_alpha, so enumeration and the differentiable weights
     # agree bit for bit.
     ends = torch.cumsum(counts, dim=0)
-    int_table = torch.stack([xs - (ends - counts), row_y * width, row_rank + first], dim=1)
+    x_offset = xs - (ends - counts)
+    int_table = torch.stack([row_y * width, row_rank + first], dim=1)
     float_table = torch.stack([mx[row_rank], row_dy, a[row_rank], b[row_rank], c[row_rank],
                                o[row_rank]], dim=1)
     start, total_rows = 0, counts.shape[0]
@@ -196,17 +198,17 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
         stop = min(max(stop, start + 1), total_rows)
         cnt = counts[start:stop]
         row = torch.repeat_interleave(torch.arange(start, stop, device=device), cnt)
-        ints = int_table.index_select(0, row)
         vals = float_table.index_select(0, row)
-        x = ints[:, 0] + torch.arange(base, base + row.shape[0], device=device)
+        x = x_offset.index_select(0, row)
+        x += torch.arange(base, base + row.shape[0], device=device)
         dx = (x.to(dtype) + 0.5) - vals[:, 0]
         dy = vals[:, 1]
         sigma = 0.5 * (vals[:, 2] * dx * dx + vals[:, 4] * dy * dy) + vals[:, 3] * dx * dy
         alpha = (vals[:, 5] * torch.exp(-sigma)).clamp(max=ALPHA_MAX)
         idx = torch.nonzero((sigma >= 0) & (alpha >= ALPHA_MIN)).squeeze(1)
-        kept = ints.index_select(0, idx)
-        pixels.append(kept[:, 1] + x.index_select(0, idx))
-        ranks.append(kept[:, 2])
+        kept = int_table.index_select(0, row.index_select(0, idx))
+        pixels.append(kept[:, 0] + x.index_select(0, idx))
+        ranks.append(kept[:, 1])
         alphas.append(alpha.index_select(0, idx))
         start = stop
 
@@ -231,43 +233,68 @@ def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
     # left in each pixel, so only contributing pairs are kept (a dense 1M scene enumerates
     # ~27x more candidates than contribute). Ranks are global: the final sort orders all.
     log_t = torch.zeros(width * height, dtype=torch.float64, device=device)  # blocks in front
-    kept_pix, kept_rank = [], []
+    kept = []  # (pixel, rank, alpha, log transmittance) of each block's contributing pairs
     for first in range(0, num, _CHUNK_GAUSSIANS):
         pixels, ranks, alphas = [], [], []
         _block_pairs(drawn[first:first + _CHUNK_GAUSSIANS], first, means2d, conics, opac,
                      proj.radii, width, height, pixels, ranks, alphas)
         if not pixels:
             continue
-        pix, rank, alpha = torch.cat(pixels), torch.cat(ranks), torch.cat(alphas)
-        # Keys are unique (one pair per pixel and Gaussian): sort by pixel, then depth rank.
-        order = torch.sort(pix * max(num, 1) + rank).indices
-        pix, rank = pix.index_select(0, order), rank.index_select(0, order)
-        log1m = torch.log1p(-alpha.index_select(0, order).double())
-        inclusive = (log_t.index_select(0, pix)
-                     + _exclusive_log_transmittance(log1m, _segment_starts(pix)) + log1m)
-        live = torch.nonzero(inclusive > math.log(T_MIN)).squeeze(1)
+        pix, rank, alpha = (_cat(t) for t in (pixels, ranks, alphas))
+        # Candidates come in depth-rank order: a stable sort by pixel orders them by
+        # (pixel, depth).
+        order = _by_pixel(pix, width * height)
+        pix, rank, alpha = (t.index_select(0, order) for t in (pix, rank, alpha))
+        log1m = torch.log1p(-alpha.double())
+        exclusive = log_t.index_select(0, pix) + _exclusive_log_transmittance(
+            log1m, _segment_starts(pix, width * height))
+        live = torch.nonzero(exclusive + log1m > math.log(T_MIN)).squeeze(1)
         log_t.index_add_(0, pix, log1m)
-        kept_pix.append(pix.index_select(0, live))
-        kept_rank.append(rank.index_select(0, live))
-    if not kept_pix:
+        parts = [pix, rank, alpha, exclusive]
+        kept.append(parts if live.shape[0] == pix.shape[0]
+                    else [t.index_select(0, live) for t in parts])
+    if not kept:
         empty = torch.zeros(0, dtype=torch.int64, device=device)
-        return Pairs(empty, empty.clone(), empty.clone(), width, height)
-    pix, rank = torch.cat(kept_pix), torch.cat(kept_rank)
-    order = torch.sort(pix * max(num, 1) + rank).indices
-    pix_rank = torch.stack([pix, rank], dim=1).index_select(0, order)
-    local = drawn.index_select(0, pix_rank[:, 1])
-    pix = pix_rank[:, 0].contiguous()
-    return Pairs(pix, local, proj.ids.index_select(0, local), width, height,
-                 _segment_starts(pix))
+        return Pairs(empty, empty.clone(), empty.clone(), width, height,
+                     means2d.new_zeros(0), torch.zeros(0, dtype=torch.float64, device=device))
+    pix, rank, alpha, log_trans = (_cat(parts) for parts in zip(*kept))
+    if len(kept) > 1:
+        # Each block is in (pixel, depth) order and the blocks in depth order: a stable sort by
+        # pixel merges them.
+        order = _by_pixel(pix, width * height)
+        pix, rank, alpha, log_trans = (t.index_select(0, order)
+                                       for t in (pix, rank, alpha, log_trans))
+    local = drawn.index_select(0, rank)
+    return Pairs(pix, local, proj.ids.index_select(0, local), width, height, alpha, log_trans)
+
+
+def _cat(parts: list) -> Tensor:
+    """torch.cat without the copy of a single part."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _by_pixel(pixel: Tensor, num_pixels: int) -> Tensor:  # [P] -> [P] int64 permutation
+    """Stable order of the pairs by pixel (32-bit keys where they fit: half the sort time)."""
+    keys = pixel.to(torch.int32) if num_pixels < 2 ** 31 else pixel
+    return torch.sort(keys, stable=True).indices
 
 
 def pair_weights(pairs: Pairs, proj: Projection) -> Tensor:  # [P]
-    """Differentiable compositing weights w = alpha * T of the sorted pairs."""
+    """Differentiable compositing weights w = alpha * T of the sorted pairs.
+
+    When no gradient can reach the geometry (frozen Gaussians: ReferSplat's training and every
+    render without autograd) the weights come from the alpha and transmittance the enumeration
+    computed; otherwise both are computed again here, differentiably, from the projection.
+    """
+    geometry = (proj.means2d, proj.conics, proj.opacities)
+    frozen = not (torch.is_grad_enabled() and any(t.requires_grad for t in geometry))
+    if frozen and pairs.alpha is not None and pairs.log_transmittance is not None:
+        return pairs.alpha * torch.exp(pairs.log_transmittance).to(pairs.alpha.dtype)
     _, alpha = _pair_alpha(pairs.pixel, pairs.local, proj.means2d, proj.conics, proj.opacities,
                            pairs.width)
     log1m = torch.log1p(-alpha.double())
-    starts = _segment_starts(pairs.pixel) if pairs.starts is None else pairs.starts
-    log_t = _exclusive_log_transmittance(log1m, starts)
+    log_t = _exclusive_log_transmittance(
+        log1m, _segment_starts(pairs.pixel, pairs.width * pairs.height))
     return alpha * torch.exp(log_t).to(alpha.dtype)
 
 
