@@ -182,11 +182,12 @@ def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
     run_max = None
     run_sum = words.new_zeros(words.shape[0])  # [L]
     pooled = words.new_zeros(words.shape[0], table.shape[1] - width2)  # [L, H3 + 1]
+    coeff, bias = coeff_t.t(), bias_t[:, None]  # [L, H2], [L, 1]
     for start in range(0, table.shape[0], block):
         check()
         rows = table[start:start + block].to(cache.mean.dtype)  # 16-bit: widened here
-        logits = torch.addmm(bias_t, rows[:, :width2], coeff_t)  # [b, L]
-        top = logits.max(dim=0).values  # [L]
+        logits = torch.addmm(bias, coeff, rows[:, :width2].t())  # [L, b], word-major
+        top = logits.amax(dim=1)  # [L]
         if run_max is None:
             run_max = top
         else:
@@ -195,10 +196,10 @@ def _text_position_keys(field: ReferringField, words: Tensor,  # [L, D]
             run_sum *= rescale
             pooled *= rescale[:, None]
             run_max = new_max
-        logits -= run_max
-        exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [b, L], unnormalised
-        run_sum += exps.sum(dim=0)
-        pooled.addmm_(exps.t(), rows[:, width2:])
+        logits -= run_max[:, None]
+        exps = logits.clamp_min_(EXP_FLOOR).exp_()  # [L, b], unnormalised
+        run_sum += exps.sum(dim=1)
+        pooled.addmm_(exps, rows[:, width2:])
     pooled /= run_sum[:, None]
     return _pooled_positions(field, pooled)
 
@@ -278,7 +279,7 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
                 if field.mlp3 is not None else None)
     coeffs = _coefficients(field, words, s[None], keys_pos, table.shape[1])
     const, values, u = coeffs.const, coeffs.values, coeffs.u[0]
-    coefficients_t = coeffs.coefficients.t().contiguous()  # [W, 2L + 1]
+    coefficients = coeffs.coefficients.contiguous()  # [2L + 1, W]
     att = field.attention if cfg.pcmi_form == 'code' else None
     if att is None:  # paper form: m = x . s + a . (W s)
         word_s = words @ s  # [L]
@@ -290,26 +291,28 @@ def response_only(field: ReferringField, word_features: Tensor,  # [L, text_dim]
         u_sum = u.sum()
         beta_s = norm.bias @ s
         inv_width = 1.0 / float(cfg.width)
+    const = const[:, None]
     out = cache.mean.new_empty(num)
     for start in range(0, num, block):
         check()
         stop = min(num, start + block)
-        products = torch.addmm(const, table[start:stop].to(const.dtype), coefficients_t)
-        weights = products[:, :num_words]  # [b, L] attention logits (a view)
-        # Softmax over the L words by hand: torch.softmax over a short last dim is slow on CPU.
-        weights -= weights.amax(dim=1, keepdim=True)
+        # Word-major [2L + 1, b]: every element-wise step below runs along the block's rows,
+        # contiguous (a softmax over the 12 entries of [b, 12] rows is several times slower).
+        products = torch.addmm(const, coefficients, table[start:stop].to(const.dtype).t())
+        weights = products[:num_words]  # [L, b] attention logits (a view)
+        weights -= weights.amax(dim=0)
         weights.clamp_min_(EXP_FLOOR).exp_()
-        weights /= weights.sum(dim=1, keepdim=True)
-        x_u = products[:, -1]  # [b] = x . u
+        weights /= weights.sum(dim=0)
+        x_u = products[-1]  # [b] = x . u
         if att is None:
-            torch.addmv(x_u, weights, word_s, out=out[start:stop])
+            torch.addmv(x_u, weights.t(), word_s, out=out[start:stop])
             continue
-        x_values = products[:, num_words:2 * num_words]  # [b, L] = x . v_j
-        z_dot_u = torch.addmv(x_u, weights, values_u)  # [b]
-        mu = torch.addmv(cache.mean[start:stop], weights, values_mean)  # [b]
+        x_values = products[num_words:2 * num_words]  # [L, b] = x . v_j
+        z_dot_u = torch.addmv(x_u, weights.t(), values_u)  # [b]
+        mu = torch.addmv(cache.mean[start:stop], weights.t(), values_mean)  # [b]
         # (2 x . v + a V V^T) . a, summed over the L words
-        x_values.mul_(2.0).addmm_(weights, gram)
-        z_sq = (x_values.mul_(weights).sum(dim=1) + cache.sq_norm[start:stop]) * inv_width
+        x_values.mul_(2.0).addmm_(gram, weights)
+        z_sq = (x_values.mul_(weights).sum(dim=0) + cache.sq_norm[start:stop]) * inv_width
         var = z_sq.sub_(mu * mu).clamp_min_(0.0)  # biased variance, as LayerNorm
         # m = (z . u - mu * sum(u)) / sqrt(var + eps) + beta . s
         numerator = z_dot_u.sub_(mu.mul_(u_sum))
