@@ -197,6 +197,9 @@ PARAMETERS = {
                             'well-seen one', False, None, None),
     'selection.propagation_radius': (0.0, 'largest distance to that neighbour (scene units); '
                                      '0 = automatic', False, (0.0, 1e6), None),
+    'selection.propagation_hops': (8, 'steps of propagation into the inside of an object, each '
+                                   'from the Gaussians of the step before; 1 = from well-seen '
+                                   'Gaussians only', False, None, (1, 64)),
     'language.grounding': ('graph', "'graph': ground queries in the object graph (names, colours, "
                            "relations, ordinals; docs/LANGUAGE.md); 'field': the referring "
                            'field alone (the paper)', False, None, None),
@@ -572,6 +575,7 @@ class ReferSplatNode(LifecycleNode):
             rank_by=get('selection.rank_by').value,
             propagate=get('selection.propagate').value,
             propagation_radius=get('selection.propagation_radius').value,
+            propagation_hops=get('selection.propagation_hops').value,
             metric_scale=get('metric_scale').value)
 
     # ------------------------------------------------------------------ queries

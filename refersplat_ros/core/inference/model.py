@@ -139,7 +139,7 @@ class ReferringModel:
                                          self._opacities)
             default = SelectionConfig()  # the neighbour search once, here, not in a query
             self.visibility.links(default.seen_fraction, default.propagation_radius,
-                                  default.min_opacity)
+                                  default.min_opacity, default.propagation_hops)
         self._mask_weights: Optional[CompositingWeights] = None
         self.mask_camera = None
         self.set_mask_camera(mask_camera)

@@ -20,8 +20,10 @@ see it (docs/METHOD.md#target-selection):
    mask), or by probability mass (``rank_by='mass'``, the rule without visibility); the best
    ``top_k`` are kept.
 3. Label propagation (``propagate``): a poorly seen Gaussian joins an instance when its nearest
-   well-seen Gaussian (within ``propagation_radius``) belongs to it, so the published cloud is
-   the whole object, back side and inside included, as a grasp planner needs it.
+   well-seen Gaussian (within ``propagation_radius``) belongs to it, or, deeper inside, when it
+   is within that radius of a Gaussian that joined in the step before (``propagation_hops``
+   steps), so the published cloud is the whole object, back side and inside included, as a
+   grasp planner needs it.
 4. Each kept instance gets an oriented bounding box. Box axis convention (stable, documented for
    grasp planners): with ``upright=True`` (default) z is the scene's up axis and x, y are the
    principal directions of the instance's footprint in the horizontal plane, x along the longer
@@ -81,6 +83,10 @@ class SelectionConfig:
     propagate: bool = True
     # Largest distance of that neighbour, scene units; <= 0 = automatic: 4 x the median spacing.
     propagation_radius: float = 0.0
+    # Steps of propagation: a poorly seen Gaussian with no well-seen one within the radius takes
+    # the instance of its nearest Gaussian labelled in the step before (the inside of a thick
+    # object, layer by layer); 1 = from well-seen Gaussians only.
+    propagation_hops: int = 8
 
     def validate(self):
         """Raise ValueError naming the first parameter that is out of range."""
@@ -94,6 +100,7 @@ class SelectionConfig:
             (0.0 <= self.seen_fraction <= 1.0, 'seen_fraction must be in [0, 1]'),
             (self.rank_by in RANKINGS, f'rank_by must be one of {RANKINGS}'),
             (math.isfinite(self.propagation_radius), 'propagation_radius must be finite'),
+            (self.propagation_hops >= 1, 'propagation_hops must be >= 1'),
             (np.linalg.norm(self.up_axis) > 0.0, 'up_axis must be non-zero'),
         ]
         for ok, message in checks:
@@ -443,33 +450,48 @@ class Visibility:
             self._links_key = None
         return self._seen
 
-    def links(self, fraction: float, radius: float, min_opacity: float):
-        """Poorly seen Gaussians that can inherit a label, and their nearest well-seen one.
+    def links(self, fraction: float, radius: float, min_opacity: float, hops: int = 1):
+        """Poorly seen Gaussians that can inherit a label, and the well-seen one they inherit from.
+
+        Step 1 links each poorly seen Gaussian with opacity >= ``min_opacity`` to its nearest
+        well-seen Gaussian within ``radius`` (<= 0: automatic, 4 x the median spacing of the
+        well-seen Gaussians). Each further step (up to ``hops``) links the ones still unlinked
+        to their nearest Gaussian linked in the step before, within the same radius, and so to
+        that one's well-seen source: the inside of an object, layer by layer. (Only the last
+        step's Gaussians can be within the radius: older ones were farther, or the Gaussian
+        would have been linked then.)
 
         Returns:
-            ``(unseen, nearest)``: [U] indices of poorly seen Gaussians with opacity >=
-            ``min_opacity`` that have a well-seen Gaussian within ``radius`` (<= 0: automatic,
-            4 x the median spacing of the well-seen Gaussians), and [U] that neighbour.
+            ``(unseen, source)``: [U] indices of the linked poorly seen Gaussians and [U] the
+            well-seen Gaussian each inherits from.
         """
-        key = (fraction, radius, min_opacity)
+        key = (fraction, radius, min_opacity, hops)
         if self._links_key != key:
             seen = self.seen(fraction)
             seen_index = np.flatnonzero(seen)
-            unseen = np.flatnonzero(~seen & (self.opacities >= min_opacity))
-            nearest = np.zeros(0, np.int64)
-            if len(seen_index) and len(unseen):
-                search = o3d.core.nns.NearestNeighborSearch(
-                    o3d.core.Tensor(self.means[seen_index]))
-                search.knn_index()
-                found, dist2 = search.knn_search(o3d.core.Tensor(self.means[unseen]), 1)
-                found, dist2 = found.numpy()[:, 0], dist2.numpy()[:, 0]
+            remaining = np.flatnonzero(~seen & (self.opacities >= min_opacity))
+            linked, sources = [], []
+            if len(seen_index) and len(remaining):
                 if radius <= 0:
                     radius = 4.0 * _median_spacing(self.means[seen_index])
-                close = dist2 <= radius * radius
-                unseen, nearest = unseen[close], seen_index[found[close]].astype(np.int64)
-            else:
-                unseen = np.zeros(0, np.int64)
-            self._links, self._links_key = (unseen, nearest), key
+                front, front_source = seen_index, seen_index  # labelled in the step before
+                for _ in range(hops):
+                    if not len(front) or not len(remaining):
+                        break
+                    search = o3d.core.nns.NearestNeighborSearch(
+                        o3d.core.Tensor(self.means[front]))
+                    search.knn_index()
+                    found, dist2 = search.knn_search(o3d.core.Tensor(self.means[remaining]), 1)
+                    found, dist2 = found.numpy()[:, 0], dist2.numpy()[:, 0]
+                    close = dist2 <= radius * radius
+                    front, front_source = remaining[close], front_source[found[close]]
+                    linked.append(front)
+                    sources.append(front_source.astype(np.int64))
+                    remaining = remaining[~close]
+            empty = np.zeros(0, np.int64)
+            self._links = (np.concatenate(linked) if linked else empty,
+                           np.concatenate(sources) if sources else empty)
+            self._links_key = key
         return self._links
 
 
@@ -643,7 +665,7 @@ def _propagate(members: np.ndarray, num_gaussians: int, visibility: Visibility,
         inherits: its own response was never checked by a view).
     """
     unseen, nearest = visibility.links(config.seen_fraction, config.propagation_radius,
-                                       config.min_opacity)
+                                       config.min_opacity, config.propagation_hops)
     member = np.zeros(num_gaussians, bool)
     member[members] = True
     chosen = member[nearest]

@@ -206,6 +206,38 @@ def test_propagation_reaches_only_poorly_seen_gaussians_near_the_target():
     assert len(faint.best.indices) == 150
 
 
+def test_propagation_reaches_the_inside_of_a_thick_object_layer_by_layer():
+    """A solid box whose core is far from its seen surface: steps of propagation fill it."""
+    rng = np.random.default_rng(4)
+    grid = np.stack(np.meshgrid(*[np.arange(12)] * 3, indexing='ij'), -1).reshape(-1, 3)
+    box = (grid * 0.01 + rng.normal(0, 0.001, grid.shape)).astype(np.float32)
+    surface = (grid == 0).any(1) | (grid == 11).any(1)
+    neighbour = box + np.float32([0.2, 0.0, 0.0])  # a second solid box, 8 cm away
+    means = np.concatenate([box, neighbour])
+    ids = np.repeat([1, 2], len(box))
+    seen = np.concatenate([surface, surface])
+    visibility = np.where(seen, 3.0, 0.0).astype(np.float32)
+    opacities = np.full(len(means), 0.9, np.float32)
+    colors = rng.random((len(means), 3)).astype(np.float32)
+    prob = np.where(ids == 1, 0.9, 0.1).astype(np.float32)
+    vis = Visibility(visibility, means, opacities)
+    radius = 0.015  # 1.5 x the spacing: one layer per step
+    one = select_target(prob, means, opacities, colors,
+                        SelectionConfig(propagation_radius=radius, propagation_hops=1), vis)
+    full = select_target(prob, means, opacities, colors,
+                         SelectionConfig(propagation_radius=radius), vis)
+    assert set(ids[one.best.indices]) == set(ids[full.best.indices]) == {1}
+    # one step adds the layer under the surface only; eight reach the core (5 layers deep)
+    assert len(one.best.indices) == surface.sum() + 10 ** 3 - 8 ** 3
+    assert len(full.best.indices) == len(box)
+    # every propagated Gaussian inherits a well-seen source of its own object
+    unseen, source = vis.links(0.05, radius, 0.05, 8)
+    assert len(unseen) == 2 * (len(box) - surface.sum())
+    assert np.all(seen[source]) and np.all(ids[source] == ids[unseen])
+    with pytest.raises(ValueError, match='propagation_hops'):
+        SelectionConfig(propagation_hops=0).validate()
+
+
 def test_visibility_validates_its_input():
     means = np.zeros((3, 3), np.float32)
     with pytest.raises(ValueError, match='does not match'):
