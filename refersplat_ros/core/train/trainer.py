@@ -122,6 +122,12 @@ class TrainConfig:
         num_threads: torch CPU threads during training (None = torch's default). On a machine
             whose cores are busy with other work, 1 thread can be several times faster than an
             oversubscribed 2 (OpenMP threads wait on each other).
+        flush_denormal: Treat denormal floats (below 1.2e-38) as zero while training
+            (``torch.set_flush_denormal``, restored to torch's default after). Late in a run the
+            tiny gradients and softmax tails of well-fitted Gaussians reach that range, where
+            CPU arithmetic takes a slow path: a 33k-Gaussian scene went from 5.7 to 2.4
+            steps/s after 1700 steps; with flushing the same 100 steps ran at 6.9 steps/s
+            instead of 2.1 (docs/RESULTS.md#3d-target-what-the-table-says).
         text_encoder: The frozen text encoder (default: the bundled MiniLM).
         field: Referring-field architecture; ``text_dim`` is set from the encoder.
         loss: BCE + GTCL weights and tau schedule.
@@ -155,6 +161,7 @@ class TrainConfig:
     weights_cache_bytes: int = 2 * 1024 ** 3
     device: str = 'auto'
     num_threads: Optional[int] = None
+    flush_denormal: bool = True
     text_encoder: TextEncoderConfig = dataclass_field(default_factory=TextEncoderConfig)
     field: ReferringFieldConfig = dataclass_field(default_factory=ReferringFieldConfig)
     loss: ReferringLossConfig = dataclass_field(default_factory=ReferringLossConfig)
@@ -763,10 +770,14 @@ def train(config: TrainConfig, encoder: Optional[TextEncoder] = None) -> TrainRe
     threads = torch.get_num_threads()
     if config.num_threads:
         torch.set_num_threads(int(config.num_threads))
+    if config.flush_denormal:
+        torch.set_flush_denormal(True)
     try:
         return _train(config, encoder)
     finally:
         torch.set_num_threads(threads)
+        if config.flush_denormal:
+            torch.set_flush_denormal(False)  # torch's default
 
 
 def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:

@@ -146,6 +146,9 @@ def test_resume_equals_uninterrupted_run(tiny, tmp_path):
     with open(tmp_path / 'b' / 'checkpoints' / 'train_log.csv') as handle:
         steps = [int(r['step']) for r in csv.DictReader(handle)]
     assert steps == [8, 10, 12]
+    # Denormals were flushed to zero during training only (flush_denormal): torch's default is
+    # back, a denormal is a number again.
+    assert float(torch.tensor(1e-39) * 2.0) > 0.0
 
 
 def test_resume_with_another_architecture_fails(tiny, tmp_path):
