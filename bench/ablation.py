@@ -189,7 +189,10 @@ def _run_config(name: str, spec: dict, args) -> dict:
         resume=not args.force, progress=not args.no_progress)
     load = os.getloadavg()[0]
     result = train(config)
-    evaluation = evaluate_run(EvalConfig(run=out, progress=False, overlays=True))
+    # The ablation compares fields: every split is scored on the field's own answer (the
+    # paper's protocol), not the object graph the node grounds in by default.
+    evaluation = evaluate_run(EvalConfig(run=out, progress=False, overlays=True,
+                                         grounding='field'))
     stages = []
     for train_stage, eval_stage in zip(result.stages, evaluation.stages):
         entry = {'stage': train_stage.stage, 'steps': train_stage.steps,

@@ -391,18 +391,17 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
         logits = logits.addmm(coefficients[:num, width2:], positions)
     # attention over each expression's words: [E, Lmax, N], padded words get weight 0
     weights = torch.softmax(_padded(logits, lengths, float('-inf')), dim=1)
+    values = coeffs.values.split(lengths)  # each expression's PCMI values
     att = field.attention if cfg.pcmi_form == 'code' else None
     if att is None:  # paper form: m = x . s + a . (W s)
         word_s = _padded(torch.cat([w @ sm for w, sm in zip(per_expression, sums)]), lengths, 0.0)
         responses = x_u + (weights * word_s[:, :, None]).sum(dim=1)
     else:
-        values = coeffs.values
-        per_values = values.split(lengths)
-        values_u = _padded(torch.cat([v @ u for v, u in zip(per_values, coeffs.u)]), lengths, 0.0)
-        values_mean = _padded(values.mean(dim=1), lengths, 0.0)  # [E, Lmax]
+        values_u = _padded(torch.cat([v @ u for v, u in zip(values, coeffs.u)]), lengths, 0.0)
+        values_mean = _padded(coeffs.values.mean(dim=1), lengths, 0.0)  # [E, Lmax]
         longest = max(lengths)
         gram = torch.stack([F.pad(v @ v.t(), (0, longest - len(v), 0, longest - len(v)))
-                            for v in per_values])  # V V^T of each expression, [E, Lmax, Lmax]
+                            for v in values])  # V V^T of each expression, [E, Lmax, Lmax]
         z_dot_u = x_u + (weights * values_u[:, :, None]).sum(dim=1)  # [E, N]
         mu = tables.mean + (weights * values_mean[:, :, None]).sum(dim=1)  # [E, N]
         spread = 2.0 * _padded(x_values, lengths, 0.0) + torch.bmm(gram, weights)
@@ -410,7 +409,6 @@ def respond_compact(field: ReferringField, word_features: Sequence[Tensor],  # E
         var = (z_sq - mu * mu).clamp_min(0.0)  # biased variance, as LayerNorm
         responses = ((z_dot_u - mu * coeffs.u.sum(dim=1)[:, None])
                      / torch.sqrt(var + att.norm.eps) + (sums @ att.norm.bias)[:, None])
-    values = coeffs.values.split(lengths)
 
     def enhanced(e: int, index: Tensor) -> Tensor:  # [k] -> [k, D]
         # g' = LayerNorm(x + a V) (code form) or x + a w (paper) from the columns of these
