@@ -208,27 +208,20 @@ class ReferringField(nn.Module):
         Call under ``torch.no_grad()`` for inference; the cache is valid until the parameters
         change.
         """
+        cfg = self.config
         x = self.mlp2(self.features)  # [N, D]
         positions = None
         if self.mlp3 is not None:
             positions = F.normalize(self.mlp3(self.means), dim=-1)  # [N, D]
-        return FieldCache(x=x, positions=positions, queries=self.attention_queries(x, positions))
-
-    def attention_queries(self, x: Tensor,  # [n, D]
-                          positions: Optional[Tensor]) -> Optional[Tensor]:  # [n, D]
-        """Return the PCMI queries of Gaussians with features x and positions p, ``[n, D]``.
-
-        Code form W_q x + b_q (+ W_gp p + b_gp), paper form x (+ p); None without PCMI.
-        """
-        cfg = self.config
-        if not cfg.use_pcmi:
-            return None
-        if cfg.pcmi_form == 'code':
-            queries = self.attention.q_linear(x)
-            if positions is not None:
-                queries = queries + self.attention.gp_linear(positions)
-            return queries
-        return x if positions is None else x + positions
+        queries = None
+        if cfg.use_pcmi:
+            if cfg.pcmi_form == 'code':
+                queries = self.attention.q_linear(x)
+                if positions is not None:
+                    queries = queries + self.attention.gp_linear(positions)
+            else:
+                queries = x if positions is None else x + positions
+        return FieldCache(x=x, positions=positions, queries=queries)
 
     def keys_values(self, words: Tensor,  # [L, D]
                     keys_pos: Optional[Tensor]) -> Tuple[Tensor, Tensor]:  # [L, D]
@@ -245,18 +238,6 @@ class ReferringField(nn.Module):
                 keys = keys + att.kp_linear(keys_pos)
             return keys, att.v_linear(words)
         return (words if keys_pos is None else words + keys_pos), words
-
-    def attend(self, x: Tensor, queries: Tensor,  # [n, D]
-               keys: Tensor, values: Tensor) -> Tensor:  # [L, D] -> [n, D]
-        """Return g' of Gaussians with features x and PCMI queries (``keys_values`` of the words).
-
-        Code form LayerNorm(x + softmax(q k^T / sqrt(D)) V), paper form x + softmax(...) w.
-        """
-        weights = torch.softmax(queries @ keys.t() * (1.0 / math.sqrt(self.config.width)),
-                                dim=-1)  # [n, L]
-        if self.config.pcmi_form == 'code':
-            return self.attention.norm(x + weights @ values)
-        return x + weights @ values
 
     def respond(self, word_features: Tensor, cache: FieldCache) -> FieldOutput:  # [L, text_dim]
         """Return the response of one expression using precomputed tensors.
@@ -278,7 +259,12 @@ class ReferringField(nn.Module):
                 if cfg.scale_text_position:
                     logits = logits / math.sqrt(cfg.width)
                 keys_pos = torch.softmax(logits, dim=-1) @ cache.positions  # [L, D]
-            enhanced = self.attend(x, cache.queries, *self.keys_values(words, keys_pos))
+            keys, values = self.keys_values(words, keys_pos)
+            weights = torch.softmax(cache.queries @ keys.t() * (1.0 / math.sqrt(cfg.width)),
+                                    dim=-1)  # [N, L]
+            enhanced = x + weights @ values
+            if cfg.pcmi_form == 'code':
+                enhanced = self.attention.norm(enhanced)
         # Code form of docs/METHOD.md#response: m_i = <g'_i, sum_j w_j>, a logit; summed, not
         # averaged, over words.
         response = enhanced @ words.sum(dim=0)  # [N]

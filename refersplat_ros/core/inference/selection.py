@@ -658,10 +658,10 @@ def _instances(probabilities: np.ndarray, means: np.ndarray, candidates: np.ndar
 
 def _propagate(members: np.ndarray, num_gaussians: int, visibility: Visibility,
                config: SelectionConfig):
-    """Poorly seen Gaussians whose nearest well-seen Gaussian is in ``members``.
+    """Poorly seen Gaussians whose well-seen source (``Visibility.links``) is in ``members``.
 
     Returns:
-        ``(joined, sources)``: their indices and that neighbour of each (whose probability it
+        ``(joined, sources)``: their indices and that source of each (whose probability it
         inherits: its own response was never checked by a view).
     """
     unseen, nearest = visibility.links(config.seen_fraction, config.propagation_radius,

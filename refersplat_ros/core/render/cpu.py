@@ -14,7 +14,7 @@ renders 0. The code is device-agnostic torch, so it also runs on CUDA tensors.
 """
 from dataclasses import dataclass
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -143,12 +143,12 @@ def _exclusive_log_transmittance(log1m: Tensor, starts: Tensor) -> Tensor:
 
 @torch.no_grad()
 def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opac: Tensor,
-                 radii: Tensor, width: int, height: int, pixels: list, ranks: list,
-                 alphas: list) -> None:
-    """Append the contributing (pixel, depth rank, alpha) of the Gaussians ``block``.
+                 radii: Tensor, width: int, height: int
+                 ) -> Optional[Tuple[Tensor, Tensor, Tensor]]:
+    """Return the (pixel, depth rank, alpha) pairs of the Gaussians ``block`` that pass alpha.
 
     ``block`` holds projection indices in front-to-back order; their depth ranks are
-    ``first + position``.
+    ``first + position``. The pairs come in depth-rank order; None when there are none.
     """
     device, dtype = means2d.device, means2d.dtype
     num = block.shape[0]
@@ -190,6 +190,7 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
     int_table = torch.stack([row_y * width, row_rank + first], dim=1)
     float_table = torch.stack([mx[row_rank], row_dy, a[row_rank], b[row_rank], c[row_rank],
                                o[row_rank]], dim=1)
+    pixels, ranks, alphas = [], [], []
     start, total_rows = 0, counts.shape[0]
     while start < total_rows:
         # Chunk of rows whose candidate count stays under _CHUNK_PAIRS (at least one row).
@@ -211,6 +212,7 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
         ranks.append(kept[:, 1])
         alphas.append(alpha.index_select(0, idx))
         start = stop
+    return (_cat(pixels), _cat(ranks), _cat(alphas)) if pixels else None
 
 
 @torch.no_grad()
@@ -231,16 +233,16 @@ def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
     # millions of Gaussians, and each block's pairs are cut by early termination (the pair that
     # brings T to <= T_MIN and all behind it) against the log-transmittance the blocks in front
     # left in each pixel, so only contributing pairs are kept (a dense 1M scene enumerates
-    # ~27x more candidates than contribute). Ranks are global: the final sort orders all.
+    # ~27x more candidates than contribute). Ranks are global: with several blocks one more
+    # stable sort by pixel merges them.
     log_t = torch.zeros(width * height, dtype=torch.float64, device=device)  # blocks in front
     kept = []  # (pixel, rank, alpha, log transmittance) of each block's contributing pairs
     for first in range(0, num, _CHUNK_GAUSSIANS):
-        pixels, ranks, alphas = [], [], []
-        _block_pairs(drawn[first:first + _CHUNK_GAUSSIANS], first, means2d, conics, opac,
-                     proj.radii, width, height, pixels, ranks, alphas)
-        if not pixels:
+        found = _block_pairs(drawn[first:first + _CHUNK_GAUSSIANS], first, means2d, conics,
+                             opac, proj.radii, width, height)
+        if found is None:
             continue
-        pix, rank, alpha = (_cat(t) for t in (pixels, ranks, alphas))
+        pix, rank, alpha = found
         # Candidates come in depth-rank order: a stable sort by pixel orders them by
         # (pixel, depth).
         order = _by_pixel(pix, width * height)
