@@ -134,8 +134,8 @@ around the threshold while fit and seen wording stay at 96-99 %.
 
 ## Test helper for integration tests
 
-`make_trained_scene(out_dir)` (`test/trained_scene.py`) generates the tiny Ref-Synth preset and
-trains 500 steps with the bundled MiniLM and the objects' category names as extra expressions:
+`make_trained_scene(out_dir)` (`test/helpers/trained_scene.py`) generates the tiny Ref-Synth preset
+and trains 500 steps with the bundled MiniLM and the objects' category names as extra expressions:
 85 s on the shared 2 cores (6.4 steps/s); afterwards every category-name query ("black ball",
 "white plate", ...) selects its object (3D precision 0.70-0.99, recall 0.83-0.99) and the
 open-vocabulary test mIoU is 86.6 %. The tiny preset's held-out referring expressions are not

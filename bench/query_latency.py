@@ -4,8 +4,8 @@ For each scene size a synthetic scene is written: random Gaussians in a table-si
 eight annotated objects (blobs of 1.5 % of the Gaussians each, coloured as named: a red mug,
 a blue bowl, ...; two rows of four, saved with the checkpoint as the object graph's objects and
 a visibility record in which a tenth of the Gaussians are unseen) and the default PCMI field
-with hand-set weights (``test/fixed_answer_field.py``: the full forward runs, so the field's
-cost equals a trained field's). The node is started as a subprocess and this process sends
+with hand-set weights (``test/helpers/fixed_answer_field.py``: the full forward runs, so the
+field's cost equals a trained field's). The node is started as a subprocess and this process sends
 distinct queries one at a time (each waits for its result), so the numbers are per-query
 latency, not throughput; the text encoder's cache never hits (every text is new).
 
@@ -76,7 +76,7 @@ def make_scene(folder: Path, num: int, seed: int = 0):
     """Write scene.ply, field.safetensors (with objects) and a one-camera COLMAP model."""
     import torch
 
-    from fixed_answer_field import fixed_answer_field
+    from helpers.fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.field.checkpoint import save_checkpoint
     from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
     from refersplat_ros.core.scene.gaussian_io import save_ply
@@ -314,9 +314,9 @@ def main(argv=None) -> int:
             'with eight annotated objects of 1.5 % of N each; graph rows ask commands such as '
             '"pick up the blue bowl right of the red mug" (a true relation, a new sentence each '
             'time); field rows (`language.grounding: field`, the paper) ask the same through '
-            'the default PCMI field with hand-set weights (`test/fixed_answer_field.py`: the '
-            "full forward runs, so its cost equals a trained field's); field-f16 rows the same "
-            'with the field table in float16 (`field_table_dtype`); a 160x120 mask view.\n\n'
+            'the default PCMI field with hand-set weights (`test/helpers/fixed_answer_field.py`: '
+            "the full forward runs, so its cost equals a trained field's); field-f16 rows the "
+            'same with the field table in float16 (`field_table_dtype`); a 160x120 mask view.\n\n'
             + table(rows) + '\n' + targets(rows))
     print('\n' + text)
     if not args.no_write:

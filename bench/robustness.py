@@ -8,7 +8,7 @@ config and a shutdown during a flood (9). Bounded: fixed counts, every wait has 
 whole probe takes a few minutes on 2 cores.
 
 Every ROS process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, its own leased
-ROS_DOMAIN_ID and ROS_LOG_DIR (``test/ros_harness.py``) and the loopback Fast DDS profile;
+ROS_DOMAIN_ID and ROS_LOG_DIR (``test/helpers/ros_harness.py``) and the loopback Fast DDS profile;
 nothing leaves 127.0.0.1.
 
     python bench/robustness.py                      # all items; writes docs/ROBUSTNESS.md
@@ -30,8 +30,8 @@ import time
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / 'test')]  # this checkout; the harness and test scenes
 
-from node_scenes import make_handmade_scene  # noqa: E402
-from ros_harness import DomainLease, RosProcess  # noqa: E402
+from helpers.node_scenes import make_handmade_scene  # noqa: E402
+from helpers.ros_harness import DomainLease, RosProcess  # noqa: E402
 
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment  # noqa: E402
 
@@ -442,8 +442,8 @@ def _wide_scene(folder: Path, num: int, share: float):
     """Write a scene whose answer is ``share`` of ``num`` Gaussians (a large selection)."""
     import torch
 
-    from fixed_answer_field import fixed_answer_field
-    from node_scenes import HandmadeScene
+    from helpers.fixed_answer_field import fixed_answer_field
+    from helpers.node_scenes import HandmadeScene
     from refersplat_ros.core.field.checkpoint import save_checkpoint
     from refersplat_ros.core.scene.gaussian_io import save_ply
     from refersplat_ros.core.scene.gaussians import GaussianScene
@@ -556,7 +556,7 @@ def probe_flood(work: Path, scene, rate: float = 200.0, seconds: float = 8.0) ->
 
 # ----------------------------------------------------------------------------------- item 9
 def probe_training_and_shutdown(work: Path, scene) -> str:
-    from tiny_referring import tiny_encoder_folder, write_two_object_scene
+    from helpers.tiny_referring import tiny_encoder_folder, write_two_object_scene
 
     rows = []
     data = write_two_object_scene(work / 'train_scene')

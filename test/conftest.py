@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ros_harness import DomainLease, REPO_ROOT, require_ros, ros_environment, RosProcess
+from helpers.ros_harness import DomainLease, REPO_ROOT, require_ros, ros_environment, RosProcess
 
 # The network rule applies to this test process too (in-process rclpy participants): set it
 # before any test can call rclpy.init(). Logs of in-process participants go to a private folder.

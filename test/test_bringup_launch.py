@@ -59,8 +59,8 @@ def generate_test_description():
     from launch.launch_description_sources import PythonLaunchDescriptionSource
     import launch_testing.actions
 
-    from node_scenes import make_handmade_scene
-    from ros_harness import DomainLease, REPO_ROOT, require_ros
+    from helpers.node_scenes import make_handmade_scene
+    from helpers.ros_harness import DomainLease, REPO_ROOT, require_ros
 
     require_ros()
     lease = DomainLease()
@@ -103,10 +103,10 @@ class TestBringup(unittest.TestCase):
         from sensor_msgs.msg import Image, PointCloud2
         from std_msgs.msg import String
 
-        from node_scenes import A_CENTER
+        from helpers.node_scenes import A_CENTER
         from refersplat_ros.msg import ReferResult
         from refersplat_ros.node import LATCHED, RESULT_QOS
-        from ros_harness import spin_until
+        from helpers.ros_harness import spin_until
 
         proc_output.assertWaitFor('active: send queries', timeout=120)
         # Every launched process runs under the network rule (docs/SETUP.md#network-rule).

@@ -4,7 +4,7 @@ The client against a running node is tested in test_node.py.
 """
 import pytest
 
-from ros_harness import require_ros
+from helpers.ros_harness import require_ros
 
 
 @pytest.fixture(autouse=True)

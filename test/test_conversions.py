@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ros_harness import require_ros
+from helpers.ros_harness import require_ros
 
 
 @pytest.fixture(autouse=True)

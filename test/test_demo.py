@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from ros_harness import REPO_ROOT, require_ros
+from helpers.ros_harness import REPO_ROOT, require_ros
 
 
 @pytest.fixture(scope='module')
@@ -15,7 +15,7 @@ def tiny_scene(tmp_path_factory):
     from refersplat_ros.core.field.checkpoint import save_checkpoint
     from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
     from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-    from fixed_answer_field import fixed_answer_field
+    from helpers.fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.core.text.encoder import TextEncoder
 

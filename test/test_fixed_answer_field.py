@@ -1,7 +1,7 @@
 """The fixed-answer field selects exactly its set for any expression, via the full PCMI path."""
 import torch
 
-from fixed_answer_field import fixed_answer_field
+from helpers.fixed_answer_field import fixed_answer_field
 
 
 def test_fixed_answer_field_selects_its_set_for_any_words():

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ros_harness import require_ros, spin_until
+from helpers.ros_harness import require_ros, spin_until
 
 PROGRAMS = Path(__file__).parent / 'ros_programs'
 

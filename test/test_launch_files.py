@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from ros_harness import REPO_ROOT
+from helpers.ros_harness import REPO_ROOT
 
 LAUNCH_FILE = REPO_ROOT / 'launch' / 'bringup.launch.py'
 RVIZ_FILE = REPO_ROOT / 'rviz' / 'refersplat.rviz'

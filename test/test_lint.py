@@ -2,7 +2,7 @@
 import subprocess
 import sys
 
-from ros_harness import REPO_ROOT
+from helpers.ros_harness import REPO_ROOT
 
 LINTED = ['refersplat_ros', 'test', 'bench', 'scripts', 'launch', 'setup.py']
 

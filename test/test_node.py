@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from node_scenes import A_CENTER, A_SIZE, B_CENTER, make_handmade_scene
-from ros_harness import require_ros, spin_until
+from helpers.node_scenes import A_CENTER, A_SIZE, B_CENTER, make_handmade_scene
+from helpers.ros_harness import require_ros, spin_until
 
 NODE = 'refersplat_ros.node'
 # The node with a model whose outcomes carry an interpretation and, for 'twin', two candidates.
@@ -369,7 +369,7 @@ def test_params_file_client_facade_and_ask_cli(rclpy_context, ros_processes, han
     import subprocess
     import sys
 
-    from ros_harness import REPO_ROOT
+    from helpers.ros_harness import REPO_ROOT
 
     from refersplat_ros.client import ReferClient, ReferClientError
     from refersplat_ros.msg import ReferResult
@@ -416,7 +416,7 @@ def test_ambiguous_answer_publishes_the_best_candidate_and_lists_all(
 
     from ros_programs.ambiguous_node import (AMBIGUOUS_MESSAGE, interpretation, TWIN_SCORE,
                                              TWIN_SIZE)
-    from ros_harness import REPO_ROOT
+    from helpers.ros_harness import REPO_ROOT
 
     from refersplat_ros.client import ReferClient
     from refersplat_ros.conversions import pointcloud2_to_xyz

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from node_scenes import A_CENTER, B_CENTER, make_handmade_scene
-from ros_harness import require_ros
+from helpers.node_scenes import A_CENTER, B_CENTER, make_handmade_scene
+from helpers.ros_harness import require_ros
 from test_node import _start, Listener
 
 # The scene frame's pose in base_link: 1 m forward, 2 m left, 0.5 m up, turned 90 deg about z.

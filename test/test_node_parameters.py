@@ -3,7 +3,7 @@ import re
 
 import yaml
 
-from ros_harness import REPO_ROOT, require_ros
+from helpers.ros_harness import REPO_ROOT, require_ros
 
 
 def _flatten(tree, prefix=''):

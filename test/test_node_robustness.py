@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from node_scenes import make_handmade_scene
-from ros_harness import require_ros
+from helpers.node_scenes import make_handmade_scene
+from helpers.ros_harness import require_ros
 from test_node import _start, Listener, NODE
 
 

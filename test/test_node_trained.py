@@ -8,7 +8,7 @@ docs/RESULTS.md; the node's object graph answers them, docs/LANGUAGE.md).
 import numpy as np
 import pytest
 
-from ros_harness import require_ros
+from helpers.ros_harness import require_ros
 from test_node import Listener, NODE
 
 
@@ -16,7 +16,7 @@ from test_node import Listener, NODE
 def trained(tmp_path_factory):
     require_ros()
     from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
-    from trained_scene import make_trained_scene
+    from helpers.trained_scene import make_trained_scene
     scene = make_trained_scene(tmp_path_factory.mktemp('trained'), steps=500)
     dataset = load_referring_dataset(scene.data_dir)
     from refersplat_ros.core.scene.gaussian_io import load_scene

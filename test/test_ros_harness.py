@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import ros_harness
-from ros_harness import DomainLease, RosProcess, ros_environment
+from helpers import ros_harness
+from helpers.ros_harness import DomainLease, RosProcess, ros_environment
 
 PROGRAMS = Path(__file__).parent / 'ros_programs'
 

@@ -2,7 +2,7 @@
 import os
 import subprocess
 
-from ros_harness import REPO_ROOT
+from helpers.ros_harness import REPO_ROOT
 
 
 def _sourced(env_file, **extra):

@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pytest
 
-from node_scenes import A_CENTER, A_SIZE, make_handmade_scene
-from ros_harness import require_ros, spin_until
+from helpers.node_scenes import A_CENTER, A_SIZE, make_handmade_scene
+from helpers.ros_harness import require_ros, spin_until
 
 VIEWER = 'refersplat_ros.viewer'
 # foxglove-sdk 0.30 accepts 'foxglove.sdk.v1' (and 'foxglove.sdk.v1.1'); it answers the older

@@ -9,7 +9,8 @@ import pytest
 from refersplat_ros.cli.main import build_parser, main
 from refersplat_ros.cli.train import config_from_args
 from refersplat_ros.core.field.checkpoint import load_checkpoint
-from tiny_referring import BALL_CENTRE, BOX_CENTRE, tiny_encoder_folder, write_two_object_scene
+from helpers.tiny_referring import (BALL_CENTRE, BOX_CENTRE, tiny_encoder_folder,
+                                    write_two_object_scene)
 
 
 @pytest.fixture(scope='module')
@@ -120,7 +121,7 @@ def test_query_json_stdout_holds_nothing_but_the_objects(trained_run):
     import subprocess
     import sys
 
-    from ros_harness import REPO_ROOT
+    from helpers.ros_harness import REPO_ROOT
 
     _, _, run = trained_run
     ckpt = run / 'checkpoints' / 'last.safetensors'

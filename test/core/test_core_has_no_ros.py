@@ -3,7 +3,7 @@ import pkgutil
 import subprocess
 import sys
 
-from ros_harness import REPO_ROOT
+from helpers.ros_harness import REPO_ROOT
 
 import refersplat_ros.core
 

@@ -8,7 +8,7 @@ Modules of one layer may use each other, but the module graph of the whole core 
 import ast
 from pathlib import Path
 
-from ros_harness import REPO_ROOT
+from helpers.ros_harness import REPO_ROOT
 
 CORE = REPO_ROOT / 'refersplat_ros' / 'core'
 PREFIX = 'refersplat_ros.core'

@@ -21,7 +21,7 @@ import numpy as np
 _TEST_DIR = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(_TEST_DIR.parent), str(_TEST_DIR)]
 
-from node_scenes import B_CENTER  # noqa: E402
+from helpers.node_scenes import B_CENTER  # noqa: E402
 from refersplat_ros import node as node_module  # noqa: E402
 from refersplat_ros.core.inference.model import Candidate, ReferringModel  # noqa: E402
 from refersplat_ros.core.inference.queries import QueryStatus  # noqa: E402

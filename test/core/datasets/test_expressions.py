@@ -12,7 +12,7 @@ from refersplat_ros.core.datasets.relations import (between, Description, direct
                                                     ordinal_position, RelationThresholds,
                                                     superlative)
 from refersplat_ros.core.datasets.synth_scene import identical
-from synth_objects import obj
+from helpers.synth_objects import obj
 
 TH = RelationThresholds()
 

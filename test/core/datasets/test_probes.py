@@ -8,7 +8,7 @@ from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
 from refersplat_ros.core.datasets.relations import (ordinal_position, relation_holds,
                                                     RelationThresholds)
 from refersplat_ros.core.datasets.shapes import ALL_SHAPES
-from synth_objects import obj
+from helpers.synth_objects import obj
 
 TH = RelationThresholds()
 

@@ -18,7 +18,7 @@ from refersplat_ros.core.render.compositing import compositing_weights
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 from refersplat_ros.core.train.trainer import train, TrainConfig
-from tiny_referring import tiny_encoder_folder, write_point_cloud, write_two_object_scene
+from helpers.tiny_referring import tiny_encoder_folder, write_point_cloud, write_two_object_scene
 
 
 @pytest.fixture(scope='module')

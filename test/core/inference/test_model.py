@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from node_scenes import A_CENTER, make_handmade_scene
+from helpers.node_scenes import A_CENTER, make_handmade_scene
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, SceneFormatError, TextEncoderError
 from refersplat_ros.core.inference.model import ReferringModel

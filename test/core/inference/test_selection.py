@@ -287,7 +287,7 @@ def test_huge_cluster_eps_does_not_make_clustering_quadratic(tmp_path):
     import subprocess
     import sys
 
-    from ros_harness import REPO_ROOT
+    from helpers.ros_harness import REPO_ROOT
 
     script = tmp_path / 'cluster.py'
     script.write_text(

@@ -1,7 +1,7 @@
 """Grounding on hand-built object graphs: viewpoints, ordinals, negation, ambiguity."""
 import pytest
 
-from object_graphs import answer, BACK, grounder
+from helpers.object_graphs import answer, BACK, grounder
 from refersplat_ros.core.language.ground import AMBIGUOUS, GroundingConfig, lexical_match, \
     NO_MATCH, OK
 

@@ -23,7 +23,7 @@ from refersplat_ros.core.train.trainer import (EXPRESSIONS_PER_STEP, fit_converg
                                                _pack_view_words, resolve_config, round_steps,
                                                _sentence_embeddings, train, train_step,
                                                TrainConfig, _TrainView, ViewSampler)
-from tiny_referring import tiny_encoder_folder, write_two_object_scene
+from helpers.tiny_referring import tiny_encoder_folder, write_two_object_scene
 
 
 @pytest.fixture(scope='module')

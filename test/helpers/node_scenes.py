@@ -36,7 +36,7 @@ def make_handmade_scene(folder: Path) -> HandmadeScene:
     from refersplat_ros.core.field.checkpoint import save_checkpoint
     from refersplat_ros.core.scene.gaussian_io import save_ply
     from refersplat_ros.core.scene.gaussians import GaussianScene
-    from fixed_answer_field import fixed_answer_field
+    from helpers.fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.text.encoder import TextEncoder
 
     folder = Path(folder)

@@ -24,7 +24,7 @@ import pytest
 
 from refersplat_ros.ros_environment import ros_environment  # noqa: F401 (re-exported)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STRICT = (os.environ.get('REFERSPLAT_REQUIRE_ROS') == '1'
           or os.environ.get('CI', '').lower() == 'true')
 # Domains 101-232: clear of the default 0, env.sh's default 77, and the invalid >= 233.

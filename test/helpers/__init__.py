@@ -1,0 +1,1 @@
+"""Test helpers shared by the tests: scenes, fields, the ROS harness (``helpers.<module>``)."""
