@@ -13,6 +13,7 @@ message saying so instead of holding the caller.
 Statuses mirror ``refersplat_ros/msg/ReferResult`` (a test keeps the two in sync) so the ROS node
 only copies them.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 import logging
 import time
@@ -59,6 +60,17 @@ def target_logits(num_gaussians: int, indices, device=None) -> torch.Tensor:  # 
     return logits
 
 
+@contextmanager
+def timed(timings: Dict[str, float], stage: str):
+    """Record the milliseconds the ``with`` block took as ``timings[stage]``.
+
+    Nothing is recorded when the block raises: a stopped query reports the stages it finished.
+    """
+    start = time.perf_counter()
+    yield
+    timings[stage] = (time.perf_counter() - start) * 1e3
+
+
 @dataclass
 class Candidate:
     """One object that fits a query: its name, score in [0, 1] and box (``Instance``)."""
@@ -90,6 +102,14 @@ class QueryOutcome:
     interpretation: str = ''
     candidates: List[Candidate] = field(default_factory=list)
     view: Optional[TargetView] = None              # the target in the query's camera
+
+
+def _no_match(text: str, message: str, timings: Dict[str, float],
+              selection: Optional[Selection] = None, interpretation: str = '') -> QueryOutcome:
+    """Return the NO_MATCH outcome of a query; it renders nothing (render time 0)."""
+    timings['render'] = 0.0
+    return QueryOutcome(QueryStatus.NO_MATCH, message, text, selection, timings_ms=timings,
+                        interpretation=interpretation)
 
 
 class ReferringModel:
@@ -332,34 +352,40 @@ class ReferringModel:
 
     def _query(self, text, selection, stage, check, timings, camera) -> QueryOutcome:
         stage('encoding')
-        start = time.perf_counter()
         with torch.no_grad():
-            words = self.encoder.encode(text)
-            timings['encode'] = (time.perf_counter() - start) * 1e3
+            with timed(timings, 'encode'):
+                words = self.encoder.encode(text)
             stage('field')
-            start = time.perf_counter()
-            logits = response_only(self.field, words, self.field_tables(), check=check)
-            probabilities = torch.sigmoid(logits).cpu().numpy()
-            timings['field'] = (time.perf_counter() - start) * 1e3
+            with timed(timings, 'field'):
+                logits = response_only(self.field, words, self.field_tables(), check=check)
+                probabilities = torch.sigmoid(logits).cpu().numpy()
         stage('selecting')
-        start = time.perf_counter()
-        chosen = select_target(probabilities, self._means, self._opacities, self._colors,
-                               selection, self.visibility, check=check)
-        timings['select'] = (time.perf_counter() - start) * 1e3
+        with timed(timings, 'select'):
+            chosen = select_target(probabilities, self._means, self._opacities, self._colors,
+                                   selection, self.visibility, check=check)
         if not chosen.ok:
-            timings['render'] = 0.0
-            return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
-                                timings_ms=timings)
+            return _no_match(text, chosen.reason, timings, chosen)
+        mask, view = self._render(chosen, logits, camera, selection, stage, timings)
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view)
+
+    def _render(self, chosen: Selection, logits: Optional[torch.Tensor], camera, selection,
+                stage, timings):
+        """Return ``(mask, view)`` of the answer; both query paths end here.
+
+        In ``camera`` when the query gave one (``view``), else in the mask view if one is set
+        (``mask``: the field's ``logits`` when it answered, else the chosen Gaussians alone).
+        """
         mask = view = None
         stage('rendering')
-        start = time.perf_counter()
-        if camera is not None:
-            view = self.render_target(chosen.indices, camera, selection)
-        elif self._mask_weights is not None:
-            foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
-            mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
-        timings['render'] = (time.perf_counter() - start) * 1e3
-        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view)
+        with timed(timings, 'render'):
+            if camera is not None:
+                view = self.render_target(chosen.indices, camera, selection)
+            elif self._mask_weights is not None:
+                if logits is None:
+                    logits = target_logits(self.num_gaussians, chosen.indices, self.device)
+                foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
+                mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
+        return mask, view
 
     def _object_summary(self, index: int, config: SelectionConfig):
         """Return ``(selection at score 1, box of all members)`` of graph object ``index``.
@@ -392,20 +418,28 @@ class ReferringModel:
     def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
         stage('encoding')
-        start = time.perf_counter()
-        with torch.no_grad():
+        with timed(timings, 'encode'), torch.no_grad():
             self.encoder.encode(text)  # QueryError (INVALID_QUERY) when no word piece is left
             grounded = self.grounder.ground(text, camera)
-        timings['encode'] = (time.perf_counter() - start) * 1e3
         timings['field'] = 0.0
         stage('selecting')
-        start = time.perf_counter()
-        if grounded.status == GROUNDED_NOTHING:
-            timings['select'] = (time.perf_counter() - start) * 1e3
-            timings['render'] = 0.0
-            return QueryOutcome(QueryStatus.NO_MATCH, grounded.message, text,
-                                timings_ms=timings, interpretation=grounded.interpretation)
         config = selection or SelectionConfig()
+        with timed(timings, 'select'):
+            answer = None if grounded.status == GROUNDED_NOTHING else \
+                self._graph_answer(grounded, config)
+        if answer is None:
+            return _no_match(text, grounded.message, timings,
+                             interpretation=grounded.interpretation)
+        status, chosen, candidates = answer
+        if not chosen.ok:  # the object's Gaussians are all below the opacity floor
+            return _no_match(text, chosen.reason, timings, chosen, grounded.interpretation)
+        mask, view = self._render(chosen, None, camera, config, stage, timings)
+        return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
+                            text, chosen, mask, timings, grounded.interpretation, candidates,
+                            view)
+
+    def _graph_answer(self, grounded, config: SelectionConfig):
+        """Return ``(status, selection, candidates)`` of a query the graph grounded."""
         objects = self.grounder.graph.objects
         best_object, best_score = grounded.candidates[0]
         score = float(min(1.0, max(best_score, config.threshold)))
@@ -416,21 +450,4 @@ class ReferringModel:
         candidates = [Candidate(objects[k].label, float(min(1.0, s)),
                                 replace(self._object_summary(k, config)[1], score=float(s)))
                       for k, s in reported]
-        timings['select'] = (time.perf_counter() - start) * 1e3
-        if not chosen.ok:  # the object's Gaussians are all below the opacity floor
-            timings['render'] = 0.0
-            return QueryOutcome(QueryStatus.NO_MATCH, chosen.reason, text, chosen,
-                                timings_ms=timings, interpretation=grounded.interpretation)
-        stage('rendering')
-        start = time.perf_counter()
-        mask = view = None
-        if camera is not None:
-            view = self.render_target(chosen.indices, camera, config)
-        elif self._mask_weights is not None:
-            logits = target_logits(self.num_gaussians, chosen.indices, self.device)
-            foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
-            mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
-        timings['render'] = (time.perf_counter() - start) * 1e3
-        return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
-                            text, chosen, mask, timings, grounded.interpretation, candidates,
-                            view)
+        return status, chosen, candidates
