@@ -278,7 +278,7 @@ def relation_score(op: str, t: Placed, a: Placed) -> float:
             return 1.0
         over = a.lo[0] <= t.centre[0] <= a.hi[0] and a.lo[1] <= t.centre[1] <= a.hi[1]
         return 0.8 if over and t.lo[2] >= a.hi[2] - 0.25 * t.height else 0.0
-    if op == 'next_to':
+    if op in ('next_to', 'at_edge_of'):  # "at the end of the shelf": near it
         if stacked(t, a) or stacked(a, t):
             return 0.0
         return _closeness(t, a)
@@ -322,3 +322,42 @@ def order_key(side: str, placed: Placed) -> float:
     """Sort key of an ordinal counted from ``side`` (smaller = nearer that side)."""
     u, v = placed.centre[0], placed.centre[1]
     return {'left': u, 'right': -u, 'front': v, 'back': -v}[side]
+
+
+def surface_factors(op: str, word: Optional[str], placed: List[Placed]) -> Optional[np.ndarray]:
+    """Factors [M] of a relation to a surface that is no annotated object; None if not one.
+
+    Surfaces are where real sentences put objects without annotating them
+    (``lexicon.SURFACE_WORDS``). A support surface (table, counter, floor) is the plane under the
+    objects, at the lowest object bottom: "on the table" is 1 for the objects standing on it and
+    0.3 for those on another object; "at the edge / end of the table", "by the counter": higher
+    the farther from the middle of the layout (0.3 to 1); "on the left of the table": by position
+    along that side. A shelf that is not annotated carries the raised objects. A wall is the back
+    of the scene seen from the view: "on / against / near the wall" favour the farthest objects.
+    Other relations to a surface (under the table) return None: the caller drops them.
+    """
+    if word not in lx.SURFACE_WORDS or not placed:
+        return None
+    centres = np.array([p.centre for p in placed])
+    bottoms = np.array([p.lo[2] for p in placed])
+    heights = np.array([max(p.height, 1e-9) for p in placed])
+    standing = bottoms <= bottoms.min() + 0.25 * heights
+    if word in lx.WALL_WORDS:
+        return (0.3 + 0.7 * _spread(centres[:, 1])
+                if op in ('on_top_of', 'next_to', 'at_edge_of', 'above', 'behind') else None)
+    if word in lx.SHELF_WORDS:
+        return np.where(standing, 0.3, 1.0) if op in ('on_top_of', 'above') else None
+    if op in ('on_top_of', 'above'):
+        return np.where(standing, 1.0, 0.3)
+    if op in ('next_to', 'at_edge_of'):
+        middle = np.median(centres[:, :2], axis=0)
+        return 0.3 + 0.7 * _spread(np.linalg.norm(centres[:, :2] - middle, axis=1))
+    along = {'left_of': -centres[:, 0], 'right_of': centres[:, 0],
+             'in_front_of': -centres[:, 1], 'behind': centres[:, 1]}.get(op)
+    return None if along is None else 0.3 + 0.7 * _spread(along)
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Map values linearly onto [0, 1] across the objects (all 1 when they are equal)."""
+    span = float(values.max() - values.min())
+    return (values - values.min()) / span if span > 1e-12 else np.ones_like(values)

@@ -1,26 +1,27 @@
 """Ground a parsed query in the object graph: which object, how sure, and how it was read.
 
-Order of the program a query becomes (docs/LANGUAGE.md#grounding):
+Soft grounding (docs/LANGUAGE.md#grounding). Every object gets a score from independent pieces of
+evidence, and no unknown word or unresolved anchor vetoes the answer:
 
-1. A query equal in meaning to a known training sentence (sentence-vector cosine >=
-   ``verbatim_similarity``) names that sentence's object; a query that is exactly one object's
-   name ("the green ball" for 'green-ball', not for twins 'red-can' / 'red-can-2') names it.
-2. Target candidates: objects whose name matches the target's noun (the same word, a synonym, a
-   more general word such as "fruit", or, for words outside the lexicon, a close sentence-vector
-   of the word), then those that have its colours and not its negated colours, minus exclusions
-   ("other than the red one").
-3. Relations filter the candidates geometrically in the view (``graph.relation_score``): a
-   candidate stays when it stands in the relation to at least one object matching the anchor
-   phrase; "not next to" keeps those that do not. "nearest to" / "farthest from" pick the
-   extreme.
-4. Size words compare the remaining candidates ("the small ball" = the smaller balls);
-   ordinals ("second from the back"), extremes ("leftmost", "on the left"), "middle" and
-   superlatives ("tallest") pick by position or size; "the only ..." requires one candidate.
-5. One candidate left, or a best one ahead by ``ambiguity_margin``: OK. Several equally good:
-   AMBIGUOUS with all of them. None: NO_MATCH with the step that removed the last one.
+- the **program**: the reading of ``parse.py`` run over the object graph, each fact a factor in
+  (0, 1] per object: the target's noun (lexicon, then the sentence vector of the word; a word
+  outside the lexicon that names nothing here carries no evidence), its colours and sizes,
+  exclusions, relations to anchors, ordinals and superlatives. An object that fails a fact is
+  multiplied by ``miss``; it is not removed. An anchor that names no annotated object is a
+  **surface** when it is one ("on the table", "against the wall", "at the end of the counter":
+  the support plane under the objects, the back of the scene) and is otherwise dropped, said in
+  the interpretation, at a cost in confidence;
+- the **known sentences**: the cosine of the query with each object's training sentences (the
+  nearest-training-sentence lookup), weighted by ``sentence_weight``.
 
-When the target's noun matches nothing the nearest known sentence still answers if it is close
-(``fallback_similarity``); otherwise NO_MATCH says which word named nothing here.
+``logit(o) = sum of log(factor) + sentence_weight * cosine(o)``; the answer is the object with the
+highest logit; its **confidence** is its softmax probability over the objects at ``temperature``
+times ``dropped_penalty`` per phrase said but not used. NO_MATCH only when what was asked is
+clearly absent: a known kind that no object is, a stated colour no such object has, an ordinal
+beyond the count, a relation to a resolved anchor that holds for no candidate, an anchor of a
+known kind that is not here. AMBIGUOUS when the best two logits are closer than
+``-log(1 - ambiguity_margin)``. Shortcuts first: a query equal in meaning to a known training
+sentence (cosine >= ``verbatim_similarity``) or exactly one object's own name names that object.
 """
 from dataclasses import dataclass, field
 import logging
@@ -32,7 +33,8 @@ import numpy as np
 
 from refersplat_ros.core.language import lexicon as lx
 from refersplat_ros.core.language.graph import (between_score, distance, GraphObject,
-                                                ObjectGraph, order_key, Placed, relation_score)
+                                                ObjectGraph, order_key, Placed, relation_score,
+                                                surface_factors)
 from refersplat_ros.core.language.parse import NounPhrase, parse_query, ParsedQuery, spoken_name
 from refersplat_ros.core.scene.cameras import Camera
 
@@ -41,6 +43,9 @@ logger = logging.getLogger(__name__)
 #: Values of ``GroundingConfig.grounding``.
 GROUNDINGS = ('graph', 'field')
 OK, AMBIGUOUS, NO_MATCH = 'ok', 'ambiguous', 'no_match'
+#: Confidence of the shortcuts (a known sentence, an object's own name): their answers were
+#: right on every training sentence of the language benchmark.
+SHORTCUT_CONFIDENCE = 0.97
 
 
 @dataclass
@@ -50,14 +55,19 @@ class GroundingConfig:
     Attributes:
         grounding: 'graph' (default): this module over the object graph; 'field': the referring
             field alone, as in the paper (its ablations; checkpoints without objects).
-        noun_threshold: Smallest noun match for an object to be a candidate (1 = same word,
-            0.9 synonym, 0.85 more general word, below: sentence-vector similarity of words).
-        ambiguity_margin: A best candidate must lead the next by this fraction of its score to
-            be chosen alone; else the answer is AMBIGUOUS.
+        noun_threshold: Smallest noun match for an object to be named by the target's noun (1 =
+            same word, 0.9 synonym, 0.85 more general word, below: sentence-vector similarity).
+        ambiguity_margin: The best object's score must lead the next by this fraction (in
+            probability) to be chosen alone; else the answer is AMBIGUOUS.
         verbatim_similarity: Cosine from which a query counts as a known sentence.
         fallback_similarity: Cosine from which the nearest known sentence answers a query
-            whose noun matched nothing.
+            whose target is clearly absent otherwise.
         max_candidates: Most candidates reported.
+        sentence_weight: Weight of the known sentences' cosine in an object's logit.
+        miss: Factor of an object that fails one fact of the query (a colour, a relation).
+        temperature: Softmax temperature of the confidence.
+        dropped_penalty: Confidence factor per phrase said but not used (an unknown word, an
+            anchor that names nothing here).
     """
 
     grounding: str = 'graph'
@@ -66,15 +76,28 @@ class GroundingConfig:
     verbatim_similarity: float = 0.97
     fallback_similarity: float = 0.8
     max_candidates: int = 8
+    sentence_weight: float = 2.0
+    miss: float = 0.05
+    temperature: float = 0.5
+    dropped_penalty: float = 0.7
 
     def validate(self) -> None:
         if self.grounding not in GROUNDINGS:
             raise ValueError(f'grounding must be one of {GROUNDINGS}, got {self.grounding!r}')
         for name in ('noun_threshold', 'ambiguity_margin', 'verbatim_similarity',
-                     'fallback_similarity'):
+                     'fallback_similarity', 'miss', 'dropped_penalty'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
                 raise ValueError(f'{name} must be in [0, 1], got {value!r}')
+        if self.ambiguity_margin >= 1.0:
+            raise ValueError('ambiguity_margin must be < 1')
+        if not (isinstance(self.sentence_weight, (int, float))
+                and 0.0 <= self.sentence_weight <= 100.0):
+            raise ValueError(f'sentence_weight must be in [0, 100], got {self.sentence_weight!r}')
+        if not (isinstance(self.temperature, (int, float)) and 0.01 <= self.temperature <= 100):
+            raise ValueError(f'temperature must be in [0.01, 100], got {self.temperature!r}')
+        if self.miss <= 0.0:
+            raise ValueError('miss must be > 0 (a failed fact lowers a score, never removes it)')
         if self.max_candidates < 1:
             raise ValueError('max_candidates must be >= 1')
 
@@ -84,15 +107,38 @@ class Grounding:
     """The answer of :meth:`Grounder.ground`."""
 
     status: str                                   # OK | AMBIGUOUS | NO_MATCH
-    candidates: List[Tuple[int, float]] = field(default_factory=list)  # (graph position, score)
+    candidates: List[Tuple[int, float]] = field(default_factory=list)  # (graph position, prob.)
     interpretation: str = ''
     message: str = ''
     parsed: Optional[ParsedQuery] = None
     unnamed: bool = False   # NO_MATCH because the target's noun names nothing here
+    confidence: float = 0.0  # OK/AMBIGUOUS: of the chosen object; NO_MATCH: that none fits
+    dropped: List[str] = field(default_factory=list)  # phrases said but not used
 
     @property
     def chosen(self) -> Optional[int]:
         return self.candidates[0][0] if self.candidates else None
+
+
+@dataclass
+class _Evidence:
+    """The program's factors per object, its steps, and a NO_MATCH reason when one applies."""
+
+    scores: np.ndarray                  # [M] product of factors in (0, 1]
+    steps: List[str] = field(default_factory=list)
+    dropped: List[str] = field(default_factory=list)
+    veto: Optional[str] = None
+    unnamed: bool = False
+    veto_confidence: float = 0.9
+
+    def plausible(self, share: float = 0.5) -> List[int]:
+        """Objects within ``share`` of the best score (the candidates a pick chooses among)."""
+        top = float(self.scores.max()) if len(self.scores) else 0.0
+        return [int(k) for k in np.flatnonzero(self.scores >= share * top)] if top > 0 else []
+
+    def stop(self, message: str, unnamed: bool = False, confidence: float = 0.9) -> '_Evidence':
+        self.veto, self.unnamed, self.veto_confidence = message, unnamed, confidence
+        return self
 
 
 # ------------------------------------------------------------------------------ words
@@ -190,8 +236,8 @@ class Grounder:
         for name in obj.heads:
             for q in queries:
                 best = max(best, lexical_match(q, name) * (1.0 if q == queries[0] else 0.97))
-        if best > 0.0 or not obj.heads:
-            return best
+        if best > 0.0 or not obj.heads or phrase.head in lx.KNOWN_NOUNS:
+            return best  # a kind the lexicon knows is compared by the lexicon only
         # outside the lexicon: compare the word with the object's names by sentence vectors
         sims = self._name_similarity(phrase.head)
         near = max((sims.get(h, 0.0) for h in obj.heads), default=0.0)
@@ -248,145 +294,213 @@ class Grounder:
             winners = [int(i) for i in np.flatnonzero(sims >= sims.max() - 0.005)]
             if len(winners) == 1:
                 return Grounding(OK, [(winners[0], float(sims[winners[0]]))],
-                                 f'known sentence of {names[winners[0]]}; {view}', parsed=parsed)
+                                 f'known sentence of {names[winners[0]]}; {view}', parsed=parsed,
+                                 confidence=SHORTCUT_CONFIDENCE)
         said = spoken_name(text)
         named = [k for k, name in enumerate(self._spoken_names) if name == said]
         if len(named) == 1:  # exactly an object's own name ("green ball" for 'green-ball')
             return Grounding(OK, [(named[0], 1.0)], f'name of {names[named[0]]}; {view}',
-                             parsed=parsed)
-        result = self._program(parsed, placed)
-        if result.unnamed:
-            best = int(np.argmax(sims)) if len(sims) else -1
+                             parsed=parsed, confidence=SHORTCUT_CONFIDENCE)
+        if not len(self.graph):
+            return Grounding(NO_MATCH, interpretation=view, message='the scene has no objects',
+                             parsed=parsed, confidence=1.0)
+        evidence = self._program(parsed, placed)
+        steps = '; '.join(evidence.steps + [f'dropped: {d}' for d in evidence.dropped])
+        if evidence.veto is not None:
+            best = int(np.argmax(sims))
             second = float(np.partition(sims, -2)[-2]) if len(sims) > 1 else 0.0
-            if best >= 0 and sims[best] >= cfg.fallback_similarity and sims[best] - second >= 0.05:
+            if sims[best] >= cfg.fallback_similarity and sims[best] - second >= 0.05:
                 return Grounding(OK, [(best, float(sims[best]))],
-                                 f'nearest known sentence: {names[best]}; {view}', parsed=parsed)
-        if result.status == AMBIGUOUS and len(sims):
-            top = [c for c, _ in result.candidates]
-            ranked = sorted(top, key=lambda c: -sims[c])
-            if sims[ranked[0]] - sims[ranked[1]] >= 0.08 and not parsed.unique:
-                # the words the program did not use (a material, a label) tell them apart
-                chosen = ranked[0]
-                result = Grounding(OK, [(chosen, dict(result.candidates)[chosen])],
-                                   result.interpretation + '; closest known sentence decides',
-                                   parsed=parsed)
-        chosen = f' -> {names[result.chosen]}' if result.chosen is not None else ''
-        if result.status == AMBIGUOUS:
-            chosen = ' -> ambiguous: ' + ', '.join(names[c] for c, _ in result.candidates)
-        result.interpretation = f'{result.interpretation}; {view}{chosen}'
-        result.candidates = result.candidates[:cfg.max_candidates]
-        result.parsed = parsed
-        return result
+                                 f'nearest known sentence: {names[best]}; {view}', parsed=parsed,
+                                 confidence=float(sims[best]))
+            return Grounding(NO_MATCH, interpretation=f'{steps}; {view}',
+                             message=evidence.veto, parsed=parsed, unnamed=evidence.unnamed,
+                             confidence=evidence.veto_confidence, dropped=evidence.dropped)
+        logits = np.log(np.maximum(evidence.scores, 1e-30)) + cfg.sentence_weight * sims
+        shifted = (logits - logits.max()) / cfg.temperature
+        probs = np.exp(shifted) / np.exp(shifted).sum()
+        order = [int(k) for k in np.argsort(-logits, kind='stable')]
+        gap = -math.log(1.0 - cfg.ambiguity_margin)
+        close = [k for k in order if logits[k] >= logits[order[0]] - gap]
+        confidence = float(probs[order[0]]) * cfg.dropped_penalty ** len(evidence.dropped)
+        # reported: the objects still in the running (a twentieth of the best's probability)
+        ranked = [(k, float(probs[k])) for k in order
+                  if probs[k] >= 0.05 * probs[order[0]]][:cfg.max_candidates]
+        if len(close) > 1:
+            message = (f"'only' but {len(close)} objects are a {parsed.target.describe()}"
+                       if parsed.unique else f'{len(close)} objects fit equally well')
+            chosen = ' -> ambiguous: ' + ', '.join(names[c] for c in close)
+            return Grounding(AMBIGUOUS, ranked, f'{steps}; {view}{chosen}', message, parsed,
+                             confidence=confidence, dropped=evidence.dropped)
+        return Grounding(OK, ranked, f'{steps}; {view} -> {names[order[0]]}', '', parsed,
+                         confidence=confidence, dropped=evidence.dropped)
 
-    def _program(self, parsed: ParsedQuery, placed: List[Placed]) -> Grounding:
+    def _program(self, parsed: ParsedQuery, placed: List[Placed]) -> _Evidence:
+        """Run the parsed query over the objects as factors (see the module docstring)."""
         objs = self.graph.objects
+        evidence = _Evidence(np.ones(len(objs)))
         target = parsed.target
         said = target.describe()
-        steps = [f'target: {said}']
-        if target.head is None and not target.generic and not target.colours \
-                and not target.sizes:
-            return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                             message='nothing here matches: the query names no object',
-                             unnamed=True)
-        cands = self.match_phrase(target)
-        if not cands:
-            named = target.head is not None and any(
-                self.noun_score(target, o) >= self.config.noun_threshold for o in objs)
-            message = (f'nothing here is a {said}' if named
-                       else f"nothing here matches '{target.head or said}'")
-            return Grounding(NO_MATCH, interpretation='; '.join(steps), message=message,
-                             unnamed=not named)
+        evidence.steps.append(f'target: {said}')
+        structural = bool(parsed.relations or parsed.ordinal or parsed.middle
+                          or parsed.superlative or parsed.corner)
+        if target.empty and not structural:
+            return evidence.stop('nothing here matches: the query names no object', True)
+        if not self._noun(target, evidence, structural):
+            return evidence
+        if not self._attributes(target, said, evidence):
+            return evidence
         for exclusion in parsed.exclusions:
+            evidence.steps.append(f'except: {exclusion.describe()}')
+            before = set(evidence.plausible())
             for position in self.match_phrase(exclusion):
-                cands.pop(position, None)
-            steps.append(f'except: {exclusion.describe()}')
-            if not cands:
-                return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                                 message=f'every {said} is excluded')
+                evidence.scores[position] *= self.config.miss ** 2
+            if before and not before - set(self.match_phrase(exclusion)):
+                return evidence.stop(f'every {said} is excluded')
         for rel in parsed.relations:
-            cands, note = self._relation(rel, cands, placed)
-            steps.append(note)
-            if not cands:
-                return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                                 message=f'no {said} is {note}')
-        cands, pick_note = self._pick(parsed, cands, placed)
-        if pick_note:
-            steps.append(pick_note)
-        if not cands:
-            return Grounding(NO_MATCH, interpretation='; '.join(steps),
-                             message=f'no {said} fits: {pick_note}')
-        ranked = sorted(cands.items(), key=lambda kv: -kv[1])
-        floor = (1.0 - self.config.ambiguity_margin) * ranked[0][1]
-        if len(ranked) > 1 and ranked[1][1] > floor:
-            close = [kv for kv in ranked if kv[1] > floor]
-            message = (f"'only' but {len(close)} objects are a {said}" if parsed.unique
-                       else f'{len(close)} objects fit equally well')
-            return Grounding(AMBIGUOUS, close + [kv for kv in ranked if kv not in close],
-                             '; '.join(steps), message)
-        return Grounding(OK, ranked, '; '.join(steps))
+            if not self._relation(rel, said, evidence, placed):
+                return evidence
+        cands = {k: float(evidence.scores[k]) for k in evidence.plausible()}
+        picked, note = self._pick(parsed, cands, placed)
+        if note:
+            evidence.steps.append(note)
+            if not picked:
+                return evidence.stop(f'no {said} fits: {note}')
+            for k in cands:
+                if k not in picked:
+                    evidence.scores[k] *= self.config.miss
+        if parsed.unique:
+            evidence.steps.append('only')
+        return evidence
 
-    def _relation(self, rel, cands: Dict[int, float], placed: List[Placed]):
-        objs = self.graph.objects
+    def _noun(self, target: NounPhrase, evidence: _Evidence, structural: bool) -> bool:
+        """Factor the target's noun in; False when the query stops (a kind clearly absent)."""
+        if target.head is None:
+            return True
+        cfg = self.config
+        nouns = np.array([self.noun_score(target, o) for o in self.graph.objects])
+        if nouns.max() < cfg.noun_threshold:  # "the cup with a chipped rim": a known noun before
+            for word in reversed(target.modifiers):
+                if word in lx.KNOWN_NOUNS:
+                    other = NounPhrase(head=word)
+                    nouns = np.array([self.noun_score(other, o) for o in self.graph.objects])
+                    evidence.dropped.append(f"'{target.head}'")
+                    break
+        if nouns.max() >= cfg.noun_threshold:
+            evidence.scores *= np.where(nouns >= cfg.noun_threshold, nouns, cfg.miss)
+            return True
+        if target.head in lx.KNOWN_NOUNS or target.compound in lx.KNOWN_NOUNS:
+            evidence.stop(f'nothing here is a {target.describe()}')
+            return False
+        if structural:  # a word we do not know; the rest of the query still says which one
+            evidence.dropped.append(f"'{target.head}'")
+            return True
+        evidence.stop(f"nothing here matches '{target.head}'", unnamed=True, confidence=0.6)
+        return False
+
+    def _attributes(self, target: NounPhrase, said: str, evidence: _Evidence) -> bool:
+        """Factor colours, negated colours and size words in; False when a colour is absent."""
+        objs, miss = self.graph.objects, self.config.miss
+        for colour in target.colours:
+            scores = np.array([self.colour_score(colour, o) for o in objs])
+            plausible = evidence.plausible()
+            if scores[plausible].max() <= 0.0:
+                evidence.stop(f'nothing here is a {said}')
+                return False
+            evidence.scores *= np.where(scores > 0.0, scores, miss)
+        for colour in target.not_colours:
+            scores = np.array([self.colour_score(colour, o) for o in objs])
+            evidence.scores *= np.where(scores >= 0.6, miss, 1.0)
+        if target.sizes:
+            cands = {k: float(evidence.scores[k]) for k in evidence.plausible()}
+            kept = _sizes(target.sizes, cands, objs)
+            for k in cands:
+                if kept and k not in kept:
+                    evidence.scores[k] *= miss
+        return True
+
+    def _relation(self, rel, said: str, evidence: _Evidence, placed: List[Placed]) -> bool:
+        """Factor one relation in; False when it holds for no candidate of a present anchor."""
+        objs, miss = self.graph.objects, self.config.miss
         name = rel.op.replace('_', ' ')
+        described = ' and '.join(a.describe() for a in rel.anchors)
         anchor_sets = [self.match_phrase(a) for a in rel.anchors]
         if rel.op == 'between' and len(anchor_sets) == 1:
             anchor_sets = anchor_sets * 2  # "between the two bowls"
-        described = ' and '.join(a.describe() for a in rel.anchors)
-        if any(not s for s in anchor_sets):
-            return {}, f'{name} {described} (no {described} here)'
-        kept: Dict[int, float] = {}
+        missing = [a for a, s in zip(rel.anchors, anchor_sets) if not s]
+        if missing:
+            return self._unresolved(rel, missing[0], f'{name} {described}', evidence, placed)
+        plausible = evidence.plausible()
+        scores = np.zeros(len(objs))
+        used = set()
         if rel.op in lx.SUPERLATIVE_RELATIONS:
             anchors = anchor_sets[0]
             dist = {}
-            for c in cands:
+            for c in plausible:
                 options = [distance(placed[c], placed[a]) for a in anchors if a != c]
                 if options:
                     dist[c] = min(options)
             if not dist:
-                return {}, f'{name} {described}'
+                evidence.stop(f'no {said} is {name} {described}')
+                return False
             sign = 1.0 if rel.op == 'nearest_to' else -1.0
             order = sorted(dist, key=lambda c: sign * dist[c])
-            if rel.negated:
-                kept = {c: cands[c] for c in order[1:]}
-            else:
-                best = order[0]
-                kept = {best: cands[best]}
-                if len(order) > 1:
-                    gap = abs(dist[order[1]] - dist[best])
-                    scale = 0.1 * max(placed[best].radius, 1e-9)
-                    if gap < scale:  # equally near: both stay, the answer is ambiguous
-                        kept[order[1]] = cands[order[1]]
+            best = order[0]
+            keep = {best}
+            if len(order) > 1 and abs(dist[order[1]] - dist[best]) < \
+                    0.1 * max(placed[best].radius, 1e-9):
+                keep.add(order[1])  # equally near: both stay, the answer is ambiguous
+            for c in plausible:
+                if (c in keep) == rel.negated:
+                    evidence.scores[c] *= miss
             anchor_names = ', '.join(objs[a].label for a in anchors)
-            return kept, f"{'not ' if rel.negated else ''}{name}: {anchor_names}"
-        used = set()
-        for c, score in cands.items():
+            evidence.steps.append(f"{'not ' if rel.negated else ''}{name}: {anchor_names}")
+            return True
+        for c in range(len(objs)):
+            best, pair = 0.0, ()
             if rel.op == 'between':
-                best = 0.0
                 for a in anchor_sets[0]:
                     for b in anchor_sets[1]:
                         if len({a, b, c}) == 3:
                             s = between_score(placed[c], placed[a], placed[b])
                             if s > best:
                                 best, pair = s, (a, b)
-                if best > 0:
-                    used.update(pair)
             else:
-                best = 0.0
                 for a, a_score in anchor_sets[0].items():
-                    if a == c:
-                        continue
-                    s = relation_score(rel.op, placed[c], placed[a]) * min(1.0, a_score + 0.1)
-                    if s > best:
-                        best, anchor = s, a
-                if best > 0:
-                    used.add(anchor)
-            if rel.negated:
-                if best == 0.0:
-                    kept[c] = score
-            elif best > 0.0:
-                kept[c] = score * best
+                    if a != c:
+                        s = relation_score(rel.op, placed[c], placed[a]) * min(1.0, a_score + 0.1)
+                        if s > best:
+                            best, pair = s, (a,)
+            scores[c] = best
+            if best > 0 and c in plausible:
+                used.update(pair)
         anchor_names = ', '.join(objs[a].label for a in sorted(used)) or described
-        return kept, f"{'not ' if rel.negated else ''}{name}: {anchor_names}"
+        note = f"{'not ' if rel.negated else ''}{name}: {anchor_names}"
+        evidence.steps.append(note)
+        holds = scores[plausible] > 0.0
+        if (not rel.negated and not holds.any()) or (rel.negated and holds.all()):
+            evidence.stop(f'no {said} is {note}')
+            return False
+        evidence.scores *= (np.where(scores > 0.0, miss, 1.0) if rel.negated
+                            else np.where(scores > 0.0, scores, miss))
+        return True
+
+    def _unresolved(self, rel, anchor: NounPhrase, said: str, evidence: _Evidence,
+                    placed: List[Placed]) -> bool:
+        """Read an anchor no annotated object matches: a surface, an absent kind, or dropped."""
+        word = anchor.head
+        factors = surface_factors(rel.op, word, placed) if not rel.negated else None
+        if factors is not None:
+            evidence.scores *= factors
+            evidence.steps.append(f'{said} (surface)')
+            return True
+        if word is not None and word not in lx.SURFACE_WORDS and (
+                word in lx.KNOWN_NOUNS or anchor.compound in lx.KNOWN_NOUNS):
+            evidence.steps.append(said)
+            evidence.stop(f'no {anchor.describe()} here')
+            return False
+        evidence.dropped.append(f'{said} (no {anchor.describe()} here)')
+        return True
 
     def _pick(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
         objs = self.graph.objects

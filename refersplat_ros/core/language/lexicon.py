@@ -146,6 +146,10 @@ _add('between', 'between', 'in between', 'betwixt', 'flanked by', 'sandwiched be
      'in the gap between', 'in the space between', 'somewhere between', 'in the centre between',
      'in the center between', 'sitting between', 'standing between', 'wedged between',
      'squeezed between', 'located between', 'positioned between')
+_add('at_edge_of', 'at the edge of', 'on the edge of', 'near the edge of', 'by the edge of',
+     'along the edge of', 'at the end of', 'on the end of', 'near the end of', 'at the corner of',
+     'in the corner of', 'on the corner of', 'near the corner of', 'at the far end of',
+     'on the far end of', 'at the rim of', 'on the rim of', 'at the border of')
 #: The side forms, built by the parser: "(to|on|at) (the) [far] SIDE [hand] [side] of".
 SIDE_RELATION = {'left': 'left_of', 'right': 'right_of', 'front': 'in_front_of',
                  'back': 'behind'}
@@ -244,6 +248,23 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'cylinder': 'can,bottle,mug,cup,glass,jar,tin,canister,tumbler,vase',
 }.items()}
 
+#: Every word the lexicon knows as the name of a kind of thing: a target or anchor noun among
+#: these that no object of the scene is, is absent (NO_MATCH); any other unknown word carries no
+#: evidence (docs/LANGUAGE.md#grounding).
+KNOWN_NOUNS: FrozenSet[str] = frozenset(
+    {w for group in SYNONYM_GROUPS for w in group} | set(HYPERNYMS)
+    | {w for kinds in HYPERNYMS.values() for w in kinds}
+    | set(SHAPE_WORDS.values())) - GENERIC_NOUNS
+#: Surfaces that are rarely annotated objects: the support plane the objects stand on, walls,
+#: shelves. An anchor among these that names no annotated object is evaluated on the layout
+#: (``graph.surface_factors``), not dropped.
+SUPPORT_WORDS = frozenset({'table', 'tabletop', 'desk', 'counter', 'countertop', 'worktop',
+                           'surface', 'floor', 'ground', 'bench', 'workbench', 'benchtop'})
+WALL_WORDS = frozenset({'wall', 'backsplash', 'splashback', 'background', 'back wall'})
+SHELF_WORDS = frozenset({'shelf', 'rack', 'ledge', 'shelving', 'bookshelf', 'bookcase',
+                         'plank', 'wall shelf'})
+SURFACE_WORDS = SUPPORT_WORDS | WALL_WORDS | SHELF_WORDS
+
 # --------------------------------------------------------------------------- filler words
 #: Words that carry no reference: articles, requests, pronouns, copulas, politeness.
 STOPWORDS = frozenset('''
@@ -254,7 +275,7 @@ you your he she they them their one ones find show give get pick grab take fetch
 locate look looking search spot identify point highlight select segment mark tell let see want
 need like go just now then up over out also too very really quite rather pretty somewhat
 exactly hey robot okay ok so well um uh er hmm thanks thank yeah yes oh scene picture
-image view table counting count counted starting start started when while if located placed
+image view counting count counted starting start started when while if located placed
 sitting standing lying positioned situated set kept found stands sits lies rests appears
 seems seem looks something someone thing stuff way sided part time place area visible
 shown seen within amongst comes come coming goes going being counted numbered ordered order

@@ -120,7 +120,9 @@ class ParsedQuery:
 
 
 # ------------------------------------------------------------------------------ tokens
-_CONTRACTIONS = ((r"n't\b", ' not'), (r"'s\b", " 's"), (r"'re\b", ' are'), (r"'m\b", ' am'),
+_CONTRACTIONS = ((r'\b(is|are|was|were|does|do|did|has|have|had|should|would|could)nt\b',
+                  r'\1 not'), (r'\bthats\b', 'that is'), (r'\bwhats\b', 'what is'),
+                 (r"n't\b", ' not'), (r"'s\b", " 's"), (r"'re\b", ' are'), (r"'m\b", ' am'),
                  (r"'d\b", ' would'), (r"'ll\b", ' will'), (r'\bcannot\b', 'can not'))
 _HYPHEN_JOIN = re.compile(r'\b(left|right|front|rear|back|far|top|bottom)-(most|hand|handed)\b')
 #: Counting from the end in several words ("next-to-last", "last but one") -> one word.
@@ -154,9 +156,40 @@ def tokenize(text: str) -> List[str]:
     text = re.sub(r'[;!?]|\.(?=\s|$)', ' . ', text)
     tokens = re.findall(r"'s\b|[a-z0-9]+(?:'[a-z]+)?|[,.]", text.replace('-', ' '))
     tokens = _possessive_sides(tokens)
+    tokens = _reduced_support_clause(tokens)
     tokens = [w for k, w in enumerate(tokens)
               if not (w in _MODALS and k > 0 and tokens[k - 1] in _SUBJECTS)]
     return tokens[:MAX_WORDS]
+
+
+_SUPPORT_VERBS = frozenset({'standing', 'sitting', 'resting', 'lying', 'laying', 'placed',
+                            'stands', 'sits', 'rests', 'lies', 'stand', 'sit', 'rest', 'lie',
+                            'is', 'are', 'was', 'put', 'kept', 'perched', 'stacked'})
+
+
+def _reduced_support_clause(tokens: List[str]) -> List[str]:
+    """Turn a final "X the Y is standing on" / "what the Y sits on" into "X under the Y".
+
+    The object of "on" is the target itself (a relative clause without "that"), so the anchor Y
+    stands on the target.
+    """
+    end = len(tokens)
+    while end and tokens[end - 1] in ('.', ','):
+        end -= 1
+    if end < 4 or tokens[end - 1] not in ('on', 'upon', 'atop'):
+        return tokens
+    k = end - 2
+    while k > 0 and tokens[k] in _SUPPORT_VERBS:
+        k -= 1
+    if k == end - 2:
+        return tokens  # no verb before "on": an ordinary phrase
+    article = max((j for j in range(k + 1) if tokens[j] in ('the', 'a', 'an')), default=None)
+    if article is None or article == 0:
+        return tokens
+    head = tokens[:article]
+    if head and head[-1] in ('that', 'which'):
+        return tokens
+    return head + ['under'] + tokens[article:k + 1] + tokens[end:]
 
 
 def _possessive_sides(tokens: List[str]) -> List[str]:
@@ -533,6 +566,10 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
                 rel.op, rel.anchors = INVERSE[rel.op], [second]
                 rel.phrase = f'{rel.phrase} (seen from {second.describe()})'
             target_items = target_items[:having]
+        elif _words_of(target_items[:having])[0] and _noun_phrase(
+                *_words_of(target_items[:having])).head is not None:
+            # "the cup with a chipped rim": a part or material, not the target's noun
+            target_items = target_items[:having]
     # ---- the target: its own words up to a clause, plus what clauses say about it
     head_items, clause_items = _target_split(target_items)
     words, negs = _words_of(head_items)
@@ -633,7 +670,9 @@ def correct_spelling(tokens: List[str]) -> List[str]:
             out.append(w)
             continue
         lengths = (len(w) + 1,) if len(w) == 3 else (len(w) - 1, len(w), len(w) + 1)
-        near = [t for n in lengths for t in _TARGETS_BY_LENGTH.get(n, ()) if _one_edit(w, t)]
+        # a slip rarely changes the first letter ("sink" is not "pink"), except by a swap
+        near = [t for n in lengths for t in _TARGETS_BY_LENGTH.get(n, ())
+                if (t[0] == w[0] or t[:2] == w[1::-1]) and _one_edit(w, t)]
         out.append(near[0] if len(near) == 1 else w)
     return out
 
