@@ -159,7 +159,7 @@ class _Scorer:
 
 
 def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> dict:
-    from refersplat_ros.core.datasets.probes import generate_probes
+    from probes import generate_probes  # bench/ is the script's folder
     from refersplat_ros.core.datasets.ref_synth import generate_scene, make_scene, preset_config
     from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from refersplat_ros.core.datasets import probes as pr
+from bench import probes as pr
 from refersplat_ros.core.datasets.expressions import NOUNS
 from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
 from refersplat_ros.core.datasets.relations import (ordinal_position, relation_holds,
