@@ -90,7 +90,10 @@ class QueryOutcome:
     says in a short line how the query was understood ("target: bowl <- 'basin'; right of:
     ball #2 <- 'little sphere'; view: reference"), empty when the query was never read
     (INVALID_QUERY). ``candidates`` lists the objects that fit, best first (several for
-    AMBIGUOUS; the chosen one for OK; empty otherwise).
+    AMBIGUOUS; the chosen one for OK; empty otherwise). ``confidence`` in [0, 1]: with the object
+    graph, the grounding's confidence (docs/LANGUAGE.md#confidence: for OK and AMBIGUOUS how
+    likely the answer is the object meant, for NO_MATCH how sure nothing fits); with the field
+    alone, the chosen instance's mean response probability.
     """
 
     status: QueryStatus
@@ -102,14 +105,16 @@ class QueryOutcome:
     interpretation: str = ''
     candidates: List[Candidate] = field(default_factory=list)
     view: Optional[TargetView] = None              # the target in the query's camera
+    confidence: float = 0.0
 
 
 def _no_match(text: str, message: str, timings: Dict[str, float],
-              selection: Optional[Selection] = None, interpretation: str = '') -> QueryOutcome:
+              selection: Optional[Selection] = None, interpretation: str = '',
+              confidence: float = 0.0) -> QueryOutcome:
     """Return the NO_MATCH outcome of a query; it renders nothing (render time 0)."""
     timings['render'] = 0.0
     return QueryOutcome(QueryStatus.NO_MATCH, message, text, selection, timings_ms=timings,
-                        interpretation=interpretation)
+                        interpretation=interpretation, confidence=confidence)
 
 
 class ReferringModel:
@@ -366,7 +371,8 @@ class ReferringModel:
         if not chosen.ok:
             return _no_match(text, chosen.reason, timings, chosen)
         mask, view = self._render(chosen, logits, camera, selection, stage, timings)
-        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view)
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view,
+                            confidence=float(chosen.best.score))
 
     def _render(self, chosen: Selection, logits: Optional[torch.Tensor], camera, selection,
                 stage, timings):
@@ -429,14 +435,15 @@ class ReferringModel:
                 self._graph_answer(grounded, config)
         if answer is None:
             return _no_match(text, grounded.message, timings,
-                             interpretation=grounded.interpretation)
+                             interpretation=grounded.interpretation,
+                             confidence=grounded.confidence)
         status, chosen, candidates = answer
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor
             return _no_match(text, chosen.reason, timings, chosen, grounded.interpretation)
         mask, view = self._render(chosen, None, camera, config, stage, timings)
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
                             text, chosen, mask, timings, grounded.interpretation, candidates,
-                            view)
+                            view, grounded.confidence)
 
     def _graph_answer(self, grounded, config: SelectionConfig):
         """Return ``(status, selection, candidates)`` of a query the graph grounded."""

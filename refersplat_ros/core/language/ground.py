@@ -332,7 +332,8 @@ class Grounder:
             chosen = ' -> ambiguous: ' + ', '.join(names[c] for c in close)
             return Grounding(AMBIGUOUS, ranked, f'{steps}; {view}{chosen}', message, parsed,
                              confidence=confidence, dropped=evidence.dropped)
-        return Grounding(OK, ranked, f'{steps}; {view} -> {names[order[0]]}', '', parsed,
+        said = f'{steps}; {view} -> {names[order[0]]} (confidence {confidence:.2f})'
+        return Grounding(OK, ranked, said, '', parsed,
                          confidence=confidence, dropped=evidence.dropped)
 
     def _program(self, parsed: ParsedQuery, placed: List[Placed]) -> _Evidence:
