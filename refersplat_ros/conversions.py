@@ -1,5 +1,8 @@
 """numpy <-> ROS message converters (the project's own; sensor_msgs_py is not on PyPI).
 
+Also the node's outputs as pure functions of the core's answers: ``refer_result``,
+``outcome_markers``, ``scene_cloud`` (testable without a node).
+
 One error type, explicit ``header`` arguments, no hidden defaults, in the spirit of cv_bridge.
 Positions and sizes are never scaled here: the core's selection (boxes, candidates, target
 cloud) is already in metres (``SelectionConfig.metric_scale``); a ``RigidTransform`` given to a
@@ -16,10 +19,10 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from visualization_msgs.msg import Marker, MarkerArray
 
-from refersplat_ros.core.inference.queries import QueryStatus, status_name
+from refersplat_ros.core.inference.queries import ANSWERED, QueryStatus, status_name
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.frames import camera_from_pose, FrameError, RigidTransform
-from refersplat_ros.msg import ReferCandidate
+from refersplat_ros.msg import ReferCandidate, ReferResult
 
 
 class ConversionError(ValueError):
@@ -349,3 +352,90 @@ def target_markers(header, boxes, label: str, namespace: str = 'refersplat') -> 
     text.color.r = text.color.g = text.color.b = text.color.a = 1.0
     markers.append(text)
     return MarkerArray(markers=markers)
+
+
+def result_message(outcome, note: str = '') -> str:
+    """Return a served query's ReferResult message: the model's, why no mask, then ``note``."""
+    notes = [outcome.message] if outcome.message else []
+    if outcome.view is not None and not outcome.view.visible:
+        notes.append(f'no mask: {outcome.view.reason}')
+    if note:
+        notes.append(note)
+    return '; '.join(notes)
+
+
+def _empty_cloud(header) -> PointCloud2:
+    """Return the target cloud of NO_MATCH: the layout of a target, no points."""
+    return xyz_to_pointcloud2(np.zeros((0, 3), np.float32), header,
+                              rgb=np.zeros((0, 3), np.uint8), score=np.zeros(0, np.float32))
+
+
+def refer_result(header, query_id: int, text: str, status: int, message: str = '',
+                 outcome=None, tf: RigidTransform = None) -> ReferResult:
+    """Build the ``ReferResult`` of one query; its latency is set when it is published.
+
+    Args:
+        header: the header of every output of the query.
+        status, message: the answer (``outcome.status`` and :func:`result_message` for a
+            query the model served).
+        outcome: the core's ``QueryOutcome``, if the model served the query: its
+            interpretation, candidates and stage timings; on OK and AMBIGUOUS the best
+            candidate's pose, box and score, the Gaussian count and the target cloud (x, y, z,
+            rgb, score); on NO_MATCH an empty cloud.
+        tf: moves poses, boxes and points from the scene frame into the output frame.
+    """
+    result = ReferResult(header=header, query_id=int(query_id), text=text, status=int(status),
+                         message=message)
+    if outcome is None:
+        return result
+    tf = tf or RigidTransform.identity()
+    result.interpretation = outcome.interpretation
+    result.candidates = [candidate_msg(c, tf) for c in outcome.candidates]
+    t = outcome.timings_ms
+    result.encode_ms, result.field_ms, result.select_ms, result.render_ms = (
+        float(t.get(stage, 0.0)) for stage in ('encode', 'field', 'select', 'render'))
+    if status in ANSWERED:  # OK, or AMBIGUOUS: its best candidate, like OK
+        sel = outcome.selection
+        best = sel.best
+        result.pose = pose_msg(*tf.apply_pose(best.center, best.quaternion_xyzw))
+        result.score = sel.score
+        result.bbox_size.x, result.bbox_size.y, result.bbox_size.z = map(float, best.extent)
+        result.num_gaussians = len(sel.indices)
+        result.cloud = xyz_to_pointcloud2(tf.apply_points(sel.points), header, rgb=sel.colors,
+                                          score=sel.scores)
+    elif status == QueryStatus.NO_MATCH:
+        result.cloud = _empty_cloud(header)
+    return result
+
+
+def outcome_markers(header, text: str, outcome, tf: RigidTransform = None) -> MarkerArray:
+    """Build the markers of a served query (:func:`target_markers`).
+
+    OK and AMBIGUOUS: a box per instance of the selection and the label; NO_MATCH: the label
+    alone. The other statuses show no target (``ConversionError``).
+    """
+    tf = tf or RigidTransform.identity()
+    if outcome.status not in ANSWERED:
+        return target_markers(header, [], target_label(text, outcome.status, 0.0,
+                                                       interpretation=outcome.interpretation))
+    sel = outcome.selection
+    boxes = [(pose_msg(*tf.apply_pose(i.center, i.quaternion_xyzw)), i.extent, BOX_RGBA)
+             for i in sel.instances]
+    return target_markers(header, boxes, target_label(
+        text, outcome.status, sel.score, len(outcome.candidates), outcome.interpretation))
+
+
+def scene_cloud(means: np.ndarray, colors: np.ndarray, header, max_points: int,
+                metric_scale: float = 1.0, tf: RigidTransform = None) -> PointCloud2:
+    """Build the scene cloud: Gaussian centres with their colours, in metres in the output frame.
+
+    Clouds of more than ``max_points`` are decimated to a random subset of that size, the same
+    one on every call (a fixed seed), in the scene's order.
+    """
+    if len(means) > max_points:
+        keep = np.random.default_rng(0).choice(len(means), max_points, replace=False)
+        keep.sort()
+        means, colors = means[keep], colors[keep]
+    tf = tf or RigidTransform.identity()
+    return xyz_to_pointcloud2(tf.apply_points(np.asarray(means) * metric_scale), header,
+                              rgb=colors)

@@ -234,3 +234,116 @@ def test_target_label_per_status():
                    QueryStatus.ERROR):
         with pytest.raises(ConversionError, match=status.name):
             target_label('x', status, 0.0)
+
+
+def _instance(center, extent=(0.2, 0.1, 0.3)):
+    from refersplat_ros.core.inference.selection import Instance
+    center = np.asarray(center, np.float64)
+    return Instance(indices=np.arange(2), score=0.9, mass=1.0, centroid=center, center=center,
+                    rotation=np.eye(3), extent=np.asarray(extent, np.float64))
+
+
+def _outcome(status, instances=(), message='', interpretation='target: mug'):
+    """Build a core QueryOutcome by hand: two target points, the given instances."""
+    from refersplat_ros.core.inference.model import Candidate, QueryOutcome
+    from refersplat_ros.core.inference.selection import Selection
+
+    selection = None
+    if instances:
+        selection = Selection(ok=True, reason='', indices=np.array([4, 7]),
+                              points=np.array([[1.0, 2.0, 3.0], [1.5, 2.0, 3.0]]),
+                              colors=np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
+                              scores=np.array([0.8, 0.6]), instances=list(instances))
+    return QueryOutcome(status=status, message=message, text='the mug', selection=selection,
+                        timings_ms={'encode': 1.5, 'field': 2.0, 'select': 3.0},
+                        interpretation=interpretation,
+                        candidates=[Candidate(f'mug #{i + 1}', 0.9, inst)
+                                    for i, inst in enumerate(instances)])
+
+
+def test_refer_result_of_an_answer_moves_it_into_the_output_frame(header):
+    from refersplat_ros.conversions import pointcloud2_to_xyz, refer_result
+    from refersplat_ros.core.inference.queries import QueryStatus
+    from refersplat_ros.core.scene.frames import RigidTransform
+    from refersplat_ros.msg import ReferResult
+
+    tf = RigidTransform.create([10.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], 'output_transform')
+    outcome = _outcome(QueryStatus.AMBIGUOUS, [_instance([1.2, 2.0, 3.0]),
+                                               _instance([5.0, 5.0, 3.0])])
+    result = refer_result(header, 7, 'the mug', outcome.status, 'two mugs fit', outcome, tf)
+    assert (result.query_id, result.text, result.status) == (7, 'the mug', ReferResult.AMBIGUOUS)
+    assert result.message == 'two mugs fit' and result.header == header
+    assert result.interpretation == 'target: mug'
+    assert [c.label for c in result.candidates] == ['mug #1', 'mug #2']
+    assert result.candidates[1].pose.position.x == pytest.approx(15.0)
+    assert (result.encode_ms, result.field_ms, result.select_ms, result.render_ms) == \
+        (1.5, 2.0, 3.0, 0.0)
+    assert result.pose.position.x == pytest.approx(11.2)  # the best candidate's box
+    assert (result.bbox_size.x, result.bbox_size.y, result.bbox_size.z) == \
+        pytest.approx((0.2, 0.1, 0.3))
+    assert result.score == pytest.approx(0.7) and result.num_gaussians == 2
+    np.testing.assert_allclose(pointcloud2_to_xyz(result.cloud),
+                               [[11.0, 2.0, 3.0], [11.5, 2.0, 3.0]])
+    assert [f.name for f in result.cloud.fields] == ['x', 'y', 'z', 'rgb', 'score']
+
+
+def test_refer_result_of_no_match_and_of_an_unserved_query(header):
+    from refersplat_ros.conversions import refer_result
+    from refersplat_ros.core.inference.queries import QueryStatus
+
+    outcome = _outcome(QueryStatus.NO_MATCH, interpretation='')
+    result = refer_result(header, 3, 'the mug', outcome.status, '', outcome)
+    assert result.status == QueryStatus.NO_MATCH and result.num_gaussians == 0
+    assert result.cloud.width == 0 and [f.name for f in result.cloud.fields][-1] == 'score'
+    dropped = refer_result(header, 4, 'x', QueryStatus.DROPPED, 'query queue full (4 waiting)')
+    assert (dropped.status, dropped.message) == (QueryStatus.DROPPED,
+                                                 'query queue full (4 waiting)')
+    assert dropped.cloud.width == 0 and not dropped.candidates and dropped.interpretation == ''
+
+
+def test_result_message_joins_the_model_the_mask_and_the_camera_notes():
+    from types import SimpleNamespace
+
+    from refersplat_ros.conversions import result_message
+    from refersplat_ros.core.inference.queries import QueryStatus
+
+    outcome = _outcome(QueryStatus.OK, [_instance([0, 0, 0])], message='note A')
+    assert result_message(outcome) == 'note A'
+    outcome.view = SimpleNamespace(visible=False, reason='the target is behind the camera')
+    assert result_message(outcome, 'live camera not used: x') == \
+        'note A; no mask: the target is behind the camera; live camera not used: x'
+    outcome.message, outcome.view = '', SimpleNamespace(visible=True, reason='')
+    assert result_message(outcome) == ''
+
+
+def test_outcome_markers_per_status(header):
+    from visualization_msgs.msg import Marker
+
+    from refersplat_ros.conversions import ConversionError, outcome_markers
+    from refersplat_ros.core.inference.queries import QueryStatus
+
+    outcome = _outcome(QueryStatus.OK, [_instance([1.0, 2.0, 3.0]), _instance([4, 5, 6])])
+    markers = outcome_markers(header, 'the mug', outcome).markers
+    assert [m.type for m in markers[1:]] == [Marker.CUBE, Marker.CUBE, Marker.TEXT_VIEW_FACING]
+    assert markers[1].pose.position.x == 1.0
+    assert markers[-1].text == 'the mug (0.70)\ntarget: mug'
+    no_match = outcome_markers(header, 'the mug', _outcome(QueryStatus.NO_MATCH)).markers
+    assert [m.action for m in no_match] == [Marker.DELETEALL, Marker.ADD]
+    assert no_match[-1].text == 'the mug (no match)\ntarget: mug'
+    with pytest.raises(ConversionError):
+        outcome_markers(header, 'the mug', _outcome(QueryStatus.ERROR))
+
+
+def test_scene_cloud_is_scaled_moved_and_decimated_the_same_way_each_time(header):
+    from refersplat_ros.conversions import pointcloud2_to_array, scene_cloud
+    from refersplat_ros.core.scene.frames import RigidTransform
+
+    means = np.arange(30, dtype=np.float32).reshape(10, 3)
+    colors = np.full((10, 3), 0.5)
+    tf = RigidTransform.create([0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0], 'output_transform')
+    whole = pointcloud2_to_array(scene_cloud(means, colors, header, 100, 2.0, tf))
+    np.testing.assert_allclose(whole['z'], means[:, 2] * 2.0 + 1.0)
+    few = pointcloud2_to_array(scene_cloud(means, colors, header, 4))
+    again = pointcloud2_to_array(scene_cloud(means, colors, header, 4))
+    assert len(few) == 4 and np.array_equal(few['x'], again['x'])
+    assert np.all(np.diff(few['x']) > 0)  # in the scene's order

@@ -16,6 +16,8 @@ from helpers.ros_harness import REPO_ROOT
 LAUNCH_FILE = REPO_ROOT / 'launch' / 'bringup.launch.py'
 RVIZ_FILE = REPO_ROOT / 'rviz' / 'refersplat.rviz'
 NODE_FILE = REPO_ROOT / 'refersplat_ros' / 'node.py'
+OUTPUTS_FILE = REPO_ROOT / 'refersplat_ros' / 'node_outputs.py'        # the node's publishers
+PARAMETERS_FILE = REPO_ROOT / 'refersplat_ros' / 'node_parameters.py'  # its parameter table
 ARGUMENTS = {'params_file', 'scene', 'checkpoint', 'camera_info_topic', 'camera_pose_topic',
              'namespace', 'use_sim_time', 'log_level', 'autostart', 'rviz', 'viewer'}
 # launch / launch_ros names present in Humble, Jazzy and Kilted alike.
@@ -139,20 +141,19 @@ def test_rviz_config_shows_the_node_outputs_with_matching_qos():
 
 def test_rviz_topics_are_latched_publishers_of_the_node():
     """Each RViz topic is a ``~/...`` publisher of the node with the LATCHED profile."""
-    tree = _tree(NODE_FILE)
     publishers = {}
-    for call in _calls(tree, 'create_publisher'):
+    for call in _calls(_tree(OUTPUTS_FILE), 'create_publisher'):
         topic, qos = _name_value(call.args[1]), call.args[2]
         if topic is not None and isinstance(qos, ast.Name):
             publishers[topic] = qos.id
     for topic in RVIZ_TOPICS:
         private = '~/' + topic[len('/refersplat/'):]
         assert publishers.get(private) == 'LATCHED', (topic, publishers)
-    parameters = next(n.value for n in tree.body if isinstance(n, ast.Assign)
-                      and getattr(n.targets[0], 'id', None) == 'PARAMETERS')
-    frame_id = next(ast.literal_eval(v) for k, v in zip(parameters.keys, parameters.values)
-                    if ast.literal_eval(k) == 'frame_id')[0]
+    rows = _calls(_tree(PARAMETERS_FILE), 'Parameter')
+    frame_id = next(ast.literal_eval(row.args[1]) for row in rows
+                    if row.args and ast.literal_eval(row.args[0]) == 'frame_id')
     assert frame_id == 'scene'
+    tree = _tree(NODE_FILE)
     names = [_name_value(c.args[0]) for c in _calls(tree, '__init__') if c.args]
     assert names == ['refersplat'], names
 

@@ -290,6 +290,8 @@ def test_parameters_are_validated_at_runtime(rclpy_context, ros_processes, handm
     assert not set_param('selection.threshold', double, double_value=1.5).successful
     assert not set_param('selection.top_k', integer, integer_value=0).successful
     assert not set_param('checkpoint', string, string_value='/other').successful  # read-only
+    rejected = set_param('selection.rank_by', string, string_value='size')
+    assert not rejected.successful and rejected.reason.startswith('rank_by must be one of')
     assert set_param('selection.threshold', double, double_value=0.9).successful
     # 'mug': sigmoid(m) = 0.76 < 0.9 -> the new threshold is in force.
     listener.send('mug')
