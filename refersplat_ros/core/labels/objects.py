@@ -19,6 +19,7 @@ import torch
 
 from refersplat_ros.core.render.compositing import ViewWeights
 from refersplat_ros.core.scene.objects import mean_up, NO_OBJECT, SceneObjects
+from refersplat_ros.core.scene.support import support_up
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,12 @@ def lift_objects(dataset, weights: ViewWeights, min_share: float = MIN_SHARE) ->
     ordered = sorted(dataset.views, key=lambda v: (v.frame_number is None, v.frame_number or 0,
                                                    v.frame))
     reference = ordered[0].camera if ordered else None
+    means = weights.scene.means.detach().cpu().numpy()
+    up, _, source = support_up(means[labels == NO_OBJECT],
+                               mean_up([v.camera for v in dataset.train_views] or cameras))
+    logger.info('scene up %s from the %s', np.round(up, 3).tolist(), source)
     objects = SceneObjects(labels, names, [list(dict.fromkeys(sentences[n])) for n in names],
-                           reference, mean_up([v.camera for v in dataset.train_views] or cameras))
+                           reference, up)
     counts = np.bincount(labels[labels >= 0], minlength=len(names))
     logger.info('lifted %d objects onto %d of %d Gaussians (smallest object %d Gaussians)',
                 len(names), int(counts.sum()), num, int(counts.min()) if len(names) else 0)
@@ -102,4 +107,4 @@ def object_label_agreement(objects: SceneObjects, true_ids, category_ids: Dict[s
 def names_only(objects: SceneObjects) -> SceneObjects:
     """Return the same objects without their sentences (a robot team's labels only)."""
     return SceneObjects(objects.labels, objects.names, [[] for _ in objects.names],
-                        objects.reference_view, objects.up)
+                        objects.reference_view, objects.up, objects.reference_source)

@@ -21,7 +21,7 @@ from typing import List, Optional, Set, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+from refersplat_ros.core.datasets.reflerf.layout import category_phrase
 from refersplat_ros.core.language import lexicon as lx
 from refersplat_ros.core.language.parse import NounPhrase, parse_query
 from refersplat_ros.core.scene.cameras import Camera
@@ -148,11 +148,12 @@ class ObjectGraph:
     """Objects of a scene with their words and geometry; their boxes in the reference view."""
 
     def __init__(self, objects: List[GraphObject], up: np.ndarray,
-                 reference_view: Optional[Camera]):
+                 reference_view: Optional[Camera], reference_source: str = 'first frame'):
         self.objects = objects
         self.up = np.asarray(up, np.float64)
         self.reference_view = reference_view
-        self.reference = (ViewFrame.from_camera(reference_view, self.up)
+        self.reference = (ViewFrame.from_camera(reference_view, self.up,
+                                                f'reference ({reference_source})')
                           if reference_view is not None else ViewFrame.world(self.up))
         self._reference_boxes = self._boxes(self.reference)
         for obj, box in zip(objects, self._reference_boxes):
@@ -190,7 +191,7 @@ class ObjectGraph:
             median = np.array([_weighted_median(rgb[:, c], w) for c in range(3)])
             obj.measured = colour_names(median)
             built.append(obj)
-        return cls(built, objects.up, objects.reference_view)
+        return cls(built, objects.up, objects.reference_view, objects.reference_source)
 
     def frame(self, camera: Optional[Camera]) -> ViewFrame:
         """Return the view of a query camera, else the reference view (else the scene axes)."""

@@ -7,8 +7,8 @@ graph from it: every object with its Gaussians, name and known sentences.
 
 ``reference_view`` is the camera that defines left / right / front / behind when a query gives no
 camera of its own (docs/LANGUAGE.md#viewpoint): the dataset's first view in frame order.
-``up`` is the scene's up direction, the mean image-up of the training cameras (people hold cameras
-upright, so their tilts cancel around the scene).
+``up`` is the scene's up direction: the normal of the support plane under the objects
+(``scene/support.py``), else the mean image-up of the training cameras.
 """
 from dataclasses import dataclass
 import math
@@ -66,6 +66,7 @@ class SceneObjects:
         sentences: The training sentences of each object (may be empty for names-only data).
         reference_view: The view for left / right / front / behind when a query gives none.
         up: Unit up direction of the scene. [3]
+        reference_source: How the reference view was chosen (said with every answer).
     """
 
     labels: np.ndarray
@@ -73,6 +74,7 @@ class SceneObjects:
     sentences: List[List[str]]
     reference_view: Optional[Camera]
     up: np.ndarray
+    reference_source: str = 'first frame'
 
     def __post_init__(self):
         self.labels = np.asarray(self.labels, dtype=np.int32).reshape(-1)
@@ -101,13 +103,15 @@ class SceneObjects:
         if self.up.shape != (3,) or not np.isfinite(self.up).all() or np.linalg.norm(
                 self.up) < 1e-6:
             raise ValueError('up must be a finite non-zero 3-vector')
+        if not isinstance(self.reference_source, str) or len(self.reference_source) > 200:
+            raise ValueError('reference_source must be a string of at most 200 characters')
 
     def to_meta(self) -> dict:
         """JSON part (everything but ``labels``)."""
         return {'names': list(self.names), 'sentences': [list(s) for s in self.sentences],
                 'reference_view': (None if self.reference_view is None
                                    else camera_to_dict(self.reference_view)),
-                'up': [float(v) for v in self.up]}
+                'up': [float(v) for v in self.up], 'reference_source': self.reference_source}
 
     @classmethod
     def from_meta(cls, meta: dict, labels) -> 'SceneObjects':
@@ -116,4 +120,5 @@ class SceneObjects:
         sentences = [[str(s) for s in group] for group in meta['sentences']]
         view = meta.get('reference_view')
         return cls(np.asarray(labels), names, sentences,
-                   None if view is None else camera_from_dict(view), meta['up'])
+                   None if view is None else camera_from_dict(view), meta['up'],
+                   str(meta.get('reference_source', 'first frame')))

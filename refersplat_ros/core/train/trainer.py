@@ -3,9 +3,12 @@
 One call, :func:`train`, runs the recipe of docs/METHOD.md#training on a Ref-LERF-layout scene
 (``load_referring_dataset``):
 
-- Trainable: the per-Gaussian referring features (lr 0.0025) and the MLPs + attention (lr 1e-4),
-  Adam with eps 1e-15, no schedule. Frozen: the Gaussians (their compositing weights are built
-  once per view, ``render/compositing.py``) and the text encoder (word features cached once).
+- Trainable: the per-Gaussian referring features (lr 0.025) and the MLPs + attention (lr 1e-3),
+  ten times the paper's (``PAPER_LR``, docs/METHOD.md#training), Adam with eps 1e-15. Trained
+  until the fit stops improving (``steps`` None), a round that does not improve it halves both
+  (reduce on plateau); with ``steps`` they stay constant. Frozen: the Gaussians (their
+  compositing weights are built once per view, ``render/compositing.py``) and the text encoder
+  (word features cached once).
 - Loop: pop a random remaining training view; for each of its expressions, in an order shuffled
   once per view at start (as the official loader does at load), do one step: field -> response m
   -> render m as one channel with the view's weights -> BCE against the mask of the expression's
@@ -54,15 +57,16 @@ from torch import Tensor
 import torch.nn.functional as F
 
 from refersplat_ros.core import runs
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+from refersplat_ros.core.datasets.reflerf.layout import category_phrase
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
 from refersplat_ros.core.field.checkpoint import (load_checkpoint, remove_stale_temp_files,
                                                   save_checkpoint)
-from refersplat_ros.core.field.masks import predicted_mask
-from refersplat_ros.core.labels.objects import lift_objects, names_only
 from refersplat_ros.core.field.compact import respond_compact, training_tables
+from refersplat_ros.core.field.masks import predicted_mask
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
+from refersplat_ros.core.labels.objects import lift_objects, names_only
+from refersplat_ros.core.language.viewpoint import annotators_view
 from refersplat_ros.core.render.compositing import CompositingWeights, ViewWeights
 from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.gaussian_io import load_scene
@@ -476,7 +480,7 @@ def _seed_everything(seed: int) -> None:
 
 
 def _load_masks(view: _TrainView, device: torch.device) -> Dict[str, Tensor]:
-    from refersplat_ros.core.datasets.reflerf_loader import load_mask
+    from refersplat_ros.core.datasets.reflerf.loader import load_mask
     return {c: load_mask(p, view.camera.width, view.camera.height).to(device, torch.float32)
             for c, p in view.mask_paths.items()}
 
@@ -727,7 +731,7 @@ def write_pseudo_masks(field: ReferringField, dataset, encoder: TextEncoder,
     Returns:
         The ``gt_mask`` folder.
     """
-    from refersplat_ros.core.datasets.reflerf_layout import write_mask_png
+    from refersplat_ros.core.datasets.reflerf.layout import write_mask_png
 
     field.eval()
     cache = field.precompute()
@@ -781,7 +785,7 @@ def train(config: TrainConfig, encoder: Optional[TextEncoder] = None) -> TrainRe
 
 
 def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 
     dataset = load_referring_dataset(config.data, test_frames=config.test_frames)
     scene_path = config.scene or dataset.scene_path
@@ -803,6 +807,11 @@ def _train(config: TrainConfig, encoder: Optional[TextEncoder]) -> TrainResult:
                        ViewWeights(scene, device, config.weights_cache_bytes))
     # The training masks lifted onto the Gaussians: the objects of the language layer.
     session.objects = lift_objects(dataset, session.weights)
+    # left / right of the training sentences: the view under which they hold (the annotators')
+    session.objects = annotators_view(
+        session.objects, [view.camera for view in dataset.train_views],
+        scene.means.detach().cpu().numpy(), scene.colors.detach().cpu().numpy(),
+        scene.opacities.detach().cpu().numpy())
     if config.names_only:
         session.objects = names_only(session.objects)
     stage1 = _Stage(session, 1, runs.checkpoint_dir(run_dir, 1), None).run()
