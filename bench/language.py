@@ -56,11 +56,19 @@ from report import write_section  # noqa: E402 (bench/ is the script's folder)
 SECTION = 'Language'
 SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
          'default:5', 'hard:1')
+BLIND_KINDS = ('blind-annotator', 'blind-spoken', 'blind-negative')
 KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
-         'negation', 'written', 'written-negative')
-NEGATIVE_KINDS = ('negative', 'written-negative')
+         'negation', 'written', 'written-negative') + BLIND_KINDS
+NEGATIVE_KINDS = ('negative', 'written-negative', 'blind-negative')
 COMMANDS = Path(__file__).resolve().parent / 'commands'
-MODES = ('field', 'graph')
+#: Blind sets: written by someone who never read the parser, lexicon, grounding or generators,
+#: committed before they were scored (bench/blind/README.md).
+BLIND = Path(__file__).resolve().parent / 'blind'
+#: field: the referring field alone (the paper); graph: the node's default (soft grounding);
+#: nearest: the object of the nearest training sentence in MiniLM space (no reasoning at all).
+MODES = ('field', 'graph', 'nearest')
+#: Confidence bins of the reliability table.
+BINS = ((0.0, 0.5), (0.5, 0.8), (0.8, 1.01))
 MAX_STEPS = {'default': 600, 'hard': 1200}
 NAMES_ONLY_STEPS = 300
 
@@ -114,6 +122,7 @@ class _Scorer:
         self._masks = {}
         self.category_ids = dataset.category_ids()
         self.test_views = dataset.test_views
+        self.confidence = 0.0  # of the last answer
 
     def answer(self, text: str, mode: str, target):
         """Return (right, IoU per test view, ms, status name) of one query.
@@ -125,11 +134,14 @@ class _Scorer:
         from refersplat_ros.core.field.masks import predicted_mask
         from refersplat_ros.core.inference.model import target_logits
         from refersplat_ros.core.language.ground import GroundingConfig
+        if mode == 'nearest':
+            return self._nearest(text, target)
         self.model.set_grounding(GroundingConfig(grounding=mode))
         start = time.perf_counter()
         outcome = self.model.query(text)
         ms = (time.perf_counter() - start) * 1e3
         status = outcome.status.name
+        self.confidence = float(outcome.confidence)
         if target is None:
             return status == 'NO_MATCH', [], ms, status
         empty = np.zeros(0, np.int64)
@@ -149,6 +161,16 @@ class _Scorer:
                 ious.append(iou)
         return right, ious, ms, status
 
+    def _nearest(self, text: str, target):
+        """Answer as the nearest-training-sentence baseline: its object, never NO_MATCH."""
+        start = time.perf_counter()
+        sims = self.model.grounder.sentence_similarity(text)
+        best = int(np.argmax(sims))
+        ms = (time.perf_counter() - start) * 1e3
+        self.confidence = float(sims[best])
+        name = self.model.grounder.graph.objects[best].name
+        return (target is not None and name == target), [], ms, 'OK'
+
     def _truth(self, target):
         """(test view, GT mask) of every test view that annotates ``target`` (read once)."""
         if target not in self._masks:
@@ -160,8 +182,9 @@ class _Scorer:
 
 def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> dict:
     from probes import generate_probes  # bench/ is the script's folder
-    from refersplat_ros.core.datasets.ref_synth import generate_scene, make_scene, preset_config
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.ref_synth.generator import (generate_scene, make_scene,
+                                                                  preset_config)
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 
     preset, seed = spec.split(':')
     seed = int(seed)
@@ -182,13 +205,19 @@ def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> 
         for command in json.loads(written.read_text())['commands']:
             kind = 'written' if command['target'] else 'written-negative'
             queries.append((kind, command['text'], command['target']))
+    blind = BLIND / f'{preset}_s{seed}.json'
+    if blind.is_file():
+        for command in json.loads(blind.read_text())['commands']:
+            kind = 'blind-negative' if command['target'] is None else f"blind-{command['kind']}"
+            queries.append((kind, command['text'], command['target']))
     scorer = _Scorer(dataset, stage.last_checkpoint, encoder)
     records = []
     for kind, text, target in queries:
         for mode in MODES:
             right, ious, ms, status = scorer.answer(text, mode, target)
             records.append({'kind': kind, 'mode': mode, 'text': text, 'target': target,
-                            'right': right, 'ious': ious, 'ms': ms, 'status': status})
+                            'right': right, 'ious': ious, 'ms': ms, 'status': status,
+                            'confidence': scorer.confidence})
     names_s = None
     if names_only:
         names_stage, names_s = _train(data, out / f'{preset}_s{seed}_names_run', seed, threads,
@@ -219,11 +248,13 @@ def summarise(rows: list) -> list:
     rng = np.random.default_rng(0)
     records = [r for row in rows for r in row['records']]
     lines = []
-    for kind in KINDS + ('all held-out',):
+    for kind in KINDS + ('all held-out', 'all blind'):
         for mode in MODES:
-            if kind == 'all held-out':
+            if kind == 'all held-out':  # the Ref-Synth suite: generated and hand-written
                 chosen = [r for r in records if r['mode'] == mode
-                          and r['kind'] not in ('train',) + NEGATIVE_KINDS]
+                          and r['kind'] not in ('train',) + NEGATIVE_KINDS + BLIND_KINDS]
+            elif kind == 'all blind':
+                chosen = [r for r in records if r['mode'] == mode and r['kind'] in BLIND_KINDS]
             else:
                 chosen = [r for r in records if r['kind'] == kind and r['mode'] == mode]
             if not chosen:
@@ -238,6 +269,18 @@ def summarise(rows: list) -> list:
                                                       for r in chosen])),
                           'ms': float(np.median([r['ms'] for r in chosen]))})
     return lines
+
+
+def reliability(rows: list, kinds, mode: str = 'graph') -> str:
+    """Table: answers per confidence bin and how often they were right (the calibration)."""
+    records = [r for row in rows for r in row['records']
+               if r['mode'] == mode and r['kind'] in kinds and 'confidence' in r]
+    out = ['| confidence | answers | right % |', '|---|---|---|']
+    for low, high in BINS:
+        chosen = [r for r in records if low <= r['confidence'] < high]
+        right = f"{100 * np.mean([r['right'] for r in chosen]):.1f}" if chosen else 'n/a'
+        out.append(f'| {low:.1f}-{min(high, 1.0):.1f} | {len(chosen)} | {right} |')
+    return '\n'.join(out)
 
 
 def table(lines: list) -> str:
@@ -330,6 +373,12 @@ def main(argv=None) -> int:
         return _compare_quantized(args, rows, suffix)
     lines = summarise(rows)
     text = table(lines)
+    blind = [k for k in BLIND_KINDS if any(r['kind'] == k for row in rows for r in row['records'])]
+    text += ("\n\nReliability of the object graph's confidence (every answer, NO_MATCH included: "
+             'right = the named object, or NO_MATCH on a negative), Ref-Synth suite:\n\n'
+             + reliability(rows, [k for k in KINDS if k not in BLIND_KINDS and k != 'train']))
+    if blind:
+        text += '\n\nBlind sets:\n\n' + reliability(rows, blind)
     print(text)
     queries = sum(1 for row in rows for r in row['records'] if r['mode'] == 'graph')
     header = (
