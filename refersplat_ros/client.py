@@ -133,6 +133,8 @@ def format_result(result: ReferResult) -> str:
              f'query:     {result.text!r} (id {result.query_id})']
     if result.interpretation:
         lines.append(f'understood: {result.interpretation}')
+    if result.interpretation or answered(result):
+        lines.append(f'confidence: {result.confidence:.2f}')
     lines.append(f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
                  f'{result.field_ms:.1f}, select {result.select_ms:.1f}, render '
                  f'{result.render_ms:.1f})')

@@ -390,6 +390,7 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         return result
     tf = tf or RigidTransform.identity()
     result.interpretation = outcome.interpretation
+    result.confidence = float(outcome.confidence)
     result.candidates = [candidate_msg(c, tf) for c in outcome.candidates]
     t = outcome.timings_ms
     result.encode_ms, result.field_ms, result.select_ms, result.render_ms = (

@@ -256,7 +256,7 @@ def _outcome(status, instances=(), message='', interpretation='target: mug'):
                               scores=np.array([0.8, 0.6]), instances=list(instances))
     return QueryOutcome(status=status, message=message, text='the mug', selection=selection,
                         timings_ms={'encode': 1.5, 'field': 2.0, 'select': 3.0},
-                        interpretation=interpretation,
+                        interpretation=interpretation, confidence=0.875,
                         candidates=[Candidate(f'mug #{i + 1}', 0.9, inst)
                                     for i, inst in enumerate(instances)])
 
@@ -273,7 +273,7 @@ def test_refer_result_of_an_answer_moves_it_into_the_output_frame(header):
     result = refer_result(header, 7, 'the mug', outcome.status, 'two mugs fit', outcome, tf)
     assert (result.query_id, result.text, result.status) == (7, 'the mug', ReferResult.AMBIGUOUS)
     assert result.message == 'two mugs fit' and result.header == header
-    assert result.interpretation == 'target: mug'
+    assert result.interpretation == 'target: mug' and result.confidence == 0.875
     assert [c.label for c in result.candidates] == ['mug #1', 'mug #2']
     assert result.candidates[1].pose.position.x == pytest.approx(15.0)
     assert (result.encode_ms, result.field_ms, result.select_ms, result.render_ms) == \

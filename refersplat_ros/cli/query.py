@@ -20,7 +20,8 @@ from pathlib import Path
 import sys
 
 from refersplat_ros.cli.main import EXIT_NO_MATCH, EXIT_OK
-from refersplat_ros.cli.options import add_device, add_text_encoder, text_encoder_config
+from refersplat_ros.cli.options import (add_device, add_grounding, add_text_encoder,
+                                        text_encoder_config)
 from refersplat_ros.core.errors import DatasetError
 from refersplat_ros.core.inference.queries import ANSWERED, QueryStatus, status_name
 
@@ -40,6 +41,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', action='store_true',
                         help='one JSON object per text on stdout (status, score, box, '
                              'interpretation, candidates, timings), nothing else')
+    add_grounding(parser)
     add_device(parser)
 
 
@@ -53,7 +55,8 @@ def outcome_record(outcome) -> dict:
     Keys: ``text``, ``status`` (name), ``message``, ``score`` (mean probability of the target
     cloud, 0 without a target), ``centroid`` [3] and ``box`` {``center`` [3],
     ``quaternion_xyzw`` [4], ``size`` [3]} of the best instance (null without a target),
-    ``num_gaussians``, ``interpretation``, ``candidates`` [{``label``, ``score``, ``centroid``,
+    ``num_gaussians``, ``interpretation``, ``confidence`` (docs/LANGUAGE.md#confidence),
+    ``candidates`` [{``label``, ``score``, ``centroid``,
     ``center``, ``size``}] best first, ``timings_ms`` {stage: ms}.
     """
     answered = outcome.status in ANSWERED
@@ -70,6 +73,7 @@ def outcome_record(outcome) -> dict:
                                           'size': _floats(best.extent)},
         'num_gaussians': len(selection.indices) if selection is not None else 0,
         'interpretation': outcome.interpretation,
+        'confidence': float(outcome.confidence),
         'candidates': [{'label': c.label, 'score': float(c.score),
                         'centroid': _floats(c.instance.centroid),
                         'center': _floats(c.instance.center), 'size': _floats(c.instance.extent)}
@@ -103,12 +107,15 @@ def format_outcome(outcome) -> str:
                       for rank, c in enumerate(outcome.candidates, start=1)]
     if outcome.interpretation:
         lines.append(f'  understood: {outcome.interpretation}')
+    if outcome.status in ANSWERED or outcome.status == QueryStatus.NO_MATCH:
+        lines.append(f'  confidence: {outcome.confidence:.2f}')
     return '\n'.join(lines)
 
 
 def run(args) -> int:
     from refersplat_ros.core.inference.model import ReferringModel
     from refersplat_ros.core.inference.selection import SelectionConfig
+    from refersplat_ros.core.language.ground import GroundingConfig
     from refersplat_ros.core.runs import run_info
 
     out = sys.stdout
@@ -122,7 +129,8 @@ def run(args) -> int:
         if scene is None:
             raise DatasetError(f'{args.checkpoint} records no scene; pass --scene')
         encoder = text_encoder_config(args.text_encoder) or recorded.text_encoder
-        model = ReferringModel.load(scene, args.checkpoint, encoder, device=args.device)
+        model = ReferringModel.load(scene, args.checkpoint, encoder, device=args.device,
+                                    grounding=GroundingConfig(grounding=args.grounding))
         failed = 0
         for text in args.text:
             outcome = model.query(text, selection)

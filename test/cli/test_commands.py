@@ -89,7 +89,7 @@ def test_a_query_without_a_target_exits_1(trained_run, capsys):
 
 
 JSON_KEYS = {'text', 'status', 'message', 'score', 'centroid', 'box', 'num_gaussians',
-             'interpretation', 'candidates', 'timings_ms'}
+             'interpretation', 'confidence', 'candidates', 'timings_ms'}
 
 
 def test_query_json_prints_one_object_per_text(trained_run, capsys):
@@ -115,6 +115,17 @@ def test_query_json_prints_one_object_per_text(trained_run, capsys):
     assert invalid['message'] == 'query is empty' and invalid['interpretation'] == ''
     assert (invalid['centroid'], invalid['box'], invalid['score']) == (None, None, 0.0)
     assert invalid['num_gaussians'] == 0 and invalid['candidates'] == []
+    assert 0.0 < found['confidence'] <= 1.0 and invalid['confidence'] == 0.0
+
+
+def test_query_grounding_field_answers_by_the_field_alone(trained_run, capsys):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    assert main(['query', '--checkpoint', str(ckpt), '--text', 'the red ball', '--json',
+                 '--grounding', 'field', '--device', 'cpu']) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record['status'] == 'OK' and record['interpretation'] == ''
+    assert 0.5 <= record['confidence'] <= 1.0  # the field's mean probability of the target
 
 
 def test_query_json_stdout_holds_nothing_but_the_objects(trained_run):
@@ -173,7 +184,8 @@ def test_query_reports_an_ambiguous_answer_as_found(trained_run, capsys, monkeyp
                     r'score [\d.]+, centroid \(', lines[0]), lines[0]
     assert re.match(r'  1\. ball #1: score 0\.7500, centroid \(', lines[1]), lines[1]
     assert lines[2] == '  2. ball #2: score 0.6250, centroid (0.5000, 0.2500, 0.1250)'
-    assert lines[3] == "  understood: target: ball <- 'the red ball'" and len(lines) == 4
+    assert lines[3] == "  understood: target: ball <- 'the red ball'"
+    assert re.match(r'  confidence: [01]\.\d\d$', lines[4]) and len(lines) == 5
 
     assert main(argv + ['--json']) == 0
     [line] = capsys.readouterr().out.splitlines()
