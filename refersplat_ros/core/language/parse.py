@@ -494,6 +494,25 @@ def _says_nothing(parsed: ParsedQuery) -> bool:
             and not parsed.middle and parsed.superlative is None)
 
 
+def _second_anchor(rest: Sequence[_Mark]) -> Optional[NounPhrase]:
+    """Read "and the black box" after an anchor as a second anchor, not the target's words.
+
+    Only "and" + a noun phrase with a noun of its own; "and is red", "that is ..." stay clauses
+    about the target.
+    """
+    if len(rest) < 2 or rest[0].kind != 'word' or rest[0].value != 'and':
+        return None
+    words = []
+    for m in rest[1:]:
+        if m.kind != 'word' or m.value in ('is', 'are', 'was', 'and', 'but'):
+            break
+        words.append(str(m.value))
+    if not words or words[0] not in ('the', 'a', 'an', 'that', 'this'):
+        return None
+    phrase = _noun_phrase(words)
+    return phrase if phrase.head is not None and not phrase.pronoun else None
+
+
 def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
     """Parse one sentence's tokens (see :func:`parse_query`)."""
     marks = _mark(tokens)
@@ -520,7 +539,11 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
     for marker, items in segments:
         op, negated = marker.value
         anchor_items, rest = _split_clause(items) if op != 'between' else _between_split(items)
-        clause_extra.extend(rest)
+        second = _second_anchor(rest) if marker.kind == 'rel' and op != 'between' else None
+        if second is not None:  # "near the white plate and the black box": near both
+            parsed.relations.append(Relation(op, [second], negated, ' '.join(marker.words)))
+        else:
+            clause_extra.extend(rest)
         if marker.kind == 'excl':
             words, negs = _words_of(anchor_items)
             parsed.exclusions.append(_noun_phrase(words, negs))

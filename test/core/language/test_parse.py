@@ -33,9 +33,24 @@ from refersplat_ros.core.language.parse import parse_query, tokenize
     ('the mug on this side of the box', 'target: mug; in front of: box'),
     ('the cone somewhere in the gap between the box and the ball',
      'target: cone; between: box and ball'),
+    # soft grounding's inputs: parts, surfaces, reduced clauses, missing apostrophes
+    ('the cup with a chipped rim', 'target: cup'),
+    ('the mug on the table', 'target: mug; on top of: table'),
+    ('the box at the end of the counter', 'target: box; at edge of: counter'),
+    ('the tray the cup is standing on', 'target: tray; under: cup'),
+    ('what the lamp sits on', 'target: object; under: lamp'),
+    ('the can that isnt red', 'target: not red can'),
+    ('the cup near the white plate and the black box',
+     'target: cup; next to: black box; next to: white plate'),
+    ('a blue mug standing between two white plates', 'target: blue mug; between: white plate'),
 ])
 def test_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
+
+
+def test_a_typo_keeps_its_first_letter():
+    assert parse_query('the red mug nearer the sink').target.colours == ['red']  # not 'pink'
+    assert parse_query('the yelow cup').target.colours == ['yellow']
 
 
 def test_possessive_without_a_side_is_is():
