@@ -24,10 +24,10 @@ test: setup
 	@. ./env.sh && REFERSPLAT_REQUIRE_ROS=1 python -m pytest -ra --durations=10 $(PYTEST_ARGS)
 
 demo: setup
-	@. ./env.sh && python -m refersplat_ros.demo
+	@. ./env.sh && python scripts/demo.py
 
 demo-live: setup
-	@. ./env.sh && python -m refersplat_ros.demo --viewer --keep-running
+	@. ./env.sh && python scripts/demo.py --viewer --keep-running
 
 bench: setup
 	@. ./env.sh && python bench/rasterize.py && python bench/query_latency.py

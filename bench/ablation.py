@@ -168,15 +168,15 @@ def _machine() -> dict:
 def _ensure_scene(data: Path) -> None:
     if (data / 'manifest.json').is_file():
         return
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
     print(f'generating the default Ref-Synth scene into {data}')
     make_scene(preset_config('default'), data, overwrite=True, progress=False)
 
 
 def _run_config(name: str, spec: dict, args) -> dict:
     from refersplat_ros.core.evaluate.evaluator import EvalConfig, evaluate_run
-    from refersplat_ros.core.train.losses import ReferringLossConfig
     from refersplat_ros.core.field.referring_field import ReferringFieldConfig
+    from refersplat_ros.core.train.losses import ReferringLossConfig
     from refersplat_ros.core.train.trainer import TrainConfig, train
 
     out = args.out / name

@@ -66,13 +66,15 @@ from typing import (Callable, Dict, FrozenSet, Iterable, List, Optional, Sequenc
 
 import numpy as np
 
-from refersplat_ros.core.datasets.expressions import NOUNS, plural, RELATION_PHRASES, SIZE_WORDS
-from refersplat_ros.core.datasets.relations import (between, DIRECTIONAL, ordinal_position,
-                                                    relation_holds, RelationThresholds)
-from refersplat_ros.core.datasets.synth_scene import PALETTE, SceneObject
+from refersplat_ros.core.datasets.ref_synth.expressions import (NOUNS, plural, RELATION_PHRASES,
+                                                                SIZE_WORDS)
+from refersplat_ros.core.datasets.ref_synth.relations import (between, DIRECTIONAL,
+                                                              ordinal_position, relation_holds,
+                                                              RelationThresholds)
+from refersplat_ros.core.datasets.ref_synth.scene import PALETTE, SceneObject
 
 if TYPE_CHECKING:  # the scene type only; importing ref_synth would load torch
-    from refersplat_ros.core.datasets.ref_synth import RefSynthScene
+    from refersplat_ros.core.datasets.ref_synth.generator import RefSynthScene
 
 PROBE_KINDS = ('paraphrase', 'structure', 'spatial', 'negative', 'negation')
 #: A superlative ("the biggest", "the tallest") must win by this factor on every measure ...

@@ -48,8 +48,8 @@ SELECTIONS = (('object graph (node default)', {}, 'graph'),
 def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int) -> dict:
     import torch
 
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
     from refersplat_ros.core.evaluate.evaluator import Evaluator
     from refersplat_ros.core.field.checkpoint import load_checkpoint
     from refersplat_ros.core.inference.selection import SelectionConfig

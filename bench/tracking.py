@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     import torch
 
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
     from refersplat_ros.core.inference.target_view import render_target
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from report import write_section

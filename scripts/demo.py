@@ -1,5 +1,7 @@
 """The one-command demo (``make demo``): scene -> referring field -> node -> queries -> pictures.
 
+A script, not part of the installed package: ``python scripts/demo.py`` from the checkout.
+
 1. Generate the default Ref-Synth scene into ``scenes/default`` (skipped when present).
 2. Train its referring field into ``runs/default`` (reused when ``last.safetensors`` matches the
    scene), with a progress bar.
@@ -33,10 +35,13 @@ import time
 
 import numpy as np
 
-from refersplat_ros.core.inference.queries import ANSWERED, status_name
-from refersplat_ros.core.runs import DEFAULT_RUN_DIR, DEFAULT_SCENE_DIR, last_checkpoint
-from refersplat_ros.ros_environment import apply_network_rule, ros_environment
-from refersplat_ros.topics import TARGET_MASK, under_node
+# This checkout's package, not an installed copy (as ``python -m`` from the root would).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from refersplat_ros.core.inference.queries import ANSWERED, status_name  # noqa: E402
+from refersplat_ros.core.runs import (DEFAULT_RUN_DIR, DEFAULT_SCENE_DIR,  # noqa: E402
+                                      last_checkpoint)
+from refersplat_ros.ros_environment import apply_network_rule, ros_environment  # noqa: E402
+from refersplat_ros.topics import TARGET_MASK, under_node  # noqa: E402
 
 logger = logging.getLogger('refersplat.demo')
 NONSENSE_QUERY = 'the purple elephant flying above the ceiling lamp'
@@ -49,7 +54,7 @@ _ANSWERED_NAMES = tuple(status_name(status) for status in ANSWERED)
 @functools.lru_cache(maxsize=4)
 def scene_dataset(scene_dir: Path):
     """Load a scene folder once per process (the demo reads it in several places)."""
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
     return load_referring_dataset(scene_dir)
 
 
@@ -58,15 +63,15 @@ def ensure_scene(scene_dir: Path) -> None:
     if (scene_dir / 'manifest.json').is_file():
         logger.info('scene: reusing %s', scene_dir)
         return
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
     logger.info('scene: generating the default Ref-Synth scene into %s', scene_dir)
     make_scene(preset_config('default'), scene_dir, overwrite=True, progress=True)
 
 
 def ensure_checkpoint(scene_dir: Path, run_dir: Path, steps=None) -> Path:
     """Return a checkpoint trained on the scene; train one when none matches it."""
-    from refersplat_ros.core.field.checkpoint import load_checkpoint
     from refersplat_ros.core.errors import CheckpointError
+    from refersplat_ros.core.field.checkpoint import load_checkpoint
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.core.train.trainer import train, TrainConfig
 
@@ -113,7 +118,7 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
     Returns:
         list of (text, category or None, kind).
     """
-    from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+    from refersplat_ros.core.datasets.reflerf.layout import category_phrase
     dataset = scene_dataset(scene_dir)
     by_name = [(category_phrase(c), c, 'name') for c in dataset.categories[:names]]
     by_name += _trained_relational(dataset, trained)

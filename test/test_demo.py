@@ -12,9 +12,9 @@ from helpers.ros_harness import REPO_ROOT, require_ros
 @pytest.fixture(scope='module')
 def tiny_scene(tmp_path_factory):
     require_ros()
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
     from refersplat_ros.core.field.checkpoint import save_checkpoint
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
-    from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
     from helpers.fixed_answer_field import fixed_answer_field
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.core.text.encoder import TextEncoder
@@ -33,7 +33,7 @@ def tiny_scene(tmp_path_factory):
 
 
 def test_demo_queries_cover_each_expression_type(tiny_scene):
-    from refersplat_ros.demo import demo_queries, NONSENSE_QUERY
+    from scripts.demo import demo_queries, NONSENSE_QUERY
     root, _ = tiny_scene
     queries = demo_queries(root / 'scene')
     assert [q[2] for q in queries[:3]] == ['name'] * 3
@@ -59,7 +59,7 @@ def test_demo_queries_cover_each_expression_type(tiny_scene):
 
 
 def test_judge_marks_right_and_wrong_answers():
-    from refersplat_ros.demo import judge
+    from scripts.demo import judge
     centres = {'red-mug': (0.0, 0.0, 0.05), 'blue-bowl': (0.3, 0.0, 0.03)}
 
     def row(status, kind, category, xyz=None):
@@ -95,7 +95,7 @@ def _table_rows(table):
 
 
 def test_table_shows_ambiguous_rows_and_a_shortened_interpretation():
-    from refersplat_ros.demo import format_table, INTERPRETATION_WIDTH
+    from scripts.demo import format_table, INTERPRETATION_WIDTH
 
     long_reading = "target: bowl <- 'basin'; right of: ball #2 <- 'little sphere'; view: reference"
     assert len(long_reading) > INTERPRETATION_WIDTH
@@ -121,8 +121,8 @@ def test_table_shows_ambiguous_rows_and_a_shortened_interpretation():
 def test_an_ambiguous_answer_is_drawn_and_reported_like_ok(tiny_scene, tmp_path):
     from plyfile import PlyData
     from refersplat_ros.conversions import xyz_to_pointcloud2
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
-    from refersplat_ros.demo import DemoScene, mask_view, report_answer
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
+    from scripts.demo import DemoScene, mask_view, report_answer
     from refersplat_ros.msg import ReferCandidate, ReferResult
 
     root, _ = tiny_scene
@@ -154,7 +154,7 @@ def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, r
     root, num_target = tiny_scene
     out = tmp_path / 'demo_out'
     proc = subprocess.run(
-        [sys.executable, '-m', 'refersplat_ros.demo', '--scene-dir', root / 'scene',
+        [sys.executable, str(REPO_ROOT / 'scripts' / 'demo.py'), '--scene-dir', root / 'scene',
          '--checkpoint', root / 'field.safetensors', '--out', out,
          '--domain-id', str(ros_domain)],
         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)

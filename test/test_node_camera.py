@@ -58,7 +58,7 @@ def _stamp(seconds):
 def _truth(handmade, camera, only_a=False):
     import torch
 
-    from refersplat_ros.core.datasets.ground_truth import render_ground_truth
+    from refersplat_ros.core.datasets.ref_synth.ground_truth import render_ground_truth
     from refersplat_ros.core.scene.gaussian_io import load_scene
     scene = load_scene(handmade.scene_path)
     ids = torch.from_numpy(handmade.object_ids)

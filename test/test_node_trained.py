@@ -15,7 +15,7 @@ from test_node import Listener, NODE
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     require_ros()
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
     from helpers.trained_scene import make_trained_scene
     scene = make_trained_scene(tmp_path_factory.mktemp('trained'), steps=500)
     dataset = load_referring_dataset(scene.data_dir)

@@ -40,9 +40,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config, summary
-    from refersplat_ros.core.datasets.ref_synth import write_scene
-    from refersplat_ros.core.datasets.reflerf_layout import CONTACT_SHEET_NAME
+    from refersplat_ros.core.datasets.ref_synth.generator import (generate_scene, preset_config,
+                                                                  summary)
+    from refersplat_ros.core.datasets.ref_synth.generator import write_scene
+    from refersplat_ros.core.datasets.reflerf.layout import CONTACT_SHEET_NAME
 
     config = preset_config(args.preset, seed=args.seed, num_objects=args.num_objects,
                            num_views=args.num_views, width=args.width, height=args.height,

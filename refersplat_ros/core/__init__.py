@@ -9,7 +9,7 @@ layer or a lower one (``test/core/test_layers.py`` enforces it, see docs/ARCHITE
 ``render``      the public ``rasterize`` with its CPU and gsplat backends, compositing weights
 ``text``        the frozen text encoder (word features)
 ``field``       the referring field, its mask rule and its checkpoints
-``datasets``    the Ref-LERF loader and layout, the Ref-Synth generator
+``datasets``    ``reflerf``: the Ref-LERF layout and reader; ``ref_synth``: the generator
 ``labels``      pseudo-mask selection, training masks lifted onto the Gaussians
 ``runs``        the run-folder layout shared by training, evaluation and inference
 ``language``    query parsing, the object graph, grounding of relations and ordinals

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from bench import probes as pr
-from refersplat_ros.core.datasets.expressions import NOUNS
-from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.relations import (ordinal_position, relation_holds,
-                                                    RelationThresholds)
-from refersplat_ros.core.datasets.shapes import ALL_SHAPES
+from refersplat_ros.core.datasets.ref_synth.expressions import NOUNS
+from refersplat_ros.core.datasets.ref_synth.generator import generate_scene, preset_config
+from refersplat_ros.core.datasets.ref_synth.relations import (ordinal_position, relation_holds,
+                                                              RelationThresholds)
+from refersplat_ros.core.datasets.ref_synth.shapes import ALL_SHAPES
 from helpers.synth_objects import obj
 
 TH = RelationThresholds()

@@ -6,7 +6,7 @@ import numpy as np
 
 from refersplat_ros.cli.main import main
 from refersplat_ros.cli.make_scene import configure_parser
-from refersplat_ros.core.datasets.ref_synth import PRESETS
+from refersplat_ros.core.datasets.ref_synth.generator import PRESETS
 
 
 def test_cli_make_scene(tmp_path, capsys):

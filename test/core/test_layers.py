@@ -17,6 +17,9 @@ LAYERS = (('errors', 'devices', 'files'), ('scene',), ('render',), ('text',), ('
           ('datasets',), ('labels',), ('runs',), ('language',),
           ('inference',), ('train',), ('evaluate',))
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}
+#: Sub-packages of a layer, lowest first: the Ref-Synth generator writes and re-reads the
+#: Ref-LERF layout, and the Ref-LERF reader never needs the generator.
+SUBLAYERS = {'datasets': ('reflerf', 'ref_synth')}
 
 
 def module_name(path: Path) -> str:
@@ -60,6 +63,27 @@ def test_every_core_folder_and_root_module_has_a_layer():
     sources, _ = graph()
     unplaced = sorted({layer_of(m) for m in sources} - set(LEVEL) - {None})
     assert unplaced == [], f'add {unplaced} to LAYERS (and to docs/ARCHITECTURE.md)'
+
+
+def sublayer_of(module: str):
+    parts = module[len(PREFIX):].lstrip('.').split('.')
+    return parts[1] if len(parts) > 1 and parts[1] in SUBLAYERS.get(parts[0], ()) else None
+
+
+def test_every_sub_package_has_a_place():
+    sources, _ = graph()
+    unplaced = sorted({m for m in sources if layer_of(m) in SUBLAYERS and m.count('.') > 3
+                       and sublayer_of(m) is None})
+    assert unplaced == [], 'add their folders to SUBLAYERS (and to docs/ARCHITECTURE.md)'
+
+
+def test_sub_packages_import_downwards_only():
+    _, edges = graph()
+    upward = [f'{a} -> {b}' for a, targets in edges.items() for b in targets
+              if layer_of(a) == layer_of(b) and sublayer_of(a) and sublayer_of(b)
+              and SUBLAYERS[layer_of(a)].index(sublayer_of(b))
+              > SUBLAYERS[layer_of(a)].index(sublayer_of(a))]
+    assert upward == []
 
 
 def test_layers_import_downwards_only():

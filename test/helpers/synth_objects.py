@@ -1,6 +1,6 @@
 """Test helper: hand-placed Ref-Synth objects for relation and expression tests."""
-from refersplat_ros.core.datasets.shapes import shape_extent
-from refersplat_ros.core.datasets.synth_scene import SceneObject
+from refersplat_ros.core.datasets.ref_synth.scene import SceneObject
+from refersplat_ros.core.datasets.ref_synth.shapes import shape_extent
 
 
 def obj(i, shape, x, y, colour='red', size='large', base_z=0.0, support=0):

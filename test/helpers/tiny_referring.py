@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from refersplat_ros.core.datasets.ground_truth import render_ground_truth
-from refersplat_ros.core.datasets.reflerf_layout import (frame_json, mask_relpath, write_image_png,
+from refersplat_ros.core.datasets.ref_synth.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.reflerf.layout import (frame_json, mask_relpath, write_image_png,
                                                          write_json, write_mask_png)
 from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
 from refersplat_ros.core.scene.gaussian_io import save_ply

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Union
 
-from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+from refersplat_ros.core.datasets.reflerf.layout import category_phrase
 from refersplat_ros.core.text.encoder import TextEncoder, TextEncoderConfig
 from refersplat_ros.core.train.trainer import train, TrainConfig, TrainResult
 

@@ -1,14 +1,11 @@
-"""Referring-segmentation datasets: the Ref-LERF loader and the Ref-Synth generator.
+"""Referring-segmentation datasets, in two sub-packages.
 
-- ``reflerf_loader``: :func:`load_referring_dataset` reads a Ref-LERF-layout folder (official and
-  split-JSON releases, Ref-Synth) into a :class:`ReferringDataset` of train/test :class:`View` s.
-- ``ref_synth``: :func:`make_scene` writes a procedural tabletop scene with exact masks and
-  geometry-checked referring expressions in that layout (``refersplat make-scene``).
+- ``reflerf``: the Ref-LERF layout and reader: :func:`reflerf.loader.load_referring_dataset`
+  reads a Ref-LERF-layout folder (official and split-JSON releases, Ref-Synth) into a
+  ``ReferringDataset`` of train/test views.
+- ``ref_synth``: the Ref-Synth generator: :func:`ref_synth.generator.make_scene` writes a
+  procedural tabletop scene with exact masks and geometry-checked referring expressions in that
+  layout (``refersplat make-scene``). It uses the reader; the reader never uses it.
 
 Nothing here imports rclpy.
 """
-from refersplat_ros.core.datasets.reflerf_loader import (Annotation, load_mask,
-                                                         load_referring_dataset, ReferringDataset,
-                                                         View)
-
-__all__ = ['Annotation', 'ReferringDataset', 'View', 'load_mask', 'load_referring_dataset']

@@ -49,7 +49,7 @@ import torch
 from torch import Tensor
 
 from refersplat_ros.core import runs
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
+from refersplat_ros.core.datasets.reflerf.layout import category_phrase
 from refersplat_ros.core.devices import resolve_device
 from refersplat_ros.core.errors import CheckpointError, DatasetError
 from refersplat_ros.core.evaluate.metrics import (evaluate_mask, MaskRecord, MiouSummary,
@@ -510,7 +510,7 @@ def evaluate_run(config: EvalConfig, encoder: Optional[TextEncoder] = None) -> R
             (e.g. ``data`` pointing at a different scene).
         DatasetError: unusable scene folder.
     """
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 
     run_dir = Path(config.run)
     stage_dirs = runs.stage_checkpoint_dirs(run_dir)
@@ -581,7 +581,7 @@ def evaluate_checkpoint(checkpoint_path: Union[str, Path], data: Union[str, Path
                         overlay_dir: Optional[Union[str, Path]] = None,
                         split: str = 'test', grounding: str = 'field') -> CheckpointEvaluation:
     """Evaluate one checkpoint on a split (``SPLITS``) of the scene folder ``data``."""
-    from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+    from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 
     dataset = load_referring_dataset(data)
     if dataset.scene_path is None:

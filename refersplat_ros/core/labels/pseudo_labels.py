@@ -35,7 +35,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from refersplat_ros.core.datasets.reflerf_layout import FrameSelector
+from refersplat_ros.core.datasets.reflerf.layout import FrameSelector
 from refersplat_ros.core.errors import DatasetError
 
 logger = logging.getLogger(__name__)

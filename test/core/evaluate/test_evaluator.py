@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.evaluate.evaluator import (EvalConfig, evaluate_run, Evaluator,
                                                     protocol_pairs as list_test_pairs)

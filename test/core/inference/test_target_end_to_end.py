@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 
-from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
+from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
 from refersplat_ros.core.inference.model import ReferringModel
 from refersplat_ros.core.inference.queries import QueryStatus
 from refersplat_ros.core.train.trainer import train, TrainConfig

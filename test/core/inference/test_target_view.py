@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from refersplat_ros.core.datasets.ground_truth import render_ground_truth
-from refersplat_ros.core.datasets.shapes import shape_extent
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, GaussianConfig,
-                                                      SceneObject, TableSpec)
+from refersplat_ros.core.datasets.ref_synth.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.ref_synth.scene import (build_gaussians, GaussianConfig,
+                                                          SceneObject, TableSpec)
+from refersplat_ros.core.datasets.ref_synth.shapes import shape_extent
 from refersplat_ros.core.inference.target_view import render_target
 from refersplat_ros.core.scene.cameras import Camera
 

@@ -2,8 +2,8 @@
 import numpy as np
 import torch
 
-from refersplat_ros.core.datasets.ref_synth import make_scene, preset_config
-from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 from refersplat_ros.core.labels.objects import lift_objects, names_only, object_label_agreement
 from refersplat_ros.core.render.compositing import ViewWeights
 from refersplat_ros.core.scene.gaussian_io import load_scene

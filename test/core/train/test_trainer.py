@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from refersplat_ros.core import runs
-from refersplat_ros.core.datasets.reflerf_layout import category_phrase
-from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+from refersplat_ros.core.datasets.reflerf.layout import category_phrase
+from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.evaluate.evaluator import evaluate_checkpoint
 from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint
@@ -177,9 +177,9 @@ def test_two_stage_writes_pseudo_masks_outside_the_dataset(tiny, tmp_path):
 
 
 def test_two_stage_pseudo_masks_follow_the_stage1_field(tiny, trained, tmp_path):
-    from refersplat_ros.core.train.trainer import write_pseudo_masks
+    from refersplat_ros.core.datasets.reflerf.loader import load_mask
     from refersplat_ros.core.evaluate.metrics import mask_iou
-    from refersplat_ros.core.datasets.reflerf_loader import load_mask
+    from refersplat_ros.core.train.trainer import write_pseudo_masks
     data, _, encoder = tiny
     dataset = load_referring_dataset(data)
     scene = load_scene(dataset.scene_path)

@@ -1,6 +1,6 @@
 """Camera rig of Ref-Synth: rings of views around the table, all looking at it.
 
-Azimuth 0 is the default "front" viewer at -y looking along +y (table frame, ``synth_scene.py``);
+Azimuth 0 is the default "front" viewer at -y looking along +y (table frame, ``scene.py``);
 azimuth grows counter-clockwise seen from above. Views are dealt round-robin to the rings, so
 every ring covers the full circle; small seeded jitter in azimuth and distance avoids a perfectly
 regular rig.

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from refersplat_ros.core.datasets.reflerf_loader import (load_referring_dataset, ReferringDataset,
+from refersplat_ros.core.datasets.reflerf.loader import (load_referring_dataset, ReferringDataset,
                                                          View)
 
 

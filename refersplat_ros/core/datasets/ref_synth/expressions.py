@@ -31,10 +31,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.relations import (BINARY, Description, DIRECTIONAL,
-                                                    ordinal_position, relation_holds,
-                                                    RelationThresholds, SIDES)
-from refersplat_ros.core.datasets.synth_scene import SceneObject
+from refersplat_ros.core.datasets.ref_synth.relations import (BINARY, Description, DIRECTIONAL,
+                                                              ordinal_position, relation_holds,
+                                                              RelationThresholds, SIDES)
+from refersplat_ros.core.datasets.ref_synth.scene import SceneObject
 
 TRAIN, TEST = 'train', 'test'
 KINDS = ('attribute', 'spatial', 'distractor')

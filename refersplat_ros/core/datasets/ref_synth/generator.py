@@ -1,7 +1,7 @@
 """Ref-Synth: a procedural referring benchmark with exact ground truth, in the Ref-LERF layout.
 
-One call, :func:`make_scene`, builds a seeded tabletop scene (``synth_scene.py``), its referring
-expressions (``expressions.py``), a camera rig (``synth_cameras.py``), renders RGB images and
+One call, :func:`make_scene`, builds a seeded tabletop scene (``scene.py``), its referring
+expressions (``expressions.py``), a camera rig (``cameras.py``), renders RGB images and
 per-object masks with the project rasterizer (``ground_truth.py``) and writes everything as a
 Ref-LERF scene folder (docs/METHOD.md#data-layout and #annotation-json) plus a manifest::
 
@@ -14,7 +14,7 @@ Ref-LERF scene folder (docs/METHOD.md#data-layout and #annotation-json) plus a m
     object_ids.npy                    [N] int32 per-Gaussian object id (0 table/background)
     manifest.json                     split, objects, expressions (with type), config;
                                       hard presets: per object also size class, footprint,
-                                      on_top_of and identical twins (synth_scene.object_facts)
+                                      on_top_of and identical twins (scene.object_facts)
     contact_sheet.png                 a picture for people (optional)
 
 Everything is a deterministic function of the configuration (seed included).
@@ -28,20 +28,22 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 
-from refersplat_ros.core.datasets.expressions import (Expression, ExpressionConfig,
-                                                      generate_expressions, MultiAnchorConfig,
-                                                      TEST, TRAIN)
-from refersplat_ros.core.datasets.ground_truth import render_ground_truth
-from refersplat_ros.core.datasets.reflerf_layout import (CONTACT_SHEET_NAME, frame_json,
+from refersplat_ros.core.datasets.ref_synth.cameras import (CameraRigConfig, frame_name,
+                                                            ring_cameras)
+from refersplat_ros.core.datasets.ref_synth.expressions import (Expression, ExpressionConfig,
+                                                                generate_expressions,
+                                                                MultiAnchorConfig, TEST, TRAIN)
+from refersplat_ros.core.datasets.ref_synth.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.ref_synth.scene import (build_gaussians, ClutterSpec,
+                                                          GaussianConfig, LayoutConfig,
+                                                          object_facts, sample_layout, SceneObject,
+                                                          SynthGaussians, TableSpec)
+from refersplat_ros.core.datasets.reflerf.layout import (CONTACT_SHEET_NAME, frame_json,
                                                          MANIFEST_NAME, mask_relpath,
                                                          OBJECT_IDS_NAME, POINT_CLOUD_NAME,
                                                          REF_SYNTH_FORMAT, split_frames,
                                                          write_image_png, write_json,
                                                          write_mask_png)
-from refersplat_ros.core.datasets.synth_cameras import CameraRigConfig, frame_name, ring_cameras
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec, GaussianConfig,
-                                                      LayoutConfig, object_facts, sample_layout,
-                                                      SceneObject, SynthGaussians, TableSpec)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
     ``default``: 7 objects (one stacked on a box), about 30k Gaussians, 32 views (6 test) at
     160x120 (the demo's scene).
     ``tiny``: 4 objects, under 5k Gaussians, 6 views (2 test) at 64x48 (unit tests).
-    ``hard``: the cluttered layout (``synth_scene.ClutterSpec``) with 14 objects of very
+    ``hard``: the cluttered layout (``scene.ClutterSpec``) with 14 objects of very
     different sizes on a 1.2 x 0.8 m table: a long wall shelf along the back with two small
     objects on it, a box carrying a small object, two identical objects side by side, small
     fruit-sized objects; multi-anchor sentences naming 2-3 other objects
@@ -261,7 +263,7 @@ def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
     manifest = build_manifest(scene, views)
     write_json(out_dir / MANIFEST_NAME, manifest)
     if contact_sheet:
-        from refersplat_ros.core.datasets.contact_sheet import write_contact_sheet
+        from refersplat_ros.core.datasets.ref_synth.contact_sheet import write_contact_sheet
         write_contact_sheet(out_dir, out_dir / CONTACT_SHEET_NAME)
     logger.info('wrote Ref-Synth scene %s: %d objects, %d Gaussians, %d views (%d test)',
                 out_dir, len(scene.objects), len(scene.gaussians), len(scene.cameras),

@@ -1,4 +1,4 @@
-"""Spatial relations of Ref-Synth, evaluated in the fixed table frame (see ``synth_scene.py``).
+"""Spatial relations of Ref-Synth, evaluated in the fixed table frame (see ``scene.py``).
 
 Frame: z up, x right, y away from the front viewer. With ``dx = t.x - a.x`` and
 ``dy = t.y - a.y`` for a target t and an anchor a (footprint centres, metres):
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import math
 from typing import List, Optional, Sequence, Tuple
 
-from refersplat_ros.core.datasets.synth_scene import SceneObject
+from refersplat_ros.core.datasets.ref_synth.scene import SceneObject
 
 DIRECTIONAL = ('left_of', 'right_of', 'in_front_of', 'behind')
 BINARY = DIRECTIONAL + ('next_to', 'on_top_of', 'under', 'nearest_to', 'farthest_from')

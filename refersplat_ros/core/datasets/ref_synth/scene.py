@@ -28,9 +28,9 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.datasets.shapes import (box_faces, cylinder_side, place_samples,
-                                                 sample_shape, shape_extent, ShapeExtent, SHAPES,
-                                                 SurfaceSamples)
+from refersplat_ros.core.datasets.ref_synth.shapes import (box_faces, cylinder_side, place_samples,
+                                                           sample_shape, shape_extent, ShapeExtent,
+                                                           SHAPES, SurfaceSamples)
 
 # Footprint aspect ratio (long / short half extent) from which an object counts as elongated.
 ELONGATION = 2.5

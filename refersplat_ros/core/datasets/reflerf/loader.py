@@ -30,7 +30,7 @@ from PIL import Image
 import torch
 from torch import Tensor
 
-from refersplat_ros.core.datasets.reflerf_layout import (annotation_stem, frame_number,
+from refersplat_ros.core.datasets.reflerf.layout import (annotation_stem, frame_number,
                                                          FrameSelector, known_test_frames,
                                                          MANIFEST_NAME, OBJECT_IDS_NAME,
                                                          POINT_CLOUD_NAME)

@@ -5,13 +5,13 @@ import re
 import numpy as np
 import pytest
 
-from refersplat_ros.core.datasets import expressions as ex
-from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.relations import (between, Description, directional,
-                                                    footprint_gap, next_to, on_top_of,
-                                                    ordinal_position, RelationThresholds,
-                                                    superlative)
-from refersplat_ros.core.datasets.synth_scene import identical
+from refersplat_ros.core.datasets.ref_synth import expressions as ex
+from refersplat_ros.core.datasets.ref_synth.generator import generate_scene, preset_config
+from refersplat_ros.core.datasets.ref_synth.relations import (between, Description, directional,
+                                                              footprint_gap, next_to, on_top_of,
+                                                              ordinal_position, RelationThresholds,
+                                                              superlative)
+from refersplat_ros.core.datasets.ref_synth.scene import identical
 from helpers.synth_objects import obj
 
 TH = RelationThresholds()

@@ -7,10 +7,11 @@ from PIL import Image
 import pytest
 import torch
 
-from refersplat_ros.core.datasets.expressions import Referring
-from refersplat_ros.core.datasets.ref_synth import (build_manifest, generate_scene, preset_config,
-                                                    render_view, write_scene)
-from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+from refersplat_ros.core.datasets.ref_synth.expressions import Referring
+from refersplat_ros.core.datasets.ref_synth.generator import (build_manifest, generate_scene,
+                                                              preset_config, render_view,
+                                                              write_scene)
+from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 from refersplat_ros.core.scene.gaussian_io import load_ply
 
 

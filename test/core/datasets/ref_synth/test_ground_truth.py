@@ -2,10 +2,10 @@
 import numpy as np
 import torch
 
-from refersplat_ros.core.datasets.ground_truth import EMPTY_LABEL, render_ground_truth
-from refersplat_ros.core.datasets.shapes import shape_extent
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, GaussianConfig, SceneObject,
-                                                      TableSpec)
+from refersplat_ros.core.datasets.ref_synth.ground_truth import EMPTY_LABEL, render_ground_truth
+from refersplat_ros.core.datasets.ref_synth.scene import (build_gaussians, GaussianConfig,
+                                                          SceneObject, TableSpec)
+from refersplat_ros.core.datasets.ref_synth.shapes import shape_extent
 from refersplat_ros.core.scene.cameras import Camera
 
 TABLE = TableSpec(half_x=0.3, half_y=0.3, floor_half=0.5)

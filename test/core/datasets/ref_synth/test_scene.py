@@ -4,13 +4,13 @@ import math
 import numpy as np
 import pytest
 
-from refersplat_ros.core.datasets import shapes
-from refersplat_ros.core.datasets.ref_synth import generate_scene, preset_config
-from refersplat_ros.core.datasets.relations import on_top_of
-from refersplat_ros.core.datasets.synth_scene import (build_gaussians, ClutterSpec, identical,
-                                                      LayoutConfig, object_facts, PALETTE,
-                                                      quats_from_normals, sample_layout,
-                                                      size_class, TableSpec)
+from refersplat_ros.core.datasets.ref_synth import shapes
+from refersplat_ros.core.datasets.ref_synth.generator import generate_scene, preset_config
+from refersplat_ros.core.datasets.ref_synth.relations import on_top_of
+from refersplat_ros.core.datasets.ref_synth.scene import (build_gaussians, ClutterSpec, identical,
+                                                          LayoutConfig, object_facts, PALETTE,
+                                                          quats_from_normals, sample_layout,
+                                                          size_class, TableSpec)
 
 
 def _rotate(q, v):
@@ -163,7 +163,7 @@ def test_gaussians_have_ids_and_follow_density():
         r = np.hypot(pts[:, 0] - obj.x, pts[:, 1] - obj.y)
         assert r.max() <= obj.radius + 1e-4
         assert pts[:, 2].min() >= obj.base_z - 1e-4 and pts[:, 2].max() <= obj.top_z + 1e-4
-    from refersplat_ros.core.datasets.synth_scene import GaussianConfig
+    from refersplat_ros.core.datasets.ref_synth.scene import GaussianConfig
     denser = build_gaussians(np.random.default_rng(5), objects, TableSpec(),
                              GaussianConfig(density=28000.0))
     assert len(denser) == pytest.approx(2 * len(g), rel=0.02)

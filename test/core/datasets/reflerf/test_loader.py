@@ -7,8 +7,8 @@ from PIL import Image
 import pytest
 import torch
 
-from refersplat_ros.core.datasets.reflerf_layout import annotation_stem, known_test_frames
-from refersplat_ros.core.datasets.reflerf_loader import load_referring_dataset
+from refersplat_ros.core.datasets.reflerf.layout import annotation_stem, known_test_frames
+from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 from refersplat_ros.core.errors import DatasetError
 from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
 

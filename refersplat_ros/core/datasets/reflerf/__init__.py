@@ -1,0 +1,1 @@
+"""The Ref-LERF dataset: its folder layout (``layout``) and reader (``loader``)."""
