@@ -513,105 +513,146 @@ def _second_anchor(rest: Sequence[_Mark]) -> Optional[NounPhrase]:
     return phrase if phrase.head is not None and not phrase.pronoun else None
 
 
+@dataclass
+class _Sentence:
+    """One sentence while it is read: its marks, the query so far and the parts still open."""
+
+    marks: List[_Mark]
+    parsed: ParsedQuery
+    side_marks: List[_Mark] = field(default_factory=list)      # sides, in the order said
+    target_items: List[_Mark] = field(default_factory=list)    # the target's own marks
+    #: each relation or exclusion mark (value: (operator, negated)) with the marks after it
+    segments: List[Tuple[_Mark, List[_Mark]]] = field(default_factory=list)
+    clause_extra: List[_Mark] = field(default_factory=list)    # clauses about the target
+
+
 def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
-    """Parse one sentence's tokens (see :func:`parse_query`)."""
-    marks = _mark(tokens)
-    parsed = ParsedQuery(text=str(text), target=NounPhrase())
-    # ---- sequence-level marks: ordinal, side, superlative, uniqueness
-    side_marks = [m for m in marks if m.kind == 'side']
-    parsed.not_position = any(_negated_before(marks[:k]) for k, m in enumerate(marks)
-                              if m.kind in ('side', 'ord'))
-    ordinal = next((m for m in marks if m.kind == 'ord'), None)
-    from_end = next((m for m in marks if m.kind == 'from_end'), None)
-    # ---- segments at relations and exclusions
-    target_items: List[_Mark] = []
-    segments: List[Tuple[_Mark, List[_Mark]]] = []
-    for m in marks:
+    """Parse one sentence's tokens (see :func:`parse_query`): the steps in the order they run."""
+    sentence = _Sentence(_mark(tokens), ParsedQuery(text=str(text), target=NounPhrase()))
+    _read_sequence_marks(sentence)
+    _split_segments(sentence)
+    for marker, items in sentence.segments:
+        _read_segment(sentence, marker, items)
+    _read_having(sentence)
+    _read_target(sentence)
+    _read_position(sentence)
+    _complete_generic(sentence)
+    return sentence.parsed
+
+
+def _read_sequence_marks(s: _Sentence) -> None:
+    """Sides said anywhere, and whether a side or ordinal is negated ("not on the left")."""
+    s.side_marks = [m for m in s.marks if m.kind == 'side']
+    s.parsed.not_position = any(_negated_before(s.marks[:k]) for k, m in enumerate(s.marks)
+                                if m.kind in ('side', 'ord'))
+
+
+def _split_segments(s: _Sentence) -> None:
+    """Cut the marks at relations and exclusions: the target's marks, then one segment each."""
+    for m in s.marks:
         if m.kind in ('rel', 'excl'):
-            before = target_items if not segments else segments[-1][1]
+            before = s.target_items if not s.segments else s.segments[-1][1]
             negated = m.kind == 'rel' and _negated_before(before)
-            segments.append((_Mark(m.kind, (m.value, negated), m.words), []))
-        elif segments:
-            segments[-1][1].append(m)
+            s.segments.append((_Mark(m.kind, (m.value, negated), m.words), []))
+        elif s.segments:
+            s.segments[-1][1].append(m)
         else:
-            target_items.append(m)
-    clause_extra: List[_Mark] = []
-    for marker, items in segments:
-        op, negated = marker.value
-        anchor_items, rest = _split_clause(items) if op != 'between' else _between_split(items)
-        second = _second_anchor(rest) if marker.kind == 'rel' and op != 'between' else None
-        if second is not None:  # "near the white plate and the black box": near both
-            parsed.relations.append(Relation(op, [second], negated, ' '.join(marker.words)))
-        else:
-            clause_extra.extend(rest)
-        if marker.kind == 'excl':
-            words, negs = _words_of(anchor_items)
-            parsed.exclusions.append(_noun_phrase(words, negs))
-            continue
-        if op == 'between':
-            anchors = [_noun_phrase(*_words_of(part)) for part in _and_parts(anchor_items)]
-        else:
-            anchors = [_noun_phrase(*_words_of(anchor_items))]
-        if op in ('nearest_to', 'farthest_from', 'in_front_of') and any(
-                m.kind == 'word' and m.value in lx.VIEWER_WORDS for m in anchor_items):
-            # "closest to me", "farther away from the camera": from the viewer
-            side_marks.append(_Mark('side', 'back' if op == 'farthest_from' else 'front',
-                                    marker.words))
-            viewer = next(k for k, m in enumerate(anchor_items)
-                          if m.kind == 'word' and m.value in lx.VIEWER_WORDS)
-            clause_extra.extend(anchor_items[viewer + 1:])  # ", the green one"
-            continue
-        anchors = [a for a in anchors if not a.empty]
-        if op in ('nearest_to', 'farthest_from') and marker.words in (
-                ('nearest',), ('closest',), ('farthest',), ('furthest',)) and _no_head(
-                target_items) and anchors:
-            # "the nearest ball": closest to the viewer, not a relation
-            parsed.side = 'front' if op == 'nearest_to' else 'back'
-            parsed.ordinal = 1
-            target_items.extend(m for m in anchor_items)
-            continue
-        if not anchors:
-            if op in lx.SIDE_RELATION.values():
-                side = {v: k for k, v in lx.SIDE_RELATION.items()}[op]
-                side_marks.append(_Mark('side', side, marker.words))
-            continue  # "the mug in the scene": nothing to relate to
-        parsed.relations.append(Relation(op, anchors, negated, ' '.join(marker.words)))
-    # ---- "the box with the mug on its right": the relation is the mug's, seen from the box
-    having = next((k for k, m in enumerate(target_items)
+            s.target_items.append(m)
+
+
+def _read_segment(s: _Sentence, marker: _Mark, items: List[_Mark]) -> None:
+    """Read one relation or exclusion with its anchor(s); a clause after them is the target's."""
+    op, negated = marker.value
+    anchor_items, rest = _split_clause(items) if op != 'between' else _between_split(items)
+    second = _second_anchor(rest) if marker.kind == 'rel' and op != 'between' else None
+    if second is not None:  # "near the white plate and the black box": near both
+        s.parsed.relations.append(Relation(op, [second], negated, ' '.join(marker.words)))
+    else:
+        s.clause_extra.extend(rest)
+    if marker.kind == 'excl':
+        s.parsed.exclusions.append(_noun_phrase(*_words_of(anchor_items)))
+        return
+    if _viewer_anchor(s, op, marker, anchor_items):
+        return
+    if op == 'between':
+        anchors = [_noun_phrase(*_words_of(part)) for part in _and_parts(anchor_items)]
+    else:
+        anchors = [_noun_phrase(*_words_of(anchor_items))]
+    anchors = [a for a in anchors if not a.empty]
+    if op in ('nearest_to', 'farthest_from') and marker.words in (
+            ('nearest',), ('closest',), ('farthest',), ('furthest',)) and _no_head(
+            s.target_items) and anchors:
+        # "the nearest ball": closest to the viewer, not a relation
+        s.parsed.side = 'front' if op == 'nearest_to' else 'back'
+        s.parsed.ordinal = 1
+        s.target_items.extend(anchor_items)
+        return
+    if not anchors:
+        if op in lx.SIDE_RELATION.values():
+            side = {v: k for k, v in lx.SIDE_RELATION.items()}[op]
+            s.side_marks.append(_Mark('side', side, marker.words))
+        return  # "the mug in the scene": nothing to relate to
+    s.parsed.relations.append(Relation(op, anchors, negated, ' '.join(marker.words)))
+
+
+def _viewer_anchor(s: _Sentence, op: str, marker: _Mark, anchor_items: List[_Mark]) -> bool:
+    """Read "closest to me", "farther away from the camera" as a side; tell whether it was."""
+    if op not in ('nearest_to', 'farthest_from', 'in_front_of') or not any(
+            m.kind == 'word' and m.value in lx.VIEWER_WORDS for m in anchor_items):
+        return False
+    s.side_marks.append(_Mark('side', 'back' if op == 'farthest_from' else 'front',
+                              marker.words))
+    viewer = next(k for k, m in enumerate(anchor_items)
+                  if m.kind == 'word' and m.value in lx.VIEWER_WORDS)
+    s.clause_extra.extend(anchor_items[viewer + 1:])  # ", the green one"
+    return True
+
+
+def _read_having(s: _Sentence) -> None:
+    """Read "the box with the mug on its right": the relation is the mug's, seen from the box."""
+    having = next((k for k, m in enumerate(s.target_items)
                    if m.kind in ('word', 'clause') and m.words[0] in HAVING), None)
-    if having is not None:
-        words, negs = _words_of(target_items[having + 1:])
-        second = _noun_phrase(words, negs)
-        turned = [r for r in parsed.relations if r.op in INVERSE and len(r.anchors) == 1
-                  and r.anchors[0].pronoun]
-        if not second.empty and turned:
-            for rel in turned:
-                rel.op, rel.anchors = INVERSE[rel.op], [second]
-                rel.phrase = f'{rel.phrase} (seen from {second.describe()})'
-            target_items = target_items[:having]
-        elif _words_of(target_items[:having])[0] and _noun_phrase(
-                *_words_of(target_items[:having])).head is not None:
-            # "the cup with a chipped rim": a part or material, not the target's noun
-            target_items = target_items[:having]
-    # ---- the target: its own words up to a clause, plus what clauses say about it
-    head_items, clause_items = _target_split(target_items)
-    words, negs = _words_of(head_items)
-    parsed.target = _noun_phrase(words, negs)
-    extra_words, extra_negs = _words_of(clause_items + clause_extra)
-    extra = _noun_phrase(extra_words, extra_negs)
-    parsed.target.colours += [c for c in extra.colours if c not in parsed.target.colours]
-    parsed.target.not_colours += extra.not_colours
-    parsed.target.sizes += extra.sizes
-    if parsed.target.head is None and extra.head is not None and not parsed.target.colours:
-        parsed.target.head, parsed.target.compound = extra.head, extra.compound
-        parsed.target.generic = False
-    elif parsed.target.head is None and extra.head is not None:
-        parsed.target.head, parsed.target.generic = extra.head, False
-    parsed.target.modifiers += extra.modifiers
-    for word in parsed.target.not_nouns + extra.not_nouns:  # "the thing that is not a box"
+    if having is None:
+        return
+    second = _noun_phrase(*_words_of(s.target_items[having + 1:]))
+    turned = [r for r in s.parsed.relations if r.op in INVERSE and len(r.anchors) == 1
+              and r.anchors[0].pronoun]
+    if not second.empty and turned:
+        for rel in turned:
+            rel.op, rel.anchors = INVERSE[rel.op], [second]
+            rel.phrase = f'{rel.phrase} (seen from {second.describe()})'
+        s.target_items = s.target_items[:having]
+    elif _words_of(s.target_items[:having])[0] and _noun_phrase(
+            *_words_of(s.target_items[:having])).head is not None:
+        # "the cup with a chipped rim": a part or material, not the target's noun
+        s.target_items = s.target_items[:having]
+
+
+def _read_target(s: _Sentence) -> None:
+    """Read the target: its own words up to a clause, plus what the clauses say about it."""
+    parsed = s.parsed
+    head_items, clause_items = _target_split(s.target_items)
+    parsed.target = target = _noun_phrase(*_words_of(head_items))
+    extra = _noun_phrase(*_words_of(clause_items + s.clause_extra))
+    target.colours += [c for c in extra.colours if c not in target.colours]
+    target.not_colours += extra.not_colours
+    target.sizes += extra.sizes
+    if target.head is None and extra.head is not None and not target.colours:
+        target.head, target.compound = extra.head, extra.compound
+        target.generic = False
+    elif target.head is None and extra.head is not None:
+        target.head, target.generic = extra.head, False
+    target.modifiers += extra.modifiers
+    for word in target.not_nouns + extra.not_nouns:  # "the thing that is not a box"
         parsed.exclusions.append(NounPhrase(head=word))
-    parsed.target.not_nouns = []
-    # ---- ordinals, sides, superlatives
+    target.not_nouns = []
+
+
+def _read_position(s: _Sentence) -> None:
+    """Read ordinals, sides, the middle, superlatives and "only" from the sentence's marks."""
+    parsed, side_marks = s.parsed, s.side_marks
+    ordinal = next((m for m in s.marks if m.kind == 'ord'), None)
+    from_end = next((m for m in s.marks if m.kind == 'from_end'), None)
     if side_marks or ordinal is not None or from_end is not None:
         side = side_marks[0].value if side_marks else None
         if from_end is not None:
@@ -624,11 +665,16 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
     if parsed.side is not None:
         axis = _AXIS[parsed.side]
         parsed.corner = next((m.value for m in side_marks if _AXIS[m.value] != axis), None)
-    parsed.middle = any(m.kind == 'mid' for m in marks) and parsed.ordinal is None
-    sup = next((m for m in marks if m.kind == 'sup'), None)
+    parsed.middle = any(m.kind == 'mid' for m in s.marks) and parsed.ordinal is None
+    sup = next((m for m in s.marks if m.kind == 'sup'), None)
     if sup is not None:
         parsed.superlative = sup.value
-    parsed.unique = any(m.kind == 'only' for m in marks)
+    parsed.unique = any(m.kind == 'only' for m in s.marks)
+
+
+def _complete_generic(s: _Sentence) -> None:
+    """Make a target without words generic, and give "the red one" of an anchor its kind."""
+    parsed = s.parsed
     if parsed.target.empty and (parsed.relations or parsed.ordinal or parsed.middle
                                 or parsed.superlative):
         parsed.target.generic = True  # "second from the right", "what is on the box"
@@ -637,7 +683,6 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
             if anchor.one and anchor.head is None and parsed.target.head is not None:
                 anchor.head, anchor.compound = parsed.target.head, parsed.target.compound
                 anchor.generic = False
-    return parsed
 
 
 _AXIS = {'left': 'x', 'right': 'x', 'front': 'y', 'back': 'y'}
