@@ -17,7 +17,7 @@ the objects' own sizes), from the view's side: docs/LANGUAGE.md#relations.
 """
 from dataclasses import dataclass, field
 import math
-from typing import List, Optional, Set, Tuple
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -236,11 +236,9 @@ def stacked(t: Placed, a: Placed) -> bool:
     return over and a.hi[2] - tol <= t.lo[2] <= a.hi[2] + tol
 
 
-def _axis_offsets(op: str, t: Placed, a: Placed) -> Tuple[float, float]:
-    """(along, across) of a directional relation; long objects count by their outline."""
-    axis = 0 if op in ('left_of', 'right_of') else 1
+def _axis_offsets(axis: int, sign: float, t: Placed, a: Placed) -> Tuple[float, float]:
+    """(along, across) of t from a along ``sign`` x ``axis``; long objects count by outline."""
     other = 1 - axis
-    sign = -1.0 if op in ('left_of', 'in_front_of') else 1.0
     if not (t.elongated or a.elongated):
         along = sign * (t.centre[axis] - a.centre[axis])
         return float(along), float(abs(t.centre[other] - a.centre[other]))
@@ -252,38 +250,98 @@ def _axis_offsets(op: str, t: Placed, a: Placed) -> Tuple[float, float]:
     return float(along), float(gap)
 
 
+def _directional(axis: int, sign: float, t: Placed, a: Placed) -> float:
+    """Score t beside a towards ``sign`` x ``axis`` (0 = u right, 1 = v away), in a cone.
+
+    Holds when along >= 0.5 x across (about 63 degrees from the axis) and neither stands on the
+    other; higher the closer to the axis and the nearer the two.
+    """
+    if stacked(t, a) or stacked(a, t):
+        return 0.0
+    along, across = _axis_offsets(axis, sign, t, a)
+    if along <= 0.0 or along < 0.5 * across:
+        return 0.0
+    cone = along / (along + across + 1e-12)
+    reach = (t.radius + a.radius)
+    nearness = 1.0 / (1.0 + max(along - 2.0 * reach, 0.0) / (4.0 * reach))
+    return float(0.5 + 0.5 * cone * nearness)
+
+
+def _left_of(t: Placed, a: Placed) -> float:
+    """Score t left of a: towards -u."""
+    return _directional(0, -1.0, t, a)
+
+
+def _right_of(t: Placed, a: Placed) -> float:
+    """Score t right of a: towards +u."""
+    return _directional(0, 1.0, t, a)
+
+
+def _in_front_of(t: Placed, a: Placed) -> float:
+    """Score t in front of a: towards -v (nearer the viewer)."""
+    return _directional(1, -1.0, t, a)
+
+
+def _behind(t: Placed, a: Placed) -> float:
+    """Score t behind a: towards +v (farther from the viewer)."""
+    return _directional(1, 1.0, t, a)
+
+
+def _on_top_of(t: Placed, a: Placed) -> float:
+    """Score t on top of a: 1 when t stands on a, else 0."""
+    return 1.0 if stacked(t, a) else 0.0
+
+
+def _under(t: Placed, a: Placed) -> float:
+    """Score t under a: 1 when a stands on t, else 0."""
+    return 1.0 if stacked(a, t) else 0.0
+
+
+def _above(t: Placed, a: Placed) -> float:
+    """Score t above a: 1 on it, 0.8 with its centre over a's footprint and bottom near a's top."""
+    if stacked(t, a):
+        return 1.0
+    over = a.lo[0] <= t.centre[0] <= a.hi[0] and a.lo[1] <= t.centre[1] <= a.hi[1]
+    return 0.8 if over and t.lo[2] >= a.hi[2] - 0.25 * t.height else 0.0
+
+
+def _next_to(t: Placed, a: Placed) -> float:
+    """Score t next to a (not stacked): :func:`_closeness` of the footprints."""
+    if stacked(t, a) or stacked(a, t):
+        return 0.0
+    return _closeness(t, a)
+
+
+def _at_edge_of(t: Placed, a: Placed) -> float:
+    """Score t at the edge / end of a ("at the end of the shelf"): near it, as next_to."""
+    return _next_to(t, a)
+
+
+#: Pairwise relations: operator -> score of target t to anchor a in [0, 1] (0 = it does not
+#: hold). 'between' (two anchors, :func:`between_score`) and 'nearest_to' / 'farthest_from'
+#: (ranked by :func:`distance`) are evaluated by the grounding.
+PAIRWISE: Dict[str, Callable[[Placed, Placed], float]] = {
+    'left_of': _left_of, 'right_of': _right_of, 'in_front_of': _in_front_of,
+    'behind': _behind, 'on_top_of': _on_top_of, 'under': _under, 'above': _above,
+    'next_to': _next_to, 'at_edge_of': _at_edge_of,
+}
+
+
 def relation_score(op: str, t: Placed, a: Placed) -> float:
     """How well target t stands in relation ``op`` to anchor a, in [0, 1] (0 = it does not).
 
-    Directional relations hold inside a cone (along >= 0.5 x across, about 63 degrees from the
-    axis) and score higher the closer to the axis and the nearer the two; on/under/above use
-    heights and footprints; next_to holds when the footprints' gap is below 0.75 x the sum of
-    their radii.
+    Looks ``op`` up in :data:`PAIRWISE`. Directional relations hold inside a cone (along >= 0.5
+    x across, about 63 degrees from the axis) and score higher the closer to the axis and the
+    nearer the two; on/under/above use heights and footprints; next_to holds when the
+    footprints' gap is below 0.75 x the sum of their radii.
+
+    Raises:
+        ValueError: if ``op`` is not a pairwise relation.
     """
-    if op in ('left_of', 'right_of', 'in_front_of', 'behind'):
-        if stacked(t, a) or stacked(a, t):
-            return 0.0
-        along, across = _axis_offsets(op, t, a)
-        if along <= 0.0 or along < 0.5 * across:
-            return 0.0
-        cone = along / (along + across + 1e-12)
-        reach = (t.radius + a.radius)
-        nearness = 1.0 / (1.0 + max(along - 2.0 * reach, 0.0) / (4.0 * reach))
-        return float(0.5 + 0.5 * cone * nearness)
-    if op == 'on_top_of':
-        return 1.0 if stacked(t, a) else 0.0
-    if op == 'under':
-        return 1.0 if stacked(a, t) else 0.0
-    if op == 'above':
-        if stacked(t, a):
-            return 1.0
-        over = a.lo[0] <= t.centre[0] <= a.hi[0] and a.lo[1] <= t.centre[1] <= a.hi[1]
-        return 0.8 if over and t.lo[2] >= a.hi[2] - 0.25 * t.height else 0.0
-    if op in ('next_to', 'at_edge_of'):  # "at the end of the shelf": near it
-        if stacked(t, a) or stacked(a, t):
-            return 0.0
-        return _closeness(t, a)
-    raise ValueError(f'not a pairwise relation: {op}')
+    score = PAIRWISE.get(op)
+    if score is None:
+        raise ValueError(f'not a pairwise relation: {op}')
+    return score(t, a)
 
 
 def _closeness(t: Placed, a: Placed) -> float:
