@@ -98,58 +98,65 @@ MIDDLE_WORDS = frozenset({'middle', 'center', 'centre', 'central', 'centermost',
 NUMBERS = frozenset({'one', 'two', 'three', 'four', 'five', 'six', 'both', 'pair', 'couple'})
 
 # --------------------------------------------------------------------------- relations
-#: Relation phrases (word sequences) -> operator. Longer phrases win; ``{side}`` phrases are
-#: matched by the parser before these (e.g. "to the left of", "on the far left side of").
-RELATION_PHRASES: Dict[Tuple[str, ...], str] = {}
-
-
-def _add(op: str, *phrases: str) -> None:
-    for phrase in phrases:
-        RELATION_PHRASES[tuple(phrase.split())] = op
-
-
-_add('in_front_of', 'in front of', 'infront of', 'before', 'ahead of', 'in the front of',
-     'on the near side of', 'on the front side of', 'on the close side of', 'nearer to me than',
-     'closer to me than', 'closer to the camera than', 'nearer the camera than',
-     'on this side of', 'this side of', 'on our side of', 'on my side of', 'on the near side of',
-     'in the foreground of', 'out in front of')
-_add('behind', 'behind', 'in back of', 'in the back of', 'at the back of', 'beyond',
-     'on the far side of', 'on the back side of', 'on the other side of', 'back of',
-     'farther away than', 'further away than', 'hidden behind', 'at the rear of',
-     'to the rear of', 'on the rear side of')
-_add('next_to', 'next to', 'beside', 'by', 'near', 'nearby', 'close to', 'adjacent to',
-     'alongside', 'along side', 'neighbouring', 'neighboring', 'touching', 'against',
-     'at the side of', 'by the side of', 'right next to', 'just next to', 'close by',
-     'close beside', 'right by', 'right beside', 'in contact with', 'bordering', 'abutting',
-     'side by side with', 'beside of', 'near to', 'next by', 'hugging')
-_add('on_top_of', 'on top of', 'on', 'onto', 'upon', 'atop', 'on the top of', 'sitting on',
-     'sitting upon', 'resting on', 'resting upon', 'standing on', 'placed on', 'lying on',
-     'laying on', 'set on', 'perched on', 'stacked on', 'sitting on top of', 'balanced on',
-     'supported by', 'carried by', 'held by', 'in', 'inside', 'into')
-_add('above', 'above', 'over', 'higher than', 'up from', 'overhead of')
-_add('under', 'under', 'underneath', 'beneath', 'below', 'supporting', 'holding up',
-     'carrying', 'holding', 'bearing', 'lower than', 'down from', 'at the bottom of')
-_add('nearest_to', 'closest to', 'nearest to', 'nearest', 'closest', 'nearer to',
-     'closer to', 'at the shortest distance from', 'the shortest distance from',
-     'least distant from', 'least far from', 'most near to', 'the closest to',
-     'the nearest to', 'nearest of all to', 'closest of all to', 'at the smallest distance from',
-     'a short distance from', 'the least distance from', 'with the least distance to')
-_add('farthest_from', 'farthest from', 'furthest from', 'most distant from', 'farthest away from',
-     'furthest away from', 'far from', 'far away from', 'away from', 'the farthest from',
-     'the furthest from', 'at the greatest distance from', 'at the longest distance from',
-     'the most distant from', 'farther from', 'further from', 'most far from', 'distant from',
-     'the greatest distance from', 'remote from', 'most remote from', 'farther away from',
-     'further away from', 'more distant from', 'further off from', 'farther off from')
-_add('between', 'between', 'in between', 'betwixt', 'flanked by', 'sandwiched between',
-     'in the middle of', 'midway between', 'halfway between', 'amid', 'amidst', 'among',
-     'between both', 'in the middle between', 'placed between', 'situated between',
-     'in the gap between', 'in the space between', 'somewhere between', 'in the centre between',
-     'in the center between', 'sitting between', 'standing between', 'wedged between',
-     'squeezed between', 'located between', 'positioned between')
-_add('at_edge_of', 'at the edge of', 'on the edge of', 'near the edge of', 'by the edge of',
-     'along the edge of', 'at the end of', 'on the end of', 'near the end of', 'at the corner of',
-     'in the corner of', 'on the corner of', 'near the corner of', 'at the far end of',
-     'on the far end of', 'at the rim of', 'on the rim of', 'at the border of')
+#: Operator -> the phrases (word sequences) that name it. Longer phrases win; the side forms
+#: are matched by the parser before these (e.g. "to the left of", "on the far left side of").
+RELATION_WORDS: Dict[str, Tuple[str, ...]] = {
+    'in_front_of': (
+        'in front of', 'infront of', 'before', 'ahead of', 'in the front of',
+        'on the near side of', 'on the front side of', 'on the close side of', 'nearer to me than',
+        'closer to me than', 'closer to the camera than', 'nearer the camera than',
+        'on this side of', 'this side of', 'on our side of', 'on my side of',
+        'in the foreground of', 'out in front of'),
+    'behind': (
+        'behind', 'in back of', 'in the back of', 'at the back of', 'beyond', 'on the far side of',
+        'on the back side of', 'on the other side of', 'back of', 'farther away than',
+        'further away than', 'hidden behind', 'at the rear of', 'to the rear of',
+        'on the rear side of'),
+    'next_to': (
+        'next to', 'beside', 'by', 'near', 'nearby', 'close to', 'adjacent to', 'alongside',
+        'along side', 'neighbouring', 'neighboring', 'touching', 'against', 'at the side of',
+        'by the side of', 'right next to', 'just next to', 'close by', 'close beside', 'right by',
+        'right beside', 'in contact with', 'bordering', 'abutting', 'side by side with',
+        'beside of', 'near to', 'next by', 'hugging'),
+    'on_top_of': (
+        'on top of', 'on', 'onto', 'upon', 'atop', 'on the top of', 'sitting on', 'sitting upon',
+        'resting on', 'resting upon', 'standing on', 'placed on', 'lying on', 'laying on',
+        'set on', 'perched on', 'stacked on', 'sitting on top of', 'balanced on', 'supported by',
+        'carried by', 'held by', 'in', 'inside', 'into'),
+    'above': ('above', 'over', 'higher than', 'up from', 'overhead of'),
+    'under': (
+        'under', 'underneath', 'beneath', 'below', 'supporting', 'holding up', 'carrying',
+        'holding', 'bearing', 'lower than', 'down from', 'at the bottom of'),
+    'nearest_to': (
+        'closest to', 'nearest to', 'nearest', 'closest', 'nearer to', 'closer to',
+        'at the shortest distance from', 'the shortest distance from', 'least distant from',
+        'least far from', 'most near to', 'the closest to', 'the nearest to', 'nearest of all to',
+        'closest of all to', 'at the smallest distance from', 'a short distance from',
+        'the least distance from', 'with the least distance to'),
+    'farthest_from': (
+        'farthest from', 'furthest from', 'most distant from', 'farthest away from',
+        'furthest away from', 'far from', 'far away from', 'away from', 'the farthest from',
+        'the furthest from', 'at the greatest distance from', 'at the longest distance from',
+        'the most distant from', 'farther from', 'further from', 'most far from', 'distant from',
+        'the greatest distance from', 'remote from', 'most remote from', 'farther away from',
+        'further away from', 'more distant from', 'further off from', 'farther off from'),
+    'between': (
+        'between', 'in between', 'betwixt', 'flanked by', 'sandwiched between', 'in the middle of',
+        'midway between', 'halfway between', 'amid', 'amidst', 'among', 'between both',
+        'in the middle between', 'placed between', 'situated between', 'in the gap between',
+        'in the space between', 'somewhere between', 'in the centre between',
+        'in the center between', 'sitting between', 'standing between', 'wedged between',
+        'squeezed between', 'located between', 'positioned between'),
+    'at_edge_of': (
+        'at the edge of', 'on the edge of', 'near the edge of', 'by the edge of',
+        'along the edge of', 'at the end of', 'on the end of', 'near the end of',
+        'at the corner of', 'in the corner of', 'on the corner of', 'near the corner of',
+        'at the far end of', 'on the far end of', 'at the rim of', 'on the rim of',
+        'at the border of'),
+}
+#: Relation phrase (word sequence) -> operator.
+RELATION_PHRASES: Dict[Tuple[str, ...], str] = {
+    tuple(phrase.split()): op for op, phrases in RELATION_WORDS.items() for phrase in phrases}
 #: The side forms, built by the parser: "(to|on|at) (the) [far] SIDE [hand] [side] of".
 SIDE_RELATION = {'left': 'left_of', 'right': 'right_of', 'front': 'in_front_of',
                  'back': 'behind'}
@@ -185,7 +192,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'shelf,rack,shelving,ledge,shelf unit,bookshelf,bookcase,wall shelf,plank',
     'kettle,teapot,tea kettle,tea pot,pot',
     'book,novel,notebook,volume,textbook,paperback,hardcover,tome,journal',
-    'vase,urn,jar,pot vase,amphora',
+    'vase,urn,pot vase,amphora',
     'table,desk,counter,countertop,worktop,bench,surface',
     'glass,drinking glass,wine glass,tumbler glass',
     'pan,frying pan,skillet,saucepan,wok',
@@ -231,7 +238,6 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'food': 'apple,orange,banana,lemon,pear,bread,cake,cookie,sandwich,pizza,cereal,ramen,'
             'noodles,egg,cheese,tomato,carrot,donut,muffin,snack,chips,cereal box',
     'drink': 'can,bottle,soda,juice,milk,coffee,tea,water bottle,beer,wine,cola',
-    'beverage': 'can,bottle,soda,juice,milk,coffee,tea,water bottle,beer,wine,cola',
     'container': 'box,bowl,jar,can,bottle,mug,cup,vase,basket,bucket,tin,carton,pot,kettle,'
                  'crate,bag,tub',
     'dishware': 'plate,bowl,mug,cup,dish,saucer,glass',
@@ -247,6 +253,9 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'cookware': 'pan,pot,kettle,wok,saucepan',
     'cylinder': 'can,bottle,mug,cup,glass,jar,tin,canister,tumbler,vase',
 }.items()}
+#: Hypernyms that mean the same as another: alias -> the word whose kinds it shares.
+HYPERNYM_ALIASES: Dict[str, str] = {'beverage': 'drink'}
+HYPERNYMS.update({alias: HYPERNYMS[word] for alias, word in HYPERNYM_ALIASES.items()})
 
 #: Every word the lexicon knows as the name of a kind of thing: a target or anchor noun among
 #: these that no object of the scene is, is absent (NO_MATCH); any other unknown word carries no
