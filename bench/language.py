@@ -8,7 +8,7 @@ baseline row) and by the object graph (``grounding: graph``, the default). Queri
 
 - ``train``: the scene's training sentences (the 3D-target bar: >= 98 % right);
 - ``held-out``: the generator's own held-out wording (other nouns, relation phrases, frames);
-- the probes of ``core/datasets/probes.py``, written in other structures than the training
+- the probes of ``bench/probes.py``, written in other structures than the training
   grammar: (a) ``paraphrase``, (b) ``structure``, (c) ``spatial`` (relations and ordinals in new
   words, reversed counting, between, superlatives), (e) ``negative`` (nothing fits: must be
   NO_MATCH), (f) ``negation`` (negation, "the only ...");

@@ -33,7 +33,8 @@ def test_interfaces_import_together_with_core():
     fields = ReferResult.get_fields_and_field_types()
     expected = {
         'header': 'std_msgs/Header', 'query_id': 'uint64', 'text': 'string', 'status': 'uint8',
-        'message': 'string', 'interpretation': 'string', 'score': 'float',
+        'message': 'string', 'interpretation': 'string', 'confidence': 'float',
+        'score': 'float',
         'pose': 'geometry_msgs/Pose', 'bbox_size': 'geometry_msgs/Vector3',
         'num_gaussians': 'uint32', 'cloud': 'sensor_msgs/PointCloud2',
         'latency': 'builtin_interfaces/Duration', 'encode_ms': 'float', 'field_ms': 'float',

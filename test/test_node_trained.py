@@ -67,7 +67,8 @@ def _ask_held_out(client, scene, means, object_ids):
     for category, text in held_out:
         result = client.refer(text, timeout=30)
         assert result.status == ReferResult.OK, (text, result.message, result.interpretation)
-        assert result.interpretation.endswith(category), (text, result.interpretation)
+        assert f'-> {category}' in result.interpretation, (text, result.interpretation)
+        assert 0.0 < result.confidence <= 1.0
         members = means[object_ids == scene.categories[category]]
         centre = (members.min(axis=0) + members.max(axis=0)) / 2
         position = result.pose.position

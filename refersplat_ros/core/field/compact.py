@@ -94,7 +94,7 @@ def _mlp_columns(mlp: torch.nn.Sequential, inputs: Tensor) -> Tensor:  # [n, C_i
     return out
 
 
-def training_tables(field: ReferringField, rows: slice = slice(None)) -> TrainingTables:
+def training_tables(field: ReferringField, rows=slice(None)) -> TrainingTables:  # slice | [R]
     """Compute the compact tables of ``field`` (of the Gaussians ``rows``) with autograd.
 
     Training calls it once per step; gradients reach the referring features and MLP2/MLP3
@@ -125,21 +125,26 @@ def _squared_norms(weight: Tensor, bias: Tensor, columns: Tensor) -> Tensor:
 
 
 def inference_cache(field: ReferringField, chunk: int = 1 << 18,
-                    dtype: str = 'float32') -> CompactTables:
+                    dtype: str = 'float32', rows: Optional[Tensor] = None) -> CompactTables:
     """Compute the compact tables of ``field`` for serving (``chunk`` rows at a time, no grad).
 
     ``dtype`` ('float32' or 'float16', ``TABLE_DTYPES``) is how the [N, 129] table
     is stored: 16 bits halve its memory and the bytes a query reads; each block is widened to
     float32 in the CPU cache before its products, so only the table's rounding differs
     (``mean`` and ``sq_norm`` stay float32). On this CPU the pass is compute-bound: float16 saved
-    memory but not time (docs/BENCHMARKS.md#query-latency, field-f16 rows).
+    memory but not time (docs/BENCHMARKS.md#query-latency, field-f16 rows). ``rows`` (int64
+    indices [R]): the tables of those Gaussians only, in that order; ``response_only`` then
+    answers for them, with PCMI's text positions pooled over those rows instead of all N (the
+    soft grounding's per-object sample: the rows where the scene's objects are).
     """
     if dtype not in TABLE_DTYPES:
         raise ValueError(f'table dtype must be one of {sorted(TABLE_DTYPES)}, got {dtype!r}')
     with torch.no_grad():
         parts, means, sq_norms = [], [], []
-        for start in range(0, field.num_gaussians, chunk):
-            tables = training_tables(field, slice(start, start + chunk))
+        total = field.num_gaussians if rows is None else int(rows.numel())
+        for start in range(0, total, chunk):
+            part_rows = slice(start, start + chunk) if rows is None else rows[start:start + chunk]
+            tables = training_tables(field, part_rows)
             means.append(tables.mean)
             sq_norms.append(tables.sq_norm)
             part = (tables.hidden if tables.positions is None

@@ -44,6 +44,9 @@ from refersplat_ros.core.scene.gaussians import GaussianScene
 from refersplat_ros.core.scene.objects import SceneObjects
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 
+#: Gaussians per object (its best seen) whose field response is the soft grounding's evidence.
+OBJECT_FIELD_SAMPLE = 64
+
 logger = logging.getLogger(__name__)
 
 
@@ -65,10 +68,11 @@ def timed(timings: Dict[str, float], stage: str):
     """Record the milliseconds the ``with`` block took as ``timings[stage]``.
 
     Nothing is recorded when the block raises: a stopped query reports the stages it finished.
+    A stage timed twice adds up (the graph path's encoding, then its grounding after the field).
     """
     start = time.perf_counter()
     yield
-    timings[stage] = (time.perf_counter() - start) * 1e3
+    timings[stage] = timings.get(stage, 0.0) + (time.perf_counter() - start) * 1e3
 
 
 @dataclass
@@ -172,6 +176,7 @@ class ReferringModel:
         self.grounding.validate()
         self.grounder: Optional[Grounder] = None
         self._summaries: Dict[tuple, tuple] = {}  # (object, settings) -> _object_summary
+        self._object_rows = None  # the field's tables of a sample of each object's Gaussians
         if objects is not None and objects.num_objects:
             objects.validate(scene.num_gaussians)
             graph = ObjectGraph.build(objects, self._means, self._colors, self._opacities,
@@ -421,13 +426,40 @@ class ReferringModel:
         return replace(base, scores=np.full(len(base.indices), score, np.float32),
                        instances=[best])
 
+    @torch.no_grad()
+    def object_field(self, words: torch.Tensor) -> np.ndarray:  # [L, D] -> [M]
+        """Return the field's mean response probability over a sample of each graph object.
+
+        The soft grounding's learned evidence (docs/LANGUAGE.md#grounding): the paper's field
+        asked only where the objects are, ``OBJECT_FIELD_SAMPLE`` of each object's best-seen
+        Gaussians, so its cost does not grow with the scene (tables built on first use).
+        """
+        if self._object_rows is None:
+            rows, owners = [], []
+            seen = None if self.visibility is None else self.visibility.weight
+            for k, obj in enumerate(self.grounder.graph.objects):
+                members = obj.members
+                if seen is not None and members.size > OBJECT_FIELD_SAMPLE:
+                    members = members[np.argsort(-seen[members], kind='stable')]
+                rows.append(members[:OBJECT_FIELD_SAMPLE])
+                owners.append(np.full(len(rows[-1]), k))
+            rows = np.concatenate(rows)
+            tables = inference_cache(self.field, rows=torch.as_tensor(rows, device=self.device))
+            self._object_rows = (tables, rows, np.concatenate(owners), len(self.grounder.graph))
+        tables, _, owners, count = self._object_rows
+        probabilities = torch.sigmoid(response_only(self.field, words, tables)).cpu().numpy()
+        totals = np.bincount(owners, probabilities.astype(np.float64), minlength=count)
+        return totals / np.maximum(np.bincount(owners, minlength=count), 1)
+
     def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
         stage('encoding')
         with timed(timings, 'encode'), torch.no_grad():
-            self.encoder.encode(text)  # QueryError (INVALID_QUERY) when no word piece is left
-            grounded = self.grounder.ground(text, camera)
-        timings['field'] = 0.0
+            words = self.encoder.encode(text)  # QueryError (INVALID_QUERY): no word piece left
+        with timed(timings, 'field'), torch.no_grad():
+            field = self.object_field(words) if self.grounding.field_weight > 0 else None
+        with timed(timings, 'encode'):
+            grounded = self.grounder.ground(text, camera, field)
         stage('selecting')
         config = selection or SelectionConfig()
         with timed(timings, 'select'):

@@ -12,16 +12,19 @@ evidence, and no unknown word or unresolved anchor vetoes the answer:
   the support plane under the objects, the back of the scene) and is otherwise dropped, said in
   the interpretation, at a cost in confidence;
 - the **known sentences**: the cosine of the query with each object's training sentences (the
-  nearest-training-sentence lookup), weighted by ``sentence_weight``.
+  nearest-training-sentence lookup), weighted by ``sentence_weight``;
+- the **referring field** (the paper's learned signal, when the caller gives it): the mean
+  response probability of a sample of each object's Gaussians, weighted by ``field_weight``.
 
-``logit(o) = sum of log(factor) + sentence_weight * cosine(o)``; the answer is the object with the
-highest logit; its **confidence** is its softmax probability over the objects at ``temperature``
-times ``dropped_penalty`` per phrase said but not used. NO_MATCH only when what was asked is
-clearly absent: a known kind that no object is, a stated colour no such object has, an ordinal
-beyond the count, a relation to a resolved anchor that holds for no candidate, an anchor of a
-known kind that is not here. AMBIGUOUS when the best two logits are closer than
-``-log(1 - ambiguity_margin)``. Shortcuts first: a query equal in meaning to a known training
-sentence (cosine >= ``verbatim_similarity``) or exactly one object's own name names that object.
+``logit(o) = sum of log(factor) + sentence_weight * cosine(o) + field_weight * field(o)``; the
+answer is the object with the highest logit; its **confidence** is its softmax probability over the
+objects at ``temperature`` times ``dropped_penalty`` per phrase said but not used. NO_MATCH only
+when what was asked is clearly absent: a known kind that no object is, a stated colour no such
+object has, an ordinal beyond the count, a relation to a resolved anchor that holds for no
+candidate, an anchor of a known kind that is not here. AMBIGUOUS when the best two logits are
+closer than ``-log(1 - ambiguity_margin)``. Shortcuts first: a query equal in meaning to a known
+training sentence (cosine >= ``verbatim_similarity``) or exactly one object's own name names that
+object.
 """
 from dataclasses import dataclass, field
 import logging
@@ -68,6 +71,8 @@ class GroundingConfig:
         temperature: Softmax temperature of the confidence.
         dropped_penalty: Confidence factor per phrase said but not used (an unknown word, an
             anchor that names nothing here).
+        field_weight: Weight of the referring field's mean response probability per object
+            (0: the field is not asked, no field pass per query).
     """
 
     grounding: str = 'graph'
@@ -80,6 +85,7 @@ class GroundingConfig:
     miss: float = 0.05
     temperature: float = 0.5
     dropped_penalty: float = 0.7
+    field_weight: float = 1.0
 
     def validate(self) -> None:
         if self.grounding not in GROUNDINGS:
@@ -94,6 +100,8 @@ class GroundingConfig:
         if not (isinstance(self.sentence_weight, (int, float))
                 and 0.0 <= self.sentence_weight <= 100.0):
             raise ValueError(f'sentence_weight must be in [0, 100], got {self.sentence_weight!r}')
+        if not (isinstance(self.field_weight, (int, float)) and 0.0 <= self.field_weight <= 100.0):
+            raise ValueError(f'field_weight must be in [0, 100], got {self.field_weight!r}')
         if not (isinstance(self.temperature, (int, float)) and 0.01 <= self.temperature <= 100):
             raise ValueError(f'temperature must be in [0.01, 100], got {self.temperature!r}')
         if self.miss <= 0.0:
@@ -281,8 +289,13 @@ class Grounder:
         return _sizes(phrase.sizes, out, self.graph.objects)
 
     # ---------------------------------------------------------------- the program
-    def ground(self, text: str, camera: Optional[Camera] = None) -> Grounding:
-        """Ground one query (never raises on any text: unreadable text is a NO_MATCH)."""
+    def ground(self, text: str, camera: Optional[Camera] = None,
+               field: Optional[np.ndarray] = None) -> Grounding:
+        """Ground one query (never raises on any text: unreadable text is a NO_MATCH).
+
+        ``field``: the referring field's mean response probability of each object [M] (the
+        caller's: ``ReferringModel`` samples each object's Gaussians), or None.
+        """
         parsed = parse_query(text)
         frame = self.graph.frame(camera)
         placed = self.graph.placed(frame)
@@ -317,6 +330,9 @@ class Grounder:
                              message=evidence.veto, parsed=parsed, unnamed=evidence.unnamed,
                              confidence=evidence.veto_confidence, dropped=evidence.dropped)
         logits = np.log(np.maximum(evidence.scores, 1e-30)) + cfg.sentence_weight * sims
+        if field is not None and cfg.field_weight > 0:
+            logits = logits + cfg.field_weight * np.nan_to_num(
+                np.clip(np.asarray(field, np.float64), 0.0, 1.0))
         shifted = (logits - logits.max()) / cfg.temperature
         probs = np.exp(shifted) / np.exp(shifted).sum()
         order = [int(k) for k in np.argsort(-logits, kind='stable')]

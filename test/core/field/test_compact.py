@@ -127,3 +127,15 @@ def test_training_form_in_float32_and_the_gtcl_anchor():
                                torch.nn.functional.normalize(reference.enhanced[0], dim=0))
     with pytest.raises(ValueError, match='no expression'):
         respond_compact(field, [], training_tables(field))
+
+
+def test_tables_of_chosen_rows_answer_for_those_rows():
+    # without PCMI's text positions (pooled over every row) a row's response is its own
+    field, gen = _random_field(700, 4, {'use_pcmi': False})
+    rows = torch.tensor([650, 3, 3, 299, 0, 512])
+    with torch.no_grad():
+        words = torch.randn(6, 24, generator=gen)
+        full = response_only(field.double(), words.double(), inference_cache(field.double()))
+        part = response_only(field.double(), words.double(),
+                             inference_cache(field.double(), chunk=4, rows=rows))
+    torch.testing.assert_close(part, full[rows], rtol=1e-9, atol=1e-9 * full.abs().max())

@@ -14,6 +14,7 @@ this test would catch its breaking.
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
@@ -99,6 +100,29 @@ def test_graph_answers_equal_the_per_query_selection(trained_hard_tiny):
             box = instance_of(objects[index].members, model._means, score, config)
             np.testing.assert_array_equal(outcome.candidates[0].instance.center, box.center)
     assert len(model._summaries) <= 2 * len(objects)
+
+
+def test_object_field_is_the_field_on_a_sample_of_each_object(trained_hard_tiny):
+    """The soft grounding's field evidence: the full field's mean over each object's sample."""
+    data, manifest, result = trained_hard_tiny
+    model = ReferringModel.load(data / manifest['point_cloud'], result.last_checkpoint,
+                                device='cpu')
+    labels = [o.label for o in model.grounder.graph.objects]
+    train = [e for e in manifest['expressions'] if e['split'] == 'train']
+    own_best, same_best, gaps = 0, 0, []
+    for expression in train:
+        words = model.encoder.encode(expression['sentence'])
+        per_object = model.object_field(words)
+        _, rows, owners, count = model._object_rows
+        full = torch.sigmoid(model.response(expression['sentence'])).numpy()
+        expected = np.bincount(owners, full[rows], minlength=count) / np.bincount(owners)
+        assert per_object.shape == (count,) and ((0 <= per_object) & (per_object <= 1)).all()
+        gaps.append(np.abs(per_object - expected).mean())
+        same_best += int(np.argmax(per_object)) == int(np.argmax(expected))
+        own_best += labels[int(np.argmax(per_object))] == expression['category']
+    # text positions pooled over the objects' samples, not all N: close to the full field
+    assert same_best >= 0.9 * len(train) and np.mean(gaps) < 0.05, (same_best, np.mean(gaps))
+    assert own_best >= 0.7 * len(train)  # the field knows its training sentences' objects
 
 
 @pytest.mark.parametrize('table_dtype', ['float16'])

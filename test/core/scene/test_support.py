@@ -7,12 +7,12 @@ from refersplat_ros.core.scene.support import support_up
 
 
 def _angle(a, b) -> float:
-    return math.degrees(math.acos(min(1.0, abs(float(np.dot(a, b)) / np.linalg.norm(a)
-                                             / np.linalg.norm(b)))))
+    cos = abs(float(np.dot(a, b))) / float(np.linalg.norm(a) * np.linalg.norm(b))
+    return math.degrees(math.acos(min(1.0, cos)))
 
 
 def _counter(rng, up):
-    """A counter top (plane through the origin with normal ``up``), a wall and clutter."""
+    """Return a counter top (plane through 0 with normal ``up``), a wall and clutter."""
     up = np.asarray(up, np.float64) / np.linalg.norm(up)
     a = np.cross(up, [1.0, 0.0, 0.0])
     a /= np.linalg.norm(a)
