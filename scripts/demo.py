@@ -109,11 +109,38 @@ def _trained_relational(dataset, count: int):
     return picked
 
 
+def _on_the_table(dataset):
+    """Return an annotator-style query that names the table (no annotated object).
+
+    An object standing on the table told apart from one of its kind and colour stacked on
+    another object ("the green ball that sits on the table, not the one on top of the yellow
+    box"), else any object standing on the table by its name and the table.
+    """
+    objects = (dataset.manifest or {}).get('objects', [])
+    by_id = {o['id']: o for o in objects}
+    standing = [o for o in objects if o.get('support', 0) == 0]
+    for upper in objects:
+        support = by_id.get(upper.get('support', 0))
+        if support is None:
+            continue
+        twins = [o for o in standing if (o['shape'], o['colour']) ==
+                 (upper['shape'], upper['colour'])]
+        if len(twins) == 1:
+            return [(f"the {upper['colour']} {upper['shape']} that sits on the table, not the "
+                     f"one on top of the {support['colour']} {support['shape']}",
+                     twins[0]['category'], 'annotator, table')]
+    if standing:
+        return [(f"the {standing[0]['colour']} {standing[0]['shape']} standing on the table",
+                 standing[0]['category'], 'annotator, table')]
+    return []
+
+
 def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int = 2):
     """Return the demo's queries: names, trained wording, held-out wording, nonsense.
 
     Objects by name, relational training expressions, the held-out test expressions round-robin
-    over their types, then one query matching nothing.
+    over their types, an annotator-style sentence that mentions the table (not an annotated
+    object: docs/LANGUAGE.md#grounding), then one query matching nothing.
 
     Returns:
         list of (text, category or None, kind).
@@ -134,7 +161,7 @@ def demo_queries(scene_dir: Path, limit: int = 4, names: int = 3, trained: int =
         for kind in sorted(by_kind):
             if by_kind[kind] and len(queries) < limit:
                 queries.append(by_kind[kind].pop(0))
-    return by_name + queries + [(NONSENSE_QUERY, None, 'none')]
+    return by_name + queries + _on_the_table(dataset) + [(NONSENSE_QUERY, None, 'none')]
 
 
 def mask_view(scene_dir: Path):

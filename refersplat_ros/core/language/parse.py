@@ -746,13 +746,16 @@ def correct_spelling(tokens: List[str]) -> List[str]:
 
 
 def _negated_before(items: Sequence[_Mark]) -> bool:
-    """Tell whether 'not' precedes the next mark with only copulas between."""
+    """Tell whether 'not' precedes the next mark with only copulas between.
+
+    "not the one on top of the box" too: "one" stands for the target.
+    """
     for m in reversed(items):
         if m.kind == 'neg':
             return True
         if m.kind == 'word' and m.value in ('is', 'are', 'was', 'be', 'that', 'which', 'the',
                                             'a', 'an', 'placed', 'located', 'sitting',
-                                            'standing'):
+                                            'standing', 'one', 'ones'):
             continue
         if m.kind == 'clause':
             continue

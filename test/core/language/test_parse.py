@@ -43,6 +43,8 @@ from refersplat_ros.core.language.parse import parse_query, tokenize
     ('the cup near the white plate and the black box',
      'target: cup; next to: black box; next to: white plate'),
     ('a blue mug standing between two white plates', 'target: blue mug; between: white plate'),
+    ('the green ball that sits on the table, not the one on top of the yellow box',
+     'target: green ball; on top of: table; not on top of: yellow box'),
 ])
 def test_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
