@@ -48,14 +48,18 @@ def test_demo_queries_cover_each_expression_type(tiny_scene):
     for text, category, _ in trained:
         split, family = forms[(text, category)]
         assert split == 'train' and family in ('relation', 'ordinal')
-    kinds = [kind for _, _, kind in queries[5:-1]]
-    assert len(queries) == 10 and queries[-1] == (NONSENSE_QUERY, None, 'none')
-    assert len({text for text, _, _ in queries}) == 10
+    kinds = [kind for _, _, kind in queries[5:-2]]
+    assert len(queries) == 11 and queries[-1] == (NONSENSE_QUERY, None, 'none')
+    assert len({text for text, _, _ in queries}) == 11
     assert len(kinds) == 4 and set(kinds) <= {'held-out attribute', 'held-out spatial',
                                               'held-out distractor'}
     assert len(set(kinds)) >= 2                   # one of each type present, round-robin
-    for text, category, _ in queries[5:-1]:
+    for text, category, _ in queries[5:-2]:
         assert forms[(text, category)][0] == 'test'
+    # an annotator-style sentence that mentions the table (not an annotated object)
+    text, category, kind = queries[-2]
+    standing = {o['category'] for o in manifest['objects'] if o['support'] == 0}
+    assert kind == 'annotator, table' and 'on the table' in text and category in standing
 
 
 def test_judge_marks_right_and_wrong_answers():
