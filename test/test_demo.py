@@ -164,7 +164,7 @@ def test_demo_prints_table_and_writes_pictures_and_clouds(tiny_scene, ros_env, r
         env=ros_env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = (out / 'results.txt').read_text().splitlines()
-    assert table[0].split()[:4] == ['query', 'kind', 'status', 'score'] and len(table) == 2 + 10
+    assert table[0].split()[:4] == ['query', 'kind', 'status', 'score'] and len(table) == 2 + 11
     assert 'nearest object' in table[0] and 'right' in table[0]
     assert table == proc.stdout.strip().split('\n\n')[0].splitlines()
     object_1 = next(o['category'] for o in json.loads(
