@@ -106,7 +106,13 @@ _ROWS = (
               "(names, colours, relations, ordinals; docs/LANGUAGE.md); 'field': the referring "
               'field alone (the paper)'),
     Parameter('language.ambiguity_margin', 0.15, 'the best object must lead the next by this '
-              'fraction of its score, else the answer is AMBIGUOUS', float_range=(0.0, 1.0)),
+              'fraction of its score, else the answer is AMBIGUOUS', float_range=(0.0, 0.99)),
+    Parameter('language.sentence_weight', GroundingConfig.sentence_weight, 'weight of the '
+              "query's cosine with each object's training sentences in the soft grounding",
+              float_range=(0.0, 100.0)),
+    Parameter('language.field_weight', GroundingConfig.field_weight, 'weight of the referring '
+              "field's response on each object in the soft grounding; 0 = no field pass",
+              float_range=(0.0, 100.0)),
     Parameter('query.max_chars', 512, 'longer queries are INVALID_QUERY',
               int_range=(1, 100_000)),
     Parameter('query.queue_size', 4, 'queries waiting beyond this are DROPPED (a served query '
@@ -156,7 +162,9 @@ class NodeSettings:
             metric_scale=get('metric_scale'))
         #: Grounding of every query; the same object until a ``language.*`` value changes.
         self.grounding = GroundingConfig(grounding=get('language.grounding'),
-                                         ambiguity_margin=get('language.ambiguity_margin'))
+                                         ambiguity_margin=get('language.ambiguity_margin'),
+                                         sentence_weight=get('language.sentence_weight'),
+                                         field_weight=get('language.field_weight'))
 
     def __getitem__(self, name: str):
         """Return the value of parameter ``name``."""
