@@ -100,3 +100,19 @@ def test_config_ranges():
                 dict(dropped_penalty=1.5)):
         with pytest.raises(ValueError):
             GroundingConfig(**bad).validate()
+
+
+def test_never_raises_on_rambling_typos_or_other_languages(counter):
+    import random
+    import string
+    words = ('the a red can on table with not left of right behind second last only and , . '
+             'it that one board apple sits is standing what under wall edge end counter zxq '
+             'über 你好 ☃ isnt nearest to me between both um uh like').split()
+    rng = random.Random(0)
+    for i in range(300):
+        if i % 3 == 0:
+            text = ''.join(rng.choice(string.printable) for _ in range(rng.randint(0, 60)))
+        else:
+            text = ' '.join(rng.choice(words) for _ in range(rng.randint(0, 25)))
+        result = counter.ground(text)
+        assert result.status in (OK, AMBIGUOUS, NO_MATCH) and 0.0 <= result.confidence <= 1.0
