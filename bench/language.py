@@ -253,8 +253,9 @@ def summarise(rows: list) -> list:
             if kind == 'all held-out':  # the Ref-Synth suite: generated and hand-written
                 chosen = [r for r in records if r['mode'] == mode
                           and r['kind'] not in ('train',) + NEGATIVE_KINDS + BLIND_KINDS]
-            elif kind == 'all blind':
-                chosen = [r for r in records if r['mode'] == mode and r['kind'] in BLIND_KINDS]
+            elif kind == 'all blind':  # the blind sets' positives
+                chosen = [r for r in records if r['mode'] == mode and r['kind'] in BLIND_KINDS
+                          and r['kind'] not in NEGATIVE_KINDS]
             else:
                 chosen = [r for r in records if r['kind'] == kind and r['mode'] == mode]
             if not chosen:
