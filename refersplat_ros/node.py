@@ -118,12 +118,22 @@ class ReferSplatNode(LifecycleNode):
             feedback_pub_qos_profile=ACTION_FEEDBACK_QOS)
         self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene)
         self.create_service(Trigger, topics.CLEAR, self._on_clear)
+        # Camera messages are validated on arrival (live_camera.py): an invalid one is dropped,
+        # counted (diagnostics ``camera_dropped``) and logged, never stored.
         if self._settings['camera.info_topic']:
-            self.create_subscription(CameraInfo, self._settings['camera.info_topic'],
-                                     self._camera.add_info, CAMERA_QOS)
+            self.create_subscription(
+                CameraInfo, self._settings['camera.info_topic'],
+                lambda msg: self._camera_input(self._camera.add_info(msg)), CAMERA_QOS)
         if self._settings['camera.pose_topic']:
-            self.create_subscription(PoseStamped, self._settings['camera.pose_topic'],
-                                     self._camera.add_pose, CAMERA_QOS)
+            self.create_subscription(
+                PoseStamped, self._settings['camera.pose_topic'],
+                lambda msg: self._camera_input(self._camera.add_pose(msg)), CAMERA_QOS)
+
+    def _camera_input(self, dropped):
+        """Log (throttled) why a camera message was dropped; ``dropped`` is None if kept."""
+        if dropped:
+            self.get_logger().warning(f'{dropped} ({self._camera.dropped} dropped so far)',
+                                      throttle_duration_sec=5.0)
 
     # ------------------------------------------------------------------ lifecycle transitions
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -384,6 +394,7 @@ class ReferSplatNode(LifecycleNode):
             'last_status': stats['last_status'],
             'last_latency_ms': f"{stats['last_latency_ms']:.2f}",
             'camera': self._camera.describe(),
+            'camera_dropped': str(self._camera.dropped),
             'tracking': tracker.describe(),
             'tracking_renders': str(tracker.renders),
             'last_tracking_render_ms': f'{tracker.last_render_ms:.2f}',

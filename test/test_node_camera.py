@@ -309,3 +309,48 @@ def test_invalid_output_transform_is_a_clear_configure_error(
     assert listener.spin(lambda: listener.results(), 20)
     assert listener.results()[-1].status == ReferResult.NOT_READY
     assert node.stop() == 0, node.output()
+
+
+def _diagnostic(listener, key):
+    """Return the value of ``key`` in the node's newest diagnostics ('' before any)."""
+    for array in reversed(listener.got['diagnostics']):
+        for status in array.status:
+            for value in status.values:
+                if value.key == key:
+                    return value.value
+    return ''
+
+
+def test_a_camera_with_a_negative_stamp_is_dropped_and_never_fails_a_query(
+        rclpy_context, ros_processes, handmade):
+    from refersplat_ros.msg import ReferResult
+
+    node = _start(ros_processes, handmade)
+    listener = Listener(rclpy_context)
+    feed = CameraFeed(listener)
+    listener.wait_for_node()
+    feed.wait()
+    camera = _camera((0.9, -0.7, 0.6))
+    bad_info, bad_pose = _msgs(camera, 3.0)
+    bad_info.header.stamp.sec = bad_pose.header.stamp.sec = -5
+    # dropped on arrival, counted; best effort may lose some, so publish until both are counted
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline and int(_diagnostic(listener, 'camera_dropped') or 0) < 2:
+        feed.publish(bad_info, bad_pose)
+        listener.spin(lambda: False, 0.3)
+    assert int(_diagnostic(listener, 'camera_dropped')) >= 2, node.output()
+    assert _diagnostic(listener, 'camera') == 'none'  # nothing was stored
+    assert node.wait_for_output('negative stamp', 10), node.output()
+    # then a valid camera: the next query is answered in it
+    assert feed.until_node_has_it(*_msgs(camera, 4.0)), node.output()
+    listener.send('the red mug')
+    assert listener.spin(lambda: listener.results() and all(_views(listener, 4.0)), 20), \
+        node.output()
+    result = listener.results()[-1]
+    assert (result.status, result.message) == (ReferResult.OK, ''), result.message
+    # a bad pose after it changes nothing: the next query still uses the valid camera
+    feed.pose.publish(bad_pose)
+    listener.send('the red mug')
+    assert listener.spin(lambda: len(listener.results()) == 2, 20), node.output()
+    assert listener.results()[-1].status == ReferResult.OK, listener.results()[-1].message
+    assert node.stop() == 0, node.output()
