@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.ros_harness import DomainLease, REPO_ROOT, require_ros, ros_environment, RosProcess
+from helpers.trained_runs import TrainingWorker
 
 # The network rule applies to this test process too (in-process rclpy participants): set it
 # before any test can call rclpy.init(). Logs of in-process participants go to a private folder.
@@ -21,6 +22,48 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 # two spinning threads on two cores, any other busy process slowed small torch ops ~40x, the
 # suite's in-process training and queries with them.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+#: Session fixture of a shared trained run -> its job in ``helpers.trained_runs``.
+TRAINED_RUN_FIXTURES = {'tiny_trained_scene': 'tiny', 'tiny_names_run': 'tiny-names',
+                        'hard_tiny_run': 'hard-tiny'}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the tests of the last-trained run (hard-tiny) last: the runs train meanwhile."""
+    last = [item for item in items if 'hard_tiny_run' in getattr(item, 'fixturenames', ())]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
+@pytest.fixture(scope='session', autouse=True)
+def trained_runs(request, tmp_path_factory):
+    """Start training the runs the selected tests need in one background process."""
+    jobs = {job for name, job in TRAINED_RUN_FIXTURES.items()
+            if any(name in getattr(item, 'fixturenames', ()) for item in request.session.items)}
+    worker = TrainingWorker(tmp_path_factory.mktemp('trained_runs'), jobs)
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope='session')
+def tiny_trained_scene(trained_runs):
+    """Return ``make_trained_scene`` of the tiny preset, 500 steps (a TrainedScene; read only)."""
+    return trained_runs.result('tiny')
+
+
+@pytest.fixture(scope='session')
+def tiny_names_run(trained_runs):
+    """Return a names-only field (60 steps) on ``tiny_trained_scene``'s scene (a TrainResult)."""
+    return trained_runs.result('tiny-names')
+
+
+@pytest.fixture(scope='session')
+def hard_tiny_run(trained_runs):
+    """Return the hard-tiny preset trained with the default recipe, capped at 1500 steps.
+
+    (scene folder, manifest, TrainResult); do not modify, copy the run first.
+    """
+    return trained_runs.result('hard-tiny')
 
 
 @pytest.fixture

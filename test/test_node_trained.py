@@ -13,11 +13,11 @@ from test_node import Listener, NODE
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
+def trained(tiny_trained_scene):
+    """Return the session's tiny trained scene (trained in the background: conftest.py)."""
     require_ros()
     from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
-    from helpers.trained_scene import make_trained_scene
-    scene = make_trained_scene(tmp_path_factory.mktemp('trained'), steps=500)
+    scene = tiny_trained_scene
     dataset = load_referring_dataset(scene.data_dir)
     from refersplat_ros.core.scene.gaussian_io import load_scene
     means = load_scene(scene.scene_path).means.numpy()
@@ -77,18 +77,17 @@ def _ask_held_out(client, scene, means, object_ids):
 
 
 def test_held_out_wording_and_a_names_only_field(rclpy_context, ros_processes, trained,
-                                                 tmp_path):
+                                                 tiny_names_run):
     """Held-out sentences are answered through the node, also from a names-only field.
 
     The generator's held-out wording (other nouns, relation phrases, frames) is asked of the
-    node with the full field and with a field trained on the category names alone.
+    node with the full field and with a field trained on the category names alone (60 steps,
+    ``tiny_names_run``).
     """
     from refersplat_ros.client import ReferClient
-    from refersplat_ros.core.train.trainer import train, TrainConfig
 
     scene, means, object_ids = trained
-    names_run = train(TrainConfig(data=scene.data_dir, out=tmp_path / 'names', steps=60,
-                                  names_only=True, progress=False))
+    names_run = tiny_names_run
     from refersplat_ros.core.field.checkpoint import load_checkpoint
     assert not any(load_checkpoint(names_run.last_checkpoint).objects.sentences)
     listener = Listener(rclpy_context)

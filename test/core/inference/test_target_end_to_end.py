@@ -11,16 +11,12 @@ between them (docs/RESULTS.md#3d-target). With the selection of the paper (thres
 ranking by probability mass) large objects win: that is what the visibility rule fixes, and
 this test would catch its breaking.
 """
-import json
-
 import numpy as np
 import torch
 import pytest
 
-from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
 from refersplat_ros.core.inference.model import ReferringModel
 from refersplat_ros.core.inference.queries import QueryStatus
-from refersplat_ros.core.train.trainer import train, TrainConfig
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +25,9 @@ MARGIN = 0.01
 
 
 @pytest.fixture(scope='module')
-def trained_hard_tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp('hard_tiny')
-    data = root / 'scene'
-    make_scene(preset_config('hard-tiny', seed=0), data, overwrite=True, progress=False,
-               contact_sheet=False)
-    result = train(TrainConfig(data=data, out=root / 'run', max_steps=1500, progress=False))
-    manifest = json.loads((data / 'manifest.json').read_text())
-    return data, manifest, result
+def trained_hard_tiny(hard_tiny_run):
+    """Return the run trained once per session in the background (helpers/trained_runs.py)."""
+    return hard_tiny_run
 
 
 def test_every_training_sentence_publishes_its_object(trained_hard_tiny):
