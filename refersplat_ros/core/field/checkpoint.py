@@ -24,6 +24,14 @@ Loading checks before allocating: the file must be a regular file within ``max_b
 the file and equals its shape's size; the field's tensors must have the shapes its recorded
 ``field_config`` and Gaussian count give. After loading, NaN/inf field weights (what a diverged
 run saves) are refused: every query of such a field would be NO_MATCH.
+
+The JSON description is validated before use, within documented limits: the safetensors header
+(the description included) is at most ``MAX_HEADER_BYTES`` and nests at most
+``MAX_JSON_DEPTH`` deep (checked by a bracket scan before parsing: a 100,000-deep document is a
+CheckpointError, not a RecursionError); ``step`` is an integer in 0..``MAX_STEP``,
+``scene.num_gaussians`` one in 1..``MAX_GAUSSIANS``, the ``field_config`` sizes in
+1..``MAX_FIELD_DIM``; the objects are bounded as ``core/scene/objects.py`` says
+(``MAX_OBJECTS`` ...). Beyond them loading fails with a CheckpointError naming the entry.
 """
 import dataclasses
 from dataclasses import dataclass, field as dataclass_field
@@ -33,10 +41,12 @@ import logging
 import math
 import os
 from pathlib import Path
+import re
 import struct
 import tempfile
 from typing import Any, Dict, Optional, Union
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -46,6 +56,17 @@ from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, read_regular_file
 from refersplat_ros.core.scene.objects import SceneObjects
 
 logger = logging.getLogger(__name__)
+
+#: Largest safetensors JSON header accepted (bytes), the refersplat description included.
+MAX_HEADER_BYTES = 16 * 2**20
+#: Deepest nesting of arrays and objects accepted in the header and in the description.
+MAX_JSON_DEPTH = 64
+#: Largest recorded ``step``.
+MAX_STEP = 10**12
+#: Largest recorded ``scene.num_gaussians`` (object labels are int32).
+MAX_GAUSSIANS = 2**31 - 1
+#: Largest ``field_config`` size (``text_dim``, ``feature_dim``, ``width``).
+MAX_FIELD_DIM = 2**16
 
 CHECKPOINT_FORMAT = 'refersplat-referring-field'
 CHECKPOINT_VERSION = 1
@@ -229,6 +250,7 @@ def save_checkpoint(
     if objects is not None:
         try:
             objects.validate(field.num_gaussians)
+            SceneObjects.from_meta(objects.to_meta(), objects.labels)  # within the limits
         except ValueError as exc:
             raise CheckpointError(f'checkpoint {path}: objects: {exc}') from exc
         tensors[_OBJECT_LABELS] = torch.from_numpy(objects.labels.astype('int32')).contiguous()
@@ -266,6 +288,10 @@ def save_checkpoint(
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {path}: training_config/extra are not JSON '
                               f'serialisable: {exc}') from exc
+    if len(text) > MAX_HEADER_BYTES // 2 or json_depth(text.encode()) > MAX_JSON_DEPTH:
+        raise CheckpointError(f'checkpoint {path}: the description is over '
+                              f'{MAX_HEADER_BYTES // 2} characters or nests over '
+                              f'{MAX_JSON_DEPTH} deep (it could not be loaded)')
     from safetensors.torch import save as safetensors_save
     data = safetensors_save(tensors, metadata={_META_KEY: text})
     try:
@@ -281,6 +307,36 @@ _DTYPE_BYTES = {'BOOL': 1, 'U8': 1, 'I8': 1, 'F8_E5M2': 1, 'F8_E4M3': 1, 'I16': 
                 'F16': 2, 'BF16': 2, 'I32': 4, 'U32': 4, 'F32': 4, 'I64': 8, 'U64': 8, 'F64': 8}
 
 
+# A JSON string (escapes included): removed before the bracket scan. Linear: no nested choice.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = bytes(range(256)).translate(None, b'[]{}')   # every byte but the brackets
+
+
+def json_depth(text: bytes) -> int:
+    """Return the deepest nesting of arrays and objects in a JSON text, without parsing it.
+
+    Linear in the length; brackets inside strings do not count.
+    """
+    brackets = _JSON_STRING.sub(b'', text).translate(None, _BRACKETS)
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets, np.uint8)
+    delta = np.where((steps == ord('[')) | (steps == ord('{')), 1, -1).astype(np.int32)
+    return int(np.cumsum(delta, dtype=np.int32).max())
+
+
+def _bounded_json(path: Path, text: bytes, what: str):
+    """Parse ``text`` if it nests at most MAX_JSON_DEPTH deep; else CheckpointError."""
+    depth = json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise CheckpointError(f'checkpoint {path}: {what} nests {depth} deep (at most '
+                              f'{MAX_JSON_DEPTH})')
+    try:
+        return json.loads(text.decode('utf-8'))
+    except RecursionError:  # not reached within the depth limit; kept as the last guard
+        raise CheckpointError(f'checkpoint {path}: {what} nests too deep') from None
+
+
 def _read_header(path: Path, data: bytes):
     """Return ``(refersplat description, tensor entries)`` of the safetensors header."""
     if len(data) < 8:
@@ -288,10 +344,16 @@ def _read_header(path: Path, data: bytes):
     (header_len,) = struct.unpack('<Q', data[:8])
     if header_len > len(data) - 8:
         raise CheckpointError(f'checkpoint {path}: truncated or not a safetensors file')
+    if header_len > MAX_HEADER_BYTES:
+        raise CheckpointError(f'checkpoint {path}: safetensors header of {header_len} bytes '
+                              f'(at most {MAX_HEADER_BYTES})')
     try:
-        header = json.loads(data[8:8 + header_len].decode('utf-8'))
-        meta = json.loads(header['__metadata__'][_META_KEY])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        header = _bounded_json(path, data[8:8 + header_len], 'the safetensors header')
+        meta = _bounded_json(path, header['__metadata__'][_META_KEY].encode('utf-8'),
+                             'the refersplat description')
+    except (UnicodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
         raise CheckpointError(f'checkpoint {path}: no refersplat description in the '
                               f'safetensors header (not a referring-field checkpoint)') from exc
     if not isinstance(meta, dict) or meta.get('format') != CHECKPOINT_FORMAT:
@@ -303,7 +365,33 @@ def _read_header(path: Path, data: bytes):
         raise CheckpointError(f'checkpoint {path}: malformed safetensors header')
     entries = {k: v for k, v in header.items() if k != '__metadata__'}
     _check_entries(path, entries, len(data) - 8 - header_len)
+    _check_numbers(path, meta)
     return meta, entries
+
+
+def _bounded_int(value, what: str, low: int, high: int) -> int:
+    """Return ``value`` if it is an integer in low..high; else ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f'{what} is {value!r}, not an integer in {low}..{high}')
+    return value
+
+
+def _check_numbers(path: Path, meta: Dict[str, Any]) -> None:
+    """Check the description's numbers (step, Gaussian count, field sizes) are in range."""
+    try:
+        _bounded_int(meta.get('step'), 'step', 0, MAX_STEP)
+        scene = meta.get('scene')
+        if not isinstance(scene, dict):
+            raise ValueError(f'scene is {type(scene).__name__}, not an object')
+        _bounded_int(scene.get('num_gaussians'), 'scene.num_gaussians', 1, MAX_GAUSSIANS)
+        config = meta.get('field_config')
+        if not isinstance(config, dict):
+            raise ValueError(f'field_config is {type(config).__name__}, not an object')
+        for name in ('text_dim', 'feature_dim', 'width'):
+            if name in config:
+                _bounded_int(config[name], f'field_config.{name}', 1, MAX_FIELD_DIM)
+    except ValueError as exc:
+        raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from None
 
 
 def _check_entries(path: Path, entries: Dict[str, Any], payload: int) -> None:
@@ -339,7 +427,7 @@ def _check_field_shapes(path: Path, meta: Dict[str, Any], entries: Dict[str, Any
         num = int(meta['scene']['num_gaussians'])
         if num <= 0:
             raise ValueError(f'scene.num_gaussians is {num}')
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
     with torch.device('meta'):  # shapes only: nothing is allocated
         expected = {k: tuple(v.shape) for k, v in
@@ -466,7 +554,7 @@ def load_checkpoint(
             visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians),
             objects=_checked_objects(meta.get('objects'), tensors.get(_OBJECT_LABELS),
                                      scene.num_gaussians))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
     _check_finite(path, checkpoint.field_state)
     if means is not None:

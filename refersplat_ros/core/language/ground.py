@@ -207,8 +207,8 @@ class Grounder:
                        else np.zeros((0, 1), np.float32))
         self._word_cache: Dict[str, Dict[str, float]] = {}
         # object names as spoken: 'red-can-2' -> 'red can' (the twin number is not said)
-        self._spoken_names = [re.sub(r'(\s\d+)+$', '', obj.name.replace('-', ' ').replace(
-            '_', ' ').lower()).strip() for obj in graph.objects]
+        self._spoken_names = [re.sub(r'(?=((\s\d+)+))\1(?!$)|(\s\d+)+$', r'\1', obj.name.replace(
+            '-', ' ').replace('_', ' ').lower()).strip() for obj in graph.objects]
         names = sorted({h for obj in graph.objects for h in obj.heads})
         self._names = names
         self._name_vectors = (np.asarray(embed(names), np.float32) if names

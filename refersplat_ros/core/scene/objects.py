@@ -22,6 +22,19 @@ from refersplat_ros.core.scene.cameras import Camera
 #: Label of a Gaussian that belongs to no annotated object.
 NO_OBJECT = -1
 
+# Limits of the objects a checkpoint may record (:meth:`SceneObjects.from_meta`); beyond them
+# loading fails, naming the entry (docs/ROBUSTNESS.md#checkpoint-metadata).
+#: Most annotated objects.
+MAX_OBJECTS = 4096
+#: Most training sentences of one object.
+MAX_SENTENCES_PER_OBJECT = 1024
+#: Longest object name (characters).
+MAX_NAME_CHARS = 256
+#: Longest training sentence (characters).
+MAX_SENTENCE_CHARS = 2048
+#: Largest reference-view width or height (pixels).
+MAX_VIEW_SIDE = 16384
+
 
 def camera_to_dict(camera: Camera) -> dict:
     """JSON form of a camera (intrinsics, world-to-camera rows, name)."""
@@ -31,15 +44,33 @@ def camera_to_dict(camera: Camera) -> dict:
 
 
 def camera_from_dict(data: dict) -> Camera:
-    """Inverse of :func:`camera_to_dict`; raises ValueError on a malformed or non-finite camera."""
+    """Inverse of :func:`camera_to_dict`; raises ValueError on a malformed or non-finite camera.
+
+    Width and height must be integers in 1..``MAX_VIEW_SIDE``, the focal lengths finite and
+    positive, the principal point finite, the name a string of at most ``MAX_NAME_CHARS``.
+    """
     matrix = np.asarray(data['world_to_camera'], dtype=np.float64)
     if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
         raise ValueError('reference view: world_to_camera must be a finite 4x4 matrix')
-    values = [float(data[k]) for k in ('fx', 'fy', 'cx', 'cy')]
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError('reference view: non-finite intrinsics')
-    return Camera(int(data['width']), int(data['height']), *values,
-                  torch.as_tensor(matrix, dtype=torch.float32), str(data.get('name', '')))
+    size = [data[k] for k in ('width', 'height')]
+    for key, value in zip(('width', 'height'), size):
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                not 0 < value <= MAX_VIEW_SIDE:
+            raise ValueError(f'reference view: {key} is {value!r}, not an integer in '
+                             f'1..{MAX_VIEW_SIDE}')
+    values = []
+    for key in ('fx', 'fy', 'cx', 'cy'):
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not math.isfinite(value) or (key in ('fx', 'fy') and value <= 0):
+            raise ValueError(f'reference view: {key} is {value!r}, not a finite '
+                             f"{'positive ' if key in ('fx', 'fy') else ''}number")
+        values.append(float(value))
+    name = data.get('name', '')
+    if not isinstance(name, str) or len(name) > MAX_NAME_CHARS:
+        raise ValueError(f'reference view: name must be a string of at most {MAX_NAME_CHARS} '
+                         'characters')
+    return Camera(*size, *values, torch.as_tensor(matrix, dtype=torch.float32), name)
 
 
 def camera_up(camera: Camera) -> np.ndarray:  # [3]
@@ -115,10 +146,32 @@ class SceneObjects:
 
     @classmethod
     def from_meta(cls, meta: dict, labels) -> 'SceneObjects':
-        """Invert :meth:`to_meta` with the labels tensor; ValueError/KeyError when malformed."""
-        names = [str(n) for n in meta['names']]
-        sentences = [[str(s) for s in group] for group in meta['sentences']]
+        """Invert :meth:`to_meta` with the labels tensor; ValueError/KeyError when malformed.
+
+        Counts and lengths are bounded (``MAX_OBJECTS``, ``MAX_SENTENCES_PER_OBJECT``,
+        ``MAX_NAME_CHARS``, ``MAX_SENTENCE_CHARS``); the error names the entry beyond them.
+        """
+        names = _strings(meta['names'], 'objects.names', MAX_OBJECTS, MAX_NAME_CHARS)
+        groups = meta['sentences']
+        if not isinstance(groups, list) or len(groups) > MAX_OBJECTS:
+            raise ValueError(f'objects.sentences must be a list of at most {MAX_OBJECTS} lists')
+        sentences = [_strings(group, f'objects.sentences[{k}]', MAX_SENTENCES_PER_OBJECT,
+                              MAX_SENTENCE_CHARS) for k, group in enumerate(groups)]
         view = meta.get('reference_view')
         return cls(np.asarray(labels), names, sentences,
                    None if view is None else camera_from_dict(view), meta['up'],
                    str(meta.get('reference_source', 'first frame')))
+
+
+def _strings(values, what: str, most: int, chars: int) -> List[str]:
+    """Return ``values`` if it is a list of at most ``most`` strings of at most ``chars``."""
+    if not isinstance(values, list):
+        raise ValueError(f'{what} is a {type(values).__name__}, not a list')
+    if len(values) > most:
+        raise ValueError(f'{what} has {len(values)} entries (at most {most})')
+    for k, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f'{what}[{k}] is a {type(value).__name__}, not a string')
+        if len(value) > chars:
+            raise ValueError(f'{what}[{k}] has {len(value)} characters (at most {chars})')
+    return list(values)

@@ -253,3 +253,131 @@ def test_objects_that_do_not_fit_are_refused(tmp_path):
     bad = _rewrite(path, tmp_path / 'names.safetensors', edit_header=too_many_names)
     with pytest.raises(CheckpointError, match='object labels outside'):
         load_checkpoint(bad)
+
+
+def _edit_meta(edit):
+    """Return an ``edit_header`` for :func:`_rewrite` that edits the refersplat description."""
+    def edit_header(header):
+        meta = json.loads(header['__metadata__']['refersplat'])
+        edit(meta)
+        header['__metadata__']['refersplat'] = json.dumps(meta)
+    return edit_header
+
+
+def _set(path, value):
+    def edit(meta):
+        *parents, last = path
+        target = meta
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return edit
+
+
+@pytest.mark.parametrize('entry, value, message', [
+    (('step',), float('inf'), r'step is inf, not an integer in 0\.\.'),
+    (('step',), -1, r'step is -1, not an integer'),
+    (('step',), 2.5, r'step is 2\.5, not an integer'),
+    (('step',), '7', r"step is '7', not an integer"),
+    (('scene', 'num_gaussians'), float('inf'), r'scene\.num_gaussians is inf'),
+    (('scene', 'num_gaussians'), 2**40, r'scene\.num_gaussians is 1099511627776'),
+    (('field_config', 'text_dim'), float('-inf'), r'field_config\.text_dim is -inf'),
+    (('field_config', 'width'), 10**12, r'field_config\.width is 1000000000000'),
+])
+def test_recorded_numbers_are_finite_and_in_range(trained, tmp_path, entry, value, message):
+    _, _, _, _, path = trained
+    bad = _rewrite(path, tmp_path / 'bad.safetensors', _edit_meta(_set(entry, value)))
+    with pytest.raises(CheckpointError, match=r'bad\.safetensors: malformed description: '
+                                              + message):
+        load_checkpoint(bad)
+
+
+def _objects_checkpoint(tmp_path):
+    field = ReferringField(torch.randn(9, 3), ReferringFieldConfig(text_dim=8))
+    return save_checkpoint(tmp_path / 'o.safetensors', field, text_encoder_id='x/h8', step=0,
+                           objects=_objects(9))
+
+
+def _grow(key, count, item):
+    def edit(meta):
+        meta['objects'][key] = [item] * count
+        if key == 'names':
+            meta['objects']['sentences'] = [[]] * count
+    return edit
+
+
+@pytest.mark.parametrize('edit, message', [
+    (_grow('names', 4097, 'mug'), r'objects\.names has 4097 entries \(at most 4096\)'),
+    (_set(('objects', 'names'), ['red-mug', 'b' * 257]),
+     r'objects\.names\[1\] has 257 characters \(at most 256\)'),
+    (_set(('objects', 'names'), ['red-mug', ['bowl']]), r'objects\.names\[1\] is a list'),
+    (_set(('objects', 'sentences'), [['s'] * 1025, []]),
+     r'objects\.sentences\[0\] has 1025 entries \(at most 1024\)'),
+    (_set(('objects', 'sentences'), [['the red mug'], ['x' * 2049]]),
+     r'objects\.sentences\[1\]\[0\] has 2049 characters \(at most 2048\)'),
+    (_set(('objects', 'reference_view', 'width'), float('inf')),
+     r'reference view: width is inf, not an integer in 1\.\.16384'),
+    (_set(('objects', 'reference_view', 'height'), 16385), r'reference view: height is 16385'),
+    (_set(('objects', 'reference_view', 'height'), 0), r'reference view: height is 0'),
+    (_set(('objects', 'reference_view', 'fx'), float('nan')),
+     r'reference view: fx is nan, not a finite'),
+    (_set(('objects', 'reference_view', 'fy'), -3.0),
+     r'reference view: fy is -3\.0, not a finite positive'),
+    (_set(('objects', 'reference_view', 'cx'), float('inf')), r'reference view: cx is inf'),
+])
+def test_recorded_objects_are_bounded(tmp_path, edit, message):
+    path = _objects_checkpoint(tmp_path)
+    bad = _rewrite(path, tmp_path / 'bad.safetensors', _edit_meta(edit))
+    with pytest.raises(CheckpointError, match=r'bad\.safetensors: malformed description: '
+                                              + message):
+        load_checkpoint(bad)
+
+
+def test_objects_beyond_the_limits_are_refused_when_saved(tmp_path):
+    from refersplat_ros.core.scene.objects import SceneObjects
+    field = ReferringField(torch.randn(9, 3), ReferringFieldConfig(text_dim=8))
+    long_name = SceneObjects(_objects(9).labels, ['m' * 300, 'bowl'], [[], []], None,
+                             (0.0, 0.0, 1.0))
+    with pytest.raises(CheckpointError, match=r'objects\.names\[0\] has 300 characters'):
+        save_checkpoint(tmp_path / 'bad.safetensors', field, text_encoder_id='x/h8', step=0,
+                        objects=long_name)
+    assert not (tmp_path / 'bad.safetensors').exists()
+
+
+def _raw_header(path, out, text: bytes):
+    """Write ``out`` from ``path`` with the raw JSON header ``text``."""
+    data = path.read_bytes()
+    payload = data[8 + int.from_bytes(data[:8], 'little'):]
+    out.write_bytes(len(text).to_bytes(8, 'little') + text + payload)
+    return out
+
+
+def test_deeply_nested_json_is_a_checkpoint_error_not_a_recursion_error(trained, tmp_path):
+    _, _, _, _, path = trained
+    deep = '[' * 100_000 + ']' * 100_000
+    data = path.read_bytes()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], 'little')])
+    # in the refersplat description (a JSON string inside the header)
+    meta = header['__metadata__']['refersplat']
+    header['__metadata__']['refersplat'] = meta[:-1] + ', "deep": ' + deep + '}'
+    bad = _raw_header(path, tmp_path / 'meta.safetensors', json.dumps(header).encode())
+    with pytest.raises(CheckpointError, match='the refersplat description nests 100001 deep '
+                                              r'\(at most 64\)'):
+        load_checkpoint(bad)
+    # in the safetensors header itself; brackets inside strings do not count
+    text = json.dumps({**header, '__metadata__': {'refersplat': meta + '[[[['}})
+    bad = _raw_header(path, tmp_path / 'header.safetensors',
+                      (text[:-1] + ', "deep": ' + deep + '}').encode())
+    with pytest.raises(CheckpointError, match='the safetensors header nests 100001 deep'):
+        load_checkpoint(bad)
+
+
+def test_the_header_size_is_bounded(trained, tmp_path, monkeypatch):
+    _, _, _, _, path = trained
+    size = int.from_bytes(path.read_bytes()[:8], 'little')
+    monkeypatch.setattr(checkpoint_module, 'MAX_HEADER_BYTES', size - 1)
+    with pytest.raises(CheckpointError, match=f'safetensors header of {size} bytes '
+                                              rf'\(at most {size - 1}\)'):
+        load_checkpoint(path)
+    monkeypatch.setattr(checkpoint_module, 'MAX_HEADER_BYTES', 2 * size + 100)
+    assert load_checkpoint(path).step == 3
