@@ -36,6 +36,8 @@ PSEUDO_MASK_DIR = 'pseudo_masks'
 LAST_CHECKPOINT = 'last.safetensors'
 TRAIN_LOG = 'train_log.csv'
 STEP_CHECKPOINT_GLOB = 'step_*.safetensors'
+#: Most test frames a run record may list.
+MAX_TEST_FRAMES = 100_000
 
 
 def step_checkpoint_name(step: int) -> str:
@@ -90,7 +92,8 @@ def run_info(checkpoint: Union[PathLike, ReferringCheckpoint]) -> RunInfo:
     A checkpoint written outside training (no record) gets the default text encoder.
 
     Raises:
-        CheckpointError: the record is malformed (wrong types, unknown text-encoder settings),
+        CheckpointError: the record is malformed (wrong types, unknown text-encoder settings,
+            a text-encoder setting outside ``SETTING_RANGES``, e.g. ``num_threads`` 100000),
             naming the checkpoint and the entry.
     """
     if not isinstance(checkpoint, ReferringCheckpoint):
@@ -113,6 +116,12 @@ def run_info(checkpoint: Union[PathLike, ReferringCheckpoint]) -> RunInfo:
         test_frames = train.get('test_frames')
         if not isinstance(test_frames, (list, type(None))):
             raise TypeError(f'train.test_frames is {test_frames!r}, not a list')
+        if test_frames is not None and (len(test_frames) > MAX_TEST_FRAMES or not all(
+                isinstance(f, str) and len(f) <= 256
+                or isinstance(f, int) and not isinstance(f, bool) and 0 <= f < 2**31
+                for f in test_frames)):
+            raise ValueError(f'train.test_frames must be at most {MAX_TEST_FRAMES} frame '
+                             'numbers (0..2**31-1) or names (at most 256 characters)')
     except (TypeError, ValueError) as exc:
         raise CheckpointError(f'checkpoint {checkpoint.path}: malformed run record '
                               f'(training_config): {exc}') from exc
@@ -132,4 +141,8 @@ def _text_encoder_config(recorded) -> TextEncoderConfig:
         expected = type(getattr(defaults, key))
         if not isinstance(value, expected) or isinstance(value, bool):
             raise TypeError(f'text_encoder.{key} is {value!r}, not a {expected.__name__}')
-    return TextEncoderConfig(**recorded)
+    config = TextEncoderConfig(**recorded)
+    problem = config.problem()
+    if problem:
+        raise ValueError(f'text_encoder.{problem}')
+    return config

