@@ -21,7 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 
 from refersplat_ros.action import Refer
 from refersplat_ros.core.errors import ReferSplatError
-from refersplat_ros.core.inference.queries import ANSWERED, status_name
+from refersplat_ros.core.inference.queries import ANSWERED, printable, status_name
 from refersplat_ros.msg import ReferResult
 from refersplat_ros.qos import ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS
 from refersplat_ros.topics import REFER_ACTION, under_node
@@ -125,14 +125,15 @@ def format_result(result: ReferResult) -> str:
 
     The interpretation (when the node gives one) follows the query; an answer with a target
     shows its score, pose and box; AMBIGUOUS then lists every candidate (label, score, box
-    centre), best first.
+    centre), best first. Text from the node (message, interpretation, labels: object names from
+    files) is escaped (``queries.printable``); the query and the frame are printed as reprs.
     """
     latency_ms = result.latency.sec * 1e3 + result.latency.nanosec * 1e-6
     lines = [f'status:    {status_name(result.status)}'
-             + (f' ({result.message})' if result.message else ''),
+             + (f' ({printable(result.message)})' if result.message else ''),
              f'query:     {result.text!r} (id {result.query_id})']
     if result.interpretation:
-        lines.append(f'understood: {result.interpretation}')
+        lines.append(f'understood: {printable(result.interpretation)}')
     if result.interpretation or answered(result):
         lines.append(f'confidence: {result.confidence:.2f}')
     lines.append(f'latency:   {latency_ms:.1f} ms (encode {result.encode_ms:.1f}, field '
@@ -148,6 +149,6 @@ def format_result(result: ReferResult) -> str:
         lines.append(f'candidates: {len(result.candidates)}, best first (position = box centre)')
         for rank, candidate in enumerate(result.candidates, start=1):
             c = candidate.pose.position
-            lines.append(f'  {rank}. {candidate.label}  score {candidate.score:.3f}  '
+            lines.append(f'  {rank}. {printable(candidate.label)}  score {candidate.score:.3f}  '
                          f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
     return '\n'.join(lines)

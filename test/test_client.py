@@ -65,3 +65,19 @@ def test_ok_and_no_match_show_the_interpretation_and_no_candidate_list():
     for status in (ReferResult.INVALID_QUERY, ReferResult.NOT_READY, ReferResult.DROPPED,
                    ReferResult.ERROR):
         assert not answered(_result(status))
+
+
+def test_names_and_messages_from_files_are_printed_escaped():
+    from refersplat_ros.client import format_result
+    from refersplat_ros.msg import ReferResult
+
+    result = _result(ReferResult.AMBIGUOUS, message='two \x1b[2Jcans fit', score=0.75,
+                     interpretation='target: can\x07 <- \u202ered can')
+    result.pose.orientation.w = 1.0
+    result.candidates = [_candidate('red can\x1b]0;owned\x07', 0.75, 0.5)]
+    text = format_result(result)
+    assert not any(c in text for c in '\x1b\x07\u202e')
+    lines = text.splitlines()
+    assert lines[0] == 'status:    AMBIGUOUS (two \\x1b[2Jcans fit)'
+    assert lines[2] == 'understood: target: can\\x07 <- \\u202ered can'
+    assert lines[-1].startswith('  1. red can\\x1b]0;owned\\x07  score 0.750')

@@ -9,6 +9,8 @@ The scene and the text encoder default to those recorded in the checkpoint. The 
 the node's (``ReferringModel.query``). Per text one line: the target's Gaussian count, score,
 centroid and time (AMBIGUOUS: the best candidate, then every candidate indented), or the status
 and why there is none; then, indented, how the query was understood when the model says.
+Names, sentences and messages are printed escaped (``queries.printable``: a terminal escape
+sequence in an object name from a file is shown as text, it does not act).
 ``--json`` prints instead one JSON object per text and line (:func:`outcome_record`), and
 nothing else on stdout (logs go to stderr). Exit code 0 when every text got a target (OK or
 AMBIGUOUS), 1 when one did not.
@@ -23,7 +25,7 @@ from refersplat_ros.cli.main import EXIT_NO_MATCH, EXIT_OK
 from refersplat_ros.cli.options import (add_device, add_grounding, add_text_encoder,
                                         text_encoder_config)
 from refersplat_ros.core.errors import DatasetError
-from refersplat_ros.core.inference.queries import ANSWERED, QueryStatus, status_name
+from refersplat_ros.core.inference.queries import ANSWERED, printable, QueryStatus, status_name
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -89,24 +91,25 @@ def _point(values) -> str:
 def format_outcome(outcome) -> str:
     """Return the human-readable lines of one ``QueryOutcome`` (see the module docstring)."""
     if outcome.status not in ANSWERED:
-        lines = [f'{outcome.text!r}: {status_name(outcome.status)} {outcome.message}'
-                 .rstrip()]
+        lines = [f'{outcome.text!r}: {status_name(outcome.status)} '
+                 f'{printable(outcome.message)}'.rstrip()]
     else:
         chosen = outcome.selection
         millis = outcome.timings_ms['encode'] + outcome.timings_ms['field']
         ambiguous = ''
         if outcome.status == QueryStatus.AMBIGUOUS:
-            ambiguous = (f'AMBIGUOUS{f" ({outcome.message})" if outcome.message else ""}, '
+            note = f' ({printable(outcome.message)})' if outcome.message else ''
+            ambiguous = (f'AMBIGUOUS{note}, '
                          f'best of {len(outcome.candidates)}: ')
         lines = [f'{outcome.text!r}: {ambiguous}{len(chosen.indices)} Gaussians, score '
                  f'{chosen.score:.4f}, centroid {_point(chosen.best.centroid)}, '
                  f'{millis:.1f} ms']
         if outcome.status == QueryStatus.AMBIGUOUS:
-            lines += [f'  {rank}. {c.label}: score {c.score:.4f}, centroid '
+            lines += [f'  {rank}. {printable(c.label)}: score {c.score:.4f}, centroid '
                       f'{_point(c.instance.centroid)}'
                       for rank, c in enumerate(outcome.candidates, start=1)]
     if outcome.interpretation:
-        lines.append(f'  understood: {outcome.interpretation}')
+        lines.append(f'  understood: {printable(outcome.interpretation)}')
     if outcome.status in ANSWERED or outcome.status == QueryStatus.NO_MATCH:
         lines.append(f'  confidence: {outcome.confidence:.2f}')
     return '\n'.join(lines)

@@ -94,3 +94,17 @@ def status_name(value: int) -> str:
         return QueryStatus(value).name
     except ValueError:
         return str(value)
+
+
+def printable(text) -> str:
+    r"""Return ``text`` safe to print on a terminal: every non-printable character escaped.
+
+    Object names and sentences come from files; one holding an escape sequence (``ESC [2J``)
+    or another control character would act on the terminal that prints it. Such characters are
+    shown as Python writes them (``\x1b``, ``\n``, ``\u202e``); the rest is unchanged.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return ''.join(c if c.isprintable() else c.encode('unicode_escape').decode('ascii')
+                   for c in text)
