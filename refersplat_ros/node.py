@@ -16,8 +16,9 @@ Every query (topic ``refer_query`` -- ``/refer_query`` without a namespace -- or
 ``msg/ReferResult.msg``; the queue's answers: ``query_worker.py``). All outputs of one query
 share one header (frame = ``frame_id``, stamp = the node clock when the result is made). Action
 goals are validated like the parameters (``top_k`` 0 or 1-64, ``score_threshold`` 0 or
-0.01-0.99; anything else is INVALID_QUERY), and the action's services keep deep histories
-(``refersplat_ros.qos``) so that a burst of goals is answered goal by goal.
+0.01-0.99; anything else is INVALID_QUERY), and the action's services, ``~/clear`` and
+``~/load_scene`` keep deep histories (``refersplat_ros.qos``) so that a burst of goals or calls
+is answered call by call.
 
 SIGINT and SIGTERM are handled alike in every state, configuring included: the node exits with
 status 0 within about a second, after destroying its DDS entities (nothing left in /dev/shm).
@@ -58,7 +59,7 @@ from refersplat_ros.msg import ReferResult
 from refersplat_ros.node_outputs import NodeOutputs
 from refersplat_ros.node_parameters import NodeSettings, PARAMETERS
 from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, CAMERA_QOS, LATCHED,
-                                QUERY_QOS, RESULT_QOS)
+                                QUERY_QOS, RESULT_QOS, SERVICE_QOS)
 from refersplat_ros.query_worker import (failure_reason, IDLE_WAIT_S, Job, QueryWorker,
                                          ShuttingDown)
 from refersplat_ros.srv import LoadScene
@@ -116,8 +117,10 @@ class ReferSplatNode(LifecycleNode):
             result_service_qos_profile=ACTION_SERVICE_QOS,
             cancel_service_qos_profile=ACTION_SERVICE_QOS,
             feedback_pub_qos_profile=ACTION_FEEDBACK_QOS)
-        self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene)
-        self.create_service(Trigger, topics.CLEAR, self._on_clear)
+        # Deep histories here too (qos.py): a burst of calls gets one reply per call.
+        self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene,
+                            qos_profile=SERVICE_QOS)
+        self.create_service(Trigger, topics.CLEAR, self._on_clear, qos_profile=SERVICE_QOS)
         # Camera messages are validated on arrival (live_camera.py): an invalid one is dropped,
         # counted (diagnostics ``camera_dropped``) and logged, never stored.
         if self._settings['camera.info_topic']:

@@ -4,9 +4,10 @@ Importing this module loads only ``rclpy.qos`` (not the node and its torch/open3
 client or the viewer can match the node's profiles cheaply.
 
 Every query is answered exactly once, so nothing on the way may silently overwrite a message:
-the query topic, the result topic and the action's services keep deep histories, and the
-node's own bounded queue (``query.queue_size``) answers overflow with DROPPED. A keep-last-10
-history (the rclpy default for services and actions) lost 9 of 20 goals sent at once.
+the query topic, the result topic, the action's services and the ``~/clear`` and
+``~/load_scene`` services keep deep histories, and the node's own bounded queue
+(``query.queue_size``) answers overflow with DROPPED. A keep-last-10 history (the rclpy default
+for services and actions) lost 9 of 20 goals sent at once.
 """
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -26,6 +27,10 @@ QUERY_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
 ACTION_SERVICE_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.VOLATILE,
                                 history=HistoryPolicy.KEEP_LAST)
+#: The node's ``~/clear`` and ``~/load_scene`` services, on the server and on clients (requests
+#: kept at the server, responses at the client): a burst of calls gets one reply per call.
+SERVICE_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
+                         durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
 #: Action feedback (stages of each goal): deep enough for a burst of goals.
 ACTION_FEEDBACK_QOS = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE,
                                  durability=DurabilityPolicy.VOLATILE,

@@ -276,3 +276,24 @@ def test_unconfigured_node_started_with_a_fifo_answers_at_once(rclpy_context, ro
     assert listener.spin(lambda: listener.results(), 30), node.output()
     assert listener.results()[-1].status == ReferResult.NOT_READY
     assert node.stop() == 0, node.output()
+
+
+def test_50_simultaneous_clears_from_one_client_are_all_answered(
+        rclpy_context, ros_processes, handmade):
+    # The rclpy default (keep-last 10) on ~/clear and ~/load_scene could drop all but 10 of a
+    # burst of calls; both now keep deep histories (qos.SERVICE_QOS) at the server and client.
+    from std_srvs.srv import Trigger
+
+    from refersplat_ros.qos import SERVICE_QOS
+
+    node = _start(ros_processes, handmade)
+    listener = Listener(rclpy_context)
+    client = listener.node.create_client(Trigger, '/refersplat/clear', qos_profile=SERVICE_QOS)
+    assert listener.spin(client.service_is_ready, 30), node.output()
+    calls = [client.call_async(Trigger.Request()) for _ in range(50)]
+    assert listener.spin(lambda: all(f.done() for f in calls), 60), (
+        sum(f.done() for f in calls), node.output())
+    replies = [f.result() for f in calls]
+    assert all(r.success and r.message == 'nothing was being tracked' for r in replies)
+    listener.node.destroy_client(client)
+    assert node.stop() == 0, node.output()
