@@ -255,21 +255,24 @@ class Grounder:
 
     @staticmethod
     def colour_score(colour: str, obj: GraphObject) -> float:
-        """1 when its sentences give it this colour; else from its measured colour."""
+        """1 when its own words give it this colour; else from its measured colour.
+
+        Its own words (name, training target phrases) decide when they name a colour: another
+        basic colour term is not this one ("the red mug" is not the orange mug, "the purple
+        can" not the pink one); a colour without a basic term of its own (cyan) answers to its
+        neighbours ("the blue bowl" for the cyan one, 0.45).
+        """
         if colour in obj.colours:
             return 1.0
+        if obj.colours:
+            return 0.45 if any(_loose(colour, c) for c in obj.colours) else 0.0
         names = [n for n, _ in obj.measured]
         distances = [d for _, d in obj.measured]
-        if obj.colours and not any(frozenset((colour, c)) in lx.COLOUR_NEIGHBOURS
-                                   for c in obj.colours) and names[0] != colour:
-            return 0.0  # its own sentences call it something else
         if names[0] == colour:
             return 0.9
         if names[1] == colour and distances[1] - distances[0] < 15.0:
             return 0.6
-        if frozenset((colour, names[0])) in lx.COLOUR_NEIGHBOURS:
-            return 0.45
-        return 0.0
+        return 0.45 if _loose(colour, names[0]) else 0.0
 
     def match_phrase(self, phrase: NounPhrase) -> Dict[int, float]:
         """Return the objects (graph positions) a noun phrase names, with scores."""
@@ -557,6 +560,12 @@ class Grounder:
             best = max(cands, key=lambda c: sign * key[c])
             return {best: cands[best]}, f"{'most' if sign > 0 else 'least'} {dim}"
         return cands, ''
+
+
+def _loose(a: str, b: str) -> bool:
+    """Tell whether colours a and b are neighbours one of which has no basic term (cyan)."""
+    return (frozenset((a, b)) in lx.COLOUR_NEIGHBOURS
+            and not (a in lx.BASIC_COLOURS and b in lx.BASIC_COLOURS))
 
 
 def _dimension(dim: str, obj: GraphObject) -> float:

@@ -41,6 +41,10 @@ COLOUR_WORDS: Dict[str, str] = {
     'gray': 'grey', 'silver': 'grey', 'grayish': 'grey', 'greyish': 'grey', 'charcoal': 'grey',
     'ebony': 'black', 'jet': 'black', 'blackish': 'black',
 }
+#: The basic colour terms of English (Berlin and Kay): one is not called by another. The
+#: prototypes' other colours (cyan) answer to their neighbours ("light blue" for cyan).
+BASIC_COLOURS = frozenset({'red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink',
+                           'brown', 'white', 'grey', 'black'})
 #: Colour words that are also things ("the orange next to the kettle").
 COLOUR_NOUNS = frozenset({'orange', 'lemon', 'lime', 'cherry', 'plum', 'chocolate', 'cream',
                           'gold', 'silver', 'olive', 'mint', 'salmon', 'rose', 'tangerine'})
@@ -63,6 +67,9 @@ SIZE_WORDS: Dict[str, Tuple[str, int]] = {
     'short': ('height', -1), 'shorter': ('height', -1), 'low': ('height', -1),
     'long': ('length', 1), 'longer': ('length', 1),
 }
+#: Comparatives: "the taller of the two", "the bigger one" pick the extreme of the candidates
+#: (as the superlative does) unless "than" follows (then they are relations).
+COMPARATIVES = frozenset({'bigger', 'larger', 'smaller', 'taller', 'shorter', 'longer'})
 #: Superlative -> (dimension, direction) as SIZE_WORDS; 'top' ranks by height of the top.
 SUPERLATIVES: Dict[str, Tuple[str, int]] = {
     'smallest': ('volume', -1), 'tiniest': ('volume', -1), 'littlest': ('volume', -1),
@@ -122,7 +129,7 @@ RELATION_WORDS: Dict[str, Tuple[str, ...]] = {
         'on top of', 'on', 'onto', 'upon', 'atop', 'on the top of', 'sitting on', 'sitting upon',
         'resting on', 'resting upon', 'standing on', 'placed on', 'lying on', 'laying on',
         'set on', 'perched on', 'stacked on', 'sitting on top of', 'balanced on', 'supported by',
-        'carried by', 'held by', 'in', 'inside', 'into'),
+        'carried by', 'held by', 'in', 'inside', 'into', 'off', 'off of', 'from off'),
     'above': ('above', 'over', 'higher than', 'up from', 'overhead of'),
     'under': (
         'under', 'underneath', 'beneath', 'below', 'supporting', 'holding up', 'carrying',
@@ -186,7 +193,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
     'bowl,basin,dish bowl,tureen,vessel bowl',
-    'plate,dish,saucer,platter,tray,charger',
+    'plate,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',
     'shelf,rack,shelving,ledge,shelf unit,bookshelf,bookcase,wall shelf,plank',
@@ -252,6 +259,7 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'reading': 'book,magazine,newspaper',
     'cookware': 'pan,pot,kettle,wok,saucepan',
     'cylinder': 'can,bottle,mug,cup,glass,jar,tin,canister,tumbler,vase',
+    'dish': 'plate,bowl,saucer,platter',
 }.items()}
 #: Hypernyms that mean the same as another: alias -> the word whose kinds it shares.
 HYPERNYM_ALIASES: Dict[str, str] = {'beverage': 'drink'}

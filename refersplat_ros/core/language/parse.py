@@ -121,7 +121,8 @@ class ParsedQuery:
 
 # ------------------------------------------------------------------------------ tokens
 _CONTRACTIONS = ((r'\b(is|are|was|were|does|do|did|has|have|had|should|would|could)nt\b',
-                  r'\1 not'), (r'\bthats\b', 'that is'), (r'\bwhats\b', 'what is'),
+                  r'\1 not'), (r'\bthats\b', 'that is'), (r'\btheres\b', 'there is'),
+                 (r'\bwhats\b', 'what is'),
                  (r"n't\b", ' not'), (r"'s\b", " 's"), (r"'re\b", ' are'), (r"'m\b", ' am'),
                  (r"'d\b", ' would'), (r"'ll\b", ' will'), (r'\bcannot\b', 'can not'))
 _HYPHEN_JOIN = re.compile(r'\b(left|right|front|rear|back|far|top|bottom)-(most|hand|handed)\b')
@@ -152,9 +153,14 @@ def tokenize(text: str) -> List[str]:
         text = pattern.sub(repl, text)
     for pattern, repl in _CONTRACTIONS:
         text = re.sub(pattern, repl, text)
+    text = re.sub(r'\b([a-z]+)-ish\b', r'\1ish', text)  # "blue-ish"
+    # "isn't there a can at the back?": a question, not a negation
+    text = re.sub(r'(^|[.?!]\s*)(is|are|was|were) not there\b', r'\1there is', text)
+    # a self-correction ends what was said before it: "the red - no, the blue one"
+    text = _CORRECTION.sub(' | ', text)
     text = re.sub(r'[,:()\[\]{}"/]|--', ' , ', text)
     text = re.sub(r'[;!?]|\.(?=\s|$)', ' . ', text)
-    tokens = re.findall(r"'s\b|[a-z0-9]+(?:'[a-z]+)?|[,.]", text.replace('-', ' '))
+    tokens = re.findall(r"'s\b|[a-z0-9]+(?:'[a-z]+)?|[,.|]", text.replace('-', ' '))
     tokens = _possessive_sides(tokens)
     tokens = _reduced_support_clause(tokens)
     tokens = [w for k, w in enumerate(tokens)
@@ -162,6 +168,11 @@ def tokenize(text: str) -> List[str]:
     return tokens[:MAX_WORDS]
 
 
+#: Self-corrections ("the red - no, the blue one", "the pink bowl, sorry, the orange bowl",
+#: "the cup, I mean the mug"): what follows replaces what was said before.
+_CORRECTION = re.compile(
+    r'(?:\s[-\u2013\u2014]+\s*|,\s*|\s)(?:no,|no wait|sorry|i mean|i meant|scratch that|'
+    r'or rather|make that|correction)(?=[\s,.]|$)[,]?')
 _SUPPORT_VERBS = frozenset({'standing', 'sitting', 'resting', 'lying', 'laying', 'placed',
                             'stands', 'sits', 'rests', 'lies', 'stand', 'sit', 'rest', 'lie',
                             'is', 'are', 'was', 'put', 'kept', 'perched', 'stacked'})
@@ -250,7 +261,8 @@ def _strip_requests(tokens: List[str]) -> List[str]:
     while changed and tokens:
         changed = False
         while tokens and tokens[0] in (',', '.', 'please', 'hey', 'ok', 'okay', 'robot', 'now',
-                                       'so', 'and', 'then', 'um', 'uh'):
+                                       'so', 'and', 'then', 'um', 'uh', 'sorry', 'right',
+                                       'alright', 'well', 'erm', 'hmm', 'yeah'):
             tokens, changed = tokens[1:], True
         for prefix in sorted(lx.REQUEST_PREFIXES, key=len, reverse=True):
             n = len(prefix)
@@ -359,6 +371,7 @@ def _mark(tokens: List[str]) -> List[_Mark]:
 def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> NounPhrase:
     """Read plain words (no relation marks) into a noun phrase."""
     np_ = NounPhrase()
+    words, negate_next = _without_function_clause(words, negate_next)
     content: List[str] = []
     shapes: List[str] = []
     negated = list(negate_next) + [False] * (len(words) - len(negate_next))
@@ -387,11 +400,11 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
     # word that names a thing is the head when there is no other ("the orange by the kettle")
     nouns = [w for w in content if w not in lx.GENERIC_NOUNS]
     last = next((w for w in reversed(words) if w not in lx.STOPWORDS and w != ','), None)
-    if not nouns and last in lx.COLOUR_NOUNS and np_.colours:
+    if not nouns and last in lx.COLOUR_NOUNS and np_.colours and not np_.generic:
         np_.colours.remove(lx.COLOUR_WORDS[last])
         nouns = [last]
-    if not nouns and shapes:  # "the pointy thing"
-        nouns = shapes[-1:]
+    if not nouns and shapes:  # "the pointy thing"; "flat round" is a plate, not a ball
+        nouns = ['plate'] if 'plate' in shapes else shapes[-1:]
     if nouns:
         single = singular(nouns[-1])
         np_.head, np_.one = single, False
@@ -404,6 +417,30 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         np_.pronoun = (not np_.colours and not np_.sizes and all(w in PRONOUNS for w in content)
                        and any(w in PRONOUNS for w in words))
     return np_
+
+
+_CLAUSE_SUBJECTS = frozenset({'you', 'i', 'we', 'they', 'people', 'someone'})
+
+
+def _without_function_clause(words: Sequence[str], negate_next: Sequence[bool]):
+    """Drop a relative clause without "that": "something you'd eat cereal out of".
+
+    "something you would pour milk into", "what I'd put flowers in", "the cup you gave me",
+    "something to drink from": a subject pronoun after the noun (or "to" after "something" /
+    "what") opens a clause, up to the next comma, that says what the object is for or what
+    happened to it; its nouns are not the target's.
+    """
+    words, negate_next = list(words), list(negate_next)
+    for k, w in enumerate(words[1:], start=1):
+        before = words[:k]
+        opens = w in _CLAUSE_SUBJECTS and any(
+            x not in lx.STOPWORDS or x in ('what', 'something') for x in before if x != ',')
+        opens = opens or (w == 'to' and before[-1] in ('what', 'something')
+                          or w == 'to' and before[-1] in lx.GENERIC_NOUNS)
+        if opens:
+            end = next((j for j in range(k, len(words)) if words[j] == ','), len(words))
+            return words[:k] + words[end:], negate_next[:k] + negate_next[end:]
+    return words, negate_next
 
 
 def _split_clause(items: List[_Mark]) -> Tuple[List[_Mark], List[_Mark]]:
@@ -453,6 +490,12 @@ def parse_query(text: str) -> ParsedQuery:
     before, and a query without a noun of its own ("the one on the left") is about that object.
     """
     tokens = correct_spelling(tokenize(text))
+    corrected = None
+    if '|' in tokens:  # a self-correction: what comes after it is the query
+        cut = len(tokens) - tokens[::-1].index('|')
+        before = [w for w in tokens[:cut - 1] if w != '|']
+        tokens = tokens[cut:]
+        corrected = parse_query(' '.join(before)) if before else None
     sentences: List[List[str]] = [[]]
     for w in tokens:
         if w == '.':
@@ -464,6 +507,16 @@ def parse_query(text: str) -> ParsedQuery:
     parses = [p for p in parses if not _says_nothing(p)] or parses or [
         ParsedQuery(text=str(text), target=NounPhrase())]
     parsed = parses[-1]
+    if corrected is not None and parsed.target.head is None and not any(
+            a.pronoun for r in parsed.relations for a in r.anchors):
+        # "the purple ball on the box - no, the one on the right": the kind stays, the rest
+        # of what was corrected goes
+        target = parsed.target
+        target.head, target.compound = corrected.target.head, corrected.target.compound
+        target.generic = target.generic and target.head is None
+        target.pronoun = False
+        if not target.colours:
+            target.colours = list(corrected.target.colours)
     earlier = next((p for p in parses[:-1] if p.target.head is not None), None)
     if earlier is None:
         return parsed
@@ -637,6 +690,11 @@ def _read_target(s: _Sentence) -> None:
     target.colours += [c for c in extra.colours if c not in target.colours]
     target.not_colours += extra.not_colours
     target.sizes += extra.sizes
+    if target.generic and extra.head in lx.COLOUR_NOUNS and extra.compound is None:
+        # "something to eat cereal from, orange, ...": a colour said of a thing, not a fruit
+        colour = lx.COLOUR_WORDS[extra.head]
+        target.colours += [colour] if colour not in target.colours else []
+        extra.head = None
     if target.head is None and extra.head is not None and not target.colours:
         target.head, target.compound = extra.head, extra.compound
         target.generic = False
@@ -654,7 +712,7 @@ def _read_position(s: _Sentence) -> None:
     ordinal = next((m for m in s.marks if m.kind == 'ord'), None)
     from_end = next((m for m in s.marks if m.kind == 'from_end'), None)
     if side_marks or ordinal is not None or from_end is not None:
-        side = side_marks[0].value if side_marks else None
+        side = _picking_side(s) if side_marks else None
         if from_end is not None:
             side = lx.OPPOSITE[side] if side else 'right'
             parsed.ordinal, parsed.side = int(from_end.value), side
@@ -669,7 +727,33 @@ def _read_position(s: _Sentence) -> None:
     sup = next((m for m in s.marks if m.kind == 'sup'), None)
     if sup is not None:
         parsed.superlative = sup.value
+    else:  # "the taller of the two", "the bigger one": the extreme, not a size class
+        words = [m.value for m in s.target_items if m.kind == 'word']
+        comparative = next((w for k, w in enumerate(words) if w in lx.COMPARATIVES
+                            and 'than' not in words[k + 1:k + 2]), None)
+        if comparative is not None:
+            parsed.superlative = lx.SIZE_WORDS[comparative]
+            if parsed.superlative in parsed.target.sizes:
+                parsed.target.sizes.remove(parsed.superlative)
     parsed.unique = any(m.kind == 'only' for m in s.marks)
+
+
+def _picking_side(s: _Sentence) -> str:
+    """Return the side that picks: the first, or of two on one axis the one said by "one".
+
+    "the left one of the cans on the right", "of the pair on the left, the one further to the
+    right", "there are two cans on the left, I want the right one": the side next to "one"
+    picks among the objects the other side narrowed down.
+    """
+    first = s.side_marks[0].value
+    same_axis = [m for m in s.side_marks if _AXIS[m.value] == _AXIS[first]]
+    if len({m.value for m in same_axis}) < 2:
+        return first
+    ones = [k for k, m in enumerate(s.marks) if m.kind == 'word' and m.value in ('one', 'ones')]
+    placed = [(k, m) for k, m in enumerate(s.marks) if any(m is x for x in same_axis)]
+    if not ones or not placed:
+        return first
+    return min(placed, key=lambda km: min(abs(km[0] - o) for o in ones))[1].value
 
 
 def _complete_generic(s: _Sentence) -> None:

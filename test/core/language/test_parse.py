@@ -45,6 +45,28 @@ from refersplat_ros.core.language.parse import parse_query, tokenize
     ('a blue mug standing between two white plates', 'target: blue mug; between: white plate'),
     ('the green ball that sits on the table, not the one on top of the yellow box',
      'target: green ball; on top of: table; not on top of: yellow box'),
+    # self-corrections, question forms, comparatives, '-ish', clauses of use, sides by "one"
+    ('the pink bowl - sorry, the orange bowl', 'target: orange bowl'),
+    ('the red \u2014 no, the blue one', 'target: blue object'),
+    ('the cup, I mean the mug', 'target: mug'),
+    ('the purple ball on the box - no, the one on the right, behind the cone',
+     'target: purple ball; behind: cone; #1 from the right'),
+    ('sorry, could you grab the mug', 'target: mug'),
+    ('isnt there a can at the back left? get that', 'target: can; #1 from the back left'),
+    ('the bottle. the blue-ish one on the shelf', 'target: blue bottle; on top of: shelf'),
+    ('the taller of the two items standing on the shelf',
+     'target: object; on top of: shelf; most height'),
+    ("something you'd eat cereal out of, orange, left of the red ball",
+     'target: orange object; left of: red ball'),
+    ('what I would pour milk into', 'target: object'),
+    ('the cup you gave me', 'target: cup'),
+    ('of the pair of green cans on the left, the one further to the right',
+     'target: green can; #1 from the right'),
+    ('theres two green cans on the left, i want the right one',
+     'target: green can; #1 from the right'),
+    ('the left one of the two red cans on the right', 'target: red can; #1 from the left'),
+    ('the flat round one', 'target: plate'),
+    ('the pink can off the shelf', 'target: pink can; on top of: shelf'),
 ])
 def test_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
