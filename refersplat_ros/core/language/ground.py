@@ -325,7 +325,10 @@ class Grounder:
         if evidence.veto is not None:
             best = int(np.argmax(sims))
             second = float(np.partition(sims, -2)[-2]) if len(sims) > 1 else 0.0
-            if sims[best] >= cfg.fallback_similarity and sims[best] - second >= 0.05:
+            # a noun that names nothing here: a known sentence close in meaning still answers
+            # (not when a stated colour, count or relation is what is absent)
+            if evidence.unnamed and sims[best] >= cfg.fallback_similarity \
+                    and sims[best] - second >= 0.05:
                 return Grounding(OK, [(best, float(sims[best]))],
                                  f'nearest known sentence: {names[best]}; {view}', parsed=parsed,
                                  confidence=float(sims[best]))

@@ -193,7 +193,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
     'bowl,basin,dish bowl,tureen,vessel bowl',
-    'plate,saucer,platter,tray,charger',
+    'plate,dish,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',
     'shelf,rack,shelving,ledge,shelf unit,bookshelf,bookcase,wall shelf,plank',
@@ -259,7 +259,6 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'reading': 'book,magazine,newspaper',
     'cookware': 'pan,pot,kettle,wok,saucepan',
     'cylinder': 'can,bottle,mug,cup,glass,jar,tin,canister,tumbler,vase',
-    'dish': 'plate,bowl,saucer,platter',
 }.items()}
 #: Hypernyms that mean the same as another: alias -> the word whose kinds it shares.
 HYPERNYM_ALIASES: Dict[str, str] = {'beverage': 'drink'}

@@ -70,6 +70,12 @@ def test_clearly_absent_is_no_match(counter, text, why):
     assert why in result.message or why in result.interpretation
 
 
+def test_a_near_known_sentence_does_not_overrule_an_absent_count():
+    g = grounder(COUNTER, sentences={'red-can': ['the first red can from the right please']})
+    status, _, result = answer(g, 'the third red can from the right please')
+    assert status == NO_MATCH and 'only 2' in result.message, result
+
+
 def test_confidence_separates_clear_and_ambiguous(counter):
     clear = counter.ground('the orange')
     twins = counter.ground('the red can')
