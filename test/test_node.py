@@ -275,14 +275,17 @@ def test_parameters_are_validated_at_runtime(rclpy_context, ros_processes, handm
     node = _start(ros_processes, handmade)
     listener = Listener(rclpy_context)
     listener.wait_for_node()
+    # Loaded first: a node still loading the field answers its services only after the load
+    # (over 10 s on a 2-core machine with other busy processes).
+    assert node.wait_for_output('active:', 60), node.output()
     client = listener.node.create_client(SetParameters, '/refersplat/set_parameters')
-    assert listener.spin(client.service_is_ready, 10)
+    assert listener.spin(client.service_is_ready, 30)
 
     def set_param(name, kind, **value):
         request = SetParameters.Request(parameters=[Parameter(
             name=name, value=ParameterValue(type=kind, **value))])
         future = client.call_async(request)
-        assert listener.spin(future.done, 10)
+        assert listener.spin(future.done, 30)
         return future.result().results[0]
 
     double, integer, string = (ParameterType.PARAMETER_DOUBLE, ParameterType.PARAMETER_INTEGER,
