@@ -115,26 +115,23 @@ class LiveCamera:
 
         Returns None when it is kept, else why it was dropped.
         """
-        try:
-            checked = checked_info(msg)
-        except CameraInputError as exc:
-            return self._drop(exc)
-        with self._lock:
-            self._info = checked
-        self.changed = True
-        return None
+        return self._add(msg, checked_info, lambda info: setattr(self, '_info', info))
 
     def add_pose(self, msg) -> Optional[str]:
         """Add ``msg`` (a ``PoseStamped`` of the optical frame) to the history if valid.
 
         Returns None when it is kept, else why it was dropped.
         """
+        return self._add(msg, checked_pose, self._poses.append)
+
+    def _add(self, msg, check, keep) -> Optional[str]:
+        """Validate ``msg`` with ``check``; keep the result under the lock, or count the drop."""
         try:
-            checked = checked_pose(msg)
+            checked = check(msg)
         except CameraInputError as exc:
             return self._drop(exc)
         with self._lock:
-            self._poses.append(checked)
+            keep(checked)
         self.changed = True
         return None
 
