@@ -376,9 +376,10 @@ class Grounder:
         for exclusion in parsed.exclusions:
             evidence.steps.append(f'except: {exclusion.describe()}')
             before = set(evidence.plausible())
-            for position in self.match_phrase(exclusion):
+            excluded = self.match_phrase(exclusion)
+            for position in excluded:
                 evidence.scores[position] *= self.config.miss ** 2
-            if before and not before - set(self.match_phrase(exclusion)):
+            if before and not before - set(excluded):
                 return evidence.stop(f'every {said} is excluded')
         for rel in parsed.relations:
             if not self._relation(rel, said, evidence, placed):

@@ -87,11 +87,21 @@ def test_confidence_separates_clear_and_ambiguous(counter):
 
 def test_failed_fact_lowers_a_score_but_keeps_the_object():
     # a relation that fails for one of two candidates moves the answer; nothing is removed
+    from refersplat_ros.core.language.parse import parse_query
     g = grounder(COUNTER, config=GroundingConfig(miss=0.05))
     result = g.ground('the book on top of the other book')
     names = [g.graph.objects[k].name for k, _ in result.candidates]
     assert names[0] == 'green-book'
     assert result.candidates[0][1] > 0.9
+    evidence = g._program(parse_query('the book on top of the other book'),
+                          g.graph.placed(g.graph.reference))
+    blue = names_of(g).index('blue-book')
+    assert evidence.veto is None and evidence.scores[blue] == pytest.approx(0.05)  # one miss
+    assert (evidence.scores > 0).all()  # every object keeps a (small) score
+
+
+def names_of(g):
+    return [o.name for o in g.graph.objects]
 
 
 def test_sentence_evidence_decides_between_equal_programs():
