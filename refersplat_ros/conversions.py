@@ -359,6 +359,8 @@ def result_message(outcome, note: str = '') -> str:
     notes = [outcome.message] if outcome.message else []
     if outcome.view is not None and not outcome.view.visible:
         notes.append(f'no mask: {outcome.view.reason}')
+    elif outcome.view is not None and outcome.view.note:
+        notes.append(outcome.view.note)
     if note:
         notes.append(note)
     return '; '.join(notes)

@@ -283,6 +283,7 @@ class ReferSplatNode(LifecycleNode):
             return
         if model.grounding is not settings.grounding:  # a language.* parameter changed
             model.set_grounding(settings.grounding)
+        model.render_budget = settings.render_budget
         outcome = model.query(job.text, settings.selection_for(job.top_k, job.threshold),
                               max_chars=settings['query.max_chars'], on_stage=job.feedback,
                               time_budget_s=budget_s, spent_s=waited_s, camera=camera)
@@ -362,11 +363,11 @@ class ReferSplatNode(LifecycleNode):
 
     def _render_tracked(self, indices, info, pose):
         """Render the tracked target in a live camera (None without a model)."""
-        model = self._model
+        model, settings = self._model, self._settings
         if model is None:
             return None
-        return model.render_target(indices, self._camera_from(info, pose),
-                                   self._settings.selection)
+        model.render_budget = settings.render_budget
+        return model.render_target(indices, self._camera_from(info, pose), settings.selection)
 
     def _on_clear(self, request, response):
         tracked = self._tracker.stop()

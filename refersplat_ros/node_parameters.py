@@ -16,6 +16,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from refersplat_ros import topics
 from refersplat_ros.core.inference.selection import SelectionConfig
 from refersplat_ros.core.language.ground import GroundingConfig
+from refersplat_ros.core.render.budget import RenderBudget
 from refersplat_ros.core.scene.frames import FrameError, RigidTransform
 
 
@@ -113,6 +114,13 @@ _ROWS = (
     Parameter('language.field_weight', GroundingConfig.field_weight, 'weight of the referring '
               "field's response on each object in the soft grounding; 0 = no field pass",
               float_range=(0.0, 100.0)),
+    Parameter('render.max_megapixels', RenderBudget.max_pixels / 1e6, 'most megapixels of the '
+              "target's window rendered in a robot's camera; a larger window is rendered at a "
+              'lower resolution and upsampled (said in the message)', float_range=(0.01, 100.0)),
+    Parameter('render.max_candidates_millions', RenderBudget.max_candidates / 1e6, 'most '
+              'Gaussian-pixel candidates (millions) of one such render on the CPU: a camera close '
+              'to the target is rendered at a lower resolution (about 0.15 s per 3 million on '
+              'a 2-core CPU)', float_range=(0.01, 1000.0)),
     Parameter('query.max_chars', 512, 'longer queries are INVALID_QUERY',
               int_range=(1, 100_000)),
     Parameter('query.queue_size', 4, 'queries waiting beyond this are DROPPED (a served query '
@@ -165,6 +173,10 @@ class NodeSettings:
                                          ambiguity_margin=get('language.ambiguity_margin'),
                                          sentence_weight=get('language.sentence_weight'),
                                          field_weight=get('language.field_weight'))
+        #: Work of each render in a robot's camera (queries and tracking).
+        self.render_budget = RenderBudget(
+            max_pixels=max(1, round(get('render.max_megapixels') * 1e6)),
+            max_candidates=max(1, round(get('render.max_candidates_millions') * 1e6)))
 
     def __getitem__(self, name: str):
         """Return the value of parameter ``name``."""

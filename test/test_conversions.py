@@ -312,8 +312,10 @@ def test_result_message_joins_the_model_the_mask_and_the_camera_notes():
     outcome.view = SimpleNamespace(visible=False, reason='the target is behind the camera')
     assert result_message(outcome, 'live camera not used: x') == \
         'note A; no mask: the target is behind the camera; live camera not used: x'
-    outcome.message, outcome.view = '', SimpleNamespace(visible=True, reason='')
+    outcome.message, outcome.view = '', SimpleNamespace(visible=True, reason='', note='')
     assert result_message(outcome) == ''
+    outcome.view.note = 'mask rendered at 0.50 of the camera resolution and upsampled'
+    assert result_message(outcome) == outcome.view.note
 
 
 def test_outcome_markers_per_status(header):

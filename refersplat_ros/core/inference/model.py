@@ -33,7 +33,8 @@ from refersplat_ros.core.inference.queries import QueryStatus, validate_query
 from refersplat_ros.core.inference.selection import (Instance, instance_of, select_object,
                                                      select_target, Selection, SelectionConfig,
                                                      Visibility)
-from refersplat_ros.core.inference.target_view import render_target, TargetView
+from refersplat_ros.core.inference.target_view import (empty_view, render_target, RenderBudget,
+                                                       TargetView)
 from refersplat_ros.core.language.graph import ObjectGraph
 from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, GroundingConfig,
                                                  NO_MATCH as GROUNDED_NOTHING)
@@ -174,6 +175,9 @@ class ReferringModel:
         self.set_mask_camera(mask_camera)
         self.grounding = grounding or GroundingConfig()
         self.grounding.validate()
+        #: Bounds each camera render's work (``render_target``); the node sets it from
+        #: ``render.*``.
+        self.render_budget = RenderBudget()
         self.grounder: Optional[Grounder] = None
         self._summaries: Dict[tuple, tuple] = {}  # (object, settings) -> _object_summary
         self._object_rows = None  # the field's tables of a sample of each object's Gaussians
@@ -305,13 +309,16 @@ class ReferringModel:
         return self._mask_weights.render(logits.reshape(-1, 1).float())[0]
 
     def render_target(self, indices, camera: Camera,
-                      selection: Optional[SelectionConfig] = None) -> TargetView:
+                      selection: Optional[SelectionConfig] = None,
+                      check: Optional[Callable[[], None]] = None) -> TargetView:
         """Render the Gaussians ``indices`` (a target) in ``camera``.
 
         Mask with occlusion and depth in metres (``selection.metric_scale``); gsplat on CUDA.
+        The work is bounded by ``render_budget``; ``check`` may stop it (a time budget).
         """
         scale = (selection or SelectionConfig()).metric_scale
-        return render_target(self.scene, indices, camera, metric_scale=scale)
+        return render_target(self.scene, indices, camera, metric_scale=scale,
+                             budget=self.render_budget, check=check)
 
     def query(self, text: str, selection: Optional[SelectionConfig] = None,
               max_chars: int = 512,
@@ -353,7 +360,7 @@ class ReferringModel:
 
         try:
             if self.uses_graph:
-                return self._query_graph(text, selection, stage, timings, camera)
+                return self._query_graph(text, selection, stage, check, timings, camera)
             return self._query(text, selection, stage, check, timings, camera)
         except QueryError as exc:
             return QueryOutcome(QueryStatus.INVALID_QUERY, str(exc), text, timings_ms=timings)
@@ -375,22 +382,27 @@ class ReferringModel:
                                    selection, self.visibility, check=check)
         if not chosen.ok:
             return _no_match(text, chosen.reason, timings, chosen)
-        mask, view = self._render(chosen, logits, camera, selection, stage, timings)
+        mask, view = self._render(chosen, logits, camera, selection, stage, check, timings)
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view,
                             confidence=float(chosen.best.score))
 
     def _render(self, chosen: Selection, logits: Optional[torch.Tensor], camera, selection,
-                stage, timings):
+                stage, check, timings):
         """Return ``(mask, view)`` of the answer; both query paths end here.
 
         In ``camera`` when the query gave one (``view``), else in the mask view if one is set
         (``mask``: the field's ``logits`` when it answered, else the chosen Gaussians alone).
+        A camera render that runs past the time budget is stopped: the answer keeps its 3D
+        target and ``view`` says why there is no mask.
         """
         mask = view = None
         stage('rendering')
         with timed(timings, 'render'):
             if camera is not None:
-                view = self.render_target(chosen.indices, camera, selection)
+                try:
+                    view = self.render_target(chosen.indices, camera, selection, check)
+                except QueryTimeout as exc:
+                    view = empty_view(camera, f'render stopped: {exc}')
             elif self._mask_weights is not None:
                 if logits is None:
                     logits = target_logits(self.num_gaussians, chosen.indices, self.device)
@@ -451,7 +463,7 @@ class ReferringModel:
         totals = np.bincount(owners, probabilities.astype(np.float64), minlength=count)
         return totals / np.maximum(np.bincount(owners, minlength=count), 1)
 
-    def _query_graph(self, text, selection, stage, timings, camera) -> QueryOutcome:
+    def _query_graph(self, text, selection, stage, check, timings, camera) -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
         stage('encoding')
         with timed(timings, 'encode'), torch.no_grad():
@@ -472,7 +484,7 @@ class ReferringModel:
         status, chosen, candidates = answer
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor
             return _no_match(text, chosen.reason, timings, chosen, grounded.interpretation)
-        mask, view = self._render(chosen, None, camera, config, stage, timings)
+        mask, view = self._render(chosen, None, camera, config, stage, check, timings)
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
                             text, chosen, mask, timings, grounded.interpretation, candidates,
                             view, grounded.confidence)

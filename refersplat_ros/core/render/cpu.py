@@ -12,9 +12,9 @@ pairs with sigma < 0 or alpha < 1/255 skipped, and a pixel stops at the Gaussian
 its transmittance to <= 1e-4 (that Gaussian excluded). No background term: an empty pixel
 renders 0. The code is device-agnostic torch, so it also runs on CUDA tensors.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import math
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -143,12 +143,13 @@ def _exclusive_log_transmittance(log1m: Tensor, starts: Tensor) -> Tensor:
 
 @torch.no_grad()
 def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opac: Tensor,
-                 radii: Tensor, width: int, height: int
+                 radii: Tensor, width: int, height: int, check: Callable[[], None]
                  ) -> Optional[Tuple[Tensor, Tensor, Tensor]]:
     """Return the (pixel, depth rank, alpha) pairs of the Gaussians ``block`` that pass alpha.
 
     ``block`` holds projection indices in front-to-back order; their depth ranks are
     ``first + position``. The pairs come in depth-rank order; None when there are none.
+    ``check`` is called before each chunk of candidates (it may raise to stop the render).
     """
     device, dtype = means2d.device, means2d.dtype
     num = block.shape[0]
@@ -193,6 +194,7 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
     pixels, ranks, alphas = [], [], []
     start, total_rows = 0, counts.shape[0]
     while start < total_rows:
+        check()
         # Chunk of rows whose candidate count stays under _CHUNK_PAIRS (at least one row).
         base = int(ends[start - 1]) if start > 0 else 0
         stop = int(torch.searchsorted(ends, base + _CHUNK_PAIRS, right=True))
@@ -215,12 +217,18 @@ def _block_pairs(block: Tensor, first: int, means2d: Tensor, conics: Tensor, opa
     return (_cat(pixels), _cat(ranks), _cat(alphas)) if pixels else None
 
 
+def _no_check() -> None:
+    return None
+
+
 @torch.no_grad()
-def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
+def enumerate_pairs(proj: Projection, width: int, height: int,
+                    check: Callable[[], None] = _no_check) -> Pairs:
     """List the contributing Gaussian-pixel pairs, sorted by (pixel, depth), no autograd.
 
     Candidates are enumerated per image row of each Gaussian's box, restricted to the span
     where the conic can reach alpha >= 1/255 (plus a half-pixel margin), then tested exactly.
+    ``check`` is called between chunks of candidates: a caller's time budget raises there.
     """
     device = proj.means2d.device
     means2d, conics = proj.means2d.detach(), proj.conics.detach()
@@ -239,7 +247,7 @@ def enumerate_pairs(proj: Projection, width: int, height: int) -> Pairs:
     kept = []  # (pixel, rank, alpha, log transmittance) of each block's contributing pairs
     for first in range(0, num, _CHUNK_GAUSSIANS):
         found = _block_pairs(drawn[first:first + _CHUNK_GAUSSIANS], first, means2d, conics,
-                             opac, proj.radii, width, height)
+                             opac, proj.radii, width, height, check)
         if found is None:
             continue
         pix, rank, alpha = found
@@ -325,10 +333,25 @@ def rasterize_cpu(
     height: int,
     background: Optional[Tensor] = None,  # [C]
     return_depth: bool = False,
+    window: Optional[Tuple[int, int, int, int]] = None,
+    check: Optional[Callable[[], None]] = None,
 ):
-    """Render features; returns (image [C, H, W], alpha [H, W], depth [H, W] or None)."""
+    """Render features; returns (image [C, H, W], alpha [H, W], depth [H, W] or None).
+
+    With ``window`` = (x0, y0, x1, y1) only those pixels are rendered (H = y1 - y0,
+    W = x1 - x0): the Gaussians are projected in the whole camera, exactly as for the full
+    image, and only the pixel grid is cropped, so each window pixel equals the full render's.
+    ``check`` is called between chunks of the work (it may raise to stop the render).
+    """
     proj = project(means, quats, scales, opacities, viewmat, K, width, height)
-    pairs = enumerate_pairs(proj, width, height)
+    if window is not None:
+        x0, y0, x1, y1 = (int(v) for v in window)
+        if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+            raise ValueError(f'rasterize: window {window} is not inside the {width}x{height} '
+                             f'image')
+        proj = replace(proj, means2d=proj.means2d - proj.means2d.new_tensor([x0, y0]))
+        width, height = x1 - x0, y1 - y0
+    pairs = enumerate_pairs(proj, width, height, check or _no_check)
     weights = pair_weights(pairs, proj)
     image = composite(pairs, weights, features)  # [H*W, C]
     alpha = torch.zeros(width * height, dtype=weights.dtype, device=weights.device)

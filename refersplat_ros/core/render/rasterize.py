@@ -11,7 +11,7 @@ weight matrix once and ``WeightsCache`` keeps a bounded number of them (``compos
 module); their renders equal ``rasterize``.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -73,6 +73,8 @@ def rasterize(
     background: Optional[Tensor] = None,  # [C]; None: an empty pixel renders 0
     backend: str = 'auto',
     return_depth: bool = False,
+    window: Optional[Tuple[int, int, int, int]] = None,
+    check: Optional[Callable[[], None]] = None,
 ) -> RenderOutput:
     """Alpha-composite per-Gaussian features for one pinhole camera.
 
@@ -89,6 +91,13 @@ def rasterize(
         backend: 'auto' (gsplat for CUDA tensors when CUDA is available, else 'cpu'), 'cpu' or
             'gsplat'.
         return_depth: Also render the alpha-weighted expected depth (gsplat 'ED').
+        window: Render only the pixels (x0, y0, x1, y1) of the camera image (H = y1 - y0,
+            W = x1 - x0): cost and memory follow the window, not the camera. On the CPU each
+            window pixel equals the full image's (projection in the whole camera); gsplat
+            renders the window as a camera of its own (principal point shifted), which differs
+            only through the projection's off-screen clamp of Gaussians far outside it.
+        check: Called between chunks of the CPU work; it may raise to stop the render (a
+            caller's time budget).
 
     Returns:
         RenderOutput with image [C, H, W], alpha [H, W] and depth [H, W] or None.
@@ -118,12 +127,22 @@ def rasterize(
     K = camera.intrinsics(means.dtype, means.device)
     if backend == 'gsplat':
         from refersplat_ros.core.render.gsplat_backend import rasterize_gsplat
-        fn = rasterize_gsplat
+        width, height = camera.width, camera.height
+        if window is not None:
+            x0, y0, x1, y1 = (int(v) for v in window)
+            K = K.clone()
+            K[0, 2] -= x0
+            K[1, 2] -= y0
+            width, height = x1 - x0, y1 - y0
+        image, alpha, depth = rasterize_gsplat(means, quats, scales, opacities, features,
+                                               viewmat, K, width, height,
+                                               background=background,
+                                               return_depth=return_depth)
     else:
-        fn = rasterize_cpu
-    image, alpha, depth = fn(means, quats, scales, opacities, features, viewmat, K,
-                             camera.width, camera.height, background=background,
-                             return_depth=return_depth)
+        image, alpha, depth = rasterize_cpu(means, quats, scales, opacities, features, viewmat,
+                                            K, camera.width, camera.height,
+                                            background=background, return_depth=return_depth,
+                                            window=window, check=check)
     return RenderOutput(image, alpha, depth)
 
 

@@ -110,6 +110,24 @@ def test_query_with_a_camera_renders_the_target_in_it(model, handmade):
     assert abs(float(np.nanmedian(view.depth)) - distance) < 0.2
 
 
+def test_a_render_past_the_time_budget_keeps_the_3d_answer(model):
+    """The time budget covers the render: stopped there, the answer is OK without a mask."""
+    import time as clock
+    from refersplat_ros.core.scene.cameras import Camera
+    camera = Camera.look_at((0.6, -0.8, 0.5), A_CENTER, width=80, height=60, fov_y_deg=50.0)
+    start = clock.perf_counter()
+
+    def slow_render_start(stage):
+        if stage == 'rendering':  # the budget runs out while the render starts
+            clock.sleep(max(0.0, 1.0 - (clock.perf_counter() - start)) + 0.05)
+
+    outcome = model.query('the red mug', camera=camera, on_stage=slow_render_start,
+                          time_budget_s=1.0)
+    assert outcome.status == QueryStatus.OK and outcome.selection is not None
+    assert not outcome.view.visible and outcome.view.mask.shape == (60, 80)
+    assert outcome.view.reason.startswith('render stopped: query stopped after')
+
+
 def test_query_statuses(model):
     invalid = model.query('   ')
     assert invalid.status == QueryStatus.INVALID_QUERY and invalid.selection is None

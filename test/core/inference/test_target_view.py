@@ -129,3 +129,65 @@ def test_gsplat_window_render_matches_cpu(scene):
     cpu = render_target(gs, indices, camera, backend='cpu')
     gpu = render_target(gs.to('cuda'), indices, camera, backend='gsplat')
     assert _iou(cpu.mask > 0, gpu.mask > 0) >= 0.97
+
+
+def test_a_render_over_budget_is_rendered_at_a_lower_resolution_and_upsampled(scene):
+    from refersplat_ros.core.render.budget import RenderBudget
+    g, gs = scene
+    camera = Camera.look_at((0.5, -0.6, 0.5), (0.1, 0.05, 0.05), width=320, height=240,
+                            fov_y_deg=50.0)
+    indices = np.flatnonzero(g.object_ids == 2)
+    full = render_target(gs, indices, camera, backend='cpu')
+    assert full.scale == 1.0 and full.note == ''
+    window = (full.window[2] - full.window[0]) * (full.window[3] - full.window[1])
+    # pixel budget: a quarter of the window -> half the resolution
+    low = render_target(gs, indices, camera, backend='cpu',
+                        budget=RenderBudget(max_pixels=window // 4))
+    assert low.scale == pytest.approx(0.5, abs=0.01)
+    assert 'rendered at 0.50 of the camera resolution' in low.note
+    assert low.mask.shape == (240, 320) and low.depth.shape == (240, 320)
+    assert _iou(low.mask > 0, full.mask > 0) >= 0.85
+    both = (low.mask > 0) & (full.mask > 0)
+    assert np.nanmedian(np.abs(low.depth[both] - full.depth[both])) < 0.01
+    assert np.isnan(low.depth[low.mask == 0]).all()
+    # work budget: fewer candidates than the window's footprints -> a lower resolution too
+    cheap = render_target(gs, indices, camera, backend='cpu',
+                          budget=RenderBudget(max_candidates=full.gaussians * 80))
+    assert 0.3 < cheap.scale < 1.0 and cheap.mask.shape == (240, 320)
+    assert _iou(cheap.mask > 0, full.mask > 0) >= 0.6
+
+
+def test_a_close_or_huge_camera_costs_a_bounded_render(scene):
+    """A camera 3 cm from the target and an 8192 x 8192 one stay within the default budget."""
+    from refersplat_ros.core.render.budget import RenderBudget
+    g, gs = scene
+    indices = np.flatnonzero(g.object_ids == 1)
+    centre = gs.means[torch.as_tensor(indices)].mean(0)
+    close = Camera.look_at((centre + torch.tensor([0.0, -0.03, 0.0])).tolist(), centre.tolist(),
+                           width=640, height=480, fov_y_deg=60.0)
+    view = render_target(gs, indices, close, backend='cpu')
+    budget = RenderBudget()
+    x0, y0, x1, y1 = view.window
+    assert view.scale < 1.0 and view.visible
+    assert (x1 - x0) * (y1 - y0) * view.scale ** 2 <= budget.max_pixels
+    huge = Camera.look_at((0.5, -0.6, 0.5), (0.1, 0.05, 0.05), width=8192, height=8192,
+                          fov_y_deg=50.0)
+    view = render_target(gs, indices, huge, backend='cpu')
+    x0, y0, x1, y1 = view.window
+    assert view.mask.shape == (8192, 8192) and view.visible
+    assert (x1 - x0) * (y1 - y0) * view.scale ** 2 <= budget.max_pixels * 1.01
+
+
+def test_a_check_that_raises_stops_the_render(scene):
+    g, gs = scene
+    camera = Camera.look_at((0.5, -0.6, 0.5), (0.1, 0.05, 0.05), width=160, height=120,
+                            fov_y_deg=50.0)
+    calls = []
+
+    def check():
+        calls.append(1)
+        raise TimeoutError('over budget')
+
+    with pytest.raises(TimeoutError):
+        render_target(gs, np.flatnonzero(g.object_ids == 1), camera, backend='cpu', check=check)
+    assert calls == [1]

@@ -153,6 +153,36 @@ def test_anisotropic_and_dense_scenes_match_reference():
     torch.testing.assert_close(out.alpha, ref_alpha, rtol=1e-9, atol=1e-10)
 
 
+def test_a_window_renders_exactly_the_full_image_pixels_it_covers():
+    """A window's pixels equal the full image's, gradients included; a bad window is refused.
+
+    The window path projects in the whole camera and crops only the pixel grid.
+    """
+    means, quats, scales, opac = _random_scene(80, seed=31)
+    feats = torch.randn(80, 2, dtype=torch.float64)
+    cam = _camera()
+    full = rasterize(means, quats, scales, opac, feats, cam, backend='cpu', return_depth=True)
+    x0, y0, x1, y1 = 5, 3, cam.width - 7, cam.height - 2
+    part = rasterize(means, quats, scales, opac, feats, cam, backend='cpu', return_depth=True,
+                     window=(x0, y0, x1, y1))
+    assert part.image.shape == (2, y1 - y0, x1 - x0)
+    torch.testing.assert_close(part.image, full.image[:, y0:y1, x0:x1], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(part.alpha, full.alpha[y0:y1, x0:x1], rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(part.depth, full.depth[y0:y1, x0:x1], rtol=1e-9, atol=1e-10)
+    leaves = _leaves(means, quats, scales, opac, feats)
+    g = torch.randn(2, y1 - y0, x1 - x0, dtype=torch.float64)
+    (rasterize(*leaves, cam, backend='cpu', window=(x0, y0, x1, y1)).image * g).sum().backward()
+    ref = _leaves(means, quats, scales, opac, feats)
+    padded = torch.zeros(2, cam.height, cam.width, dtype=torch.float64)
+    padded[:, y0:y1, x0:x1] = g
+    (rasterize(*ref, cam, backend='cpu').image * padded).sum().backward()
+    for a, b in zip(leaves, ref):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-7, atol=1e-9)
+    for bad in ((0, 0, cam.width + 1, 4), (3, 3, 3, 5), (-1, 0, 4, 4)):
+        with pytest.raises(ValueError, match='window'):
+            rasterize(means, quats, scales, opac, feats, cam, backend='cpu', window=bad)
+
+
 @pytest.mark.parametrize('block', [1, 7, 64])
 def test_blocks_of_gaussians_give_the_same_pairs(monkeypatch, block):
     """Enumerating front-to-back blocks with early termination between them changes nothing."""
