@@ -20,6 +20,11 @@ goals are validated like the parameters (``top_k`` 0 or 1-64, ``score_threshold`
 ``~/load_scene`` keep deep histories (``refersplat_ros.qos``) so that a burst of goals or calls
 is answered call by call.
 
+``~/load_scene`` never blocks answers: the new scene is loaded on a thread of its own while the
+node keeps answering queries (with the scene it has, or NOT_READY without one), ``~/clear`` and
+diagnostics; it replaces the scene only once loaded. One load at a time: a call during a load is
+refused with the reason, and a load that a cleanup overtook is dropped.
+
 SIGINT and SIGTERM are handled alike in every state, configuring included: the node exits with
 status 0 within about a second, after destroying its DDS entities (nothing left in /dev/shm).
 
@@ -34,12 +39,14 @@ the core's answers (``conversions.py``).
 import logging
 import os
 import sys
+import threading
 import time
 
 from geometry_msgs.msg import PoseStamped
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.duration import Duration
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -81,6 +88,8 @@ class ReferSplatNode(LifecycleNode):
         self._settings = NodeSettings({n: self.get_parameter(n).value for n in PARAMETERS})
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._model = None
+        self._loading = ''     # the scene ~/load_scene is loading ('' = none)
+        self._generation = 0   # counts models freed: a load that a cleanup overtook is dropped
         self._active = False
         self._output_tf = RigidTransform.identity()
         self._stats = {'served': 0, 'last_status': '', 'last_latency_ms': 0.0, 'timings_ms': {},
@@ -95,8 +104,9 @@ class ReferSplatNode(LifecycleNode):
         # resumes at once.
         self._wake = self.create_guard_condition(lambda: None)
         self._create_inputs()
-        # Every torch computation of the process runs on the worker: model loads are handed to
-        # it (``QueryWorker.call``) and nothing else touches torch.
+        # Queries, tracking renders and configure's load run on the worker
+        # (``QueryWorker.call``); ``~/load_scene`` loads on a thread of its own, so that the
+        # node keeps answering meanwhile. The executor's thread never touches torch.
         self._worker = QueryWorker(
             self._serve, self._answer, queue_size=self._settings['query.queue_size'],
             time_budget_s=lambda: self._settings['query.time_budget_s'],
@@ -118,8 +128,10 @@ class ReferSplatNode(LifecycleNode):
             cancel_service_qos_profile=ACTION_SERVICE_QOS,
             feedback_pub_qos_profile=ACTION_FEEDBACK_QOS)
         # Deep histories here too (qos.py): a burst of calls gets one reply per call.
+        # Its own reentrant group: a load in progress (a pending coroutine) holds no other
+        # callback back, and a second call is answered at once (refused while loading).
         self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene,
-                            qos_profile=SERVICE_QOS)
+                            qos_profile=SERVICE_QOS, callback_group=ReentrantCallbackGroup())
         self.create_service(Trigger, topics.CLEAR, self._on_clear, qos_profile=SERVICE_QOS)
         # Camera messages are validated on arrival (live_camera.py): an invalid one is dropped,
         # counted (diagnostics ``camera_dropped``) and logged, never stored.
@@ -207,19 +219,33 @@ class ReferSplatNode(LifecycleNode):
 
     def _free_model(self):
         self._tracker.stop()
+        self._generation += 1
         model, self._model = self._model, None
         if model is not None and model.device.type == 'cuda':
             import torch
             del model
             torch.cuda.empty_cache()
 
-    def _on_load_scene(self, request, response):
+    async def _on_load_scene(self, request, response):
+        """Load on a thread of its own; the executor keeps serving everything else meanwhile."""
+        response.success = False
+        if self._loading:
+            response.message = (f'another load is in progress ({self._loading!r}); the '
+                                f'scene in use is kept, call again when it has finished')
+            return response
+        self._loading, generation, done = request.scene_path or '?', self._generation, Future()
+        threading.Thread(target=self._load_into, name='refersplat-load', daemon=True,
+                         args=(done, request.scene_path, request.checkpoint_path)).start()
         try:
-            model = self._worker.call(self._load, request.scene_path, request.checkpoint_path)
+            model = await done
         except Exception as exc:
-            response.success = False
             response.message = f'load failed, previous scene kept: {failure_reason(exc)}'
             self.get_logger().error(response.message)
+            return response
+        finally:
+            self._loading = ''
+        if generation != self._generation:
+            response.message = 'load dropped: the node was cleaned up while it loaded'
             return response
         self._tracker.stop()  # its Gaussian indices belong to the previous scene
         self._model = model
@@ -229,6 +255,14 @@ class ReferSplatNode(LifecycleNode):
         response.num_gaussians = model.num_gaussians
         response.message = f'loaded {model.num_gaussians} Gaussians from {request.scene_path}'
         return response
+
+    def _load_into(self, done: Future, scene: str, checkpoint: str):
+        """Load a model on the calling (loader) thread into ``done``; wake the executor."""
+        try:
+            done.set_result(self._load(scene, checkpoint))
+        except Exception as exc:  # handed to the waiting service call
+            done.set_exception(exc)
+        self._wake.trigger()
 
     # ------------------------------------------------------------------ queries in
     def _on_query(self, msg: String):

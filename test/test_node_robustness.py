@@ -7,6 +7,7 @@ measures the times).
 """
 import math
 import os
+from pathlib import Path
 import signal
 import time
 
@@ -14,7 +15,9 @@ import pytest
 
 from helpers.node_scenes import make_handmade_scene
 from helpers.ros_harness import require_ros
-from test_node import _start, Listener, NODE
+from test_node import _node_args, _start, Listener, NODE
+
+GATED_LOAD_NODE = Path(__file__).parent / 'ros_programs' / 'gated_load_node.py'
 
 
 @pytest.fixture(scope='module')
@@ -127,6 +130,46 @@ def _load_scene_client(listener, node):
         return future.result()
 
     return call
+
+
+def test_a_scene_load_never_blocks_answers(rclpy_context, ros_processes, ros_env,
+                                           handmade, tmp_path):
+    """While ~/load_scene loads, queries (old scene), ~/clear and a second load are answered."""
+    from std_srvs.srv import Trigger
+
+    from refersplat_ros.msg import ReferResult
+    from refersplat_ros.srv import LoadScene
+
+    gate = tmp_path / 'gate'
+    ros_env['REFERSPLAT_TEST_GATE'] = str(gate)
+    node = ros_processes(GATED_LOAD_NODE, *_node_args(handmade), name='refersplat')
+    listener = Listener(rclpy_context)
+    listener.wait_for_node()
+    assert node.wait_for_output('active:', 60), node.output()
+    loader = listener.node.create_client(LoadScene, '/refersplat/load_scene')
+    clear = listener.node.create_client(Trigger, '/refersplat/clear')
+    assert listener.spin(lambda: loader.service_is_ready() and clear.service_is_ready(), 30)
+    request = LoadScene.Request(scene_path=str(handmade.scene_path),
+                                checkpoint_path=str(handmade.checkpoint_path))
+    loading = loader.call_async(request)  # served first: the second call finds it loading
+    second = loader.call_async(request)
+    assert listener.spin(second.done, 30), node.output()
+    assert not second.result().success
+    assert second.result().message.startswith('another load is in progress')
+    listener.send('the red mug')  # answered with the scene in use
+    assert listener.spin(lambda: listener.results(), 30), node.output()
+    assert listener.results()[-1].status == ReferResult.OK
+    cleared = clear.call_async(Trigger.Request())
+    assert listener.spin(cleared.done, 30) and cleared.result().success
+    assert listener.spin(lambda: listener.got['diagnostics'], 30)
+    assert not loading.done()  # all of that while the load was held open
+    gate.touch()
+    assert listener.spin(loading.done, 60), node.output()
+    assert loading.result().success, loading.result().message
+    listener.send('the red mug')
+    assert listener.spin(lambda: len(listener.results()) >= 2, 30), node.output()
+    assert listener.results()[-1].status == ReferResult.OK
+    assert node.stop() == 0, node.output()
 
 
 def test_hostile_paths_are_refused_at_once_with_the_reason(rclpy_context, ros_processes,
