@@ -4,8 +4,11 @@ Replays the probes of issue 13 against this checkout and prints what came back, 
 item: bursts of action goals (1), hostile scene/checkpoint paths (2, 4, 6), signals at each
 lifecycle stage (3), odd queries and goal fields (5), the sentence cache, a huge DBSCAN radius
 and the time budget (7), a 200 Hz flood (8), kill -9 during training, a malformed recorded
-config and a shutdown during a flood (9). Bounded: fixed counts, every wait has a deadline, the
-whole probe takes a few minutes on 2 cores.
+config and a shutdown during a flood (9); and those of issue 24: invalid camera stamps and
+cameras of every size up to 8192x8192 and a close-up, with time and peak memory (10), crafted
+checkpoint descriptions through the node and the CLI (11), 200 simultaneous clears and queries
+during a scene load (12). Bounded: fixed counts, every wait has a deadline, the whole probe takes
+a few minutes on 2 cores. ``--only`` re-measures some items and keeps the others' last tables.
 
 Every ROS process runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, its own leased
 ROS_DOMAIN_ID and ROS_LOG_DIR (``test/helpers/ros_harness.py``) and the loopback Fast DDS profile;
@@ -33,6 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / 'test')]  # this checkout; the harness and
 from helpers.node_scenes import make_handmade_scene  # noqa: E402
 from helpers.ros_harness import DomainLease, RosProcess  # noqa: E402
 
+from refersplat_ros.core.inference.queries import status_name  # noqa: E402
 from refersplat_ros.ros_environment import apply_network_rule, ros_environment  # noqa: E402
 
 NODE = 'refersplat_ros.node'
@@ -399,7 +403,6 @@ def probe_queries(work: Path, scene) -> str:
 
     session = Session(work, scene, 'queries')
     rows = []
-    names = ('OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')
     try:
         session.wait_active()
         for label, text in (('U+200B', '\u200b'), ('U+FEFF', '\ufeff'), ('soft hyphen', '\u00ad'),
@@ -407,7 +410,7 @@ def probe_queries(work: Path, scene) -> str:
                             ('U+FFFD (dropped by the tokenizer)', '\ufffd'),
                             ('"mug" + U+200B', 'mug\u200b')):
             answer, elapsed = session.ask(text)
-            rows.append(['topic', label, names[answer.status], _short(answer.message, 110),
+            rows.append(['topic', label, status_name(answer.status), _short(answer.message, 110),
                          _ms(elapsed)])
         action = session.action_client()
         for label, goal in (('score_threshold 1.0', Refer.Goal(text='mug', score_threshold=1.0)),
@@ -427,7 +430,7 @@ def probe_queries(work: Path, scene) -> str:
             result = future.result().get_result_async()
             session.spin(result.done, 30)
             answer = result.result().result.result
-            rows.append(['action', label, names[answer.status], _short(answer.message, 110),
+            rows.append(['action', label, status_name(answer.status), _short(answer.message, 110),
                          _ms(time.monotonic() - start)])
         action.destroy()
         errors = session.node.output().count('failed')
@@ -466,7 +469,6 @@ def _wide_scene(folder: Path, num: int, share: float):
 
 def probe_resources(work: Path, scene) -> str:
     rows = []
-    names = ('OK', 'NO_MATCH', 'INVALID_QUERY', 'NOT_READY', 'DROPPED', 'ERROR')
     session = Session(work, scene, 'cache')
     try:
         session.wait_active()
@@ -495,7 +497,7 @@ def probe_resources(work: Path, scene) -> str:
             hwm = _status_kb(session.node.popen.pid, 'VmHWM')
             rows.append([f'20k selected Gaussians, `selection.cluster_eps` {eps:g}, '
                          f'`query.time_budget_s` {budget:g}',
-                         f'{names[answer.status]} in {_ms(elapsed)} (select '
+                         f'{status_name(answer.status)} in {_ms(elapsed)} (select '
                          f'{answer.select_ms:.0f} ms), peak RSS {hwm:.0f} MB',
                          _short(answer.message, 100) or f'{answer.num_gaussians} Gaussians'])
         finally:
@@ -639,6 +641,269 @@ def probe_training_and_shutdown(work: Path, scene) -> str:
     return _table(['probe', 'outcome', 'detail'], rows)
 
 
+# ------------------------------------------------------------------------- issue 24 items
+def _synth_scene(work: Path, objects: bool = False):
+    """Return a Ref-Synth default scene (~30k Gaussians) and a field answering its largest object.
+
+    With ``objects`` its checkpoint also records the objects (names, no sentences).
+    """
+    import numpy as np
+    import torch
+
+    from helpers.fixed_answer_field import fixed_answer_field
+    from helpers.node_scenes import HandmadeScene
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+    from refersplat_ros.core.field.checkpoint import save_checkpoint
+    from refersplat_ros.core.scene.gaussian_io import load_scene
+    from refersplat_ros.core.scene.objects import SceneObjects
+    from refersplat_ros.core.text.encoder import TextEncoder
+
+    data = work / 'synth'
+    if not (data / 'manifest.json').exists():
+        make_scene(preset_config('default', seed=0), data, overwrite=True, progress=False,
+                   contact_sheet=False)
+    manifest = json.loads((data / 'manifest.json').read_text())
+    scene_path = data / manifest['point_cloud']
+    means = load_scene(scene_path).means
+    ids = np.load(data / 'object_ids.npy')
+    largest = max(manifest['objects'], key=lambda o: o['num_gaussians'])
+    selected = torch.from_numpy(ids == largest['id'])
+    encoder = TextEncoder()
+    recorded = None
+    name = 'field.safetensors'
+    if objects:
+        order = [o['id'] for o in manifest['objects']]
+        labels = np.full(len(ids), -1, np.int32)
+        for index, object_id in enumerate(order):
+            labels[ids == object_id] = index
+        recorded = SceneObjects(labels, [o['category'] for o in manifest['objects']],
+                                [[] for _ in order], None, (0.0, 0.0, 1.0))
+        name = 'objects.safetensors'
+    checkpoint = save_checkpoint(data / name, fixed_answer_field(means, selected,
+                                                                 encoder.hidden_size),
+                                 text_encoder_id=encoder.encoder_id, step=0, objects=recorded)
+    return HandmadeScene(scene_path, checkpoint, data, means.numpy(), ids), largest
+
+
+def _camera_messages(camera, stamp_sec: float):
+    """Return CameraInfo + PoseStamped (frame 'scene') of a core camera."""
+    from builtin_interfaces.msg import Time
+    from geometry_msgs.msg import PoseStamped
+    from std_msgs.msg import Header
+
+    from refersplat_ros.conversions import camera_info, pose_msg
+    from refersplat_ros.core.scene.frames import rotation_to_quaternion_xyzw
+
+    c2w = camera.camera_to_world.double().numpy()
+    stamp = Time(sec=int(stamp_sec), nanosec=int(round((stamp_sec % 1) * 1e9)))
+    info = camera_info(camera.width, camera.height, camera.fx, camera.fy, camera.cx, camera.cy,
+                       Header(stamp=stamp, frame_id='camera_optical'))
+    pose = PoseStamped(header=Header(stamp=stamp, frame_id='scene'),
+                       pose=pose_msg(c2w[:3, 3], rotation_to_quaternion_xyzw(c2w[:3, :3])))
+    return info, pose
+
+
+def probe_cameras(work: Path, _scene) -> str:
+    """Issue 24 items 1-3: invalid camera stamps, then cameras of every size and a close-up."""
+    import torch
+    from sensor_msgs.msg import CameraInfo, Image
+    from geometry_msgs.msg import PoseStamped
+
+    from refersplat_ros import topics
+    from refersplat_ros.core.scene.cameras import Camera, read_colmap_model
+    from refersplat_ros.qos import CAMERA_QOS, LATCHED
+
+    synth, largest = _synth_scene(work)
+    view = read_colmap_model(synth.dataset_dir / 'sparse' / '0')
+    base = view[sorted(view)[0]]
+    centre = torch.as_tensor(synth.means[synth.object_ids == largest['id']].mean(0))
+    cameras = [(f'{w}x{h}', base.resized(w, h)) for w, h in (
+        (640, 480), (1280, 720), (1920, 1080), (3840, 2160), (8192, 6144), (8192, 8192))]
+    cameras.append(('640x480, 3 cm from the target', Camera.look_at(
+        (centre + torch.tensor([0.0, -0.03, 0.01])).tolist(), centre.tolist(), width=640,
+        height=480, fov_y_deg=60.0)))
+    cameras.append(('640x480, fx = fy = 1e5, aimed at the target', Camera.look_at(
+        base.center.tolist(), centre.tolist(), width=640, height=480, fx=1e5, fy=1e5)))
+    session = Session(work, synth, 'cameras')
+    rows, stamp = [], 100.0
+    try:
+        session.wait_active()
+        node = session.client
+        info_pub = node.create_publisher(CameraInfo, '/' + topics.CAMERA_INFO, CAMERA_QOS)
+        pose_pub = node.create_publisher(PoseStamped, '/' + topics.CAMERA_POSE, CAMERA_QOS)
+        masks = []
+        node.create_subscription(Image, '/refersplat/target/mask', masks.append, LATCHED)
+        session.spin(lambda: info_pub.get_subscription_count() > 0
+                     and pose_pub.get_subscription_count() > 0, 30)
+        session.ask('warm up')
+
+        def show(camera, sec):
+            info, pose = _camera_messages(camera, sec)
+            for _ in range(3):  # best effort: a few copies
+                pose_pub.publish(pose)
+                info_pub.publish(info)
+                session.spin(lambda: False, 0.05)
+
+        # 1. negative stamps, then a valid camera
+        bad_info, bad_pose = _camera_messages(cameras[0][1], 0.0)
+        bad_info.header.stamp.sec = bad_pose.header.stamp.sec = -5
+        for _ in range(3):
+            info_pub.publish(bad_info)
+            pose_pub.publish(bad_pose)
+            session.spin(lambda: False, 0.05)
+        show(cameras[0][1], stamp)
+        answer, elapsed = session.ask('the red mug')
+        dropped = session.diagnostic('camera_dropped')
+        rows.append(['CameraInfo + pose with sec = -5, then a valid 640x480 camera',
+                     f'{status_name(answer.status)} in {_ms(elapsed)}; camera_dropped {dropped}',
+                     '', '', _short(answer.message, 90)])
+        for name, camera in cameras:
+            stamp += 1.0
+            count = len(masks)
+            show(camera, stamp)
+            answer, elapsed = session.ask('the red mug', timeout=120)
+            session.spin(lambda: len(masks) > count, 10)
+            size = f'{masks[-1].width}x{masks[-1].height}' if len(masks) > count else 'none'
+            hwm = _status_kb(session.node.popen.pid, 'VmHWM')
+            rows.append([name, f'{status_name(answer.status)} in {_ms(elapsed)} (render '
+                         f'{answer.render_ms:.0f} ms)', size, f'{hwm:.0f}',
+                         _short(answer.message, 110)])
+    finally:
+        code, _ = session.close()
+    return ('A Ref-Synth default scene (30k Gaussians), the field answering its largest object; '
+            'each camera published as CameraInfo + PoseStamped, then one query. "peak MB" is '
+            "the node's peak RSS (VmHWM) so far, in MiB.\n\n"
+            + _table(['camera', 'answer (query to result)', 'mask', 'peak MB', 'message'],
+                     rows) + f'\n\nThe node exits with status {code}.')
+
+
+def _crafted_checkpoints(work: Path, synth) -> list:
+    """Checkpoints whose description is oversized or not finite (issue 24 items 4 and 5)."""
+    path = Path(synth.checkpoint_path)
+    data = path.read_bytes()
+    length = int.from_bytes(data[:8], 'little')
+    payload = data[8 + length:]
+
+    def write(name, edit=None, raw=None):
+        header = json.loads(data[8:8 + length])
+        meta = json.loads(header['__metadata__']['refersplat'])
+        if edit is not None:
+            edit(meta)
+        header['__metadata__']['refersplat'] = raw(meta) if raw else json.dumps(meta)
+        text = json.dumps(header).encode()
+        out = work / 'crafted' / name
+        out.parent.mkdir(exist_ok=True)
+        out.write_bytes(len(text).to_bytes(8, 'little') + text + payload)
+        return out
+
+    def sentences(meta):
+        meta['objects']['sentences'][0] = ['the red mug on the left'] * 100_000
+
+    def groups(meta):
+        meta['objects']['names'][0] = 'mug' + '-1' * 40_000
+
+    def view(meta):
+        meta['objects']['reference_view'] = {'width': float('inf'), 'height': 120, 'fx': 1.0,
+                                             'fy': 1.0, 'cx': 0.0, 'cy': 0.0,
+                                             'world_to_camera': [[1, 0, 0, 0], [0, 1, 0, 0],
+                                                                 [0, 0, 1, 0], [0, 0, 0, 1]]}
+
+    def step(meta):
+        meta['step'] = float('inf')
+
+    def deep(meta):
+        return json.dumps(meta)[:-1] + ', "deep": ' + '[' * 100_000 + ']' * 100_000 + '}'
+
+    return [
+        ('100,000 training sentences for one object', write('sentences.safetensors', sentences)),
+        ('an object name of 40,000 "-1" groups', write('groups.safetensors', groups)),
+        ('reference view of infinite width', write('view.safetensors', view)),
+        ('recorded step Infinity', write('step.safetensors', step)),
+        ('100,000-deep JSON in the description', write('deep.safetensors', raw=deep)),
+    ]
+
+
+def probe_metadata(work: Path, _scene) -> str:
+    """Issue 24 items 4 and 5: crafted descriptions through ~/load_scene and the CLI."""
+    synth, largest = _synth_scene(work, objects=True)
+    crafted = _crafted_checkpoints(work, synth)
+    session = Session(work, synth, 'metadata')
+    rows = []
+    try:
+        session.wait_active()
+        for what, path in crafted:
+            reply, elapsed, grown = session.load_scene(synth.scene_path, path)
+            node = ('NO REPLY' if reply is None else
+                    ('loaded' if reply.success else 'refused') + ': ' + _short(
+                        reply.message.replace('load failed, previous scene kept: ', '')
+                        .replace(str(work), '…'), 100))
+            start = time.monotonic()
+            cli = subprocess.run([sys.executable, '-m', 'refersplat_ros.cli', 'query',
+                                  '--scene', str(synth.scene_path), '--checkpoint', str(path),
+                                  '--text', 'the red mug'], capture_output=True, text=True,
+                                 timeout=300, env={**os.environ, 'HF_HUB_OFFLINE': '1'})
+            cli_s = time.monotonic() - start
+            last = (cli.stderr.strip().splitlines() or [''])[-1].replace(str(work), '…')
+            rows.append([what, node, _ms(elapsed), f'{grown:.0f}',
+                         f'exit {cli.returncode} in {cli_s:.1f} s: {_short(last, 90)}'])
+        name = largest['category'].replace('-', ' ')
+        answer, _ = session.ask(f'the {name}')
+        after = f'"the {name}" -> {status_name(answer.status)}'
+    finally:
+        code, _ = session.close()
+    return ('Checkpoints of the Ref-Synth default scene with one entry of the description '
+            'crafted, given to `~/load_scene` of an active node and to `refersplat query`. '
+            '"peak +MB": growth of the node\'s peak RSS during the call.\n\n'
+            + _table(['crafted entry', 'node reply', 'replied in', 'peak +MB', 'CLI'], rows)
+            + f'\n\nAfterwards the scene in use still answers: {after}; the node exits with '
+              f'status {code}.')
+
+
+def probe_services(work: Path, scene) -> str:
+    """Issue 24 items 4 and 6: 200 simultaneous clears; queries during a scene load."""
+    from std_srvs.srv import Trigger
+
+    from refersplat_ros.qos import SERVICE_QOS
+    from refersplat_ros.srv import LoadScene
+
+    rows = []
+    session = Session(work, scene, 'services')
+    try:
+        session.wait_active()
+        client = session.client.create_client(Trigger, '/refersplat/clear',
+                                              qos_profile=SERVICE_QOS)
+        session.spin(client.service_is_ready, 30)
+        for count in (20, 200):
+            start = time.monotonic()
+            futures = [client.call_async(Trigger.Request()) for _ in range(count)]
+            session.spin(lambda: all(f.done() for f in futures), 60)
+            done = sum(f.done() for f in futures)
+            rows.append([f'{count} simultaneous `~/clear` calls (one client, deep QoS)',
+                         f'{done} replies in {_ms(time.monotonic() - start)}'])
+        synth, _ = _synth_scene(work)
+        loader = session.client.create_client(LoadScene, '/refersplat/load_scene',
+                                              qos_profile=SERVICE_QOS)
+        session.spin(loader.service_is_ready, 30)
+        start = time.monotonic()
+        loading = loader.call_async(LoadScene.Request(scene_path=str(synth.scene_path),
+                                                      checkpoint_path=str(synth.checkpoint_path)))
+        answered = []
+        while not loading.done() and time.monotonic() - start < 120:
+            answer, elapsed = session.ask('the red mug')
+            answered.append((answer.status, elapsed))
+        session.spin(loading.done, 120)
+        load_s = time.monotonic() - start
+        statuses = sorted({status_name(s) for s, _ in answered})
+        worst = max((e for _, e in answered), default=0.0)
+        rows.append([f'queries while `~/load_scene` loads the 30k-Gaussian scene ({load_s:.1f} s)',
+                     f'{len(answered)} answered during the load ({", ".join(statuses)}), '
+                     f'slowest {_ms(worst)}; load reply: '
+                     f'{"success" if loading.done() and loading.result().success else "failed"}'])
+    finally:
+        code, _ = session.close()
+    return _table(['probe', 'result'], rows) + f'\n\nThe node exits with status {code}.'
+
+
 PROBES = {
     '1': ('1. Bursts of action goals', probe_burst),
     '2': ('2, 4, 6. Hostile, oversized, forged, diverged and empty files', probe_paths),
@@ -648,6 +913,11 @@ PROBES = {
     '8': ('8. A 200 Hz flood', probe_flood),
     '9': ('9. kill -9 during training, malformed recorded config, shutdown in a flood',
           probe_training_and_shutdown),
+    '10': ('10. Camera messages: invalid stamps, every camera size, a close-up (issue 24)',
+           probe_cameras),
+    '11': ('11. Crafted checkpoint descriptions: node and CLI (issue 24)', probe_metadata),
+    '12': ('12. 200 simultaneous clears; queries during a scene load (issue 24)',
+           probe_services),
 }
 
 
@@ -662,7 +932,7 @@ def main(argv=None) -> int:
     unknown = [key for key in chosen if key not in PROBES]
     if unknown:
         parser.error(f'unknown item(s) {unknown}')
-    sections = []
+    sections = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix='refersplat_robustness_') as tmp:
         work = Path(tmp)
@@ -671,24 +941,31 @@ def main(argv=None) -> int:
             title, probe = PROBES[key]
             begin = time.monotonic()
             body = probe(work, scene)
-            section = f'### {title}\n\n{body}\n\n({time.monotonic() - begin:.0f} s)'
+            section = (f'### {title}\n\n{body}\n\n({time.monotonic() - begin:.0f} s, '
+                       f'{datetime.date.today()})')
             print('\n' + section, flush=True)
-            sections.append(section)
+            sections[title] = section
     import torch
 
     load = os.getloadavg()
+    kept, previous = '', {}
+    if args.out.exists() and MARKER in args.out.read_text():
+        # the hand-written part above the marker is kept, and so are the items not re-run
+        above, below = args.out.read_text().split(MARKER, 1)
+        kept = above + MARKER + '\n\n'
+        for part in below.split('\n### ')[1:]:
+            previous[part.split('\n', 1)[0]] = '### ' + part.strip('\n')
+    ordered = [sections.get(title) or previous.get(title) for title, _ in PROBES.values()]
     text = ('## Measured\n\n'
-            f'`python bench/robustness.py` on {datetime.date.today()}: {platform.node()}, '
-            f'{os.cpu_count()} CPU cores, torch {torch.__version__}, load average at the end '
-            f'{load[0]:.1f}; {time.monotonic() - started:.0f} s in all. Every ROS process on '
-            'its own ROS_DOMAIN_ID and ROS_LOG_DIR, discovery on localhost, transports on '
-            '127.0.0.1 and shared memory. Items are those of issue 13; each has tests in '
-            '`test/` (see the report of the fix); these are the measured outcomes.\n\n'
-            + '\n\n'.join(sections) + '\n')
+            f'Last `python bench/robustness.py --only {",".join(chosen)}` on '
+            f'{datetime.date.today()}: {platform.node()}, {os.cpu_count()} CPU cores, torch '
+            f'{torch.__version__}, load average at the end {load[0]:.1f}; '
+            f'{time.monotonic() - started:.0f} s. Each item says when it was measured. Every ROS '
+            'process on its own ROS_DOMAIN_ID and ROS_LOG_DIR, discovery on localhost, '
+            'transports on 127.0.0.1 and shared memory. Items 1-9 are those of issue 13, 10-12 '
+            'those of issue 24; each has tests in `test/`; these are the measured outcomes.\n\n'
+            + '\n\n'.join(section for section in ordered if section) + '\n')
     if not args.no_write:
-        kept = ''  # a hand-written part above the marker (the numbers before the fix) is kept
-        if args.out.exists() and MARKER in args.out.read_text():
-            kept = args.out.read_text().split(MARKER)[0] + MARKER + '\n\n'
         args.out.write_text(kept + text)
         print(f'\nwrote {args.out}')
     return 0

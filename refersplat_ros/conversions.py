@@ -187,7 +187,9 @@ def _array_to_image(values: np.ndarray, header, encoding: str, dtype) -> Image:
     msg = Image(header=header, height=values.shape[0], width=values.shape[1], encoding=encoding,
                 is_bigendian=int(sys.byteorder == 'big' and values.itemsize > 1),
                 step=values.itemsize * values.shape[1])
-    msg.data = array.array('B', np.ascontiguousarray(values).tobytes())
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8))  # one copy
+    msg.data = data
     return msg
 
 
