@@ -38,7 +38,8 @@ from refersplat_ros.core.language import lexicon as lx
 from refersplat_ros.core.language.graph import (between_score, distance, GraphObject,
                                                 ObjectGraph, order_key, Placed, relation_score,
                                                 surface_factors)
-from refersplat_ros.core.language.parse import NounPhrase, parse_query, ParsedQuery, spoken_name
+from refersplat_ros.core.language.parse import (NounPhrase, one_edit, parse_query, ParsedQuery,
+                                                spoken_name)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -138,6 +139,10 @@ class _Evidence:
     veto: Optional[str] = None
     unnamed: bool = False
     veto_confidence: float = 0.9
+    #: The objects of the asked kind (noun, colours, sizes), before relations weigh in: a
+    #: relation is absent (NO_MATCH) only when it holds for none of them, so one misread fact
+    #: cannot take the right object out and let a second, right one veto the answer.
+    kind: List[int] = field(default_factory=list)
 
     def plausible(self, share: float = 0.5) -> List[int]:
         """Objects within ``share`` of the best score (the candidates a pick chooses among)."""
@@ -373,6 +378,7 @@ class Grounder:
             return evidence
         if not self._attributes(target, said, evidence):
             return evidence
+        evidence.kind = evidence.plausible()
         for exclusion in parsed.exclusions:
             evidence.steps.append(f'except: {exclusion.describe()}')
             before = set(evidence.plausible())
@@ -403,6 +409,15 @@ class Grounder:
             return True
         cfg = self.config
         nouns = np.array([self.noun_score(target, o) for o in self.graph.objects])
+        if nouns.max() < cfg.noun_threshold and target.head not in lx.KNOWN_NOUNS:
+            # "the plaet": one typing slip from exactly one name of this scene
+            slips = {h for o in self.graph.objects for h in o.heads
+                     if ' ' not in h and len(target.head) >= 4 and one_edit(target.head, h)}
+            if len(slips) == 1:
+                word = slips.pop()
+                evidence.steps.append(f"'{target.head}' read as '{word}'")
+                target.head, target.compound = word, None
+                nouns = np.array([self.noun_score(target, o) for o in self.graph.objects])
         if nouns.max() < cfg.noun_threshold:  # "the cup with a chipped rim": a known noun before
             for word in reversed(target.modifiers):
                 if word in lx.KNOWN_NOUNS:
@@ -501,7 +516,7 @@ class Grounder:
         anchor_names = ', '.join(objs[a].label for a in sorted(used)) or described
         note = f"{'not ' if rel.negated else ''}{name}: {anchor_names}"
         evidence.steps.append(note)
-        holds = scores[plausible] > 0.0
+        holds = scores[evidence.kind or plausible] > 0.0
         if (not rel.negated and not holds.any()) or (rel.negated and holds.all()):
             evidence.stop(f'no {said} is {note}')
             return False
@@ -527,6 +542,15 @@ class Grounder:
         return True
 
     def _pick(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
+        if parsed.group_side is not None and len(cands) > 2:
+            # "of the two cans on the left, the right one": the group first, then the pick
+            order = sorted(cands, key=lambda c: order_key(parsed.group_side, placed[c]))
+            size = min(parsed.group_count or (len(order) + 1) // 2, len(order))
+            picked, note = self._pick_in(parsed, {c: cands[c] for c in order[:size]}, placed)
+            return picked, f'of the {size} on the {parsed.group_side}: {note}'
+        return self._pick_in(parsed, cands, placed)
+
+    def _pick_in(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
         objs = self.graph.objects
         if parsed.corner is not None and parsed.ordinal == 1 and len(cands) > 1:
             # "the back right one": the best in both orders (sum of ranks)

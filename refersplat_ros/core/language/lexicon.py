@@ -66,15 +66,19 @@ SIZE_WORDS: Dict[str, Tuple[str, int]] = {
     'tall': ('height', 1), 'taller': ('height', 1), 'high': ('height', 1),
     'short': ('height', -1), 'shorter': ('height', -1), 'low': ('height', -1),
     'long': ('length', 1), 'longer': ('length', 1),
+    'wide': ('length', 1), 'wider': ('length', 1), 'broad': ('length', 1),
+    'narrow': ('length', -1), 'narrower': ('length', -1),
 }
 #: Comparatives: "the taller of the two", "the bigger one" pick the extreme of the candidates
 #: (as the superlative does) unless "than" follows (then they are relations).
-COMPARATIVES = frozenset({'bigger', 'larger', 'smaller', 'taller', 'shorter', 'longer'})
+COMPARATIVES = frozenset({'bigger', 'larger', 'smaller', 'taller', 'shorter', 'longer', 'wider',
+                          'narrower'})
 #: Superlative -> (dimension, direction) as SIZE_WORDS; 'top' ranks by height of the top.
 SUPERLATIVES: Dict[str, Tuple[str, int]] = {
     'smallest': ('volume', -1), 'tiniest': ('volume', -1), 'littlest': ('volume', -1),
     'largest': ('volume', 1), 'biggest': ('volume', 1), 'hugest': ('volume', 1),
     'tallest': ('height', 1), 'shortest': ('height', -1), 'longest': ('length', 1),
+    'widest': ('length', 1), 'narrowest': ('length', -1),
     'highest': ('top', 1), 'lowest': ('top', -1), 'topmost': ('top', 1),
     'bottommost': ('top', -1), 'uppermost': ('top', 1),
 }
@@ -193,7 +197,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
     'bowl,basin,dish bowl,tureen,vessel bowl',
-    'plate,dish,saucer,platter,tray,charger',
+    'plate,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',
     'shelf,rack,shelving,ledge,shelf unit,bookshelf,bookcase,wall shelf,plank',
@@ -251,6 +255,8 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'crockery': 'plate,bowl,mug,cup,dish,saucer',
     'tableware': 'plate,bowl,mug,cup,fork,knife,spoon,glass',
     'cutlery': 'fork,knife,spoon',
+    # "a dish you could put soup in": a bowl as much as a plate
+    'dish': 'plate,bowl,saucer,platter',
     'utensil': 'fork,knife,spoon,spatula,ladle,whisk',
     'furniture': 'shelf,table,chair,desk,cabinet,bookcase',
     'appliance': 'kettle,toaster,microwave,blender,fridge',
@@ -298,7 +304,7 @@ shown seen within amongst comes come coming goes going being counted numbered or
 sequence row line lined placed put sits rest resting sat stood have has had got
 directly immediately straight slightly somewhat roughly approximately somewhere exactly off
 other another remaining else actually probably maybe perhaps basically kind sort mean meant
-talking
+talking good nice great
 '''.split())
 #: Request verbs ("pick up", "hand me") at the start of commands.
 REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (

@@ -18,7 +18,9 @@ every answer's interpretation). Steps (docs/LANGUAGE.md#parser):
 4. A noun phrase's head is its last content word before any clause (plural folded to singular);
    colour and size words are attributes; other modifiers are kept for lexical matching.
 """
+import colorsys
 from dataclasses import dataclass, field
+import math
 import re
 from typing import List, Optional, Sequence, Tuple
 
@@ -35,6 +37,8 @@ PRONOUNS = frozenset({'it', 'them', 'this', 'that', 'these', 'those', 'itself'})
 #: Words after which a target's own phrase names a second object that a relation with a pronoun
 #: anchor is about: "the box with the mug on its right" = the box left of the mug.
 HAVING = frozenset({'with', 'has', 'have', 'having', 'got'})
+#: After a HAVING word: nothing of that kind ("with nothing on it", "with no lid on top of it").
+_NONE = frozenset({'nothing', 'no', 'none', 'nobody'})
 #: A relation seen from its anchor: "B is right of A" = "A is left of B".
 INVERSE = {'left_of': 'right_of', 'right_of': 'left_of', 'in_front_of': 'behind',
            'behind': 'in_front_of', 'on_top_of': 'under', 'above': 'under', 'under': 'on_top_of',
@@ -96,6 +100,10 @@ class ParsedQuery:
     superlative: Optional[Tuple[str, int]] = None  # (dimension, direction)
     unique: bool = False                # "the only ..."
     exclusions: List[NounPhrase] = field(default_factory=list)
+    #: "of the two cans on the left, the right one": the side that narrows the group down
+    #: (the other side on the axis of ``side`` picks in it), and how many it holds if said.
+    group_side: Optional[str] = None
+    group_count: Optional[int] = None
 
     def describe(self) -> str:
         """One line of what was read (for logs and the interpretation)."""
@@ -103,6 +111,9 @@ class ParsedQuery:
         for rel in self.relations:
             anchors = ' and '.join(a.describe() for a in rel.anchors)
             parts.append(f"{'not ' if rel.negated else ''}{rel.op.replace('_', ' ')}: {anchors}")
+        if self.group_side:
+            count = f'{self.group_count} ' if self.group_count else ''
+            parts.append(f'of the {count}on the {self.group_side}')
         if self.ordinal:
             side = f'{self.side} {self.corner}' if self.corner else self.side
             parts.append(f"{'not ' if self.not_position else ''}#{self.ordinal} from the "
@@ -153,6 +164,9 @@ def tokenize(text: str) -> List[str]:
         text = pattern.sub(repl, text)
     for pattern, repl in _CONTRACTIONS:
         text = re.sub(pattern, repl, text)
+    text = _compound_colours(text)
+    for pattern, repl in _PHRASE_FORMS:
+        text = pattern.sub(repl, text)
     text = re.sub(r'\b([a-z]+)-ish\b', r'\1ish', text)  # "blue-ish"
     # "isn't there a can at the back?": a question, not a negation
     text = re.sub(r'(^|[.?!]\s*)(is|are|was|were) not there\b', r'\1there is', text)
@@ -166,6 +180,74 @@ def tokenize(text: str) -> List[str]:
     tokens = [w for k, w in enumerate(tokens)
               if not (w in _MODALS and k > 0 and tokens[k - 1] in _SUBJECTS)]
     return tokens[:MAX_WORDS]
+
+
+_SURFACE = r'(?:table|tabletop|counter|countertop|desk|worktop|surface|bench|workbench)'
+_SIDE = r'(?:left|right|front|back|rear)'
+#: Phrasings rewritten to the form the reader knows (each: what people say -> what it means).
+_PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
+    # "counting from left to right, the second": counted from the first side
+    (r'\bfrom (?:the )?(left|right|front|back)(?: side)? (?:to|towards) (?:the )?'
+     + _SIDE + r'\b', r'from the \1'),
+    # "the ball closest to the left edge of the table": the extreme on that side
+    (r'\b(?:closest|nearest) to the (?:far |very )?(left|right|front|back|rear) '
+     r'(?:edge|side|end|corner|border)(?: of (?:the|this) ' + _SURFACE + r')?\b', r'\1most'),
+    # "nearer the middle", "closest to the centre", "in the middle, ...": the middle one
+    (r'\b(?:nearer|closer|nearest|closest|near|towards?|in|at)(?: to)? the (?:very )?'
+     r'(middle|centre|center)\b(?! of)', r'\1'),
+    # "in front of the right end of the shelf": the anchor is the shelf
+    (r'\b(of|behind|beside|by|near|above|below|under|underneath|against) the (?:far |very )?'
+     + _SIDE + r'(?: hand)? (?:end|side|edge|corner|half|part) of\b', r'\1'),
+    # "in the scene", "in this picture": nothing to relate to
+    (r'\b(?:in|of|from) (?:the|this) (?:scene|picture|image|photo|view|frame|setup|'
+     r'layout)\b', ''),
+    # "raised up off the table": says no more than that it stands somewhere
+    (r'\boff (?:of )?(?:the|this) ' + _SURFACE + r'\b', ''),
+    # "good for holding soup", "used for storing pens": what it is for, not a relation
+    (r'\b(?:(?:good|great|perfect|ideal|handy|useful|suitable|used|meant|made) )?for '
+     r'[a-z]+ing\b[^,.;!?|]*', ''),
+    # "the box without anything on it", "without a mug on top": nothing / no mug stands on it
+    (r'\bwithout (?:any(?:thing)?|something|stuff|objects?|things?)? ?(?=on\b)',
+     'with nothing '),
+    (r'\bwithout (?:a|an|the|any) ', 'with no '),
+    # "rather than (being) stacked on something": not on it
+    (r'\b(?:rather than|instead of) (?:(?:being|is|sitting|standing|placed|stacked|resting|'
+     r'lying|put|sat|stood) )*(?=on\b|in\b|under\b|inside\b|behind\b|beside\b|next to\b|'
+     r'near\b|atop\b|above\b|below\b)', 'and not '),
+    # "the box with the mug on top": on top of the box
+    (r'\b(with|without|has|having|got) ([^,.;!?|]*?)\bon top\b(?! of)', r'\1 \2on top of it'),
+    # "..., yeah that one" / ". that one": a confirmation, nothing more
+    (r'(?:[,.;!?]|\byeah|\byes|\byep)\s*(?:yeah|yes|yep|ok|okay)?[\s,]*\b(?:that|this) one'
+     r'\s*[.!?]*\s*$', ''),
+))
+_CHROMATIC = ('red', 'orange', 'yellow', 'green', 'cyan', 'blue', 'purple', 'pink')
+_COLOUR_FORM = '|'.join(sorted((w for w in lx.COLOUR_WORDS if w.isalpha()), key=len,
+                               reverse=True))
+_COLOUR_PAIR = re.compile(r'\b(' + _COLOUR_FORM + r')(?:ish|y)?[- ](' + _COLOUR_FORM + r')\b')
+
+
+def _hue(colour: str) -> float:
+    return colorsys.rgb_to_hsv(*lx.COLOUR_PROTOTYPES[colour])[0]
+
+
+def _compound_colours(text: str) -> str:
+    """Read "blue-green", "greenish blue", "red-orange" as one basic colour.
+
+    Two hues mix (blue-green -> cyan); with a colour that has no hue of its own the last word,
+    the head, is the colour ("reddish brown" -> brown).
+    """
+    def mix(match):
+        a, b = lx.COLOUR_WORDS[match.group(1)], lx.COLOUR_WORDS[match.group(2)]
+        if a == b or a not in _CHROMATIC or b not in _CHROMATIC:
+            return b
+        x, y = _hue(a) * 2 * math.pi, _hue(b) * 2 * math.pi
+        mean = math.atan2(math.sin(x) + math.sin(y), math.cos(x) + math.cos(y)) / (2 * math.pi)
+
+        def gap(c):
+            d = abs(_hue(c) - mean % 1.0)
+            return min(d, 1.0 - d)
+        return min((c for c in _CHROMATIC if c not in ('pink',)), key=gap)
+    return _COLOUR_PAIR.sub(mix, text)
 
 
 #: Self-corrections ("the red - no, the blue one", "the pink bowl, sorry, the orange bowl",
@@ -237,9 +319,15 @@ def _possessive_sides(tokens: List[str]) -> List[str]:
     return out
 
 
+#: Nouns whose plural is the thing itself ("the scissors").
+PLURALIA = frozenset({'scissors', 'glasses', 'pliers', 'tongs', 'shears', 'tweezers',
+                      'binoculars', 'headphones', 'earphones', 'earbuds', 'goggles',
+                      'trousers', 'jeans', 'shorts', 'clippers', 'chopsticks'})
+
+
 def singular(word: str) -> str:
     """Return the singular of a plural noun: cans -> can, boxes -> box, shelves -> shelf."""
-    if len(word) <= 3 or word.endswith(('ss', 'us', 'is')):
+    if len(word) <= 3 or word.endswith(('ss', 'us', 'is')) or word in PLURALIA:
         return word
     for suffix, repl in (('ves', 'f'), ('ies', 'y'), ('ches', 'ch'), ('shes', 'sh'),
                          ('xes', 'x'), ('sses', 'ss'), ('oes', 'o')):
@@ -667,12 +755,20 @@ def _read_having(s: _Sentence) -> None:
                    if m.kind in ('word', 'clause') and m.words[0] in HAVING), None)
     if having is None:
         return
-    second = _noun_phrase(*_words_of(s.target_items[having + 1:]))
+    after = s.target_items[having + 1:]
+    # "with nothing on it", "with no mug on top of it": the relation is negated
+    none = next((k for k, m in enumerate(after) if m.words[0] in _NONE), None)
+    if none is not None:
+        after = after[none + 1:]
+    second = _noun_phrase(*_words_of([m for m in after if m.kind != 'neg']))
+    if none is not None and second.empty:
+        second = NounPhrase(generic=True)
     turned = [r for r in s.parsed.relations if r.op in INVERSE and len(r.anchors) == 1
               and r.anchors[0].pronoun]
     if not second.empty and turned:
         for rel in turned:
             rel.op, rel.anchors = INVERSE[rel.op], [second]
+            rel.negated = rel.negated or none is not None
             rel.phrase = f'{rel.phrase} (seen from {second.describe()})'
         s.target_items = s.target_items[:having]
     elif _words_of(s.target_items[:having])[0] and _noun_phrase(
@@ -713,6 +809,11 @@ def _read_position(s: _Sentence) -> None:
     from_end = next((m for m in s.marks if m.kind == 'from_end'), None)
     if side_marks or ordinal is not None or from_end is not None:
         side = _picking_side(s) if side_marks else None
+        group = next((m.value for m in side_marks if m.value == lx.OPPOSITE.get(side)), None)
+        if group is not None:
+            parsed.group_side = group
+            parsed.group_count = next((_COUNTS[m.value] for m in s.marks
+                                       if m.kind == 'word' and m.value in _COUNTS), None)
         if from_end is not None:
             side = lx.OPPOSITE[side] if side else 'right'
             parsed.ordinal, parsed.side = int(from_end.value), side
@@ -770,6 +871,8 @@ def _complete_generic(s: _Sentence) -> None:
 
 
 _AXIS = {'left': 'x', 'right': 'x', 'front': 'y', 'back': 'y'}
+#: Count words that say how many a group holds ("the two cans on the left").
+_COUNTS = {'two': 2, 'both': 2, 'pair': 2, 'couple': 2, 'three': 3, 'four': 4, 'five': 5}
 
 
 def _vocabulary() -> Tuple[frozenset, frozenset]:
@@ -796,7 +899,7 @@ for _word in _TARGETS:
     _TARGETS_BY_LENGTH.setdefault(len(_word), []).append(_word)
 
 
-def _one_edit(a: str, b: str) -> bool:
+def one_edit(a: str, b: str) -> bool:
     """Tell whether b is a with one letter inserted, dropped, changed or two swapped."""
     if a == b or abs(len(a) - len(b)) > 1:
         return False
@@ -824,7 +927,7 @@ def correct_spelling(tokens: List[str]) -> List[str]:
         lengths = (len(w) + 1,) if len(w) == 3 else (len(w) - 1, len(w), len(w) + 1)
         # a slip rarely changes the first letter ("sink" is not "pink"), except by a swap
         near = [t for n in lengths for t in _TARGETS_BY_LENGTH.get(n, ())
-                if (t[0] == w[0] or t[:2] == w[1::-1]) and _one_edit(w, t)]
+                if (t[0] == w[0] or t[:2] == w[1::-1]) and one_edit(w, t)]
         out.append(near[0] if len(near) == 1 else w)
     return out
 

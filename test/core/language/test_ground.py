@@ -212,3 +212,47 @@ def test_an_object_s_own_name_names_it_unless_twins_share_it():
     assert (status, name) == (OK, 'green-ball') and 'name of green-ball' in result.interpretation
     assert answer(g, 'the small green ball')[1] == 'small-green-ball'
     assert answer(g, 'red can')[0] == AMBIGUOUS
+
+
+def test_a_group_on_one_side_then_the_pick_in_it():
+    cans = grounder([('green-can', 'green', (-0.5, 0.0, 0.0), SMALL),
+                     ('green-can-2', 'green', (-0.3, 0.0, 0.0), SMALL),
+                     ('green-can-3', 'green', (0.4, 0.0, 0.0), SMALL)])
+    for text in ('of the two green cans on the left, the one further to the right',
+                 "there's two green cans on the left, I want the right one"):
+        status, name, result = answer(cans, text)
+        assert (status, name) == (OK, 'green-can-2'), result
+        assert 'of the 2 on the left' in result.interpretation
+    assert answer(cans, 'the rightmost green can')[1] == 'green-can-3'
+
+
+def test_one_misread_fact_does_not_let_a_second_veto_the_answer(row):
+    # the red ball is on the box but not right of the bowl, the red cans the other way round:
+    # before, the first fact took the ball out and the second then held for no candidate left
+    # (NO_MATCH); a relation is absent only when it holds for no object of the kind
+    status, _, result = answer(row, 'the red thing right of the bowl on the box')
+    assert status != NO_MATCH, result
+    assert 'right of: bowl' in result.interpretation.replace('yellow-', '')
+
+
+def test_what_stands_on_an_object_or_nothing_does():
+    boxes = grounder([('white-box', 'white', (-0.3, 0.0, 0.0), (0.16, 0.16, 0.1)),
+                      ('white-box-2', 'white', (0.3, 0.0, 0.0), (0.16, 0.16, 0.1)),
+                      ('red-mug', 'red', (-0.3, 0.0, 0.1), SMALL)])
+    for text, expected in (('the box with the mug on top', 'white-box'),
+                           ('the box with a mug on it, yeah that one', 'white-box'),
+                           ('the white box, the one without anything on it', 'white-box-2'),
+                           ('the box that has nothing on top of it', 'white-box-2'),
+                           ('the mug that is raised up off the table on a box', 'red-mug')):
+        status, name, result = answer(boxes, text)
+        assert (status, name) == (OK, expected), (text, result)
+
+
+def test_a_typing_slip_on_a_name_of_the_scene():
+    # a name outside the lexicon: only the scene's own names can correct it
+    things = grounder([('blue-widget', 'blue', (-0.3, 0.0, 0.0), SMALL),
+                       ('red-can', 'red', (0.3, 0.0, 0.0), SMALL)])
+    status, name, result = answer(things, 'the wdiget')
+    assert (status, name) == (OK, 'blue-widget'), result
+    assert "'wdiget' read as 'widget'" in result.interpretation
+    assert answer(things, 'the zzzzzz')[0] == NO_MATCH

@@ -61,14 +61,51 @@ from refersplat_ros.core.language.parse import parse_query, tokenize
     ('what I would pour milk into', 'target: object'),
     ('the cup you gave me', 'target: cup'),
     ('of the pair of green cans on the left, the one further to the right',
-     'target: green can; #1 from the right'),
+     'target: green can; of the 2 on the left; #1 from the right'),
     ('theres two green cans on the left, i want the right one',
-     'target: green can; #1 from the right'),
-    ('the left one of the two red cans on the right', 'target: red can; #1 from the left'),
+     'target: green can; of the 2 on the left; #1 from the right'),
+    ('the left one of the two red cans on the right',
+     'target: red can; of the 2 on the right; #1 from the left'),
     ('the flat round one', 'target: plate'),
     ('the pink can off the shelf', 'target: pink can; on top of: shelf'),
 ])
 def test_spoken_forms(text, reading):
+    assert parse_query(text).describe() == reading
+
+
+@pytest.mark.parametrize('text, reading', [
+    # counted from the first side said
+    ('Counting the balls from left to right, the second one.', 'target: ball; #2 from the left'),
+    ('the third box going from right to left', 'target: box; #3 from the right'),
+    # an edge of the surface: the extreme on that side
+    ('The ball closest to the left edge of the table.', 'target: ball; #1 from the left'),
+    ('the cup nearest to the front edge', 'target: cup; #1 from the front'),
+    # the middle however it is said
+    ('Look at the two black balls. Give me the one nearer the middle.',
+     'target: black ball; middle'),
+    ('the teal ball in the middle, the blue-green one', 'target: cyan ball; middle'),
+    # a part of the anchor is the anchor
+    ('the mug in front of the right end of the shelf', 'target: mug; in front of: shelf'),
+    ('the can behind the left half of the box', 'target: can; behind: box'),
+    # fillers that relate to nothing
+    ('The only yellow object in the scene, a small round ball.',
+     'target: small yellow ball; only'),
+    ('The mug that is raised up off the table on a box.', 'target: mug; on top of: box'),
+    ('A wide bowl in the centre, good for holding soup.', 'target: long bowl; middle'),
+    ('the box with the mug on top? yeah that one', 'target: box; under: mug'),
+    ('the box with the mug on it, yeah that one', 'target: box; under: mug'),
+    # what it has not on it
+    ('uh, the white box, the one without anything on it', 'target: white box; not under: object'),
+    ('the plate that has nothing on it', 'target: plate; not under: object'),
+    ('the box without a mug on top of it', 'target: box; not under: mug'),
+    ('The mug that sits directly on the tabletop rather than being stacked on something.',
+     'target: mug; on top of: tabletop; not on top of: object'),
+    # colours of two words, nouns that are plural in the singular
+    ('the greenish blue cup', 'target: cyan cup'),
+    ('the reddish-brown mug', 'target: brown mug'),
+    ('get me the scissors off the table', 'target: scissors'),
+])
+def test_more_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
 
 
