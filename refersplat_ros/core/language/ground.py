@@ -168,7 +168,11 @@ def _forms(phrase: str) -> List[str]:
 
 
 def lexical_match(query: str, name: str) -> float:
-    """1 same word, 0.95 a kind of it ('box' for 'cereal box'), 0.9 synonym, 0.85 hypernym."""
+    """1 same word, 0.95 a kind of it ('box' for 'cereal box'), 0.9 synonym, 0.75 hypernym.
+
+    A hypernym is clearly below a synonym: "dish" names a plate (synonym) before a bowl (a kind
+    of dish), which it still names when no plate fits.
+    """
     if query == name:
         return 1.0
     q_forms, n_forms = _forms(query), _forms(name)
@@ -183,7 +187,7 @@ def lexical_match(query: str, name: str) -> float:
     for q in q_forms:
         kinds = lx.HYPERNYMS.get(q)
         if kinds and any(n in kinds for n in n_forms):
-            return 0.85
+            return 0.75
     return 0.0
 
 
@@ -597,8 +601,13 @@ def _loose(a: str, b: str) -> bool:
 
 
 def _dimension(dim: str, obj: GraphObject) -> float:
-    """Return an object's size along a dimension of ``lexicon.SIZE_WORDS`` / ``SUPERLATIVES``."""
-    return {'height': obj.height, 'length': obj.length, 'top': obj.top}.get(dim, obj.volume)
+    """Return an object's size along a dimension of ``lexicon.SIZE_WORDS`` / ``SUPERLATIVES``.
+
+    'volume' ("big", "small") is the extent people see, the larger of the longer horizontal
+    side and the height: a big plate is wide, not voluminous.
+    """
+    return {'height': obj.height, 'length': obj.length, 'top': obj.top}.get(
+        dim, max(obj.length, obj.height))
 
 
 def _sizes(sizes: Sequence[Tuple[str, int]], cands: Dict[int, float],

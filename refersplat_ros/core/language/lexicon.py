@@ -197,7 +197,7 @@ SYNONYM_GROUPS: Tuple[FrozenSet[str], ...] = tuple(frozenset(g.split(',')) for g
     'box,carton,crate,package,packet,parcel,case,container box,cube,block,chest,bin,casket',
     'ball,sphere,orb,globe,marble,baseball,football,softball,bauble,bead',
     'bowl,basin,dish bowl,tureen,vessel bowl',
-    'plate,saucer,platter,tray,charger',
+    'plate,dish,saucer,platter,tray,charger',
     'bottle,flask,jug,carafe,decanter,vial,flagon,pitcher,water bottle,canteen',
     'cone,pylon,traffic cone,funnel,witch hat,spike',
     'shelf,rack,shelving,ledge,shelf unit,bookshelf,bookcase,wall shelf,plank',
@@ -255,7 +255,7 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
     'crockery': 'plate,bowl,mug,cup,dish,saucer',
     'tableware': 'plate,bowl,mug,cup,fork,knife,spoon,glass',
     'cutlery': 'fork,knife,spoon',
-    # "a dish you could put soup in": a bowl as much as a plate
+    # "a dish you could put soup in": a bowl too, when no plate fits (a plate first: synonym)
     'dish': 'plate,bowl,saucer,platter',
     'utensil': 'fork,knife,spoon,spatula,ladle,whisk',
     'furniture': 'shelf,table,chair,desk,cabinet,bookcase',
