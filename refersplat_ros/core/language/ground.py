@@ -271,17 +271,19 @@ class Grounder:
         can" not the pink one); a colour without a basic term of its own (cyan) answers to its
         neighbours ("the blue bowl" for the cyan one, 0.45).
         """
-        if colour in obj.colours:
+        wanted = colour.split('|')  # a shade between two ('pink|purple') answers to either
+        own = {c for said in obj.colours for c in said.split('|')}
+        if own.intersection(wanted):
             return 1.0
-        if obj.colours:
-            return 0.45 if any(_loose(colour, c) for c in obj.colours) else 0.0
+        if own:
+            return 0.45 if any(_loose(w, c) for w in wanted for c in own) else 0.0
         names = [n for n, _ in obj.measured]
         distances = [d for _, d in obj.measured]
-        if names[0] == colour:
+        if names[0] in wanted:
             return 0.9
-        if names[1] == colour and distances[1] - distances[0] < 15.0:
+        if names[1] in wanted and distances[1] - distances[0] < 15.0:
             return 0.6
-        return 0.45 if _loose(colour, names[0]) else 0.0
+        return 0.45 if any(_loose(w, names[0]) for w in wanted) else 0.0
 
     def match_phrase(self, phrase: NounPhrase) -> Dict[int, float]:
         """Return the objects (graph positions) a noun phrase names, with scores."""

@@ -41,6 +41,27 @@ COLOUR_WORDS: Dict[str, str] = {
     'gray': 'grey', 'silver': 'grey', 'grayish': 'grey', 'greyish': 'grey', 'charcoal': 'grey',
     'ebony': 'black', 'jet': 'black', 'blackish': 'black',
 }
+#: Colour words whose shades straddle two basic colours: they answer to either ("the magenta
+#: plate" is the pink one or the purple one, whichever is here). Read as 'pink|purple'.
+COLOUR_SPANS: Dict[str, Tuple[str, ...]] = {
+    'magenta': ('purple', 'pink'), 'fuchsia': ('pink', 'purple'), 'mauve': ('purple', 'pink'),
+    'lilac': ('purple', 'pink'), 'lavender': ('purple', 'pink'), 'violet': ('purple', 'blue'),
+    'indigo': ('blue', 'purple'), 'maroon': ('red', 'brown'), 'burgundy': ('red', 'purple'),
+    'plum': ('purple', 'red'), 'salmon': ('pink', 'orange'), 'coral': ('pink', 'orange'),
+    'amber': ('orange', 'yellow'), 'gold': ('yellow', 'orange'), 'golden': ('yellow', 'orange'),
+    'mustard': ('yellow', 'brown'), 'olive': ('green', 'brown'), 'lime': ('green', 'yellow'),
+    'beige': ('brown', 'white'), 'tan': ('brown', 'orange'), 'khaki': ('brown', 'green'),
+    'cream': ('white', 'yellow'), 'ivory': ('white', 'yellow'), 'silver': ('grey', 'white'),
+    'charcoal': ('grey', 'black'), 'navy': ('blue', 'black'),
+}
+
+
+def colour_of(word: str) -> str:
+    """Return what a colour word names: a basic colour, or 'a|b' for a shade between two."""
+    span = COLOUR_SPANS.get(word)
+    return '|'.join(span) if span else COLOUR_WORDS[word]
+
+
 #: The basic colour terms of English (Berlin and Kay): one is not called by another. The
 #: prototypes' other colours (cyan) answer to their neighbours ("light blue" for cyan).
 BASIC_COLOURS = frozenset({'red', 'orange', 'yellow', 'green', 'blue', 'purple', 'pink',

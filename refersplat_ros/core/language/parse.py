@@ -214,6 +214,11 @@ _PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
     (r'\b(?:rather than|instead of) (?:(?:being|is|sitting|standing|placed|stacked|resting|'
      r'lying|put|sat|stood) )*(?=on\b|in\b|under\b|inside\b|behind\b|beside\b|next to\b|'
      r'near\b|atop\b|above\b|below\b)', 'and not '),
+    # "the box with the shelf on one side and the jug on the other": between them
+    (r'\bwith ([^,.;!?|]+?) on (?:one|either) side,? and ([^,.;!?|]+?) on the other(?: side)?\b',
+     r'between \1 and \2'),
+    # "find the shelf first, then take the bottle on it": two sentences, "it" the first's
+    (r'(?:\bfirst)?\s*,\s*(?:and )?then\b', ' . '),
     # "the box with the mug on top": on top of the box
     (r'\b(with|without|has|having|got) ([^,.;!?|]*?)\bon top\b(?! of)', r'\1 \2on top of it'),
     # "..., yeah that one" / ". that one": a confirmation, nothing more
@@ -468,7 +473,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
                 lx.STOPWORDS and w not in lx.GENERIC_NOUNS and w not in lx.NUMBERS:
             np_.not_nouns.append(singular(w))  # "that is not a mug"
         elif w in lx.COLOUR_WORDS:
-            (np_.not_colours if neg else np_.colours).append(lx.COLOUR_WORDS[w])
+            (np_.not_colours if neg else np_.colours).append(lx.colour_of(w))
         elif w in lx.SIZE_WORDS:
             dim, sign = lx.SIZE_WORDS[w]
             np_.sizes.append((dim, -sign if neg else sign))
@@ -489,7 +494,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
     nouns = [w for w in content if w not in lx.GENERIC_NOUNS]
     last = next((w for w in reversed(words) if w not in lx.STOPWORDS and w != ','), None)
     if not nouns and last in lx.COLOUR_NOUNS and np_.colours and not np_.generic:
-        np_.colours.remove(lx.COLOUR_WORDS[last])
+        np_.colours.remove(lx.colour_of(last))
         nouns = [last]
     if not nouns and shapes:  # "the pointy thing"; "flat round" is a plate, not a ball
         nouns = ['plate'] if 'plate' in shapes else shapes[-1:]
@@ -788,7 +793,7 @@ def _read_target(s: _Sentence) -> None:
     target.sizes += extra.sizes
     if target.generic and extra.head in lx.COLOUR_NOUNS and extra.compound is None:
         # "something to eat cereal from, orange, ...": a colour said of a thing, not a fruit
-        colour = lx.COLOUR_WORDS[extra.head]
+        colour = lx.colour_of(extra.head)
         target.colours += [colour] if colour not in target.colours else []
         extra.head = None
     if target.head is None and extra.head is not None and not target.colours:

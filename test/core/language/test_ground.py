@@ -256,3 +256,13 @@ def test_a_typing_slip_on_a_name_of_the_scene():
     assert (status, name) == (OK, 'blue-widget'), result
     assert "'wdiget' read as 'widget'" in result.interpretation
     assert answer(things, 'the zzzzzz')[0] == NO_MATCH
+
+
+def test_a_shade_between_two_basic_colours_answers_to_either():
+    things = grounder([('pink-plate', 'pink', (-0.3, 0.0, 0.0), (0.2, 0.2, 0.02)),
+                       ('purple-bowl', 'purple', (0.3, 0.0, 0.0), (0.14, 0.14, 0.06)),
+                       ('red-plate', 'red', (0.0, 0.3, 0.0), (0.2, 0.2, 0.02))])
+    assert answer(things, 'the magenta plate')[:2] == (OK, 'pink-plate')
+    assert answer(things, 'the magenta bowl')[:2] == (OK, 'purple-bowl')
+    assert answer(things, 'the maroon plate')[:2] == (OK, 'red-plate')
+    assert answer(things, 'the navy bowl')[0] == NO_MATCH  # blue or black: neither is here

@@ -104,6 +104,12 @@ def test_spoken_forms(text, reading):
     ('the greenish blue cup', 'target: cyan cup'),
     ('the reddish-brown mug', 'target: brown mug'),
     ('get me the scissors off the table', 'target: scissors'),
+    ('the magenta dish', 'target: purple|pink dish'),
+    # a sequence of steps; the sides of a gap
+    ('find the shelf first, then take the bottle standing on it',
+     'target: bottle; on top of: shelf'),
+    ('the box with the shelf on one side and the jug on the other',
+     'target: box; between: shelf and jug'),
 ])
 def test_more_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
