@@ -12,7 +12,7 @@ from refersplat_ros.core.scene.objects import SceneObjects
 RGB = {'red': (0.85, 0.1, 0.1), 'blue': (0.1, 0.3, 0.9), 'green': (0.15, 0.65, 0.2),
        'white': (0.95, 0.95, 0.95), 'yellow': (0.95, 0.85, 0.1), 'black': (0.08, 0.08, 0.08),
        'orange': (0.95, 0.5, 0.05), 'brown': (0.45, 0.28, 0.12),
-       'pink': (0.95, 0.55, 0.72), 'purple': (0.5, 0.2, 0.7)}
+       'pink': (0.95, 0.55, 0.72), 'purple': (0.5, 0.2, 0.7), 'cyan': (0.1, 0.72, 0.78)}
 FRONT = Camera.look_at((0.0, -2.0, 1.2), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), width=64, height=48)
 BACK = Camera.look_at((0.0, 2.0, 1.2), (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), width=64, height=48)
 

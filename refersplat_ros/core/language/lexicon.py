@@ -70,8 +70,9 @@ BASIC_COLOURS = frozenset({'red', 'orange', 'yellow', 'green', 'blue', 'purple',
 COLOUR_NOUNS = frozenset({'orange', 'lemon', 'lime', 'cherry', 'plum', 'chocolate', 'cream',
                           'gold', 'silver', 'olive', 'mint', 'salmon', 'rose', 'tangerine'})
 #: Colour pairs people use for one another (light blue for cyan, dark red for maroon, ...).
+#: Not cyan for green: "the green bottle" is not the turquoise one.
 COLOUR_NEIGHBOURS: FrozenSet[FrozenSet[str]] = frozenset(frozenset(p) for p in (
-    ('cyan', 'blue'), ('cyan', 'green'), ('orange', 'red'), ('orange', 'yellow'),
+    ('cyan', 'blue'), ('orange', 'red'), ('orange', 'yellow'),
     ('pink', 'purple'), ('pink', 'red'), ('brown', 'orange'), ('grey', 'white'),
     ('grey', 'black'), ('purple', 'blue')))
 

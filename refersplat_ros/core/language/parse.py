@@ -83,6 +83,9 @@ class Relation:
     anchors: List[NounPhrase]
     negated: bool = False
     phrase: str = ''                    # the words that named the relation
+    #: said right after another relation's anchor ("in front of the can on the shelf"): it may
+    #: be about that anchor rather than the target
+    after_anchor: bool = False
 
 
 @dataclass
@@ -184,8 +187,33 @@ def tokenize(text: str) -> List[str]:
 
 _SURFACE = r'(?:table|tabletop|counter|countertop|desk|worktop|surface|bench|workbench)'
 _SIDE = r'(?:left|right|front|back|rear)'
+_HAND = r'(?:[- ]?hand(?:ed)?)?'
 #: Phrasings rewritten to the form the reader knows (each: what people say -> what it means).
 _PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
+    # "in the middle of the table", "a little left of the centre of the table": a position
+    (r'\b(?:in|at) the (?:very )?(middle|centre|center) of (?:the|this) ' + _SURFACE + r'\b',
+     r'in the \1'),
+    (r'\b(?:(?:a )?(?:little|bit|slightly) )?(?:to the |on the )?(left|right) of (?:the )?'
+     r'(?:centre|center|middle)(?: of (?:the|this) ' + _SURFACE + r')?\b', r'on the \1'),
+    # "on the right half of the table": on the right; "on the left end of the shelf": on it
+    (r'\b(?:on|in|at) the (?:far |very )?(left|right|front|back|rear)' + _HAND + r' (?:half|side|'
+     r'part|end|portion|section|corner|edge) of (?:the|this) ' + _SURFACE + r'\b', r'on the \1'),
+    (r'\bon the (?:far |very )?' + _SIDE + _HAND + r' (?:end|part|half|portion|section|'
+     r'corner) of\b', 'on'),
+    # "standing on its own": alone, not on anything
+    (r'\b(?:(?:standing|sitting|all) )?(?:on|by) (?:its|their) own\b', ''),
+    # "resting on its lid": on it
+    (r'\bon (?:its|their) (?:lid|top|surface|cover|upper side|upper surface)\b', 'on top of it'),
+    # "running along the back of the table": at the back
+    (r'\b(?:(?:that|which) )?(?:runs|running|stretching|stretches|extending|extends|lying|lies|'
+     r'lined up|lining) along\b', 'along'),
+    (r'\balong the\b', 'at the'),
+    # "in the row of three large balls along the front, the one in the middle": the group is
+    # said first, the pick after the comma (read as two sentences, the pick about the group)
+    (r'^\s*(?:in|of|among|from|out of) the (?:row|line|group|set|bunch|cluster|pile|stack) of '
+     r'([^,.;!?|]+),', r'the \1 .'),
+    # "not the long shelf but the box": what comes after "but" is meant
+    (r'(?:^|,|\s)\s*not (?:the |a |an )?[a-z ]+? but (?=(?:the|a|an)\b)', ' | '),
     # "counting from left to right, the second": counted from the first side
     (r'\bfrom (?:the )?(left|right|front|back)(?: side)? (?:to|towards) (?:the )?'
      + _SIDE + r'\b', r'from the \1'),
@@ -197,7 +225,7 @@ _PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
      r'(middle|centre|center)\b(?! of)', r'\1'),
     # "in front of the right end of the shelf": the anchor is the shelf
     (r'\b(of|behind|beside|by|near|above|below|under|underneath|against) the (?:far |very )?'
-     + _SIDE + r'(?: hand)? (?:end|side|edge|corner|half|part) of\b', r'\1'),
+     + _SIDE + _HAND + r' (?:end|side|edge|corner|half|part) of\b', r'\1'),
     # "in the scene", "in this picture": nothing to relate to
     (r'\b(?:in|of|from) (?:the|this) (?:scene|picture|image|photo|view|frame|setup|'
      r'layout)\b', ''),
@@ -212,8 +240,9 @@ _PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
     (r'\bwithout (?:a|an|the|any) ', 'with no '),
     # "rather than (being) stacked on something": not on it
     (r'\b(?:rather than|instead of) (?:(?:being|is|sitting|standing|placed|stacked|resting|'
-     r'lying|put|sat|stood) )*(?=on\b|in\b|under\b|inside\b|behind\b|beside\b|next to\b|'
-     r'near\b|atop\b|above\b|below\b)', 'and not '),
+     r'lying|put|sat|stood|raised|lifted|propped|perched|set|up|high) )*(?=on\b|in\b|'
+     r'under\b|inside\b|behind\b|beside\b|next to\b|near\b|atop\b|above\b|below\b)',
+     'and not '),
     # "the box with the shelf on one side and the jug on the other": between them
     (r'\bwith ([^,.;!?|]+?) on (?:one|either) side,? and ([^,.;!?|]+?) on the other(?: side)?\b',
      r'between \1 and \2'),
@@ -259,7 +288,7 @@ def _compound_colours(text: str) -> str:
 #: "the cup, I mean the mug"): what follows replaces what was said before.
 _CORRECTION = re.compile(
     r'(?:\s[-\u2013\u2014]+\s*|,\s*|\s)(?:no,|no wait|sorry|i mean|i meant|scratch that|'
-    r'or rather|make that|correction)(?=[\s,.]|$)[,]?')
+    r'or rather|make that|correction|no(?=\s+(?:the|a|an|that|this)\b))(?=[\s,.]|$)[,]?')
 _SUPPORT_VERBS = frozenset({'standing', 'sitting', 'resting', 'lying', 'laying', 'placed',
                             'stands', 'sits', 'rests', 'lies', 'stand', 'sit', 'rest', 'lie',
                             'is', 'are', 'was', 'put', 'kept', 'perched', 'stacked'})
@@ -433,8 +462,12 @@ def _mark(tokens: List[str]) -> List[_Mark]:
             i += len(excl) - (1 if excl[-1] == 'the' else 0)
             continue
         if rel is not None:
-            marks.append(_Mark('rel', rel[0], tuple(tokens[i:i + rel[1]])))
-            i += rel[1]
+            length = rel[1]
+            following = tokens[i + length:i + length + 2]
+            if tokens[i + length - 1] == 'on' and following == ['top', 'of']:
+                length += 2  # "standing on top of it": one relation
+            marks.append(_Mark('rel', rel[0], tuple(tokens[i:i + length])))
+            i += length
             continue
         if w in (',', '.'):
             marks.append(_Mark('end', None, (w,)))
@@ -677,8 +710,15 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
     sentence = _Sentence(_mark(tokens), ParsedQuery(text=str(text), target=NounPhrase()))
     _read_sequence_marks(sentence)
     _split_segments(sentence)
+    previous: Optional[List[_Mark]] = None
     for marker, items in sentence.segments:
+        before = len(sentence.parsed.relations)
         _read_segment(sentence, marker, items)
+        if previous is not None and marker.kind == 'rel' and not any(
+                m.kind in ('end', 'clause') for m in previous):
+            for rel in sentence.parsed.relations[before:]:
+                rel.after_anchor = True
+        previous = items if marker.kind == 'rel' else None
     _read_having(sentence)
     _read_target(sentence)
     _read_position(sentence)
@@ -710,6 +750,10 @@ def _read_segment(s: _Sentence, marker: _Mark, items: List[_Mark]) -> None:
     """Read one relation or exclusion with its anchor(s); a clause after them is the target's."""
     op, negated = marker.value
     anchor_items, rest = _split_clause(items) if op != 'between' else _between_split(items)
+    having = next((k for k, m in enumerate(anchor_items) if k > 0 and m.kind == 'word'
+                   and m.value in HAVING), None)
+    if having is not None:  # "on the left of the table with a bowl on it": the target has it
+        anchor_items, rest = anchor_items[:having], anchor_items[having:] + rest
     second = _second_anchor(rest) if marker.kind == 'rel' and op != 'between' else None
     if second is not None:  # "near the white plate and the black box": near both
         s.parsed.relations.append(Relation(op, [second], negated, ' '.join(marker.words)))
@@ -755,7 +799,18 @@ def _viewer_anchor(s: _Sentence, op: str, marker: _Mark, anchor_items: List[_Mar
 
 
 def _read_having(s: _Sentence) -> None:
-    """Read "the box with the mug on its right": the relation is the mug's, seen from the box."""
+    """Read "the box with the mug on its right": the relation is the mug's, seen from the box.
+
+    The "with ..." may also follow a clause or an anchor ("the shelf at the back of the table,
+    with two cans on it"): it is moved to the target's words first.
+    """
+    if not any(m.kind in ('word', 'clause') and m.words[0] in HAVING for m in s.target_items):
+        moved = next((k for k, m in enumerate(s.clause_extra)
+                      if m.kind in ('word', 'clause') and m.words[0] in HAVING), None)
+        if moved is not None and any(r.anchors and r.anchors[0].pronoun
+                                     for r in s.parsed.relations):
+            s.target_items = s.target_items + s.clause_extra[moved:]
+            s.clause_extra = s.clause_extra[:moved]
     having = next((k for k, m in enumerate(s.target_items)
                    if m.kind in ('word', 'clause') and m.words[0] in HAVING), None)
     if having is None:
@@ -765,6 +820,10 @@ def _read_having(s: _Sentence) -> None:
     none = next((k for k, m in enumerate(after) if m.words[0] in _NONE), None)
     if none is not None:
         after = after[none + 1:]
+    conjunct = next((k for k, m in enumerate(after) if k > 0 and m.kind == 'word'
+                     and m.value in ('and', 'or')), None)
+    if conjunct is not None:  # "with a green can and a purple can on it": the first says it
+        after = after[:conjunct]
     second = _noun_phrase(*_words_of([m for m in after if m.kind != 'neg']))
     if none is not None and second.empty:
         second = NounPhrase(generic=True)
@@ -788,6 +847,10 @@ def _read_target(s: _Sentence) -> None:
     head_items, clause_items = _target_split(s.target_items)
     parsed.target = target = _noun_phrase(*_words_of(head_items))
     extra = _noun_phrase(*_words_of(clause_items + s.clause_extra))
+    if extra.head is not None and target.head is not None and extra.head != target.head \
+            and singular(extra.head) not in lx.COLOUR_NOUNS:
+        # "..., with a green can standing on it": the clause's colours are the can's
+        extra = NounPhrase(not_nouns=extra.not_nouns)
     target.colours += [c for c in extra.colours if c not in target.colours]
     target.not_colours += extra.not_colours
     target.sizes += extra.sizes
@@ -947,7 +1010,8 @@ def _negated_before(items: Sequence[_Mark]) -> bool:
             return True
         if m.kind == 'word' and m.value in ('is', 'are', 'was', 'be', 'that', 'which', 'the',
                                             'a', 'an', 'placed', 'located', 'sitting',
-                                            'standing', 'one', 'ones'):
+                                            'standing', 'one', 'ones', 'up', 'down', 'directly',
+                                            'also', 'even', 'resting', 'lying', 'kept'):
             continue
         if m.kind == 'clause':
             continue

@@ -266,3 +266,32 @@ def test_a_shade_between_two_basic_colours_answers_to_either():
     assert answer(things, 'the magenta bowl')[:2] == (OK, 'purple-bowl')
     assert answer(things, 'the maroon plate')[:2] == (OK, 'red-plate')
     assert answer(things, 'the navy bowl')[0] == NO_MATCH  # blue or black: neither is here
+
+
+def test_a_relation_that_fits_only_the_anchor_before_it_is_the_anchor_s():
+    # the small ball stands on the table in front of the can, which is on the shelf
+    scene = grounder([('shelf', 'white', (0.0, 0.3, 0.0), (0.8, 0.12, 0.1)),
+                      ('purple-can', 'purple', (0.1, 0.3, 0.1), SMALL),
+                      ('small-red-ball', 'red', (0.1, 0.0, 0.0), (0.04, 0.04, 0.04)),
+                      ('red-ball', 'red', (-0.4, -0.1, 0.0), (0.1, 0.1, 0.1))])
+    status, name, result = answer(scene, 'the red ball in front of the purple can on the shelf')
+    assert (status, name) == (OK, 'small-red-ball'), result
+    assert 'read as about the anchor before it' in result.interpretation
+    # said after a comma, the same relation is the target's: none is on the shelf
+    assert answer(scene, 'the red ball in front of the purple can, on the shelf')[0] == NO_MATCH
+
+
+def test_green_is_not_the_turquoise_one():
+    scene = grounder([('cyan-bottle', 'cyan', (0.0, 0.0, 0.0), SMALL),
+                      ('red-can', 'red', (0.3, 0.0, 0.0), SMALL)])
+    assert answer(scene, 'the green bottle please')[0] == NO_MATCH
+    assert answer(scene, 'the light blue bottle')[:2] == (OK, 'cyan-bottle')
+    assert answer(scene, 'the teal bottle')[:2] == (OK, 'cyan-bottle')
+
+
+def test_a_comparative_tells_apart_before_the_middle():
+    cans = grounder([('green-can', 'green', (-0.3, 0.0, 0.0), (0.05, 0.05, 0.08)),
+                     ('tall-green-can', 'green', (0.2, 0.0, 0.0), (0.05, 0.05, 0.16)),
+                     ('green-can-3', 'green', (0.0, 0.0, 0.0), (0.05, 0.05, 0.08))])
+    assert answer(cans, 'the taller green can in the middle of the table')[1] == 'tall-green-can'
+    assert answer(cans, 'the green can in the middle')[1] == 'green-can-3'

@@ -110,6 +110,35 @@ def test_spoken_forms(text, reading):
      'target: bottle; on top of: shelf'),
     ('the box with the shelf on one side and the jug on the other',
      'target: box; between: shelf and jug'),
+    # parts of a support: on it; halves of the table: a side
+    ('The purple can standing on the right-hand part of the pink shelf.',
+     'target: purple can; on top of: pink shelf'),
+    ('The small orange cone sitting on the left end of the shelf.',
+     'target: small orange cone; on top of: shelf'),
+    ('it is the furthest back cup on the right half of the table',
+     'target: cup; #1 from the back right'),
+    ('pick up the yellow mug in the middle of the table', 'target: yellow mug; middle'),
+    ('A pink box a little left of the centre of the table', 'target: pink box; #1 from the left'),
+    # what stands on it, said after a clause or an anchor; its colours are not the target's
+    ('The long pink shelf running along the back of the table, with a green can and a purple '
+     'can standing on top of it.', 'target: long pink shelf; behind: table; under: green can'),
+    ('A squarish pink box, with a small teal ball resting on its lid.',
+     'target: pink squarish box; under: small cyan ball'),
+    ('The large green box on the left side of the table with a black bowl resting on it.',
+     'target: large green box; under: black bowl; #1 from the left'),
+    # the group said first, the pick after the comma; "not A but B"; ", no the blue one"
+    ('In the row of three large balls along the front of the table, the one in the middle.',
+     'target: large ball; in front of: table; middle'),
+    ('The pink object near the front, not the long shelf but the box with the cyan ball on it.',
+     'target: box; under: cyan ball'),
+    ('uh the bottle, the purple one, no the blue one, the light blue bottle',
+     'target: blue bottle'),
+    ('The bottle on the table that is neither purple nor up on the shelf; it is light blue.',
+     'target: blue not purple bottle; on top of: table; not on top of: shelf'),
+    ('The can that sits directly on the table rather than being raised up on something.',
+     'target: can; on top of: table; not on top of: object'),
+    ('The taller green can standing on its own in the middle of the table.',
+     'target: green can; middle; most height'),
 ])
 def test_more_spoken_forms(text, reading):
     assert parse_query(text).describe() == reading
@@ -149,3 +178,10 @@ def test_fragments_never_raise(text):
 ])
 def test_viewer_anchors_corners_one_shapes_and_typos(text, reading):
     assert parse_query(text).describe() == reading
+
+
+def test_a_relation_right_after_an_anchor_is_marked():
+    parsed = parse_query('the ball in front of the can on the shelf')
+    assert [r.after_anchor for r in parsed.relations] == [False, True]
+    parsed = parse_query('the ball in front of the can, on the shelf')
+    assert [r.after_anchor for r in parsed.relations] == [False, False]
