@@ -187,10 +187,33 @@ def _array_to_image(values: np.ndarray, header, encoding: str, dtype) -> Image:
     msg = Image(header=header, height=values.shape[0], width=values.shape[1], encoding=encoding,
                 is_bigendian=int(sys.byteorder == 'big' and values.itemsize > 1),
                 step=values.itemsize * values.shape[1])
-    data = array.array('B')
-    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8))  # one copy
-    msg.data = data
+    data = _bytes_of(values)
+    msg.data = array.array('B')
+    # rosidl's setter copies an array.array unless ROS_PYTHON_CHECK_FIELDS is set; the field
+    # takes exactly this type, so the buffer is handed over as it is (268 MB for an 8192 x 8192
+    # depth image: no copy, no second buffer)
+    msg._data = data
     return msg
+
+
+def _bytes_of(values: np.ndarray) -> array.array:
+    """Return the bytes of an array as ``array.array('B')``: its own buffer when it is one.
+
+    ``target_view.image_buffer`` makes images whose memory is such a buffer, so a camera-size
+    mask or depth becomes a message without a copy; any other array is copied once.
+    """
+    base = values
+    while isinstance(base, np.ndarray) and base.base is not None:
+        base = base.base
+    if isinstance(base, memoryview):  # np.frombuffer keeps a view of the buffer
+        base = base.obj
+    if isinstance(base, array.array) and base.typecode == 'B' and values.flags.c_contiguous \
+            and values.nbytes == len(base) and np.shares_memory(
+                values, np.frombuffer(base, np.uint8)):
+        return base
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8))
+    return data
 
 
 def _image_to_array(msg, encodings, dtype) -> np.ndarray:

@@ -119,7 +119,7 @@ _ROWS = (
               'lower resolution and upsampled (said in the message)', float_range=(0.01, 100.0)),
     Parameter('render.max_candidates_millions', RenderBudget.max_candidates / 1e6, 'most '
               'Gaussian-pixel candidates (millions) of one such render on the CPU: a camera close '
-              'to the target is rendered at a lower resolution (about 0.15 s per 3 million on '
+              'to the target is rendered at a lower resolution (about 0.1 s per 2 million on '
               'a 2-core CPU)', float_range=(0.01, 1000.0)),
     Parameter('query.max_chars', 512, 'longer queries are INVALID_QUERY',
               int_range=(1, 100_000)),

@@ -349,3 +349,27 @@ def test_scene_cloud_is_scaled_moved_and_decimated_the_same_way_each_time(header
     again = pointcloud2_to_array(scene_cloud(means, colors, header, 4))
     assert len(few) == 4 and np.array_equal(few['x'], again['x'])
     assert np.all(np.diff(few['x']) > 0)  # in the scene's order
+
+
+def test_a_camera_size_image_becomes_a_message_without_a_copy(header):
+    import numpy as np
+
+    from refersplat_ros.conversions import depth_to_image, image_to_depth, image_to_mono8, \
+        mono8_to_image
+    from refersplat_ros.core.inference.target_view import image_buffer
+
+    depth = image_buffer(48, 64, np.float32, np.nan)
+    depth[10:20, 5:9] = 1.25
+    msg = depth_to_image(depth, header)
+    assert np.shares_memory(np.frombuffer(msg.data, np.uint8), depth)  # the same buffer
+    back = image_to_depth(msg)
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(depth))
+    assert (back[10:20, 5:9] == 1.25).all()
+    mask = image_buffer(48, 64, np.uint8, 0)
+    mask[1, 2] = 255
+    np.testing.assert_array_equal(image_to_mono8(mono8_to_image(mask, header)), mask)
+    # any other array (a view, a slice) is copied once, never aliased
+    part = depth[:, :32]
+    other = depth_to_image(part, header)
+    assert not np.shares_memory(np.frombuffer(other.data, np.uint8), depth)
+    np.testing.assert_array_equal(np.isnan(image_to_depth(other)), np.isnan(part))

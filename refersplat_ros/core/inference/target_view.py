@@ -20,6 +20,7 @@ exceed ``max_candidates``, is rendered in the same camera at a lower resolution 
 (nearest pixel) to the camera's size; ``TargetView.scale`` and ``note`` say so. A ``check``
 callback (a query's time budget) may stop the render between chunks of work.
 """
+import array
 from dataclasses import dataclass, replace
 import math
 import time
@@ -73,10 +74,24 @@ class TargetView:
         return self.pixels > 0
 
 
+def image_buffer(height: int, width: int, dtype, fill) -> np.ndarray:  # [H, W]
+    """Return an [H, W] array filled with ``fill``, its memory a bytes ``array.array``.
+
+    A message (``sensor_msgs/Image``) can take that buffer as its data without a copy
+    (``conversions.py``): for an 8192 x 8192 camera the depth alone is 268 MB.
+    """
+    buffer = array.array('B', bytes(1)) * (height * width * np.dtype(dtype).itemsize)
+    values = np.frombuffer(buffer, dtype).reshape(height, width)
+    if fill != 0:
+        values.fill(fill)
+    return values
+
+
 def empty_view(camera: Camera, reason: str = 'no target') -> TargetView:
     """Return a view with nothing of the target (all-zero mask, NaN depth) in ``camera``."""
-    return TargetView(np.zeros((camera.height, camera.width), np.uint8),
-                      np.full((camera.height, camera.width), np.nan, np.float32), reason=reason)
+    return TargetView(image_buffer(camera.height, camera.width, np.uint8, 0),
+                      image_buffer(camera.height, camera.width, np.float32, np.nan),
+                      reason=reason)
 
 
 def _footprints(means_cam: torch.Tensor, scales: torch.Tensor, camera: Camera):
@@ -150,8 +165,8 @@ def render_target(scene: GaussianScene, indices, camera: Camera, metric_scale: f
     start = time.perf_counter()
     budget = budget or RenderBudget()
     height, width = camera.height, camera.width
-    mask = np.zeros((height, width), np.uint8)
-    depth = np.full((height, width), np.nan, np.float32)
+    mask, depth = image_buffer(height, width, np.uint8, 0), image_buffer(height, width,
+                                                                         np.float32, np.nan)
     device = scene.means.device
     idx = torch.as_tensor(np.asarray(indices, np.int64), device=device)
     if idx.numel() == 0:
