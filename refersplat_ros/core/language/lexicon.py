@@ -292,13 +292,29 @@ HYPERNYMS: Dict[str, FrozenSet[str]] = {k: frozenset(v.split(',')) for k, v in {
 HYPERNYM_ALIASES: Dict[str, str] = {'beverage': 'drink'}
 HYPERNYMS.update({alias: HYPERNYMS[word] for alias, word in HYPERNYM_ALIASES.items()})
 
+#: Everyday portable things with no synonym here that matters: known kinds, so that "the mug next
+#: to the umbrella" in a scene without one is NO_MATCH ("no umbrella here"), not the mug with the
+#: anchor dropped. Parts and words that also name a part ("cap", "lid", "handle", "screen",
+#: "frame", "tape") and room fixtures that are rarely annotated but present ("sink", "window",
+#: "door", "stove") are left out: those carry no evidence when nothing here is one.
+OTHER_KINDS: FrozenSet[str] = frozenset('''
+shoe shoes sneaker sneakers boot boots slipper slippers sandal sandals sock socks hat glove gloves
+scarf tie belt wallet purse handbag backpack rucksack suitcase umbrella headphones headset
+earphones earbuds camera tablet monitor television tv speaker radio calculator stapler ruler
+eraser envelope folder binder clipboard candle mirror pillow cushion blanket toothbrush
+toothpaste soap shampoo hairbrush comb razor sunglasses spectacles hammer screwdriver
+wrench spanner pliers drill flashlight torch padlock coin dice puzzle balloon kite skateboard
+racket bat frisbee helmet guitar violin trumpet drum microphone printer router battery
+lighter matchbox thermos grater colander sieve peeler corkscrew notepad
+'''.split())
+
 #: Every word the lexicon knows as the name of a kind of thing: a target or anchor noun among
 #: these that no object of the scene is, is absent (NO_MATCH); any other unknown word carries no
 #: evidence (docs/LANGUAGE.md#grounding).
 KNOWN_NOUNS: FrozenSet[str] = frozenset(
     {w for group in SYNONYM_GROUPS for w in group} | set(HYPERNYMS)
     | {w for kinds in HYPERNYMS.values() for w in kinds}
-    | set(SHAPE_WORDS.values())) - GENERIC_NOUNS
+    | set(SHAPE_WORDS.values()) | OTHER_KINDS) - GENERIC_NOUNS
 #: Surfaces that are rarely annotated objects: the support plane the objects stand on, walls,
 #: shelves. An anchor among these that names no annotated object is evaluated on the layout
 #: (``graph.surface_factors``), not dropped.

@@ -68,6 +68,13 @@ def test_shape_words_name_known_nouns():
     assert set(lx.SHAPE_WORDS.values()) <= lx.KNOWN_NOUNS
 
 
+def test_other_kinds_defined_once():
+    """A kind with synonyms or a hypernym is listed there, not again among the other kinds."""
+    assert lx.OTHER_KINDS & (_nouns() | set(lx.COLOUR_WORDS) | lx.SURFACE_WORDS
+                             | lx.GENERIC_NOUNS | lx.STOPWORDS) == frozenset()
+    assert lx.OTHER_KINDS <= lx.KNOWN_NOUNS
+
+
 def test_surface_words_are_not_generic():
     assert lx.SURFACE_WORDS & lx.GENERIC_NOUNS == frozenset()
     assert lx.SURFACE_WORDS == lx.SUPPORT_WORDS | lx.WALL_WORDS | lx.SHELF_WORDS
