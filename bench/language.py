@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 from report import write_section  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = 'Language'
+SECTION_RECONSTRUCTED = 'Language: reconstructed scenes'
 SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
          'default:5', 'hard:1')
 BLIND_KINDS = ('blind-annotator', 'blind-spoken', 'blind-negative')
@@ -180,18 +181,25 @@ class _Scorer:
         return self._masks[target]
 
 
-def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder) -> dict:
+def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder,
+              reconstructed: bool = False) -> dict:
     from probes import generate_probes  # bench/ is the script's folder
     from refersplat_ros.core.datasets.ref_synth.generator import (generate_scene, make_scene,
                                                                   preset_config)
     from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
 
+    from dataclasses import replace
+
+    from refersplat_ros.core.datasets.ref_synth.reconstructed import CaptureConfig
+
     preset, seed = spec.split(':')
     seed = int(seed)
-    data, run = out / f'{preset}_s{seed}', out / f'{preset}_s{seed}_run'
+    name = f'{preset}_s{seed}' + ('_rec' if reconstructed else '')
+    data, run = out / name, out / f'{name}_run'
     config = preset_config(preset, seed=seed)
     if not (data / 'manifest.json').is_file():
-        make_scene(config, data, overwrite=True, progress=False, contact_sheet=False)
+        make_scene(replace(config, capture=CaptureConfig()) if reconstructed else config, data,
+                   overwrite=True, progress=False, contact_sheet=False)
     stage, train_s = _train(data, run, seed, threads, MAX_STEPS[preset])
     dataset = load_referring_dataset(data)
     generated = generate_scene(config)
@@ -297,6 +305,65 @@ def table(lines: list) -> str:
     return '\n'.join(out)
 
 
+def _compare_reconstructed(args, encoder) -> int:
+    """Score each scene with true Gaussians and made a capture, the kinds side by side.
+
+    Graph and field, with the reconstructions' PSNR and time.
+    """
+    import torch
+
+    sides = {}
+    for reconstructed in (False, True):
+        rows = []
+        for spec in args.scenes:
+            name = spec.replace(':', '_s') + ('_rec' if reconstructed else '')
+            row = run_scene(spec, args.out, args.num_threads, False, encoder, reconstructed)
+            manifest = json.loads((args.out / name / 'manifest.json').read_text())
+            row['reconstruction'] = {k: v for k, v in manifest.get('reconstruction', {}).items()
+                                     if k != 'history'}
+            row['num_gaussians'] = manifest['num_gaussians']
+            (args.out / f'{name}.json').write_text(json.dumps(row, indent=1))
+            rows.append(row)
+            print(f"{name}: {row['objects']} objects, {row['steps']} steps", flush=True)
+        sides[reconstructed] = {(line['kind'], line['mode']): line for line in summarise(rows)}
+        sides[reconstructed, 'rows'] = rows
+    head = ['queries', 'n', 'graph, true %', 'graph, reconstructed %', 'field, true %',
+            'field, reconstructed %']
+    out = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for kind in KINDS + ('all held-out',):
+        if (kind, 'graph') not in sides[False] or (kind, 'graph') not in sides[True]:
+            continue
+
+        def cell(side, mode):
+            line = sides[side].get((kind, mode))
+            return 'n/a' if line is None else (
+                f"{100 * line['right']:.1f} ({100 * line['low']:.1f}-{100 * line['high']:.1f})")
+        label = kind + (' (NO_MATCH %)' if kind in NEGATIVE_KINDS else '')
+        out.append(f"| {label} | {sides[False][kind, 'graph']['queries']} | "
+                   f"{cell(False, 'graph')} | {cell(True, 'graph')} | {cell(False, 'field')} | "
+                   f"{cell(True, 'field')} |")
+    recs = [row['reconstruction'] for row in sides[True, 'rows']]
+    scenes = '\n'.join(
+        f"| {spec} | {rec['true_num_gaussians']:,} | {row['num_gaussians']:,} "
+        f"| {rec['psnr_test']:.2f} | {rec['seconds'] / 60:.1f} | {rec['floaters']:,} |"
+        for spec, rec, row in zip(args.scenes, recs, sides[True, 'rows']))
+    text = (
+        f'## {SECTION_RECONSTRUCTED}\n\n`python bench/language.py --reconstructed --scenes '
+        f'{" ".join(args.scenes)}` on {datetime.date.today().isoformat()}: '
+        f'{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}. Each '
+        'scene twice: with its true Gaussians and made a capture (`make-scene --reconstructed`, '
+        'docs/RECONSTRUCT.md: Gaussians fitted to the training images, ids from the true '
+        'surface); fields trained the same way on both; the same queries as the suite. Right '
+        "object counts a published target whose Gaussians are mostly the named object's "
+        '(floaters count as background).\n\n'
+        '| scene | true Gaussians | fitted Gaussians | held-out PSNR dB | reconstruction min | '
+        'floaters |\n|---|---|---|---|---|---|\n' + scenes + '\n\n' + '\n'.join(out) + '\n')
+    print(text)
+    if not args.no_write:
+        write_section(text, args.report, SECTION_RECONSTRUCTED)
+    return 0
+
+
 def _compare_quantized(args, rows: list, suffix: str) -> int:
     """Print (and write) how the quantized encoder's answers compare with float32's."""
     import torch
@@ -353,6 +420,10 @@ def main(argv=None) -> int:
     parser.add_argument('--no-write', action='store_true')
     parser.add_argument('--quantize', choices=('none', 'int8'), default='none',
                         help='text encoder weights (int8: compared with the float32 results)')
+    parser.add_argument('--reconstructed', action='store_true',
+                        help='the scenes made captures (make-scene --reconstructed), scored '
+                             'beside the same scenes with true Gaussians (section "Language: '
+                             'reconstructed scenes")')
     args = parser.parse_args(argv)
     import torch
 
@@ -361,6 +432,8 @@ def main(argv=None) -> int:
     encoder = load_text_encoder(TextEncoderConfig(quantize=args.quantize), torch.device('cpu'))
     suffix = '' if args.quantize == 'none' else f'_{args.quantize}'
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.reconstructed:
+        return _compare_reconstructed(args, encoder)
     rows = []
     for index, spec in enumerate(args.scenes):
         cached = args.out / f"{spec.replace(':', '_s')}{suffix}.json"

@@ -14,11 +14,18 @@ sentences = new views, seen wording; test views + held-out sentences = the proto
   (``seen_fraction=0, rank_by='mass', propagate=False``: the paper's threshold and
   DBSCAN).
 
-Prints a table and writes it to docs/RESULTS.md (section "3D target"). Scenes and runs are
-kept in ``--out`` (reused when present). Usage::
+With ``--reconstructed`` each seed is scored twice, side by side: on the true Gaussians and on
+the same scene made a capture (``make-scene --reconstructed``: Gaussians fitted to the training
+images, ids from the true surface, floaters count against precision), with the reconstruction's
+held-out PSNR and time and the purity of the objects lifted from the training masks (the share
+of each object's labelled Gaussians that lie on that object).
+
+Prints a table and writes it to docs/RESULTS.md (section "3D target", or "3D target:
+reconstructed scenes"). Scenes and runs are kept in ``--out`` (reused when present). Usage::
 
     python bench/target_3d.py --seeds 0 1          # about 15-30 min a seed on 2 CPU cores
     python bench/target_3d.py --preset hard-tiny --seeds 0 --no-write   # a quick look
+    python bench/target_3d.py --seeds 0 --reconstructed   # + ~10 min of reconstruction a seed
 """
 import argparse
 import datetime
@@ -35,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from report import write_section  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = '3D target'
+SECTION_RECONSTRUCTED = '3D target: reconstructed scenes'
 SPLITS = (('train', 'fit'), ('test-seen-wording', 'new views'), ('test', 'held-out'))
 # (name, SelectionConfig overrides, grounding): the node's default answers in the object graph
 # (the chosen object's Gaussians, docs/LANGUAGE.md); 'field' rows select from the field's
@@ -45,7 +53,11 @@ SELECTIONS = (('object graph (node default)', {}, 'graph'),
                {'seen_fraction': 0.0, 'rank_by': 'mass', 'propagate': False}, 'field'))
 
 
-def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int) -> dict:
+def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int,
+             reconstructed: bool = False) -> dict:
+    from dataclasses import replace
+
+    import numpy as np
     import torch
 
     from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
@@ -56,12 +68,17 @@ def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int) ->
     from refersplat_ros.core.runs import run_info
     from refersplat_ros.core.scene.gaussian_io import load_scene
     from refersplat_ros.core.text.encoder import load_text_encoder
+    from refersplat_ros.core.datasets.ref_synth.reconstructed import CaptureConfig
+    from refersplat_ros.core.reconstruct.transfer import purity
     from refersplat_ros.core.train.trainer import train, TrainConfig
 
-    data, run = out / f'{preset}_s{seed}', out / f'{preset}_s{seed}_run'
+    name = f'{preset}_s{seed}' + ('_rec' if reconstructed else '')
+    data, run = out / name, out / f'{name}_run'
     if not (data / 'manifest.json').is_file():
-        make_scene(preset_config(preset, seed=seed), data, overwrite=True, progress=False,
-                   contact_sheet=False)
+        config = preset_config(preset, seed=seed)
+        if reconstructed:
+            config = replace(config, capture=CaptureConfig())
+        make_scene(config, data, overwrite=True, progress=False, contact_sheet=False)
     start = time.monotonic()
     result = train(TrainConfig(data=data, out=run, seed=seed, num_threads=threads,
                                max_steps=max_steps, resume=True, progress=False))
@@ -73,7 +90,20 @@ def run_seed(preset: str, seed: int, out: Path, threads: int, max_steps: int) ->
     encoder = load_text_encoder(run_info(checkpoint).text_encoder, torch.device('cpu'))
     row = {'seed': seed, 'steps': stage.steps, 'train_min': train_s / 60.0,
            'wall_min': stage.wall_time_s / 60.0, 'fit_history': stage.fit_history,
-           'num_gaussians': scene.num_gaussians, 'objects': len(dataset.categories)}
+           'num_gaussians': scene.num_gaussians, 'objects': len(dataset.categories),
+           'scene': 'reconstructed' if reconstructed else 'true'}
+    manifest = dataset.manifest
+    ids = np.load(data / manifest['object_ids'])
+    by_name = {o['category']: o['id'] for o in manifest['objects']}
+    objects = checkpoint.objects
+    if objects is not None:  # lifted labels -> object ids, then the share on the object
+        lifted = np.array([by_name.get(n, -1) for n in objects.names] + [-1])
+        labels = lifted[np.where(objects.labels >= 0, objects.labels, len(objects.names))]
+        row['purity'] = float(np.nanmean(purity(ids, labels, max(by_name.values()))))
+    if 'reconstruction' in manifest:
+        rec = manifest['reconstruction']
+        row.update(psnr=rec['psnr_test'], reconstruct_min=rec['seconds'] / 60.0,
+                   floaters=rec['floaters'], true_gaussians=rec['true_num_gaussians'])
     for split, label in SPLITS:
         for name, overrides, grounding in SELECTIONS:
             evaluator = Evaluator(dataset, scene, encoder, torch.device('cpu'), False,
@@ -91,19 +121,37 @@ def _pct(value) -> str:
 
 
 def table(rows: list) -> str:
-    head = ['seed', 'steps', 'train min', 'fit (last round)', 'split', 'selection', 'mIoU 2D',
-            'right object', '3D precision', '3D recall', 'centroid error m', 'expressions']
+    head = ['seed', 'scene', 'Gaussians', 'steps', 'train min', 'fit (last round)', 'split',
+            'selection', 'mIoU 2D', 'right object', '3D precision', '3D recall',
+            'centroid error m', 'expressions']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for row in rows:
         for _, label in SPLITS:
             for name, _, _ in SELECTIONS:
                 cell = row[f'{label}|{name}']
                 lines.append('| ' + ' | '.join([
-                    str(row['seed']), str(row['steps']), f'{row["train_min"]:.1f}',
+                    str(row['seed']), row.get('scene', 'true'), f"{row['num_gaussians']:,}",
+                    str(row['steps']), f'{row["train_min"]:.1f}',
                     _pct(row['fit_history'][-1] if row['fit_history'] else None), label, name,
                     _pct(cell['miou']), _pct(cell['right_object']), _pct(cell['precision']),
                     _pct(cell['recall']), f'{cell["centroid_error"]:.3f}',
                     str(cell['expressions'])]) + ' |')
+    return '\n'.join(lines)
+
+
+def scene_table(rows: list) -> str:
+    """Return the scenes' table: reconstruction quality, purity of the lifted objects."""
+    head = ['seed', 'scene', 'Gaussians', 'reconstruction held-out PSNR dB',
+            'reconstruction min', 'floaters', 'lifted-object purity %']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for row in rows:
+        rec = row.get('scene') == 'reconstructed'
+        lines.append('| ' + ' | '.join([
+            str(row['seed']), row.get('scene', 'true'),
+            f"{row['num_gaussians']:,}" + (f" (true {row['true_gaussians']:,})" if rec else ''),
+            f"{row['psnr']:.2f}" if rec else 'n/a', f"{row['reconstruct_min']:.1f}" if rec
+            else 'n/a', f"{row['floaters']:,}" if rec else 'n/a',
+            _pct(row.get('purity'))]) + ' |')
     return '\n'.join(lines)
 
 
@@ -117,21 +165,28 @@ def main(argv=None) -> int:
                         help='cap the training (default: TrainConfig.max_steps)')
     parser.add_argument('--report', type=Path, default=ROOT / 'docs' / 'RESULTS.md')
     parser.add_argument('--no-write', action='store_true')
+    parser.add_argument('--reconstructed', action='store_true',
+                        help='score each seed on its true Gaussians and on the scene '
+                             'reconstructed from its images, side by side')
     args = parser.parse_args(argv)
     from refersplat_ros.core.train.trainer import TrainConfig
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in args.seeds:
-        record = args.out / f'{args.preset}_s{seed}.json'
-        before = json.loads(record.read_text()) if record.is_file() else None
-        row = run_seed(args.preset, seed, args.out, args.num_threads,
-                       args.max_steps or TrainConfig.max_steps)
-        if before and before['steps'] == row['steps'] and before['train_min'] > row['train_min']:
-            # a finished run scored again (e.g. with a new selection): keep its training time
-            row['train_min'], row['wall_min'] = before['train_min'], before['wall_min']
-        record.write_text(json.dumps(row, indent=1))
-        rows.append(row)
-        print(f'seed {seed}: {row["steps"]} steps, {row["train_min"]:.1f} min', flush=True)
+        for reconstructed in ((False, True) if args.reconstructed else (False,)):
+            suffix = '_rec' if reconstructed else ''
+            record = args.out / f'{args.preset}_s{seed}{suffix}.json'
+            before = json.loads(record.read_text()) if record.is_file() else None
+            row = run_seed(args.preset, seed, args.out, args.num_threads,
+                           args.max_steps or TrainConfig.max_steps, reconstructed)
+            if before and before['steps'] == row['steps'] and \
+                    before['train_min'] > row['train_min']:
+                # a finished run scored again (e.g. with a new selection): keep its time
+                row['train_min'], row['wall_min'] = before['train_min'], before['wall_min']
+            record.write_text(json.dumps(row, indent=1))
+            rows.append(row)
+            print(f'seed {seed} ({row["scene"]}): {row["steps"]} steps, '
+                  f'{row["train_min"]:.1f} min', flush=True)
     import torch
     text = (f'## {SECTION}\n\n`python bench/target_3d.py --preset {args.preset} --seeds '
             f'{" ".join(map(str, args.seeds))}` on {datetime.date.today().isoformat()}: '
@@ -144,11 +199,18 @@ def main(argv=None) -> int:
             "answer: in the object graph (the default: the named object's Gaussians), or from "
             "the field's responses with the visibility rule and without it (the paper's "
             "threshold and DBSCAN). Right object: most of the published instance's Gaussians "
-            "belong to the named object; recall counts all of the object's Gaussians.\n\n"
-            + table(rows) + '\n')
+            "belong to the named object; recall counts all of the object's Gaussians."
+            + (' Reconstructed: the scene made a capture (`make-scene --reconstructed`, '
+               'docs/RECONSTRUCT.md): Gaussians fitted to the training images, ids from the '
+               'true surface; floaters have the background id and count against precision.'
+               '\n\n' + scene_table(rows) if args.reconstructed else '')
+            + '\n\n' + table(rows) + '\n')
+    if args.reconstructed:
+        text = text.replace(f'## {SECTION}\n', f'## {SECTION_RECONSTRUCTED}\n', 1)
     print('\n' + text)
     if not args.no_write:
-        write_section(text, args.report, SECTION)
+        write_section(text, args.report,
+                      SECTION_RECONSTRUCTED if args.reconstructed else SECTION)
         print(f'written to {args.report}')
     return 0
 

@@ -25,6 +25,7 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 #: Session fixture of a shared trained run -> its job in ``helpers.trained_runs``.
 TRAINED_RUN_FIXTURES = {'tiny_trained_scene': 'tiny', 'tiny_names_run': 'tiny-names',
+                        'tiny_reconstructed_run': 'tiny-reconstructed',
                         'hard_tiny_run': 'hard-tiny'}
 
 
@@ -55,6 +56,15 @@ def tiny_trained_scene(trained_runs):
 def tiny_names_run(trained_runs):
     """Return a names-only field (60 steps) on ``tiny_trained_scene``'s scene (a TrainResult)."""
     return trained_runs.result('tiny-names')
+
+
+@pytest.fixture(scope='session')
+def tiny_reconstructed_run(trained_runs):
+    """Return ``make_trained_scene`` on a tiny scene reconstructed from its images.
+
+    A TrainedScene; read only.
+    """
+    return trained_runs.result('tiny-reconstructed')
 
 
 @pytest.fixture(scope='session')

@@ -29,6 +29,9 @@ COMMANDS = {
                       'select one pseudo mask per (frame, object) from detector candidates'),
     'make-scene': ('refersplat_ros.cli.make_scene',
                    'write a Ref-Synth referring scene (exact masks) in the Ref-LERF layout'),
+    'reconstruct': ('refersplat_ros.cli.reconstruct',
+                    'fit an RGB 3D Gaussian Splatting scene to posed images (COLMAP, '
+                    'transforms.json)'),
     'train': ('refersplat_ros.cli.train',
               'train a referring field on a scene folder (optionally two-stage)'),
     'eval': ('refersplat_ros.cli.evaluate',

@@ -7,6 +7,7 @@ layer or a lower one (``test/core/test_layers.py`` enforces it, see docs/ARCHITE
 ``errors``      the error types (every layer may raise them), ``devices``, ``files``
 ``scene``       Gaussians, their .ply/.pth files, cameras, annotated objects
 ``render``      the public ``rasterize`` with its CPU and gsplat backends, compositing weights
+``reconstruct`` fitting RGB Gaussians to a capture's posed images (3DGS), object-id transfer
 ``text``        the frozen text encoder (word features)
 ``field``       the referring field, its mask rule and its checkpoints
 ``datasets``    ``reflerf``: the Ref-LERF layout and reader; ``ref_synth``: the generator

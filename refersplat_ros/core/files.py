@@ -8,7 +8,9 @@ and refuses anything but a regular file of at most ``max_bytes`` with the loader
 error, whose message says why.
 """
 import os
+from pathlib import Path
 import stat
+import tempfile
 from typing import BinaryIO, Type
 
 #: Default limit on the size of one scene or checkpoint file: 4 GiB (a 16-million-Gaussian .ply
@@ -75,3 +77,30 @@ def read_regular_file(path, max_bytes: int, error: Type[Exception], what: str) -
 
 def _mib(size: int) -> str:
     return f'{size / 2**20:g} MiB'
+
+
+def atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename durable; not possible on every platform / filesystem
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass

@@ -13,7 +13,8 @@ from helpers.ros_harness import REPO_ROOT
 CORE = REPO_ROOT / 'refersplat_ros' / 'core'
 PREFIX = 'refersplat_ros.core'
 #: Lowest first. Root modules (``errors``, ``devices``, ``files``) form the base layer.
-LAYERS = (('errors', 'devices', 'files'), ('scene',), ('render',), ('text',), ('field',),
+LAYERS = (('errors', 'devices', 'files'), ('scene',), ('render',), ('reconstruct',), ('text',),
+          ('field',),
           ('datasets',), ('labels',), ('runs',), ('language',),
           ('inference',), ('train',), ('evaluate',))
 LEVEL = {name: level for level, names in enumerate(LAYERS) for name in names}

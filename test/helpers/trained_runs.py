@@ -11,6 +11,8 @@ Jobs (``JOBS``: name -> function of the output folder):
     tiny: ``make_trained_scene`` (the tiny Ref-Synth preset, 500 steps, the bundled encoder).
     tiny-names: a names-only field on the same scene (60 steps), after ``tiny``.
     hard-tiny: the hard-tiny preset trained with the default recipe, capped at 1500 steps.
+    tiny-reconstructed: the tiny preset as a capture (``make-scene --reconstructed``, 300
+        reconstruction steps), its field trained like ``tiny``.
 """
 import os
 import pickle
@@ -48,8 +50,22 @@ def _hard_tiny(out: Path):
     return data, json.loads((data / 'manifest.json').read_text()), result
 
 
+def _tiny_reconstructed(out: Path):
+    from dataclasses import replace
+
+    from refersplat_ros.core.datasets.ref_synth.generator import make_scene, preset_config
+    from refersplat_ros.core.datasets.ref_synth.reconstructed import CaptureConfig
+    from refersplat_ros.core.reconstruct.fit import ReconstructConfig, scaled_schedule
+    from helpers.trained_scene import make_trained_scene
+    capture = CaptureConfig(reconstruct=scaled_schedule(ReconstructConfig(), 300))
+    make_scene(replace(preset_config('tiny', seed=2), capture=capture), out / 'scene',
+               progress=False, contact_sheet=False)
+    return make_trained_scene(out, seed=2, steps=500)
+
+
 #: In the order they are trained: jobs that tests need early come first.
-JOBS = {'tiny': _tiny, 'tiny-names': _tiny_names, 'hard-tiny': _hard_tiny}
+JOBS = {'tiny': _tiny, 'tiny-names': _tiny_names, 'tiny-reconstructed': _tiny_reconstructed,
+        'hard-tiny': _hard_tiny}
 #: What a job needs trained before it (added to a session's jobs).
 NEEDS = {'tiny-names': 'tiny'}
 

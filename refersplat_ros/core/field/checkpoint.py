@@ -39,11 +39,9 @@ import hashlib
 import json
 import logging
 import math
-import os
 from pathlib import Path
 import re
 import struct
-import tempfile
 from typing import Any, Dict, Optional, Union
 
 import numpy as np
@@ -52,7 +50,7 @@ from torch import Tensor
 
 from refersplat_ros.core.errors import CheckpointError
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
-from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, read_regular_file
+from refersplat_ros.core.files import atomic_write, DEFAULT_MAX_FILE_BYTES, read_regular_file
 from refersplat_ros.core.scene.objects import SceneObjects
 
 logger = logging.getLogger(__name__)
@@ -182,32 +180,6 @@ def _json_value(value):
     return value
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename durable; not possible on every platform / filesystem
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
 def save_checkpoint(
     path: PathLike,
     field: ReferringField,
@@ -295,7 +267,7 @@ def save_checkpoint(
     from safetensors.torch import save as safetensors_save
     data = safetensors_save(tensors, metadata={_META_KEY: text})
     try:
-        _atomic_write(path, data)
+        atomic_write(path, data)
     except OSError as exc:
         raise CheckpointError(f'checkpoint {path}: write failed: {exc}') from exc
     logger.info('saved checkpoint %s (step %d, %d tensors)', path, step, len(tensors))

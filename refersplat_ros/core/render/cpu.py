@@ -335,13 +335,17 @@ def rasterize_cpu(
     return_depth: bool = False,
     window: Optional[Tuple[int, int, int, int]] = None,
     check: Optional[Callable[[], None]] = None,
+    return_info: bool = False,
 ):
-    """Render features; returns (image [C, H, W], alpha [H, W], depth [H, W] or None).
+    """Render features; returns (image [C, H, W], alpha [H, W], depth [H, W] or None, info).
 
     With ``window`` = (x0, y0, x1, y1) only those pixels are rendered (H = y1 - y0,
     W = x1 - x0): the Gaussians are projected in the whole camera, exactly as for the full
     image, and only the pixel grid is cropped, so each window pixel equals the full render's.
     ``check`` is called between chunks of the work (it may raise to stop the render).
+    ``info`` (None unless ``return_info``) holds the projected Gaussians as gsplat's packed
+    ``meta`` does: ``means2d``, ``radii``, ``gaussian_ids``, ``width``, ``height``,
+    ``n_cameras``.
     """
     proj = project(means, quats, scales, opacities, viewmat, K, width, height)
     if window is not None:
@@ -365,4 +369,8 @@ def rasterize_cpu(
     if background is not None:
         image = image + (1.0 - alpha)[:, None] * background.to(image.dtype)[None]
     image = image.T.reshape(features.shape[1], height, width)
-    return image, alpha.reshape(height, width), depth
+    info = None
+    if return_info:
+        info = {'means2d': proj.means2d, 'radii': proj.radii, 'gaussian_ids': proj.ids,
+                'width': width, 'height': height, 'n_cameras': 1}
+    return image, alpha.reshape(height, width), depth, info

@@ -27,8 +27,13 @@ def rasterize_gsplat(
     height: int,
     background: Optional[Tensor] = None,  # [C]
     return_depth: bool = False,
+    return_info: bool = False,
 ):
-    """Render with ``gsplat.rasterization``; returns (image [C,H,W], alpha [H,W], depth|None)."""
+    """Render with ``gsplat.rasterization``.
+
+    Returns (image [C,H,W], alpha [H,W], depth|None, info|None); ``return_info`` renders packed
+    and returns gsplat's ``meta`` (the keys of ``RenderOutput.info``).
+    """
     if not torch.cuda.is_available():
         raise RuntimeError('the gsplat backend needs CUDA (torch.cuda.is_available() is False)')
     from gsplat import rasterization  # noqa: imported lazily, CUDA only
@@ -38,7 +43,7 @@ def rasterize_gsplat(
         raise RuntimeError(f'the gsplat backend needs CUDA tensors, got {device}')
     f32 = dict(dtype=torch.float32, device=device)
     num_channels = features.shape[1]
-    colors, alphas, _ = rasterization(
+    colors, alphas, meta = rasterization(
         means=means.to(**f32),
         quats=quats.to(**f32),
         scales=scales.to(**f32),
@@ -52,7 +57,7 @@ def rasterize_gsplat(
         far_plane=FAR_PLANE,
         eps2d=EPS2D,
         sh_degree=None,
-        packed=False,
+        packed=return_info,
         backgrounds=None if background is None else background.to(**f32)[None],
         render_mode='RGB+ED' if return_depth else 'RGB',
         rasterize_mode='classic',
@@ -60,4 +65,8 @@ def rasterize_gsplat(
     colors, alpha = colors[0], alphas[0, ..., 0]  # [H, W, C(+1)], [H, W]
     depth = colors[..., num_channels] if return_depth else None
     image = colors[..., :num_channels].permute(2, 0, 1)
-    return image, alpha, depth
+    info = None
+    if return_info:
+        info = {key: meta[key] for key in ('means2d', 'radii', 'gaussian_ids', 'width',
+                                           'height', 'n_cameras')}
+    return image, alpha, depth, info

@@ -43,11 +43,17 @@ class RenderOutput:
         alpha: Accumulated opacity, 1 - final transmittance. [H, W]
         depth: Alpha-weighted expected camera-space depth ``sum(w z) / sum(w)`` (gsplat 'ED';
             0 where nothing is drawn), or None unless requested. [H, W]
+        info: With ``return_info``, what gsplat's densification strategies read (gsplat's
+            packed ``meta``): ``means2d`` [M, 2] pixel centres of the drawn Gaussians (a tensor
+            in the graph: ``retain_grad`` gives their screen-space gradient), ``radii`` [M, 2],
+            ``gaussian_ids`` [M] (index into the inputs), ``width``, ``height``,
+            ``n_cameras`` (1). None otherwise.
     """
 
     image: Tensor  # [C, H, W]
     alpha: Tensor  # [H, W]
     depth: Optional[Tensor] = None  # [H, W]
+    info: Optional[dict] = None
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -75,6 +81,7 @@ def rasterize(
     return_depth: bool = False,
     window: Optional[Tuple[int, int, int, int]] = None,
     check: Optional[Callable[[], None]] = None,
+    return_info: bool = False,
 ) -> RenderOutput:
     """Alpha-composite per-Gaussian features for one pinhole camera.
 
@@ -98,6 +105,8 @@ def rasterize(
             only through the projection's off-screen clamp of Gaussians far outside it.
         check: Called between chunks of the CPU work; it may raise to stop the render (a
             caller's time budget).
+        return_info: Also return the screen-space Gaussians that densification needs
+            (``RenderOutput.info``).
 
     Returns:
         RenderOutput with image [C, H, W], alpha [H, W] and depth [H, W] or None.
@@ -134,16 +143,18 @@ def rasterize(
             K[0, 2] -= x0
             K[1, 2] -= y0
             width, height = x1 - x0, y1 - y0
-        image, alpha, depth = rasterize_gsplat(means, quats, scales, opacities, features,
-                                               viewmat, K, width, height,
-                                               background=background,
-                                               return_depth=return_depth)
+        image, alpha, depth, info = rasterize_gsplat(means, quats, scales, opacities, features,
+                                                     viewmat, K, width, height,
+                                                     background=background,
+                                                     return_depth=return_depth,
+                                                     return_info=return_info)
     else:
-        image, alpha, depth = rasterize_cpu(means, quats, scales, opacities, features, viewmat,
-                                            K, camera.width, camera.height,
-                                            background=background, return_depth=return_depth,
-                                            window=window, check=check)
-    return RenderOutput(image, alpha, depth)
+        image, alpha, depth, info = rasterize_cpu(means, quats, scales, opacities, features,
+                                                  viewmat, K, camera.width, camera.height,
+                                                  background=background,
+                                                  return_depth=return_depth, window=window,
+                                                  check=check, return_info=return_info)
+    return RenderOutput(image, alpha, depth, info)
 
 
 def sh_colors(

@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from refersplat_ros.core.errors import SceneFormatError
-from refersplat_ros.core.files import DEFAULT_MAX_FILE_BYTES, open_regular_file, read_regular_file
+from refersplat_ros.core.files import (atomic_write, DEFAULT_MAX_FILE_BYTES,
+                                       open_regular_file, read_regular_file)
 from refersplat_ros.core.scene.gaussians import GaussianScene, sh_degree_for_coeffs
 
 logger = logging.getLogger(__name__)
@@ -185,7 +186,12 @@ def _ply_sh(path: Path, columns: _VertexColumns, n: int) -> np.ndarray:  # -> [N
 
 
 def save_ply(scene: GaussianScene, path: PathLike) -> None:
-    """Write ``scene`` as an INRIA 3DGS binary ``.ply`` (float32, the standard field order)."""
+    """Write ``scene`` as an INRIA 3DGS binary ``.ply`` (float32, the standard field order).
+
+    Written atomically: a reader never sees half a file.
+    """
+    import io
+
     from plyfile import PlyData, PlyElement
 
     path = Path(path)
@@ -204,8 +210,9 @@ def save_ply(scene: GaussianScene, path: PathLike) -> None:
     records = np.empty(n, dtype=[(f, 'f4') for f in fields])
     for i, f in enumerate(fields):
         records[f] = values[:, i]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    PlyData([PlyElement.describe(records, 'vertex')]).write(str(path))
+    buffer = io.BytesIO()
+    PlyData([PlyElement.describe(records, 'vertex')]).write(buffer)
+    atomic_write(path, buffer.getvalue())
 
 
 def _tensor_field(path: Path, field: str, value, shape: tuple) -> Tensor:

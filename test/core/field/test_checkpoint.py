@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from refersplat_ros.core.errors import CheckpointError
+from refersplat_ros.core import files as files_module
 from refersplat_ros.core.field import checkpoint as checkpoint_module
 from refersplat_ros.core.field.checkpoint import load_checkpoint, save_checkpoint, SceneFingerprint
 from refersplat_ros.core.field.referring_field import ReferringField, ReferringFieldConfig
@@ -125,7 +126,7 @@ def test_failed_write_leaves_previous_checkpoint(trained, monkeypatch, failing):
     def fail(*args, **kwargs):
         raise OSError('disk full (simulated)')
 
-    monkeypatch.setattr(checkpoint_module.os, failing, fail)
+    monkeypatch.setattr(files_module.os, failing, fail)  # checkpoints are written by files.py
     with pytest.raises(CheckpointError, match='write failed'):
         save_checkpoint(path, field, text_encoder_id=ENCODER, step=99, optimizer=optimizer)
     monkeypatch.undo()

@@ -466,3 +466,28 @@ def test_gsplat_private_functions_only_from_a_verified_release():
     offenders = [str(p) for p in (Path(__file__).parents[3] / 'refersplat_ros').rglob('*.py')
                  if '_torch_impl' in p.read_text() and p.name != 'gsplat_internals.py']
     assert offenders == []
+
+
+def test_render_info_gives_the_screen_space_gradient_densification_reads():
+    """Return the drawn Gaussians' pixel centres, radii and ids with ``return_info``.
+
+    As gsplat's packed meta; the centres' gradient is the loss's gradient w.r.t. the
+    projected means.
+    """
+    means, quats, scales, opacities = _random_scene(n=12, seed=3, behind=2)
+    means.requires_grad_()
+    colors = torch.rand(12, 3, dtype=means.dtype)
+    out = rasterize(means, quats, scales, opacities, colors, _camera(), backend='cpu',
+                    return_info=True)
+    info = out.info
+    assert set(info) == {'means2d', 'radii', 'gaussian_ids', 'width', 'height', 'n_cameras'}
+    assert (info['width'], info['height'], info['n_cameras']) == (W, H, 1)
+    ids = info['gaussian_ids']
+    assert set(ids.tolist()) <= set(range(2, 12))  # the two behind the camera are not drawn
+    assert info['means2d'].shape == (len(ids), 2) and info['radii'].shape == (len(ids), 2)
+    info['means2d'].retain_grad()
+    out.image.sum().backward()
+    grad = info['means2d'].grad
+    assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    assert rasterize(means, quats, scales, opacities, colors, _camera(), backend='cpu').info \
+        is None

@@ -34,6 +34,8 @@ from refersplat_ros.core.datasets.ref_synth.expressions import (Expression, Expr
                                                                 generate_expressions,
                                                                 MultiAnchorConfig, TEST, TRAIN)
 from refersplat_ros.core.datasets.ref_synth.ground_truth import render_ground_truth
+from refersplat_ros.core.datasets.ref_synth.reconstructed import (CaptureConfig, seen_counts,
+                                                                  sfm_points)
 from refersplat_ros.core.datasets.ref_synth.scene import (build_gaussians, ClutterSpec,
                                                           GaussianConfig, LayoutConfig,
                                                           object_facts, sample_layout, SceneObject,
@@ -49,12 +51,19 @@ from refersplat_ros.core.scene.cameras import Camera
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: The true Gaussians and ids of a reconstructed scene (``RefSynthConfig.capture``), kept beside
+#: the reconstructed ones for side-by-side measurements.
+TRUE_POINT_CLOUD_NAME = 'true_point_cloud.ply'
+TRUE_OBJECT_IDS_NAME = 'true_object_ids.npy'
+RECONSTRUCTION_DIR = 'reconstruction'
 _OUTPUT_ENTRIES = ('images', 'sparse', 'json', 'gt_mask', MANIFEST_NAME, OBJECT_IDS_NAME,
-                   POINT_CLOUD_NAME, CONTACT_SHEET_NAME)
+                   POINT_CLOUD_NAME, CONTACT_SHEET_NAME, TRUE_POINT_CLOUD_NAME,
+                   TRUE_OBJECT_IDS_NAME, RECONSTRUCTION_DIR)
 PRESETS = ('default', 'tiny', 'hard', 'hard-tiny')
 # Configuration fields added after the first presets: written to the manifest only when set, so
 # the manifests of the ``default`` and ``tiny`` presets stay byte-identical.
-_OPTIONAL_CONFIG_FIELDS = (('layout', 'clutter'), ('expressions', 'multi_anchor'))
+_OPTIONAL_CONFIG_FIELDS = (('layout', 'clutter'), ('expressions', 'multi_anchor'),
+                           (None, 'capture'))
 
 
 @dataclass
@@ -74,6 +83,9 @@ class RefSynthConfig:
     colmap_points: int = 5000         # points written to sparse/0/points3D.txt
     backend: str = 'auto'             # rasterizer backend for the ground truth
     max_layout_attempts: int = 50
+    # None: the true Gaussians are the scene; set: the scene is reconstructed from its images
+    # (``reconstructed.CaptureConfig``, ``make-scene --reconstructed``)
+    capture: Optional[CaptureConfig] = None
 
 
 def preset_config(name: str = 'default', **overrides) -> RefSynthConfig:
@@ -256,11 +268,16 @@ def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
         write_json(out_dir / 'json' / f'{stem}.json', frame_json(entries))
         views.append({'frame': stem, 'image': f'images/{stem}.png', 'split': split,
                       'visible_pixels': visible})
-    points_xyz, points_rgb = _colmap_points(scene)
-    write_colmap_text(out_dir / 'sparse' / '0', scene.cameras, points_xyz, points_rgb)
-    save_ply(scene.gaussians.to_scene(), out_dir / POINT_CLOUD_NAME)
-    np.save(out_dir / OBJECT_IDS_NAME, scene.gaussians.object_ids.astype(np.int32))
-    manifest = build_manifest(scene, views)
+    ids = scene.gaussians.object_ids.astype(np.int32)
+    reconstruction = None
+    if cfg.capture is None:
+        points_xyz, points_rgb = _colmap_points(scene)
+        write_colmap_text(out_dir / 'sparse' / '0', scene.cameras, points_xyz, points_rgb)
+        save_ply(scene.gaussians.to_scene(), out_dir / POINT_CLOUD_NAME)
+    else:
+        ids, reconstruction = _write_reconstruction(scene, out_dir, progress)
+    np.save(out_dir / OBJECT_IDS_NAME, ids)
+    manifest = build_manifest(scene, views, ids, reconstruction)
     write_json(out_dir / MANIFEST_NAME, manifest)
     if contact_sheet:
         from refersplat_ros.core.datasets.ref_synth.contact_sheet import write_contact_sheet
@@ -271,9 +288,52 @@ def write_scene(scene: RefSynthScene, out_dir, *, overwrite: bool = False,
     return out_dir / MANIFEST_NAME
 
 
-def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
-    """Build the manifest: split, objects, typed expressions and file names."""
-    counts = np.bincount(scene.gaussians.object_ids, minlength=len(scene.objects) + 1)
+def _write_reconstruction(scene: RefSynthScene, out_dir: Path, progress: bool):
+    """Make the written scene a capture; return (object ids, manifest entry).
+
+    SfM-like points, the Gaussians fitted to the training images, ids from the true surface.
+    """
+    from refersplat_ros.core.reconstruct.capture import load_capture
+    from refersplat_ros.core.reconstruct.fit import reconstruct
+    from refersplat_ros.core.reconstruct.transfer import transfer_ids
+    from refersplat_ros.core.scene.cameras import write_colmap_text
+    from refersplat_ros.core.scene.gaussian_io import save_ply
+
+    cfg, g = scene.config, scene.gaussians
+    capture_cfg = cfg.capture
+    train = [c for i, c in enumerate(scene.cameras) if i not in set(scene.test_indices)]
+    counts = seen_counts(g.means, g.quats, g.scales, g.opacities, train)
+    points_xyz, points_rgb = sfm_points(g.means, g.colors, counts, capture_cfg, cfg.seed + 2)
+    write_colmap_text(out_dir / 'sparse' / '0', scene.cameras, torch.from_numpy(points_xyz),
+                      torch.from_numpy(points_rgb))
+    save_ply(g.to_scene(), out_dir / TRUE_POINT_CLOUD_NAME)
+    np.save(out_dir / TRUE_OBJECT_IDS_NAME, g.object_ids.astype(np.int32))
+    capture = load_capture(out_dir, held_out=[frame_name(i) for i in scene.test_indices])
+    fit_cfg = replace(capture_cfg.reconstruct, background=tuple(cfg.background_rgb),
+                      seed=cfg.seed)
+    result = reconstruct(capture, fit_cfg, checkpoint_dir=out_dir / RECONSTRUCTION_DIR,
+                         progress=progress)
+    save_ply(result.scene, out_dir / POINT_CLOUD_NAME)
+    moved = transfer_ids(result.scene.means, torch.from_numpy(g.means), g.object_ids,
+                         tolerance=capture_cfg.id_tolerance, true_extent=g.scales.max(axis=1))
+    entry = {'true_point_cloud': TRUE_POINT_CLOUD_NAME, 'true_object_ids': TRUE_OBJECT_IDS_NAME,
+             'true_num_gaussians': len(g), 'sfm_points': int(len(points_xyz)),
+             'steps': fit_cfg.steps, 'seconds': round(result.seconds, 1),
+             'psnr_test': None if result.psnr is None else round(result.psnr, 2),
+             'floaters': moved.num_floaters,
+             'history': result.history}
+    return moved.ids, entry
+
+
+def build_manifest(scene: RefSynthScene, views: List[dict], ids: Optional[np.ndarray] = None,
+                   reconstruction: Optional[dict] = None) -> dict:
+    """Build the manifest: split, objects, typed expressions and file names.
+
+    ``ids`` are the written Gaussians' object ids (default: the true ones); ``reconstruction``
+    describes a reconstructed scene (``RefSynthConfig.capture``).
+    """
+    ids = scene.gaussians.object_ids if ids is None else ids
+    counts = np.bincount(ids, minlength=len(scene.objects) + 1)
     objects = []
     for obj in scene.objects:
         entry = obj.to_dict()
@@ -282,7 +342,7 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
             entry.update(object_facts(obj, scene.objects))
         objects.append(entry)
     test = [frame_name(i) for i in scene.test_indices]
-    return {
+    manifest = {
         'format': REF_SYNTH_FORMAT,
         'version': FORMAT_VERSION,
         'seed': scene.config.seed,
@@ -290,7 +350,7 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
                        'viewer (at -y); left = -x, right = +x, front = -y, behind = +y',
         'split': {'test_frames': test,
                   'train_frames': [v['frame'] for v in views if v['frame'] not in test]},
-        'num_gaussians': len(scene.gaussians),
+        'num_gaussians': int(len(ids)),
         'background_id': 0,
         'object_ids': OBJECT_IDS_NAME,
         'point_cloud': POINT_CLOUD_NAME,
@@ -299,14 +359,18 @@ def build_manifest(scene: RefSynthScene, views: List[dict]) -> dict:
         'views': views,
         'config': config_dict(scene.config),
     }
+    if reconstruction is not None:
+        manifest['reconstruction'] = reconstruction
+    return manifest
 
 
 def config_dict(config: RefSynthConfig) -> dict:
     """JSON form of a configuration; optional fields that are unset are left out."""
     out = _jsonable(asdict(config))
     for part, name in _OPTIONAL_CONFIG_FIELDS:
-        if out[part].get(name, 0) is None:
-            del out[part][name]
+        parent = out if part is None else out[part]
+        if parent.get(name, 0) is None:
+            del parent[name]
     return out
 
 

@@ -36,6 +36,7 @@ from refersplat_ros.core.datasets.reflerf.layout import (annotation_stem, frame_
                                                          POINT_CLOUD_NAME)
 from refersplat_ros.core.errors import DatasetError
 from refersplat_ros.core.scene.cameras import Camera, read_colmap_model
+from refersplat_ros.core.scene.images import read_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -112,15 +113,7 @@ class View:
         """Load the RGB image, resized to the camera resolution."""
         if self.image_path is None:
             raise DatasetError(f'view {self.name}: image file is missing')
-        try:
-            with Image.open(self.image_path) as img:
-                rgb = img.convert('RGB')
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f'{self.image_path}: cannot read image ({exc})') from exc
-        if rgb.size != (self.camera.width, self.camera.height):
-            rgb = rgb.resize((self.camera.width, self.camera.height), Image.BILINEAR)
-        arr = np.asarray(rgb, dtype=np.float32) / 255.0
-        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        return read_rgb(self.image_path, self.camera.width, self.camera.height)
 
 
 @dataclass
