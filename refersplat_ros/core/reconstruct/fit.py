@@ -259,6 +259,8 @@ class _Fit:
         for optimizer in self.optimizers.values():
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+        if out.info['means2d'].grad is None:  # nothing drawn in this view: no screen gradient
+            out.info['means2d'].grad = torch.zeros_like(out.info['means2d'])
         growing = len(self.params['means']) < cfg.max_gaussians
         self.strategy.grow_grad2d = cfg.grow_grad2d if growing else math.inf
         self.strategy.step_post_backward(self.params, self.optimizers, self.state, self.step,

@@ -279,6 +279,25 @@ def test_fit_convergence_rule():
     assert fit_converged([0.95, 0.94, 0.93], patience=2, min_delta=0.0)
 
 
+#: Round fits of three runs trained to convergence with patience 3 (bench/stopping.py,
+#: 2026-12-07): where the default rule stops them, and the best fit by then.
+RECORDED_CURVES = {
+    'default:0': ([0.225, 0.864, 0.978, 0.982, 0.985, 0.986, 0.987], 4),
+    'default:1': ([0.017, 0.416, 0.878, 0.954, 0.963, 0.965, 0.967, 0.969, 0.97, 0.971], 6),
+    'hard:0': ([0.15, 0.569, 0.709, 0.87, 0.964, 0.969, 0.874, 0.971, 0.974], 7),
+}
+
+
+@pytest.mark.parametrize('scene', sorted(RECORDED_CURVES))
+def test_the_default_rule_stops_recorded_curves_within_a_point_of_convergence(scene):
+    history, stops = RECORDED_CURVES[scene]
+    config = TrainConfig()
+    rounds = next(r for r in range(1, len(history) + 1)
+                  if fit_converged(history[:r], config.fit_patience, config.fit_min_delta))
+    assert rounds == stops < len(history)
+    assert max(history[:rounds]) >= history[-1] - 0.01  # the run keeps its best round
+
+
 def test_training_without_steps_stops_when_the_fit_stops_improving(tiny, tmp_path):
     result = train(_config(tiny, tmp_path / 'run', steps=None, checkpoint_every=None,
                            fit_patience=1, fit_min_delta=1.0, max_steps=10_000),
@@ -289,6 +308,10 @@ def test_training_without_steps_stops_when_the_fit_stops_improving(tiny, tmp_pat
     assert stage.steps == 2 * load_checkpoint(stage.last_checkpoint).extra['round_steps']
     assert [p.name for p in stage.checkpoints] == [
         runs.step_checkpoint_name(stage.steps // 2), runs.step_checkpoint_name(stage.steps)]
+    # it ends with the better of the two rounds' fields
+    first, last = (load_checkpoint(p).field_state for p in stage.checkpoints)
+    same = all(torch.equal(first[k], last[k]) for k in first)
+    assert same == (stage.fit_history[1] < stage.fit_history[0])
     capped = train(_config(tiny, tmp_path / 'capped', steps=None, checkpoint_every=None,
                            max_steps=3), encoder=tiny[2])
     assert capped.stages[0].steps == 3

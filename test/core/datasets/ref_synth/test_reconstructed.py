@@ -54,7 +54,7 @@ def test_sfm_points_are_seen_surface_points_with_noise_and_outliers():
 
 
 @pytest.mark.slow
-def test_a_reconstructed_scene_answers_its_object_names_with_the_right_object(
+def test_a_reconstructed_scene_answers_its_sentences_with_the_right_object(
         tiny_reconstructed_run):
     run = tiny_reconstructed_run
     manifest = json.loads((run.data_dir / 'manifest.json').read_text())
@@ -65,8 +65,11 @@ def test_a_reconstructed_scene_answers_its_object_names_with_the_right_object(
     assert rec['psnr_test'] is not None and rec['sfm_points'] > 100
     model = ReferringModel.load(run.scene_path, run.checkpoint, device='cpu')
     assert model.scene.num_gaussians == len(ids)
+    asked = list(run.queries.items()) + [(e['category'], e['sentence'])
+                                         for e in manifest['expressions'] if e['split'] == 'train']
+    assert len(asked) > 8
     wrong = []
-    for category, query in run.queries.items():
+    for category, query in asked:
         outcome = model.query(query)
         if outcome.status != QueryStatus.OK:
             wrong.append((query, outcome.status.name))
