@@ -300,7 +300,7 @@ class _Fit:
                 tensors[f'strategy/{k}'] = self.state[k].cpu().contiguous()
         tensors['rng'] = torch.get_rng_state()
         meta = {'version': _FORMAT_VERSION, 'step': self.step, 'adam_steps': adam_steps,
-                'config': _jsonable(asdict(self.config)), 'history': self.history}
+                'config': asdict(self.config), 'history': self.history}
         atomic_write(path, safetensors_save(tensors, metadata={_META_KEY: json.dumps(meta)}))
 
     def load(self, path: Path) -> None:
@@ -368,14 +368,6 @@ def scaled_schedule(config: ReconstructConfig, steps: int) -> ReconstructConfig:
 def initial_params_keys(config: ReconstructConfig) -> List[str]:
     keys = ['means', 'scales', 'quats', 'opacities', 'sh0']
     return keys + (['shN'] if config.sh_degree > 0 else [])
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def reconstruct(capture: Capture, config: Optional[ReconstructConfig] = None, *,
