@@ -86,10 +86,11 @@ def run(args) -> int:
                                                      ReconstructConfig, scaled_schedule)
     from refersplat_ros.core.scene.gaussian_io import save_ply
 
-    config = scaled_schedule(ReconstructConfig(), args.steps)
     manifest = _manifest(args)
-    config = replace(config, sh_degree=args.sh_degree, max_gaussians=args.max_gaussians,
-                     background=_background(args, manifest), seed=args.seed)
+    config = scaled_schedule(replace(ReconstructConfig(), sh_degree=args.sh_degree,
+                                     max_gaussians=args.max_gaussians,
+                                     background=_background(args, manifest), seed=args.seed),
+                             args.steps)
     capture = load_capture(args.data, held_out=_held_out(args, manifest),
                            max_height=args.max_height)
     checkpoints = args.out / 'checkpoints'

@@ -10,9 +10,11 @@ for a CPU:
   (shuffled every epoch), Adam per parameter with 3DGS's learning rates (the means' scaled by
   the scene size and decayed to 1 % at the end);
 - **densification and pruning** by gsplat's own ``DefaultStrategy`` (clone small / split large
-  Gaussians with a large screen-space gradient, prune transparent and huge ones), fed by the
-  rasterizer's screen-space means (``rasterize(..., return_info=True)``); growth stops above
-  ``max_gaussians``;
+  Gaussians with a large screen-space gradient, prune transparent ones; huge ones only after
+  ``reset_every`` steps, which the default run never reaches: gsplat 1.5.3 never resets
+  opacities, its test ``step % reset_every == 0 & step > 0`` is always false), fed by the
+  rasterizer's screen-space means of the drawn Gaussians (``rasterize(..., return_info=True)``);
+  growth stops above ``max_gaussians``;
 - SH colour degree raised by one every ``sh_degree_interval`` steps up to ``sh_degree``.
 
 The rasterizer is the project's (``render.rasterize``): the exact CPU compositor here, gsplat's
@@ -63,7 +65,8 @@ class ReconstructConfig:
         means_lr: Learning rate of the means, times the scene scale; decays to 1 % at the end.
         scales_lr, quats_lr, opacities_lr, sh0_lr, shN_lr: Adam learning rates (3DGS's).
         refine_start, refine_stop, refine_every, reset_every: densification schedule (steps),
-            gsplat ``DefaultStrategy``'s ``refine_start_iter`` and so on.
+            gsplat ``DefaultStrategy``'s ``refine_start_iter`` and so on (huge Gaussians are
+            pruned only after ``reset_every``; gsplat 1.5.3 never resets the opacities).
         grow_grad2d: Screen-space gradient above which a Gaussian is cloned or split.
         prune_opacity: Opacity below which a Gaussian is pruned.
         max_gaussians: Growth stops above this count (pruning goes on).
@@ -350,7 +353,8 @@ def scaled_schedule(config: ReconstructConfig, steps: int) -> ReconstructConfig:
     """``config`` for ``steps`` steps, the densification window scaled with it.
 
     The window starts and stops at the same fractions of the run (10 % and 80 % by default) and
-    refines at least 10 times in it; the SH degree rises at the same fractions.
+    refines about every tenth of it (at most every ``refine_every`` steps); ``reset_every``
+    scales with the run; the SH degree reaches ``sh_degree`` at a third of the run.
     """
     from dataclasses import replace
 
@@ -358,10 +362,11 @@ def scaled_schedule(config: ReconstructConfig, steps: int) -> ReconstructConfig:
         raise ValueError(f'steps must be >= 1, got {steps}')
     ratio = steps / config.steps
     start = max(1, round(config.refine_start * ratio))
-    stop = max(1, round(config.refine_stop * ratio))
+    stop = max(start + 1, round(config.refine_stop * ratio))
     return replace(config, steps=steps, refine_start=start, refine_stop=stop,
                    refine_every=max(1, min(config.refine_every, (stop - start) // 10)),
-                   sh_degree_interval=max(1, round(config.sh_degree_interval * ratio)),
+                   reset_every=max(1, round(config.reset_every * ratio)),
+                   sh_degree_interval=max(1, steps // (3 * max(1, config.sh_degree))),
                    eval_every=max(1, min(config.eval_every, steps)))
 
 

@@ -43,5 +43,6 @@ def ssim(a: Tensor, b: Tensor) -> Tensor:
 
 def psnr(a: Tensor, b: Tensor) -> float:
     """Peak signal-to-noise ratio (dB) of two images in [0, 1]."""
-    mse = torch.mean((a.detach().float().clamp(0, 1) - b.detach().float()) ** 2).item()
+    a = a.detach().float().clamp(0, 1)
+    mse = torch.mean((a - b.detach().float().to(a.device)) ** 2).item()
     return float('inf') if mse == 0 else -10.0 * torch.log10(torch.tensor(mse)).item()

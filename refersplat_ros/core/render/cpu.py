@@ -355,6 +355,10 @@ def rasterize_cpu(
                              f'image')
         proj = replace(proj, means2d=proj.means2d - proj.means2d.new_tensor([x0, y0]))
         width, height = x1 - x0, y1 - y0
+    if return_info:  # only the drawn Gaussians, as gsplat's packed meta lists them
+        drawn = (proj.radii > 0).all(dim=-1)
+        fields = (proj.ids, proj.means2d, proj.conics, proj.depths, proj.opacities, proj.radii)
+        proj = Projection(*(t[drawn] for t in fields))
     pairs = enumerate_pairs(proj, width, height, check or _no_check)
     weights = pair_weights(pairs, proj)
     image = composite(pairs, weights, features)  # [H*W, C]

@@ -91,3 +91,14 @@ def test_bad_settings_are_refused():
                 dict(means_lr=float('nan')), dict(background=(0.0, 0.0))):
         with pytest.raises(ValueError):
             ReconstructConfig(**bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA (gsplat backend)')
+def test_reconstruction_on_the_gpu_matches_the_cpu_recipe(capture):
+    """The same fit on CUDA (gsplat's packed rasterizer feeds the densification) learns too."""
+    capture, manifest = capture
+    config = replace(_config(manifest, 100), refine_start=10, refine_stop=80, refine_every=10)
+    gpu = reconstruct(capture, config, device='cuda')
+    cpu = reconstruct(capture, config)
+    assert gpu.scene.means.is_cuda
+    assert gpu.psnr >= cpu.psnr - 2.0, (gpu.psnr, cpu.psnr)

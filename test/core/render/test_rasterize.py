@@ -484,10 +484,17 @@ def test_render_info_gives_the_screen_space_gradient_densification_reads():
     assert (info['width'], info['height'], info['n_cameras']) == (W, H, 1)
     ids = info['gaussian_ids']
     assert set(ids.tolist()) <= set(range(2, 12))  # the two behind the camera are not drawn
+    assert (info['radii'] > 0).all()  # only drawn Gaussians, as gsplat's packed meta
     assert info['means2d'].shape == (len(ids), 2) and info['radii'].shape == (len(ids), 2)
     info['means2d'].retain_grad()
     out.image.sum().backward()
     grad = info['means2d'].grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
-    assert rasterize(means, quats, scales, opacities, colors, _camera(), backend='cpu').info \
-        is None
+    plain = rasterize(means, quats, scales, opacities, colors, _camera(), backend='cpu')
+    assert plain.info is None
+    assert torch.allclose(plain.image, out.image)  # listing the drawn ones changes no pixel
+    far = means.detach().clone()
+    far[5, 0] += 100.0  # off-screen: projected, not drawn
+    off = rasterize(far, quats, scales, opacities, colors, _camera(), backend='cpu',
+                    return_info=True).info
+    assert 5 not in off['gaussian_ids'].tolist()

@@ -21,6 +21,7 @@ Everything is a deterministic function of the configuration (seed included).
 """
 from dataclasses import asdict, dataclass, field, replace
 import logging
+import math
 from pathlib import Path
 import shutil
 from typing import Dict, List, Optional
@@ -55,10 +56,9 @@ FORMAT_VERSION = 1
 #: the reconstructed ones for side-by-side measurements.
 TRUE_POINT_CLOUD_NAME = 'true_point_cloud.ply'
 TRUE_OBJECT_IDS_NAME = 'true_object_ids.npy'
-RECONSTRUCTION_DIR = 'reconstruction'
 _OUTPUT_ENTRIES = ('images', 'sparse', 'json', 'gt_mask', MANIFEST_NAME, OBJECT_IDS_NAME,
                    POINT_CLOUD_NAME, CONTACT_SHEET_NAME, TRUE_POINT_CLOUD_NAME,
-                   TRUE_OBJECT_IDS_NAME, RECONSTRUCTION_DIR)
+                   TRUE_OBJECT_IDS_NAME)
 PRESETS = ('default', 'tiny', 'hard', 'hard-tiny')
 # Configuration fields added after the first presets: written to the manifest only when set, so
 # the manifests of the ``default`` and ``tiny`` presets stay byte-identical.
@@ -301,7 +301,8 @@ def _write_reconstruction(scene: RefSynthScene, out_dir: Path, progress: bool):
 
     cfg, g = scene.config, scene.gaussians
     capture_cfg = cfg.capture
-    train = [c for i, c in enumerate(scene.cameras) if i not in set(scene.test_indices)]
+    test = set(scene.test_indices)
+    train = [c for i, c in enumerate(scene.cameras) if i not in test]
     counts = seen_counts(g.means, g.quats, g.scales, g.opacities, train)
     points_xyz, points_rgb = sfm_points(g.means, g.colors, counts, capture_cfg, cfg.seed + 2)
     write_colmap_text(out_dir / 'sparse' / '0', scene.cameras, torch.from_numpy(points_xyz),
@@ -311,17 +312,18 @@ def _write_reconstruction(scene: RefSynthScene, out_dir: Path, progress: bool):
     capture = load_capture(out_dir, held_out=[frame_name(i) for i in scene.test_indices])
     fit_cfg = replace(capture_cfg.reconstruct, background=tuple(cfg.background_rgb),
                       seed=cfg.seed)
-    result = reconstruct(capture, fit_cfg, checkpoint_dir=out_dir / RECONSTRUCTION_DIR,
-                         progress=progress)
+    result = reconstruct(capture, fit_cfg, progress=progress)
     save_ply(result.scene, out_dir / POINT_CLOUD_NAME)
     moved = transfer_ids(result.scene.means, torch.from_numpy(g.means), g.object_ids,
                          tolerance=capture_cfg.id_tolerance, true_extent=g.scales.max(axis=1))
     entry = {'true_point_cloud': TRUE_POINT_CLOUD_NAME, 'true_object_ids': TRUE_OBJECT_IDS_NAME,
              'true_num_gaussians': len(g), 'sfm_points': int(len(points_xyz)),
              'steps': fit_cfg.steps, 'seconds': round(result.seconds, 1),
-             'psnr_test': None if result.psnr is None else round(result.psnr, 2),
+             'psnr_test': (round(result.psnr, 2) if result.psnr is not None
+                           and math.isfinite(result.psnr) else None),
              'floaters': moved.num_floaters,
-             'history': result.history}
+             'history': [{k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                          for k, v in h.items()} for h in result.history]}
     return moved.ids, entry
 
 
