@@ -575,6 +575,7 @@ class _Stage:
             self.start_step = saved.step
             self.prior_time = float(saved.extra.get('wall_time_s', 0.0))
             self.fit_history = [float(v) for v in saved.extra.get('fit_history', [])]
+            self._best_state = self._saved_best_state()
             logger.info('stage %d: resuming from %s at step %d', self.stage, self.last_path,
                         self.start_step)
         elif not config.resume:
@@ -584,6 +585,31 @@ class _Stage:
             self.last_path.unlink(missing_ok=True)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_files(self.checkpoint_dir)  # of writes a killed run left behind
+
+    def _saved_best_state(self):
+        """Return the best round's (field, optimizer) state of a resumed run (checkpoints).
+
+        The last checkpoint's state when it is the best round (or no round was recorded); the
+        best round's own checkpoint otherwise; None when that one is gone.
+        """
+        history = self.fit_history
+        if not history or self.config.steps is not None:
+            return None
+        best = int(np.argmax(history))
+        if best == len(history) - 1:
+            return (copy.deepcopy(self.field.state_dict()),
+                    copy.deepcopy(self.optimizer.state_dict()))
+        path = self.checkpoint_dir / runs.step_checkpoint_name((best + 1) * self.round)
+        if not path.is_file():
+            return None
+        saved = load_checkpoint(path, means=self.session.scene.means,
+                                text_encoder_id=self.session.encoder.encoder_id)
+        field = ReferringField(self.session.scene.means.to(self.session.device),
+                               self.field_config)
+        field.load_state_dict({k: v.to(self.session.device) for k, v in saved.field_state.items()})
+        optimizer = make_optimizer(field, self.config)
+        saved.load_optimizer(optimizer)
+        return copy.deepcopy(field.state_dict()), copy.deepcopy(optimizer.state_dict())
 
     def _done(self, step: int) -> bool:
         config = self.config

@@ -1,6 +1,7 @@
 """Tests of the training loop (docs/METHOD.md#training) on a tiny two-object scene, tiny BERT."""
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -315,6 +316,30 @@ def test_training_without_steps_stops_when_the_fit_stops_improving(tiny, tmp_pat
     capped = train(_config(tiny, tmp_path / 'capped', steps=None, checkpoint_every=None,
                            max_steps=3), encoder=tiny[2])
     assert capped.stages[0].steps == 3
+
+
+def test_a_resumed_run_still_ends_with_its_best_round(tiny, tmp_path):
+    """Resume a run stopped after 2 of its 3 rounds: it ends with the best round's field.
+
+    Also when that round was before the resume.
+    """
+    run = tmp_path / 'run'
+    first = train(_config(tiny, run, steps=None, checkpoint_every=None, fit_patience=2,
+                          fit_min_delta=1.0, max_steps=10_000, seed=2), encoder=tiny[2])
+    per_round = load_checkpoint(first.stages[0].last_checkpoint).extra['round_steps']
+    for path in first.stages[0].checkpoints[2:]:  # as if it had been stopped after round 2
+        path.unlink()
+    shutil.copy(first.stages[0].checkpoints[1], run / 'checkpoints' / runs.LAST_CHECKPOINT)
+    resumed = train(_config(tiny, run, steps=None, checkpoint_every=None, fit_patience=2,
+                            fit_min_delta=1.0, max_steps=10_000, resume=True, seed=2),
+                    encoder=tiny[2]).stages[0]
+    history = resumed.fit_history
+    assert len(history) == 3 and resumed.steps == 3 * per_round
+    assert np.argmax(history) < 2  # (seed 2: the best round is one before the resume)
+    best = load_checkpoint(run / 'checkpoints' / runs.step_checkpoint_name(
+        (int(np.argmax(history)) + 1) * per_round)).field_state
+    final = load_checkpoint(resumed.last_checkpoint).field_state
+    assert all(torch.equal(best[k], final[k]) for k in best)
 
 
 def test_config_validation_and_round_trip(tiny):
