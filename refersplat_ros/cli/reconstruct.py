@@ -91,8 +91,10 @@ def run(args) -> int:
                                      max_gaussians=args.max_gaussians,
                                      background=_background(args, manifest), seed=args.seed),
                              args.steps)
+    if args.max_height is not None and args.max_height < 1:
+        raise ValueError(f'--max-height must be >= 1, got {args.max_height}')
     capture = load_capture(args.data, held_out=_held_out(args, manifest),
-                           max_height=args.max_height)
+                           max_height=args.max_height, background=config.background)
     checkpoints = args.out / 'checkpoints'
     if args.resume and not (checkpoints / LAST_CHECKPOINT).is_file():
         raise ValueError(f'--resume: no {checkpoints / LAST_CHECKPOINT}')

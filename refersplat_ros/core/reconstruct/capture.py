@@ -89,7 +89,8 @@ def _is_frame(name: str, item: Union[int, str]) -> bool:
 
 def load_capture(root, *, images_dir: str = 'images',
                  held_out: Optional[Sequence[Union[int, str]]] = None,
-                 test_every: int = 8, max_height: Optional[int] = None) -> Capture:
+                 test_every: int = 8, max_height: Optional[int] = None,
+                 background: Optional[Sequence[float]] = None) -> Capture:
     """Read a COLMAP or transforms.json capture folder.
 
     Args:
@@ -100,6 +101,8 @@ def load_capture(root, *, images_dir: str = 'images',
             view (0: none).
         test_every: See ``held_out``.
         max_height: Cameras taller than this are scaled down to it (and their images).
+        background: RGB in [0, 1] that transparent pixels of RGBA images are composited over
+            (the fit's background); None: their stored colour.
 
     Raises:
         CameraFormatError: no camera file, or a malformed one.
@@ -114,7 +117,9 @@ def load_capture(root, *, images_dir: str = 'images',
         cameras = read_colmap_model(sparse)
         try:
             xyz, rgb = read_colmap_points(sparse)
-        except CameraFormatError:
+        except CameraFormatError as exc:
+            logger.warning('%s: no usable sparse points (%s): the Gaussians start at random',
+                           sparse, exc)
             xyz = rgb = None
         if xyz is not None and len(xyz):
             points, colors = xyz.float(), rgb.float() / 255.0
@@ -133,7 +138,7 @@ def load_capture(root, *, images_dir: str = 'images',
             camera = camera.resized(width, max_height)
         cams.append(camera)
         images.append(read_rgb(_find_image(root, images_dir, name), camera.width,
-                               camera.height))
+                               camera.height, background=background))
     if held_out is not None:
         test, missing = [], []
         for item in held_out:

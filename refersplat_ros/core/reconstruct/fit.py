@@ -118,8 +118,15 @@ class ReconstructConfig:
                 raise ValueError(f'{f.name} must be finite, got {value}')
         if not 0.0 <= self.ssim_lambda <= 1.0:
             raise ValueError(f'ssim_lambda must be in [0, 1], got {self.ssim_lambda}')
-        if len(self.background) != 3:
-            raise ValueError(f'background must be RGB, got {self.background}')
+        if not 0.0 < self.init_opacity < 1.0 or self.init_scale <= 0.0:
+            raise ValueError('init_opacity must be in (0, 1) and init_scale > 0, got '
+                             f'{self.init_opacity}, {self.init_scale}')
+        if not 0 <= self.refine_start < self.refine_stop or self.checkpoint_every < 0:
+            raise ValueError('need 0 <= refine_start < refine_stop and checkpoint_every >= 0, '
+                             f'got {self.refine_start}, {self.refine_stop}, '
+                             f'{self.checkpoint_every}')
+        if len(self.background) != 3 or not all(0.0 <= c <= 1.0 for c in self.background):
+            raise ValueError(f'background must be RGB in [0, 1], got {self.background}')
 
 
 @dataclass
@@ -145,10 +152,11 @@ def scene_scale(capture: Capture) -> float:
 
 def _knn_mean_distance(points: Tensor, k: int = 3) -> Tensor:  # [M, 3] -> [M]
     out = torch.empty(len(points))
-    for start in range(0, len(points), 2048):
-        d = torch.cdist(points[start:start + 2048], points)
-        kk = min(k + 1, len(points))
-        out[start:start + 2048] = d.topk(kk, largest=False).values[:, 1:].mean(1) \
+    rows = max(1, (1 << 25) // max(1, len(points)))  # at most 128 MB of distances at once
+    kk = min(k + 1, len(points))
+    for start in range(0, len(points), rows):
+        d = torch.cdist(points[start:start + rows], points)
+        out[start:start + rows] = d.topk(kk, largest=False).values[:, 1:].mean(1) \
             if kk > 1 else torch.ones(len(d))
     return out.clamp_min(1e-7)
 
@@ -302,39 +310,45 @@ class _Fit:
             if self.state.get(k) is not None:
                 tensors[f'strategy/{k}'] = self.state[k].cpu().contiguous()
         tensors['rng'] = torch.get_rng_state()
+        if self.device.type == 'cuda':  # gsplat's splits draw on the GPU
+            tensors['rng_cuda'] = torch.cuda.get_rng_state(self.device)
         meta = {'version': _FORMAT_VERSION, 'step': self.step, 'adam_steps': adam_steps,
                 'config': asdict(self.config), 'history': self.history}
         atomic_write(path, safetensors_save(tensors, metadata={_META_KEY: json.dumps(meta)}))
 
     def load(self, path: Path) -> None:
-        from safetensors import SafetensorError
-        from safetensors.torch import load as safetensors_load
-
-        data = read_regular_file(path, DEFAULT_MAX_FILE_BYTES, CheckpointError,
-                                 'reconstruction checkpoint')
-        try:
-            tensors = safetensors_load(data)
-            header_len = int.from_bytes(data[:8], 'little')
-            header = json.loads(data[8:8 + header_len])
-            meta = json.loads(header['__metadata__'][_META_KEY])
-            step = int(meta['step'])
-            history = list(meta['history'])
-            adam_steps = dict(meta['adam_steps'])
-        except (SafetensorError, ValueError, KeyError, TypeError, RecursionError) as exc:
-            raise CheckpointError(f'{path}: not a reconstruction checkpoint ({exc})') from exc
+        """Restore a checkpoint written by ``save``; CheckpointError names what does not fit."""
+        tensors, meta = _read_checkpoint(path)
+        step, history, adam_steps = _checked_meta(path, meta, self.config)
+        shapes = param_shapes(self.config, len(tensors.get('param/means', ())))
         params = {k[len('param/'):]: v for k, v in tensors.items() if k.startswith('param/')}
-        expected = set(initial_params_keys(self.config))
-        if set(params) != expected:
+        if set(params) != set(shapes):
             raise CheckpointError(f'{path}: parameters {sorted(params)}, this configuration '
-                                  f'has {sorted(expected)} (another --sh-degree?)')
-        n = len(params['means'])
-        for k, v in tensors.items():
-            if v.dim() == 0 or (k != 'rng' and v.shape[0] != n) or (
-                    v.is_floating_point() and not torch.isfinite(v).all()):
-                raise CheckpointError(f'{path}: entry {k} has shape {tuple(v.shape)} or '
-                                      f'values that do not fit {n} Gaussians')
-        if not 0 <= step <= self.config.steps:
-            raise CheckpointError(f'{path}: step {step} is outside 0..{self.config.steps}')
+                                  f'has {sorted(shapes)}')
+        n = shapes['means'][0]
+        expected = {f'param/{k}': shape for k, shape in shapes.items()}
+        for k, shape in shapes.items():
+            if f'adam/{k}/exp_avg' in tensors or f'adam/{k}/exp_avg_sq' in tensors:
+                expected[f'adam/{k}/exp_avg'] = expected[f'adam/{k}/exp_avg_sq'] = shape
+        for k in ('grad2d', 'count'):
+            if f'strategy/{k}' in tensors:
+                expected[f'strategy/{k}'] = (n,)
+        expected['rng'] = tuple(torch.get_rng_state().shape)
+        if 'rng_cuda' in tensors and self.device.type == 'cuda':
+            expected['rng_cuda'] = tuple(torch.cuda.get_rng_state(self.device).shape)
+        for k, shape in expected.items():
+            v = tensors.get(k)
+            if v is None or tuple(v.shape) != shape:
+                got = 'missing' if v is None else f'shape {tuple(v.shape)}'
+                raise CheckpointError(f'{path}: entry {k} is {got}, expected {shape} '
+                                      f'(sh degree {self.config.sh_degree}, {n} Gaussians)')
+            wanted = torch.uint8 if k.startswith('rng') else torch.float32
+            if v.dtype != wanted or (v.is_floating_point() and not torch.isfinite(v).all()):
+                raise CheckpointError(f'{path}: entry {k} must be finite {wanted}, '
+                                      f'got {v.dtype}')
+        unknown = set(tensors) - set(expected)
+        if unknown:
+            raise CheckpointError(f'{path}: unknown entries {sorted(unknown)[:5]}')
         self.setup(params)
         for k, optimizer in self.optimizers.items():
             if f'adam/{k}/exp_avg' in tensors:
@@ -346,7 +360,65 @@ class _Fit:
             if f'strategy/{k}' in tensors:
                 self.state[k] = tensors[f'strategy/{k}'].to(self.device)
         torch.set_rng_state(tensors['rng'])
+        if 'rng_cuda' in expected:
+            torch.cuda.set_rng_state(tensors['rng_cuda'], self.device)
         self.step, self.history = step, history
+
+
+#: Settings a resumed run must share with the run it continues (``steps`` may grow).
+_RESUME_MAY_DIFFER = ('steps', 'refine_start', 'refine_stop', 'refine_every', 'reset_every',
+                      'sh_degree_interval', 'eval_every', 'checkpoint_every')
+
+
+def param_shapes(config: ReconstructConfig, n: int) -> Dict[str, tuple]:
+    """Return the shape of each fitted parameter for ``n`` Gaussians."""
+    shapes = {'means': (n, 3), 'scales': (n, 3), 'quats': (n, 4), 'opacities': (n,),
+              'sh0': (n, 1, 3)}
+    if config.sh_degree > 0:
+        shapes['shN'] = (n, (config.sh_degree + 1) ** 2 - 1, 3)
+    return shapes
+
+
+def _read_checkpoint(path: Path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load as safetensors_load
+
+    data = read_regular_file(path, DEFAULT_MAX_FILE_BYTES, CheckpointError,
+                             'reconstruction checkpoint')
+    try:
+        tensors = safetensors_load(data)
+        header_len = int.from_bytes(data[:8], 'little')
+        header = json.loads(data[8:8 + header_len])
+        meta = json.loads(header['__metadata__'][_META_KEY])
+    except (SafetensorError, ValueError, KeyError, TypeError, RecursionError,
+            OverflowError) as exc:
+        raise CheckpointError(f'{path}: not a reconstruction checkpoint ({exc})') from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f'{path}: not a reconstruction checkpoint (description)')
+    return tensors, meta
+
+
+def _checked_meta(path: Path, meta: dict, config: ReconstructConfig):
+    """Return (step, history, Adam steps) of a checkpoint's description, checked."""
+    step, history, adam_steps = meta.get('step'), meta.get('history'), meta.get('adam_steps')
+    if not isinstance(step, int) or not 0 <= step <= config.steps:
+        raise CheckpointError(f'{path}: step {step!r} is not a step of 0..{config.steps}')
+    if not isinstance(history, list) or not all(
+            isinstance(h, dict) and isinstance(h.get('step'), int)
+            and isinstance(h.get('seconds'), (int, float)) for h in history):
+        raise CheckpointError(f'{path}: malformed history')
+    if not isinstance(adam_steps, dict) or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+            for v in adam_steps.values()):
+        raise CheckpointError(f'{path}: malformed adam_steps')
+    saved = meta.get('config')
+    if isinstance(saved, dict):
+        ours = json.loads(json.dumps(asdict(config)))
+        differ = sorted(k for k in ours if k not in _RESUME_MAY_DIFFER and saved.get(k) != ours[k])
+        if differ:
+            raise CheckpointError(f'{path}: written with other settings ({", ".join(differ)}); '
+                                  'resume with the same ones or start a new run')
+    return step, history, adam_steps
 
 
 def scaled_schedule(config: ReconstructConfig, steps: int) -> ReconstructConfig:
@@ -368,11 +440,6 @@ def scaled_schedule(config: ReconstructConfig, steps: int) -> ReconstructConfig:
                    reset_every=max(1, round(config.reset_every * ratio)),
                    sh_degree_interval=max(1, steps // (3 * max(1, config.sh_degree))),
                    eval_every=max(1, min(config.eval_every, steps)))
-
-
-def initial_params_keys(config: ReconstructConfig) -> List[str]:
-    keys = ['means', 'scales', 'quats', 'opacities', 'sh0']
-    return keys + (['shN'] if config.sh_degree > 0 else [])
 
 
 def reconstruct(capture: Capture, config: Optional[ReconstructConfig] = None, *,
@@ -398,6 +465,9 @@ def reconstruct(capture: Capture, config: Optional[ReconstructConfig] = None, *,
     config = config or ReconstructConfig()
     fit = _Fit(capture, config, device)
     last = Path(checkpoint_dir) / LAST_CHECKPOINT if checkpoint_dir is not None else None
+    if last is not None and not resume:  # a new run: an older run's checkpoints go
+        for old in Path(checkpoint_dir).glob('reconstruct_*.safetensors'):
+            old.unlink()
     if resume and last is not None and last.is_file():
         fit.load(last)
         logger.info('resumed %s at step %d', last, fit.step)
@@ -438,6 +508,7 @@ def reconstruct(capture: Capture, config: Optional[ReconstructConfig] = None, *,
                 fit.history.append({'step': fit.step, 'loss': loss_sum / max(loss_count, 1),
                                     'psnr': None, 'gaussians': len(fit.params['means']),
                                     'seconds': elapsed0 + time.perf_counter() - start})
+                loss_sum, loss_count = 0.0, 0  # a resumed run averages the same steps
             fit.save(last)
             if not done:
                 fit.save(last.with_name(f'reconstruct_{fit.step:06d}.safetensors'))

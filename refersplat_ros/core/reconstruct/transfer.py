@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-#: Rows of the distance matrix computed at once (bounds memory: rows x true Gaussians floats).
-_CHUNK = 1024
+#: Distances computed at once (bounds memory: 2^25 floats, 128 MB).
+_CHUNK_FLOATS = 1 << 25
 
 
 @dataclass
@@ -35,10 +35,11 @@ def nearest(query: Tensor, reference: Tensor):  # [M, 3], [N, 3] -> ([M] dist, [
     query, reference = query.float(), reference.float()
     dist = torch.empty(len(query))
     index = torch.empty(len(query), dtype=torch.int64)
-    for start in range(0, len(query), _CHUNK):
-        d = torch.cdist(query[start:start + _CHUNK], reference)
+    rows = max(1, _CHUNK_FLOATS // max(1, len(reference)))
+    for start in range(0, len(query), rows):
+        d = torch.cdist(query[start:start + rows], reference)
         value, arg = d.min(dim=1)
-        dist[start:start + _CHUNK], index[start:start + _CHUNK] = value, arg
+        dist[start:start + rows], index[start:start + rows] = value, arg
     return dist, index
 
 

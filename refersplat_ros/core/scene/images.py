@@ -1,5 +1,6 @@
 """Reading the photographs of a capture: RGB in [0, 1] at a camera's resolution."""
 from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -8,8 +9,12 @@ from torch import Tensor
 from refersplat_ros.core.errors import DatasetError
 
 
-def read_rgb(path, width: int, height: int) -> Tensor:  # [3, H, W] float32 in [0, 1]
+def read_rgb(path, width: int, height: int,
+             background: Optional[Sequence[float]] = None) -> Tensor:  # [3, H, W] in [0, 1]
     """Read an image file as RGB, resized (bilinear) to ``width`` x ``height`` if it differs.
+
+    With ``background`` (RGB in [0, 1]), an image with an alpha channel (Blender and nerfstudio
+    captures) is composited over it; without, its transparent pixels keep their stored colour.
 
     Raises:
         DatasetError: the file is missing or not an image PIL can read.
@@ -19,7 +24,13 @@ def read_rgb(path, width: int, height: int) -> Tensor:  # [3, H, W] float32 in [
     path = Path(path)
     try:
         with Image.open(path) as img:
-            rgb = img.convert('RGB')
+            if background is not None and ('A' in img.getbands() or 'transparency' in img.info):
+                rgba = img.convert('RGBA')
+                under = Image.new('RGBA', rgba.size, tuple(round(255 * c) for c in background)
+                                  + (255,))
+                rgb = Image.alpha_composite(under, rgba).convert('RGB')
+            else:
+                rgb = img.convert('RGB')
     except FileNotFoundError:
         raise DatasetError(f'{path}: image file not found') from None
     except (OSError, ValueError) as exc:

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+from safetensors.torch import load as safetensors_load, save as safetensors_save
 import torch
 
 from refersplat_ros.core.errors import CheckpointError
@@ -74,16 +75,61 @@ def test_resume_continues_exactly(capture, tmp_path):
     assert [h['step'] for h in resumed.history] == [h['step'] for h in whole.history]
 
 
+def _rewrite(path, tensors=None, meta=None):
+    """Write ``path`` again with some tensors or description entries changed (None: removed)."""
+    data = path.read_bytes()
+    saved = safetensors_load(data)
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], 'little')])
+    description = json.loads(header['__metadata__']['refersplat_reconstruct'])
+    for key, value in (tensors or {}).items():
+        saved.pop(key) if value is None else saved.__setitem__(key, value)
+    description.update(meta or {})
+    path.write_bytes(safetensors_save(saved, metadata={
+        'refersplat_reconstruct': json.dumps(description)}))
+
+
 def test_a_corrupt_or_foreign_checkpoint_is_refused(capture, tmp_path):
     capture, manifest = capture
     config = _config(manifest, 3)
-    reconstruct(capture, config, checkpoint_dir=tmp_path)
-    last = tmp_path / LAST_CHECKPOINT
-    with pytest.raises(CheckpointError, match='another --sh-degree'):
-        reconstruct(capture, replace(config, sh_degree=0), checkpoint_dir=tmp_path, resume=True)
-    last.write_bytes(last.read_bytes()[:200])
+    reconstruct(capture, config, checkpoint_dir=tmp_path / 'good')
+    good = (tmp_path / 'good' / LAST_CHECKPOINT).read_bytes()
+    n = len(safetensors_load(good)['param/means'])
+    folder = tmp_path / 'bad'
+    folder.mkdir()
+    last = folder / LAST_CHECKPOINT
+    cases = [
+        (dict(), dict(), replace(config, sh_degree=0), 'other settings .*sh_degree'),
+        (dict(), dict(), replace(config, seed=5), 'other settings .*seed'),
+        ({'rng': None}, {}, config, 'entry rng is missing'),
+        ({'rng': torch.zeros(5)}, {}, config, 'entry rng'),
+        ({'param/quats': torch.zeros(n, 3)}, {}, config, r'param/quats .*\(%d, 4\)' % n),
+        ({'param/opacities': torch.zeros(n, dtype=torch.int32)}, {}, config, 'float32'),
+        ({'param/means': torch.full((n, 3), float('nan'))}, {}, config, 'finite'),
+        ({'adam/means/exp_avg_sq': None}, {}, config, 'exp_avg_sq is missing'),
+        ({'extra': torch.zeros(1)}, {}, config, 'unknown entries'),
+        ({}, {'step': 10 ** 9}, config, 'step'),
+        ({}, {'step': 'x'}, config, 'step'),
+        ({}, {'step': float('inf')}, config, 'step'),
+        ({}, {'history': [1, 2]}, config, 'malformed history'),
+        ({}, {'adam_steps': {'means': 'x'}}, config, 'malformed adam_steps'),
+    ]
+    for tensors, meta, settings, message in cases:
+        last.write_bytes(good)
+        _rewrite(last, tensors, meta)
+        with pytest.raises(CheckpointError, match=message):
+            reconstruct(capture, settings, checkpoint_dir=folder, resume=True)
+    last.write_bytes(good[:200])
     with pytest.raises(CheckpointError, match='not a reconstruction checkpoint'):
-        reconstruct(capture, config, checkpoint_dir=tmp_path, resume=True)
+        reconstruct(capture, config, checkpoint_dir=folder, resume=True)
+
+
+def test_a_new_run_replaces_an_older_runs_checkpoints(capture, tmp_path):
+    capture, manifest = capture
+    config = replace(_config(manifest, 4), checkpoint_every=2)
+    reconstruct(capture, config, checkpoint_dir=tmp_path)
+    assert (tmp_path / 'reconstruct_000002.safetensors').is_file()
+    reconstruct(capture, replace(config, steps=1, checkpoint_every=0), checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LAST_CHECKPOINT]
 
 
 def test_bad_settings_are_refused():
