@@ -325,10 +325,17 @@ def round_steps(view_sizes: Sequence[int], per_step: int) -> int:
 
 
 def fit_converged(history: Sequence[float], patience: int, min_delta: float) -> bool:
-    """Return whether the last ``patience`` round fits beat the best before by < min_delta."""
-    if len(history) <= patience:
+    """Return whether the last ``patience`` round fits beat the best before by < min_delta.
+
+    A round that collapsed (more than ``COLLAPSE_DROP`` below the best before it: the run goes
+    back to the best round with halved rates) does not count: it says nothing about whether the
+    fit still improves.
+    """
+    kept = [f for i, f in enumerate(history)
+            if i == 0 or f >= max(history[:i]) - COLLAPSE_DROP]
+    if len(kept) <= patience:
         return False
-    return max(history[-patience:]) < max(history[:-patience]) + min_delta
+    return max(kept[-patience:]) < max(kept[:-patience]) + min_delta
 
 
 def _training_views(dataset, mask_root: Optional[Path], category_names: bool,

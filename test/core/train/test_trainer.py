@@ -278,6 +278,9 @@ def test_fit_convergence_rule():
     assert not fit_converged([0.2, 0.5, 0.7, 0.71], patience=2, min_delta=0.005)
     assert fit_converged([0.2, 0.9, 0.902, 0.899], patience=2, min_delta=0.005)
     assert fit_converged([0.95, 0.94, 0.93], patience=2, min_delta=0.0)
+    # a collapsed round (the run returns to the best one) does not stop it
+    assert not fit_converged([0.3, 0.6, 0.45], patience=1, min_delta=0.005)
+    assert fit_converged([0.3, 0.6, 0.45, 0.602], patience=1, min_delta=0.005)
 
 
 #: Round fits of three runs trained to convergence with patience 3 (bench/stopping.py,
