@@ -11,16 +11,14 @@ docs/RESULTS.md (section "Reconstruction"). Usage::
 """
 import argparse
 from dataclasses import replace
-import datetime
 import json
 import os
 from pathlib import Path
-import platform
 import sys
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from report import write_section  # noqa: E402 (bench/ is the script's folder)
+from report import environment, publish  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = 'Reconstruction'
 
@@ -78,18 +76,14 @@ def main(argv=None) -> int:
             spec, str(objects), f'{views} ({test})', size, f"{rec['sfm_points']:,}",
             str(rec['steps']), f"{rec['seconds'] / 60:.1f}", f"{rec['psnr_test']:.2f}", curve,
             f"{rec['true_num_gaussians']:,}", f'{fitted:,}', f"{rec['floaters']:,}"]) + ' |')
-    text = (f'## {SECTION}\n\n`python bench/reconstruct.py --scenes {" ".join(args.scenes)}` on '
-            f'{datetime.date.today().isoformat()}: {platform.machine()}, {os.cpu_count()} CPU '
-            f'cores, torch {torch.__version__}, {args.num_threads} threads. Each scene made a '
-            'capture (`make-scene --reconstructed`, docs/RECONSTRUCT.md): SfM-like points, '
+    text = (f'## {SECTION}\n\n`python bench/reconstruct.py --scenes {" ".join(args.scenes)}` '
+            f'{environment(args.num_threads)}. Each scene made a capture '
+            '(`make-scene --reconstructed`, docs/RECONSTRUCT.md): SfM-like points, '
             'Gaussians fitted to the training images on the CPU rasterizer, PSNR on the held-out '
             'views; scene spec `preset:seed[:objects:views:WxH]`. Floaters: fitted Gaussians '
             "farther than 2 cm (or twice the nearest true Gaussian's largest scale) from the "
             'true surface.\n\n' + '\n'.join(lines) + '\n')
-    print('\n' + text)
-    if not args.no_write:
-        write_section(text, args.report, SECTION)
-        print(f'written to {args.report}')
+    publish(text, args.report, SECTION, not args.no_write)
     return 0
 
 

@@ -15,17 +15,15 @@ Prints a table and writes it to docs/RESULTS.md (section "Stopping rule"). Usage
     python bench/stopping.py --scenes default:0 default:1 hard:0 hard:1   # ~30 min, 2 cores
 """
 import argparse
-import datetime
 import json
 import os
 from pathlib import Path
-import platform
 import sys
 import time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from report import write_section  # noqa: E402 (bench/ is the script's folder)
+from report import environment, publish  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = 'Stopping rule'
 PATIENCES = (1, 2, 3)
@@ -122,11 +120,9 @@ def main(argv=None) -> int:
         records.append(rec)
         print(f'{spec}: {rec["steps"]} steps, {rec["minutes"]:.1f} min '
               f'({time.monotonic() - start:.0f} s with scoring)', flush=True)
-    import torch
-    text = (f'## {SECTION}\n\n`python bench/stopping.py --scenes {" ".join(args.scenes)}` on '
-            f'{datetime.date.today().isoformat()}: {platform.machine()}, {os.cpu_count()} CPU '
-            f'cores, torch {torch.__version__}, {args.num_threads} threads. Each scene trained '
-            f'once with the default recipe to convergence (patience {args.reference_patience}: '
+    text = (f'## {SECTION}\n\n`python bench/stopping.py --scenes {" ".join(args.scenes)}` '
+            f'{environment(args.num_threads)}. Each scene trained once with the default '
+            f'recipe to convergence (patience {args.reference_patience}: '
             'rounds without a 0.005 gain of the round fit); each rule is where a smaller '
             'patience stops the same run (the rounds before are identical). Round fit: mask '
             'IoU on the training views over the round, while it trains (a rule keeps the best '
@@ -135,10 +131,7 @@ def main(argv=None) -> int:
             'object: the field alone with the visibility rule on the training sentences (the '
             "node's default answer in the object graph does not depend on the fit). Minutes: "
             'training loop time to that round.\n\n' + table(records) + '\n')
-    print('\n' + text)
-    if not args.no_write:
-        write_section(text, args.report, SECTION)
-        print(f'written to {args.report}')
+    publish(text, args.report, SECTION, not args.no_write)
     return 0
 
 

@@ -28,18 +28,16 @@ reconstructed scenes"). Scenes and runs are kept in ``--out`` (reused when prese
     python bench/target_3d.py --seeds 0 --reconstructed   # + ~10 min of reconstruction a seed
 """
 import argparse
-import datetime
 import json
 import math
 import os
 from pathlib import Path
-import platform
 import sys
 import time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from report import write_section  # noqa: E402 (bench/ is the script's folder)
+from report import environment, publish  # noqa: E402 (bench/ is the script's folder)
 
 SECTION = '3D target'
 SECTION_RECONSTRUCTED = '3D target: reconstructed scenes'
@@ -187,11 +185,10 @@ def main(argv=None) -> int:
             rows.append(row)
             print(f'seed {seed} ({row["scene"]}): {row["steps"]} steps, '
                   f'{row["train_min"]:.1f} min', flush=True)
-    import torch
     text = (f'## {SECTION}\n\n`python bench/target_3d.py --preset {args.preset} --seeds '
-            f'{" ".join(map(str, args.seeds))}` on {datetime.date.today().isoformat()}: '
-            f'{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, '
-            f'{args.num_threads} threads. Ref-Synth `{args.preset}` preset '
+            f'{" ".join(map(str, args.seeds))}'
+            + (' --reconstructed' if args.reconstructed else '')
+            + f'` {environment(args.num_threads)}. Ref-Synth `{args.preset}` preset '
             f'({rows[0]["objects"]} objects, {rows[0]["num_gaussians"]:,} Gaussians); each seed '
             'is its own scene. Training: the default recipe (until the fit stops improving'
             + (f', capped at {args.max_steps} steps' if args.max_steps else '') + '). '
@@ -207,11 +204,8 @@ def main(argv=None) -> int:
             + '\n\n' + table(rows) + '\n')
     if args.reconstructed:
         text = text.replace(f'## {SECTION}\n', f'## {SECTION_RECONSTRUCTED}\n', 1)
-    print('\n' + text)
-    if not args.no_write:
-        write_section(text, args.report,
-                      SECTION_RECONSTRUCTED if args.reconstructed else SECTION)
-        print(f'written to {args.report}')
+    publish(text, args.report, SECTION_RECONSTRUCTED if args.reconstructed else SECTION,
+            not args.no_write)
     return 0
 
 
