@@ -509,9 +509,11 @@ def test_viewer_serves_latched_target_to_a_client_on_loopback_and_stops_on_sigin
     label = entity.messages('texts', 'foxglove.TextPrimitive')[0].one('text').decode()
     assert label == f'the red mug on the right ({results[-1].score:.2f})'
 
+    # SIGINT stops it cleanly (not killed); 15 s: the suite trains its runs meanwhile, and on a
+    # loaded 2-core machine the shutdown once took longer than 5 s
     start = time.monotonic()
-    assert viewer.stop(signal.SIGINT, timeout=5.0) == 0, viewer.output()
-    assert not viewer.killed and time.monotonic() - start < 5.0
+    assert viewer.stop(signal.SIGINT, timeout=15.0) == 0, viewer.output()
+    assert not viewer.killed and time.monotonic() - start < 15.0
     assert _listening_addresses(port) == set()             # the server is gone
     assert 'Callback failed' not in viewer.output()        # listener callbacks all handled
     listener.destroy_node()
