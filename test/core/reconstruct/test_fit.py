@@ -16,7 +16,7 @@ from refersplat_ros.core.render.rasterize import render_scene
 from refersplat_ros.core.scene.gaussian_io import load_scene, save_ply
 
 #: The tiny capture's training images are recovered to at least this PSNR (dB) in 300 steps;
-#: measured 2026-12-07: 30.9 dB (the true Gaussians render them exactly).
+#: measured 2026-12-07: 38.6 dB at the worst training view (held-out views: 22.7 dB from 4 views).
 MIN_TRAIN_PSNR = 25.0
 
 
