@@ -57,7 +57,8 @@ def _tiny_reconstructed(out: Path):
     from refersplat_ros.core.datasets.ref_synth.reconstructed import CaptureConfig
     from refersplat_ros.core.reconstruct.fit import ReconstructConfig, scaled_schedule
     from helpers.trained_scene import make_trained_scene
-    capture = CaptureConfig(reconstruct=scaled_schedule(ReconstructConfig(), 200))
+    capture = CaptureConfig(reconstruct=replace(scaled_schedule(ReconstructConfig(), 200),
+                                                max_gaussians=4000))
     make_scene(replace(preset_config('tiny', seed=2), capture=capture), out / 'scene',
                progress=False, contact_sheet=False)
     # the object graph answers from the labels lifted from the masks: a short field will do

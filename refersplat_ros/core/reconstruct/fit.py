@@ -38,12 +38,10 @@ from refersplat_ros.core.reconstruct.capture import camera_centres, Capture
 from refersplat_ros.core.reconstruct.ssim import psnr, ssim
 from refersplat_ros.core.render.gsplat_internals import spherical_harmonics
 from refersplat_ros.core.render.rasterize import rasterize
-from refersplat_ros.core.scene.gaussians import GaussianScene
+from refersplat_ros.core.scene.gaussians import GaussianScene, SH_C0
 
 logger = logging.getLogger(__name__)
 
-#: 0th-order SH basis constant (colour = SH_C0 * dc + 0.5).
-SH_C0 = 0.28209479177387814
 #: Name of the checkpoint a run resumes from, in its checkpoint folder.
 LAST_CHECKPOINT = 'reconstruct_last.safetensors'
 _META_KEY = 'refersplat_reconstruct'
@@ -238,9 +236,7 @@ class _Fit:
     # ------------------------------------------------------------------------ one step
     def colors(self, camera, degree: int) -> Tensor:  # [N, 3]
         p = self.params
-        if degree == 0 or 'shN' not in p:
-            return torch.clamp_min(p['sh0'][:, 0] * SH_C0 + 0.5, 0.0)
-        coeffs = torch.cat([p['sh0'], p['shN']], dim=1)
+        coeffs = torch.cat([p['sh0'], p['shN']], dim=1) if 'shN' in p else p['sh0']
         dirs = p['means'] - camera.center.to(p['means'])[None]
         return torch.clamp_min(spherical_harmonics(degree, dirs, coeffs) + 0.5, 0.0)
 

@@ -611,12 +611,11 @@ class _Stage:
             return None
         saved = load_checkpoint(path, means=self.session.scene.means,
                                 text_encoder_id=self.session.encoder.encoder_id)
-        field = ReferringField(self.session.scene.means.to(self.session.device),
-                               self.field_config)
-        field.load_state_dict({k: v.to(self.session.device) for k, v in saved.field_state.items()})
-        optimizer = make_optimizer(field, self.config)
-        saved.load_optimizer(optimizer)
-        return copy.deepcopy(field.state_dict()), copy.deepcopy(optimizer.state_dict())
+        if saved.optimizer_state is None:
+            return None
+        return ({k: v.to(self.session.device) for k, v in saved.field_state.items()},
+                {'state': saved.optimizer_state['state'],
+                 'param_groups': saved.optimizer_state['param_groups']})
 
     def _done(self, step: int) -> bool:
         config = self.config
