@@ -107,14 +107,18 @@ def array_to_pointcloud2(points: np.ndarray, header) -> PointCloud2:
 
 
 def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
-                       score: np.ndarray = None) -> PointCloud2:
-    """Build the project's cloud layout: x, y, z (float32), optional rgb (packed), score (float32).
+                       score: np.ndarray = None, normals: np.ndarray = None) -> PointCloud2:
+    """Build the project's cloud layout: x, y, z, optional rgb (packed), score, normal_x/y/z.
+
+    Every field is float32 (rgb packed as PCL does), in that order.
 
     Args:
         xyz: [P, 3] positions.
         header: ``std_msgs/Header``.
         rgb: [P, 3] optional colours (uint8 or float in [0, 1]).
         score: [P] optional per-point score.
+        normals: [P, 3] optional unit surface normals (fields ``normal_x``, ``normal_y``,
+            ``normal_z``, PCL's names; a zero row is an unknown normal).
     """
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -124,6 +128,13 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         dtype.append(('rgb', np.float32))
     if score is not None:
         dtype.append(('score', np.float32))
+    if normals is not None:
+        normals = np.asarray(normals)
+        if normals.ndim != 2 or normals.shape[1] != 3:
+            raise ConversionError(f'normals must have shape [P, 3], got {list(normals.shape)}')
+        if len(normals) != len(xyz):
+            raise ConversionError(f'normals have {len(normals)} rows, xyz has {len(xyz)}')
+        dtype += [('normal_x', np.float32), ('normal_y', np.float32), ('normal_z', np.float32)]
     points = np.empty(xyz.shape[0], dtype=dtype)
     points['x'], points['y'], points['z'] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     if rgb is not None:
@@ -135,6 +146,8 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         if len(score) != len(xyz):
             raise ConversionError(f'score has {len(score)} rows, xyz has {len(xyz)}')
         points['score'] = score
+    if normals is not None:
+        points['normal_x'], points['normal_y'], points['normal_z'] = normals.T
     return array_to_pointcloud2(points, header)
 
 
@@ -408,7 +421,8 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         outcome: the core's ``QueryOutcome``, if the model served the query: its
             interpretation, candidates and stage timings; on OK and AMBIGUOUS the best
             candidate's pose, box and score, the Gaussian count and the target cloud (x, y, z,
-            rgb, score); on NO_MATCH an empty cloud.
+            rgb, score, and normal_x/y/z when ``selection.normals`` is set, rotated like the
+            points); on NO_MATCH an empty cloud.
         tf: moves poses, boxes and points from the scene frame into the output frame.
     """
     result = ReferResult(header=header, query_id=int(query_id), text=text, status=int(status),
@@ -429,8 +443,9 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         result.score = sel.score
         result.bbox_size.x, result.bbox_size.y, result.bbox_size.z = map(float, best.extent)
         result.num_gaussians = len(sel.indices)
-        result.cloud = xyz_to_pointcloud2(tf.apply_points(sel.points), header, rgb=sel.colors,
-                                          score=sel.scores)
+        result.cloud = xyz_to_pointcloud2(
+            tf.apply_points(sel.points), header, rgb=sel.colors, score=sel.scores,
+            normals=_rotated_normals(getattr(sel, 'normals', None), tf))
     elif status == QueryStatus.NO_MATCH:
         result.cloud = _empty_cloud(header)
     return result
@@ -453,17 +468,32 @@ def outcome_markers(header, text: str, outcome, tf: RigidTransform = None) -> Ma
         text, outcome.status, sel.score, len(outcome.candidates), outcome.interpretation))
 
 
+def _rotated_normals(normals, tf: RigidTransform):
+    """Return [P, 3] normals rotated by ``tf`` (no translation, no scale), or None for None."""
+    if normals is None:
+        return None
+    normals = np.asarray(normals)
+    if normals.ndim != 2 or normals.shape[1] != 3:
+        raise ConversionError(f'normals must have shape [P, 3], got {list(normals.shape)}')
+    return (normals.astype(np.float64) @ tf.rotation.T).astype(np.float32)
+
+
 def scene_cloud(means: np.ndarray, colors: np.ndarray, header, max_points: int,
-                metric_scale: float = 1.0, tf: RigidTransform = None) -> PointCloud2:
+                metric_scale: float = 1.0, tf: RigidTransform = None,
+                normals: np.ndarray = None) -> PointCloud2:
     """Build the scene cloud: Gaussian centres with their colours, in metres in the output frame.
 
     Clouds of more than ``max_points`` are decimated to a random subset of that size, the same
-    one on every call (a fixed seed), in the scene's order.
+    one on every call (a fixed seed), in the scene's order. ``normals`` ([N, 3], optional) are
+    decimated alike, rotated by ``tf`` and published as normal_x/y/z.
     """
+    if normals is not None and len(normals) != len(means):
+        raise ConversionError(f'normals have {len(normals)} rows, means {len(means)}')
     if len(means) > max_points:
         keep = np.random.default_rng(0).choice(len(means), max_points, replace=False)
         keep.sort()
         means, colors = means[keep], colors[keep]
+        normals = None if normals is None else np.asarray(normals)[keep]
     tf = tf or RigidTransform.identity()
     return xyz_to_pointcloud2(tf.apply_points(np.asarray(means) * metric_scale), header,
-                              rgb=colors)
+                              rgb=colors, normals=_rotated_normals(normals, tf))

@@ -373,3 +373,65 @@ def test_a_camera_size_image_becomes_a_message_without_a_copy(header):
     other = depth_to_image(part, header)
     assert not np.shares_memory(np.frombuffer(other.data, np.uint8), depth)
     np.testing.assert_array_equal(np.isnan(image_to_depth(other)), np.isnan(part))
+
+
+def test_normals_follow_the_score_and_are_checked(header):
+    from refersplat_ros.conversions import (ConversionError, pointcloud2_to_array,
+                                            xyz_to_pointcloud2)
+    xyz = np.array([[0, 1, 2], [3, 4, 5]], np.float32)
+    normals = np.array([[0, 0, 1], [0.6, 0.8, 0]], np.float32)
+    msg = xyz_to_pointcloud2(xyz, header, rgb=np.zeros((2, 3)), score=[0.5, 0.25],
+                             normals=normals)
+    assert [f.name for f in msg.fields] == ['x', 'y', 'z', 'rgb', 'score', 'normal_x',
+                                            'normal_y', 'normal_z']
+    assert [f.offset for f in msg.fields] == [0, 4, 8, 12, 16, 20, 24, 28]
+    points = pointcloud2_to_array(msg)
+    np.testing.assert_array_equal(
+        np.stack([points['normal_x'], points['normal_y'], points['normal_z']], 1), normals)
+    with pytest.raises(ConversionError, match='normals have 1 rows'):
+        xyz_to_pointcloud2(xyz, header, normals=normals[:1])
+    with pytest.raises(ConversionError, match=r'normals must have shape \[P, 3\]'):
+        xyz_to_pointcloud2(xyz, header, normals=np.zeros((2, 2)))
+
+
+def _normals_of(points):
+    return np.stack([points['normal_x'], points['normal_y'], points['normal_z']], 1)
+
+
+def test_refer_result_rotates_the_selection_normals_into_the_output_frame(header):
+    from refersplat_ros.conversions import pointcloud2_to_array, refer_result
+    from refersplat_ros.core.inference.queries import QueryStatus
+    from refersplat_ros.core.scene.frames import RigidTransform
+
+    # 90 degrees about z, and a translation that must not move the normals.
+    tf = RigidTransform.create([10.0, 0.0, 0.0], [0.0, 0.0, np.sqrt(0.5), np.sqrt(0.5)],
+                               'output_transform')
+    outcome = _outcome(QueryStatus.OK, [_instance([1.2, 2.0, 3.0])])
+    outcome.selection.normals = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    result = refer_result(header, 7, 'the mug', outcome.status, '', outcome, tf)
+    points = pointcloud2_to_array(result.cloud)
+    np.testing.assert_allclose(_normals_of(points), [[0, 1, 0], [0, 0, -1]], atol=1e-6)
+    outcome.selection.normals = None
+    plain = refer_result(header, 7, 'the mug', outcome.status, '', outcome, tf)
+    assert [f.name for f in plain.cloud.fields][-1] == 'score'
+
+
+def test_scene_cloud_normals_are_decimated_and_rotated_only(header):
+    from refersplat_ros.conversions import ConversionError, pointcloud2_to_array, scene_cloud
+    from refersplat_ros.core.scene.frames import RigidTransform
+
+    means = np.arange(30, dtype=np.float32).reshape(10, 3)
+    colors = np.full((10, 3), 0.5)
+    normals = np.zeros((10, 3), np.float32)
+    normals[:, 0] = 1.0
+    normals[:, 2] = np.arange(10)  # a tag per row, to check decimation keeps rows together
+    tf = RigidTransform.create([0.0, 0.0, 1.0], [0.0, 0.0, np.sqrt(0.5), np.sqrt(0.5)],
+                               'output_transform')
+    few = pointcloud2_to_array(scene_cloud(means, colors, header, 4, 2.0, tf, normals=normals))
+    assert len(few) == 4
+    rows = np.rint(few['normal_z']).astype(int)
+    np.testing.assert_allclose(few['z'], means[rows, 2] * 2.0 + 1.0)
+    np.testing.assert_allclose(few['normal_x'], 0.0, atol=1e-6)
+    np.testing.assert_allclose(few['normal_y'], 1.0)  # x rotated onto y, not scaled or moved
+    with pytest.raises(ConversionError, match='normals have 3 rows'):
+        scene_cloud(means, colors, header, 4, normals=normals[:3])

@@ -133,6 +133,7 @@ class Selection:
     scores: np.ndarray                    # [P] probabilities (inherited by propagated ones)
     instances: List[Instance] = field(default_factory=list)  # best first
     num_candidates: int = 0               # Gaussians above threshold before clustering
+    normals: Optional[np.ndarray] = None  # [P, 3] unit surface normals (None = unknown)
 
     @property
     def best(self) -> Instance:
