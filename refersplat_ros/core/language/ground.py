@@ -126,6 +126,10 @@ class Grounding:
     unnamed: bool = False   # NO_MATCH because the target's noun names nothing here
     confidence: float = 0.0  # OK/AMBIGUOUS: of the chosen object; NO_MATCH: that none fits
     dropped: List[str] = field(default_factory=list)  # phrases said but not used
+    #: A plural target ("all the cans", "the two red cans", ``ParsedQuery.plural``): every
+    #: object it denotes, (graph position, evidence relative to the best member in (0, 1]),
+    #: best first; empty for a query about one object.
+    targets: List[Tuple[int, float]] = field(default_factory=list)
 
     @property
     def chosen(self) -> Optional[int]:
@@ -146,6 +150,8 @@ class _Evidence:
     #: relation is absent (NO_MATCH) only when it holds for none of them, so one misread fact
     #: cannot take the right object out and let a second, right one veto the answer.
     kind: List[int] = field(default_factory=list)
+    #: How many a plural target asked for ("the two cans nearest to the bowl"), else None.
+    count: Optional[int] = None
 
     def plausible(self, share: float = 0.5) -> List[int]:
         """Objects within ``share`` of the best score (the candidates a pick chooses among)."""
@@ -320,7 +326,8 @@ class Grounder:
         sims = self.sentence_similarity(text)
         names = [o.label for o in self.graph.objects]
         cfg = self.config
-        if len(sims) and sims.max() >= cfg.verbatim_similarity:
+        # the shortcuts name one object: a plural query is always read by the program
+        if len(sims) and sims.max() >= cfg.verbatim_similarity and not parsed.plural:
             winners = [int(i) for i in np.flatnonzero(sims >= sims.max() - 0.005)]
             if len(winners) == 1:
                 return Grounding(OK, [(winners[0], float(sims[winners[0]]))],
@@ -328,7 +335,8 @@ class Grounder:
                                  confidence=SHORTCUT_CONFIDENCE)
         said = spoken_name(text)
         named = [k for k, name in enumerate(self._spoken_names) if name == said]
-        if len(named) == 1:  # exactly an object's own name ("green ball" for 'green-ball')
+        if len(named) == 1 and not parsed.plural:
+            # exactly an object's own name ("green ball" for 'green-ball')
             return Grounding(OK, [(named[0], 1.0)], f'name of {names[named[0]]}; {view}',
                              parsed=parsed, confidence=SHORTCUT_CONFIDENCE)
         if not len(self.graph):
@@ -342,7 +350,7 @@ class Grounder:
             # a noun that names nothing here: a known sentence close in meaning still answers
             # (not when a stated colour, count or relation is what is absent)
             if evidence.unnamed and sims[best] >= cfg.fallback_similarity \
-                    and sims[best] - second >= 0.05:
+                    and sims[best] - second >= 0.05 and not parsed.plural:
                 return Grounding(OK, [(best, float(sims[best]))],
                                  f'nearest known sentence: {names[best]}; {view}', parsed=parsed,
                                  confidence=float(sims[best]))
@@ -362,6 +370,8 @@ class Grounder:
         # reported: the objects still in the running (a twentieth of the best's probability)
         ranked = [(k, float(probs[k])) for k in order
                   if probs[k] >= 0.05 * probs[order[0]]][:cfg.max_candidates]
+        if parsed.plural:
+            return self._plural(parsed, evidence, order, ranked, f'{steps}; {view}')
         if len(close) > 1:
             message = (f"'only' but {len(close)} objects are a {parsed.target.describe()}"
                        if parsed.unique else f'{len(close)} objects fit equally well')
@@ -372,10 +382,33 @@ class Grounder:
         return Grounding(OK, ranked, said, '', parsed,
                          confidence=confidence, dropped=evidence.dropped)
 
+    def _plural(self, parsed: ParsedQuery, evidence: _Evidence, order: List[int],
+                ranked: List[Tuple[int, float]], said: str) -> Grounding:
+        """Answer a plural target: every member of the program's plausible set (module doc)."""
+        cfg = self.config
+        share = math.sqrt(cfg.miss)
+        top = float(evidence.scores.max())
+        members = set(evidence.plausible(share))
+        targets = [(k, float(evidence.scores[k]) / top) for k in order if k in members]
+        names = [self.graph.objects[k].label for k, _ in targets]
+        what = parsed.target.describe()
+        if parsed.count is not None and len(targets) != parsed.count:
+            message = f'asked for {parsed.count} {plural_text(what)}, {len(targets)} here'
+            return Grounding(NO_MATCH, interpretation=f'{said} -> {message}', message=message,
+                             parsed=parsed, confidence=0.9, dropped=evidence.dropped)
+        outside = [float(evidence.scores[k]) / top for k in order if k not in members]
+        confidence = (1.0 - max(outside, default=0.0)) * cfg.dropped_penalty ** len(
+            evidence.dropped)
+        quantity = 'all' if parsed.count is None else f'{parsed.count} asked'
+        line = (f'{said} -> targets: {len(targets)} x {what} ({quantity}): '
+                f"{', '.join(names)} (confidence {confidence:.2f})")
+        return Grounding(OK, ranked, line, '', parsed, confidence=confidence,
+                         dropped=evidence.dropped, targets=targets)
+
     def _program(self, parsed: ParsedQuery, placed: List[Placed]) -> _Evidence:
         """Run the parsed query over the objects as factors (see the module docstring)."""
         objs = self.graph.objects
-        evidence = _Evidence(np.ones(len(objs)))
+        evidence = _Evidence(np.ones(len(objs)), count=parsed.count if parsed.plural else None)
         target = parsed.target
         said = target.describe()
         evidence.steps.append(f'target: {said}')
@@ -399,8 +432,10 @@ class Grounder:
         for rel in parsed.relations:
             if not self._relation(rel, said, evidence, placed):
                 return evidence
-        cands = {k: float(evidence.scores[k]) for k in evidence.plausible()}
-        picked, note = self._pick(parsed, cands, placed)
+        share = math.sqrt(self.config.miss) if parsed.plural else 0.5
+        cands = {k: float(evidence.scores[k]) for k in evidence.plausible(share)}
+        picked, note = (self._pick_plural(parsed, cands, placed) if parsed.plural
+                        else self._pick(parsed, cands, placed))
         if note:
             evidence.steps.append(note)
             if not picked:
@@ -495,7 +530,9 @@ class Grounder:
             order = sorted(dist, key=lambda c: sign * dist[c])
             best = order[0]
             keep = {best}
-            if len(order) > 1 and abs(dist[order[1]] - dist[best]) < \
+            if evidence.count:  # "the two cans nearest to the bowl"
+                keep = set(order[:evidence.count])
+            elif len(order) > 1 and abs(dist[order[1]] - dist[best]) < \
                     0.1 * max(placed[best].radius, 1e-9):
                 keep.add(order[1])  # equally near: both stay, the answer is ambiguous
             for c in plausible:
@@ -555,6 +592,40 @@ class Grounder:
         evidence.dropped.append(f'{said} (no {anchor.describe()} here)')
         return True
 
+    def _pick_plural(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
+        """Pick among a plural's candidates: the N first from a side or the N most, or a side.
+
+        "the two leftmost cans", "the first three bowls from the right", "the two biggest
+        balls": the count in that order; "the bottles on the left" (no count): those on that
+        side of the middle of the candidates' span along its axis.
+        """
+        count, objs = parsed.count, self.graph.objects
+        if parsed.not_position or parsed.corner is not None or (
+                parsed.middle and parsed.superlative is None):
+            return self._pick_in(parsed, cands, placed)
+        if parsed.ordinal is not None and parsed.side is not None:
+            order = sorted(cands, key=lambda c: order_key(parsed.side, placed[c]))
+            if count is not None:
+                start = parsed.ordinal - 1
+                picked = order[start:start + count]
+                note = f'{count} from the {parsed.side}'
+                if len(picked) < count:
+                    return {}, f'{note}, but only {len(order)} here'
+                return {c: cands[c] for c in picked}, note
+            keys = {c: order_key(parsed.side, placed[c]) for c in order}
+            low, high = min(keys.values()), max(keys.values())
+            if high - low <= max(placed[c].radius for c in order):
+                return dict(cands), f'on the {parsed.side}'  # side by side: all of them
+            middle = 0.5 * (low + high)
+            return ({c: cands[c] for c in order if keys[c] < middle},
+                    f'on the {parsed.side}')
+        if parsed.superlative is not None:
+            dim, sign = parsed.superlative
+            order = sorted(cands, key=lambda c: -sign * _dimension(dim, objs[c]))
+            picked = order[:count or 1]
+            return {c: cands[c] for c in picked}, f"{'most' if sign > 0 else 'least'} {dim}"
+        return cands, ''
+
     def _pick(self, parsed: ParsedQuery, cands: Dict[int, float], placed: List[Placed]):
         if parsed.group_side is not None and len(cands) > 2:
             # "of the two cans on the left, the right one": the group first, then the pick
@@ -603,6 +674,20 @@ class Grounder:
             best = max(cands, key=lambda c: sign * key[c])
             return {best: cands[best]}, f"{'most' if sign > 0 else 'least'} {dim}"
         return cands, ''
+
+
+def plural_text(phrase: str) -> str:
+    """Return a noun phrase with its last word in the plural ('red can' -> 'red cans')."""
+    head, _, last = phrase.rpartition(' ')
+    if last.endswith(('s', 'x', 'ch', 'sh')):
+        last += 'es'
+    elif last.endswith('y') and last[-2:-1] not in ('a', 'e', 'i', 'o', 'u'):
+        last = last[:-1] + 'ies'
+    elif last.endswith('f'):
+        last = last[:-1] + 'ves'
+    else:
+        last += 's'
+    return f'{head} {last}'.strip()
 
 
 def _loose(a: str, b: str) -> bool:

@@ -127,8 +127,16 @@ ORDINALS: Dict[str, int] = {
 FROM_END: Dict[str, int] = {'last': 1, 'penultimate': 2, 'final': 1, 'antepenultimate': 3}
 MIDDLE_WORDS = frozenset({'middle', 'center', 'centre', 'central', 'centermost',
                           'centremost', 'median'})
+#: How many a count word says ("the two red cans", "both cans", "a pair of cans").
+COUNT_WORDS: Dict[str, int] = {
+    'two': 2, 'three': 3, 'four': 4, 'five': 5, 'six': 6, 'seven': 7, 'eight': 8, 'nine': 9,
+    'ten': 10, 'both': 2, 'pair': 2,
+}
+#: Words that make the target every object the phrase names ("all the cans", "every book",
+#: "each bowl"); how many, when the word says it, is in ``COUNT_WORDS`` ("both").
+QUANTIFIERS = frozenset({'all', 'every', 'each', 'both'})
 #: Count words, read and skipped in a noun phrase ("the two red cans").
-NUMBERS = frozenset({'one', 'two', 'three', 'four', 'five', 'six', 'both', 'pair', 'couple'})
+NUMBERS = frozenset({'one', 'couple'}) | frozenset(COUNT_WORDS)
 
 # --------------------------------------------------------------------------- relations
 #: Operator -> the phrases (word sequences) that name it. Longer phrases win; the side forms

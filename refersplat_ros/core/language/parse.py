@@ -62,6 +62,7 @@ class NounPhrase:
     not_nouns: List[str] = field(default_factory=list)     # "that is not a mug"
     pronoun: bool = False               # only "it" / "that": refers to a phrase said before
     one: bool = False                   # "the red one": the kind is the one spoken of
+    plural: bool = False                # head said in the plural ("cans", "the red ones")
 
     @property
     def empty(self) -> bool:
@@ -107,10 +108,19 @@ class ParsedQuery:
     #: (the other side on the axis of ``side`` picks in it), and how many it holds if said.
     group_side: Optional[str] = None
     group_count: Optional[int] = None
+    #: The target is several objects: a plural head ("the red cans"), a quantifier ("all",
+    #: "every", "each", "both", "all of the") or a count ("the two red cans"); only the
+    #: target's number counts ("the can between the two bowls" is one can), and a pick in a
+    #: group is one object ("one of the cans", "the left one of the two cans").
+    plural: bool = False
+    #: How many were asked for when said ("both" = 2, "the three cans" = 3), else None.
+    count: Optional[int] = None
 
     def describe(self) -> str:
         """One line of what was read (for logs and the interpretation)."""
         parts = [f'target: {self.target.describe()}']
+        if self.plural:
+            parts.append('all' if self.count is None else f'count: {self.count}')
         for rel in self.relations:
             anchors = ' and '.join(a.describe() for a in rel.anchors)
             parts.append(f"{'not ' if rel.negated else ''}{rel.op.replace('_', ' ')}: {anchors}")
@@ -200,6 +210,8 @@ _PHRASE_FORMS = tuple((re.compile(a), b) for a, b in (
      r'part|end|portion|section|corner|edge) of (?:the|this) ' + _SURFACE + r'\b', r'on the \1'),
     (r'\bon the (?:far |very )?' + _SIDE + _HAND + r' (?:end|part|half|portion|section|'
      r'corner) of\b', 'on'),
+    # "all the way to the left": to the left (not "all" of them)
+    (r'\ball the way\b', ''),
     # "standing on its own": alone, not on anything
     (r'\b(?:(?:standing|sitting|all) )?(?:on|by) (?:its|their) own\b', ''),
     # "resting on its lid": on it
@@ -514,7 +526,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
             np_.generic = True
             np_.one = np_.one or w in ('one', 'ones')
             content.append(w)
-        elif w in lx.NUMBERS or w.isdigit():
+        elif w in lx.NUMBERS or w in lx.QUANTIFIERS or w.isdigit():
             continue
         elif w in lx.SHAPE_WORDS:
             shapes.append(lx.SHAPE_WORDS[w])
@@ -533,6 +545,7 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         nouns = ['plate'] if 'plate' in shapes else shapes[-1:]
     if nouns:
         single = singular(nouns[-1])
+        np_.plural = single != nouns[-1]
         np_.head, np_.one = single, False
         if len(nouns) >= 2:
             np_.compound = f'{nouns[-2]} {single}'
@@ -540,6 +553,8 @@ def _noun_phrase(words: Sequence[str], negate_next: Sequence[bool] = ()) -> Noun
         np_.generic = False
     elif content or any(w in PRONOUNS for w in words):
         np_.generic = True
+        np_.plural = any(w in lx.GENERIC_NOUNS and singular(w) in lx.GENERIC_NOUNS
+                         and singular(w) != w for w in content)  # "the red ones", "things"
         np_.pronoun = (not np_.colours and not np_.sizes and all(w in PRONOUNS for w in content)
                        and any(w in PRONOUNS for w in words))
     return np_
@@ -723,6 +738,7 @@ def _parse_sentence(text: str, tokens: List[str]) -> ParsedQuery:
     _read_target(sentence)
     _read_position(sentence)
     _complete_generic(sentence)
+    _read_number(sentence)
     return sentence.parsed
 
 
@@ -938,6 +954,50 @@ def _complete_generic(s: _Sentence) -> None:
                 anchor.generic = False
 
 
+#: Words before "of" that pick one object of a group ("one of the cans", "the taller of").
+_PARTITIVE_STARTS = frozenset({'of', 'among', 'amongst', 'from', 'out'})
+
+
+def _read_number(s: _Sentence) -> None:
+    """Read whether the target is several objects and how many (``ParsedQuery.plural``).
+
+    A quantifier ("all", "every", "each", "both", "all of the"), a count ("the two cans", "2
+    cans", "a pair of cans") or a plural head ("the red cans", "the red ones") makes it plural;
+    a pick in a group stays one object: "one of the cans", "the left one of the two cans", "the
+    taller of the two", "the second of the cans", "of the two cans on the left, the right one",
+    "counting the bottles from the left, the third"; "a pair of scissors" is one thing.
+    """
+    parsed = s.parsed
+    if parsed.group_side is not None:
+        return
+    head_items, _ = _target_split(s.target_items)
+    words = [str(m.value) for m in s.target_items + s.clause_extra if m.kind == 'word']
+    if any(w in ('one', 'single') and (k == 0 or words[k - 1] not in ('every', 'each'))
+           for k, w in enumerate(words)):
+        return  # "one of the cans", "the cans, the left one"
+    of = next((k for k, m in enumerate(head_items) if m.kind == 'word' and m.value == 'of'),
+              None)
+    if of is not None:
+        before = [m for m in head_items[:of] if not (m.kind == 'word'
+                                                     and m.value in ('the', 'a', 'an'))]
+        if not before or (before[0].kind == 'word' and before[0].value in _PARTITIVE_STARTS):
+            return  # "of the two cans, the left one": the group first, then a pick
+        if not all(m.kind == 'word' and (m.value in lx.QUANTIFIERS or m.value in lx.COUNT_WORDS
+                                         or m.value.isdigit() or m.value == 'one')
+                   for m in before):  # ("every one of the cans")
+            return  # "the taller of the two", "the second of the cans"
+    said = [str(m.value) for m in head_items if m.kind == 'word']
+    count = next((lx.COUNT_WORDS[w] if w in lx.COUNT_WORDS else int(w) for w in said
+                  if w in lx.COUNT_WORDS or (w.isdigit() and 2 <= int(w) <= 99)), None)
+    quantified = any(w in lx.QUANTIFIERS for w in said)
+    if 'pair' in said and parsed.target.head in PLURALIA:
+        return  # "a pair of scissors": one thing
+    if count is None and any(m.kind in ('ord', 'from_end') for m in s.marks):
+        return  # "counting the bottles from the left, the third one"
+    if quantified or count is not None or parsed.target.plural:
+        parsed.plural, parsed.count = True, count
+
+
 _AXIS = {'left': 'x', 'right': 'x', 'front': 'y', 'back': 'y'}
 #: Count words that say how many a group holds ("the two cans on the left").
 _COUNTS = {'two': 2, 'both': 2, 'pair': 2, 'couple': 2, 'three': 3, 'four': 4, 'five': 5}
@@ -955,7 +1015,8 @@ def _vocabulary() -> Tuple[frozenset, frozenset]:
     known = {w for w in targets if ' ' not in w}
     targets = {w for w in known if w.isalpha() and len(w) >= 4}
     known |= set(lx.STOPWORDS) | set(lx.NEGATIONS) | set(lx.UNIQUENESS) | \
-        set(lx.NUMBERS) | set(lx.VIEWER_WORDS) | CLAUSE_MARKERS | SIDE_INTRO | SIDE_FILLER
+        set(lx.NUMBERS) | lx.QUANTIFIERS | set(lx.VIEWER_WORDS) | CLAUSE_MARKERS | SIDE_INTRO | \
+        SIDE_FILLER
     for phrase in list(lx.RELATION_PHRASES) + list(lx.REQUEST_PREFIXES) + list(lx.EXCLUSIONS):
         known |= set(phrase)
     return frozenset(targets), frozenset(known)
