@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 import logging
 import time
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,10 +36,12 @@ from refersplat_ros.core.inference.selection import (Instance, instance_of, sele
 from refersplat_ros.core.inference.target_view import (empty_view, render_target, RenderBudget,
                                                        TargetView)
 from refersplat_ros.core.language.graph import ObjectGraph
-from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, GroundingConfig,
-                                                 NO_MATCH as GROUNDED_NOTHING)
+from refersplat_ros.core.language.ground import (AMBIGUOUS, Grounder, Grounding,
+                                                 GroundingConfig, NO_MATCH as GROUNDED_NOTHING,
+                                                 OK as GROUNDED_OK)
 from refersplat_ros.core.render.compositing import compositing_weights, CompositingWeights
 from refersplat_ros.core.scene.cameras import Camera
+from refersplat_ros.core.scene.edits import EditError, SceneEdits
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
 from refersplat_ros.core.scene.objects import SceneObjects
@@ -47,6 +49,10 @@ from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, Tex
 
 #: Gaussians per object (its best seen) whose field response is the soft grounding's evidence.
 OBJECT_FIELD_SAMPLE = 64
+#: Opacity logit of a removed object's Gaussians: sigmoid(-30) < 1e-13, never drawn.
+REMOVED_LOGIT = 30.0
+#: Sentences whose vectors the model keeps for rebuilding grounders (cleared beyond).
+EMBEDDING_CACHE = 8192
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +117,13 @@ class QueryOutcome:
     candidates: List[Candidate] = field(default_factory=list)
     view: Optional[TargetView] = None              # the target in the query's camera
     confidence: float = 0.0
+
+
+def _same_edit(a, b) -> bool:
+    """Tell whether two ``ObjectEdit`` put an object at the same place, present or not."""
+    return (a.removed == b.removed
+            and np.array_equal(a.transform.translation, b.transform.translation)
+            and np.array_equal(a.transform.quaternion_xyzw, b.transform.quaternion_xyzw))
 
 
 def _no_match(text: str, message: str, timings: Dict[str, float],
@@ -179,18 +192,149 @@ class ReferringModel:
         #: ``render.*``.
         self.render_budget = RenderBudget()
         self.grounder: Optional[Grounder] = None
-        self._summaries: Dict[tuple, tuple] = {}  # (object, settings) -> _object_summary
+        #: With objects removed (``apply_edits``): a grounder of every object, the removed ones
+        #: at their last place, that tells a query about a removed object from one it fits.
+        self._remembered: Optional[Grounder] = None
+        self._summaries: Dict[tuple, tuple] = {}  # (object id, settings) -> _object_summary
         self._object_rows = None  # the field's tables of a sample of each object's Gaussians
+        self._graph_all: Optional[ObjectGraph] = None  # every object where it is now
+        self._embeddings: Dict[str, np.ndarray] = {}   # sentence -> unit vector (all grounders)
+        self.edits = SceneEdits()
+        self._captured: Dict[int, tuple] = {}  # object id -> captured means, quats, opacities
+        self._owns_geometry = False
+        self.objects_source = objects.reference_source if objects is not None else ''
         if objects is not None and objects.num_objects:
             objects.validate(scene.num_gaussians)
             graph = ObjectGraph.build(objects, self._means, self._colors, self._opacities,
                                       None if visibility is None else np.asarray(visibility))
-            self.grounder = Grounder(graph, lambda texts: encoder.sentence_embeddings(
-                texts).numpy(), self.grounding)
+            self._graph_all = graph
+            self._captured_samples = {obj.index: obj.sample for obj in graph.objects}
+            self._position = {obj.index: k for k, obj in enumerate(graph.objects)}
+            self.grounder = Grounder(graph, self._embed, self.grounding)
             logger.info('object graph: %d objects, %d known sentences', len(graph),
                         sum(len(o.sentences) for o in graph.objects))
         if not self.uses_graph:
             self.field_tables()  # the field answers: build its tables now, not in a query
+
+    def _embed(self, texts: List[str]) -> np.ndarray:  # -> [S, D] unit sentence vectors
+        """Return the encoder's sentence vectors, cached: an edit rebuilds grounders cheaply."""
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._embeddings]
+        if missing:
+            if len(self._embeddings) + len(missing) > EMBEDDING_CACHE:
+                self._embeddings.clear()
+            vectors = self.encoder.sentence_embeddings(missing).numpy()
+            self._embeddings.update(zip(missing, vectors))
+        if not texts:
+            return np.zeros((0, 1), np.float32)
+        return np.stack([self._embeddings[t] for t in texts])
+
+    # ---------------------------------------------------------------- scene edits
+    @property
+    def object_labels(self) -> List[str]:
+        """Labels of the scene's annotated objects (empty without objects)."""
+        return [] if self._graph_all is None else [o.label for o in self._graph_all.objects]
+
+    def _graph_object(self, label: str):
+        if self._graph_all is None:
+            raise EditError('the checkpoint records no objects: there is nothing to edit')
+        for obj in self._graph_all.objects:
+            if obj.label == label:
+                return obj
+        known = ', '.join(self.object_labels[:20])
+        raise EditError(f'no object {label!r} in this scene (objects: {known})')
+
+    def object_box(self, label: str, config: Optional[SelectionConfig] = None) -> Instance:
+        """Return the box of object ``label`` where it is now (every member, metric units)."""
+        return self._object_summary(self._graph_object(label), config or SelectionConfig())[1]
+
+    def apply_edits(self, edits: SceneEdits) -> List[str]:
+        """Make the scene the capture with ``edits`` applied; return the labels that changed.
+
+        Each changed object's Gaussians are put at their edited place from their captured
+        values (means, rotations; a removed object's opacity to 0), its graph entry moves with
+        them, and everything derived from the geometry follows: relations, boxes, clouds,
+        renders (the mask view's weights are rebuilt at their next use), and the selection's
+        propagation, which no longer links Gaussians of an edited object with others. Time
+        grows with the edited objects, not with the scene (docs/BENCHMARKS.md#scene-edits).
+        Raises EditError (nothing changed) when ``edits`` names an unknown object.
+        """
+        for label in edits.objects:
+            self._graph_object(label)
+        changed = [obj for obj in self._graph_all.objects
+                   if not _same_edit(edits.get(obj.label), self.edits.get(obj.label))]
+        if not changed:
+            self.edits = edits
+            return []
+        self._own_geometry()
+        for obj in changed:
+            self._place(obj, edits.get(obj.label))
+        ids = {obj.index for obj in changed}
+        self._summaries = {k: v for k, v in self._summaries.items() if k[0] not in ids}
+        self.edits = edits
+        self._rebuild_graphs()
+        self._mask_weights = None
+        if self.visibility is not None:
+            groups = None
+            if edits:
+                groups = np.zeros(self.num_gaussians, np.int32)
+                for obj in self._graph_all.objects:
+                    if obj.label in edits.objects:
+                        groups[obj.members] = obj.index + 1
+            self.visibility.set_groups(groups)
+        return [obj.label for obj in changed]
+
+    def _own_geometry(self) -> None:
+        """Give the model its own means, rotations and opacities before the first edit.
+
+        The loaded tensors may be shared (with the field's positions, or as the host copies'
+        memory); an edit must change the scene only.
+        """
+        if self._owns_geometry:
+            return
+        s = self.scene
+        self.scene = GaussianScene(s.means.clone(), s.quats.clone(), s.log_scales,
+                                   s.opacity_logits.clone(), s.sh)
+        self._means = self._means.copy()
+        if self.visibility is not None:
+            self.visibility.means = self._means
+        self._owns_geometry = True
+
+    def _place(self, obj, edit) -> None:
+        """Write object ``obj``'s Gaussians at the place ``edit`` gives them."""
+        members = obj.members
+        index = torch.as_tensor(members, device=self.device)
+        captured = self._captured.get(obj.index)
+        if captured is None:
+            captured = (self._means[members].copy(), self.scene.quats[index].cpu().numpy(),
+                        self.scene.opacity_logits[index].clone(), self._opacities[members].copy())
+            self._captured[obj.index] = captured
+        means, quats, logits, opacities = captured
+        moved = edit.apply_points(means)
+        self._means[members] = moved
+        self.scene.means[index] = torch.as_tensor(moved, device=self.device)
+        self.scene.quats[index] = torch.as_tensor(edit.apply_quats_wxyz(quats),
+                                                  device=self.device)
+        if edit.removed:
+            self.scene.opacity_logits[index] = -REMOVED_LOGIT
+            self._opacities[members] = 0.0
+        else:
+            self.scene.opacity_logits[index] = logits
+            self._opacities[members] = opacities
+
+    def _rebuild_graphs(self) -> None:
+        """Rebuild the object graphs and grounders from the captured samples and the edits."""
+        base = self._graph_all
+        objects = [replace(obj, sample=self.edits.get(obj.label).apply_points(
+            self._captured_samples[obj.index]).astype(np.float64)) for obj in base.objects]
+        source = self.objects_source
+        self._graph_all = ObjectGraph(objects, base.up, base.reference_view, source)
+        present = [obj for obj in objects if not self.edits.get(obj.label).removed]
+        graph = self._graph_all if len(present) == len(objects) else \
+            ObjectGraph(present, base.up, base.reference_view, source)
+        self.grounder = Grounder(graph, self._embed, self.grounding)
+        self._remembered = None if graph is self._graph_all else \
+            Grounder(self._graph_all, self._embed, self.grounding)
 
     def field_tables(self):
         """Return the field's inference tables (``inference_cache``), built on first use.
@@ -215,8 +359,9 @@ class ReferringModel:
         """Change how queries are grounded (validated; the object graph is kept)."""
         config.validate()
         self.grounding = config
-        if self.grounder is not None:
-            self.grounder.config = config
+        for grounder in (self.grounder, self._remembered):
+            if grounder is not None:
+                grounder.config = config
 
     @classmethod
     def load(cls, scene_path, checkpoint_path, encoder_config: Optional[TextEncoderConfig] = None,
@@ -285,13 +430,18 @@ class ReferringModel:
         return int(total)
 
     def set_mask_camera(self, camera: Optional[Camera]) -> None:
-        """Choose the mask view; its compositing weights are built once (geometry is frozen)."""
+        """Choose the mask view; its compositing weights are built once per scene geometry."""
         self.mask_camera = camera
         self._mask_weights = None
-        if camera is not None:
+        self._mask_view_weights()
+
+    def _mask_view_weights(self) -> Optional[CompositingWeights]:
+        """Return the mask view's compositing weights, built again after an edit."""
+        if self._mask_weights is None and self.mask_camera is not None:
             s = self.scene
             self._mask_weights = compositing_weights(s.means, s.quats, s.scales, s.opacities,
-                                                     camera, transpose=False)
+                                                     self.mask_camera, transpose=False)
+        return self._mask_weights
 
     @torch.no_grad()
     def response(self, text: str) -> torch.Tensor:  # -> [N] logits
@@ -304,9 +454,10 @@ class ReferringModel:
 
         Compositing: docs/METHOD.md#rasterized-logit.
         """
-        if self._mask_weights is None:
+        weights = self._mask_view_weights()
+        if weights is None:
             raise ValueError('no mask camera set')
-        return self._mask_weights.render(logits.reshape(-1, 1).float())[0]
+        return weights.render(logits.reshape(-1, 1).float())[0]
 
     def render_target(self, indices, camera: Camera,
                       selection: Optional[SelectionConfig] = None,
@@ -403,35 +554,37 @@ class ReferringModel:
                     view = self.render_target(chosen.indices, camera, selection, check)
                 except QueryTimeout as exc:
                     view = empty_view(camera, f'render stopped: {exc}')
-            elif self._mask_weights is not None:
+            elif self.mask_camera is not None:
                 if logits is None:
                     logits = target_logits(self.num_gaussians, chosen.indices, self.device)
-                foreground = predicted_mask(self.render_logits(logits), self._mask_weights.alpha)
+                foreground = predicted_mask(self.render_logits(logits),
+                                            self._mask_view_weights().alpha)
                 mask = foreground.to(torch.uint8).mul_(255).cpu().numpy()
         return mask, view
 
-    def _object_summary(self, index: int, config: SelectionConfig):
-        """Return ``(selection at score 1, box of all members)`` of graph object ``index``.
+    def _object_summary(self, obj, config: SelectionConfig):
+        """Return ``(selection at score 1, box of all members)`` of graph object ``obj``.
 
         Per-object work done once per (object, selection settings), not per query: which of its
         Gaussians pass the opacity / visibility rules, the poorly seen ones that join it, its
-        box. Kept for the scene's lifetime (a few settings x the objects; reset beyond that).
+        box. Kept for the scene's lifetime (a few settings x the objects; reset beyond that);
+        an edit of the object drops its entries.
         """
-        key = (index, repr(config))  # a plain dataclass: its repr names every setting
+        key = (obj.index, repr(config))  # a plain dataclass: its repr names every setting
         summary = self._summaries.get(key)
         if summary is None:
-            if len(self._summaries) >= 4 * len(self.grounder.graph.objects):
+            if len(self._summaries) >= 4 * len(self._graph_all.objects):
                 self._summaries.clear()
-            members = self.grounder.graph.objects[index].members
+            members = obj.members
             summary = (select_object(members, 1.0, self._means, self._opacities, self._colors,
                                      config, self.visibility),
                        instance_of(members, self._means, 1.0, config))
             self._summaries[key] = summary
         return summary
 
-    def _object_selection(self, index: int, score: float, config: SelectionConfig) -> Selection:
-        """Return ``select_object`` of graph object ``index`` at ``score`` (>= the threshold)."""
-        base = self._object_summary(index, config)[0]
+    def _object_selection(self, obj, score: float, config: SelectionConfig) -> Selection:
+        """Return ``select_object`` of graph object ``obj`` at ``score`` (>= the threshold)."""
+        base = self._object_summary(obj, config)[0]
         if not base.ok:
             return base
         best = replace(base.best, score=score, mass=base.best.mass * score)
@@ -449,7 +602,7 @@ class ReferringModel:
         if self._object_rows is None:
             rows, owners = [], []
             seen = None if self.visibility is None else self.visibility.weight
-            for k, obj in enumerate(self.grounder.graph.objects):
+            for k, obj in enumerate(self._graph_all.objects):
                 members = obj.members
                 if seen is not None and members.size > OBJECT_FIELD_SAMPLE:
                     members = members[np.argsort(-seen[members], kind='stable')]
@@ -457,7 +610,7 @@ class ReferringModel:
                 owners.append(np.full(len(rows[-1]), k))
             rows = np.concatenate(rows)
             tables = inference_cache(self.field, rows=torch.as_tensor(rows, device=self.device))
-            self._object_rows = (tables, rows, np.concatenate(owners), len(self.grounder.graph))
+            self._object_rows = (tables, rows, np.concatenate(owners), len(self._graph_all))
         tables, _, owners, count = self._object_rows
         probabilities = torch.sigmoid(response_only(self.field, words, tables)).cpu().numpy()
         totals = np.bincount(owners, probabilities.astype(np.float64), minlength=count)
@@ -471,12 +624,12 @@ class ReferringModel:
         with timed(timings, 'field'), torch.no_grad():
             field = self.object_field(words) if self.grounding.field_weight > 0 else None
         with timed(timings, 'encode'):
-            grounded = self.grounder.ground(text, camera, field)
+            grounded, grounder = self._ground(text, camera, field)
         stage('selecting')
         config = selection or SelectionConfig()
         with timed(timings, 'select'):
             answer = None if grounded.status == GROUNDED_NOTHING else \
-                self._graph_answer(grounded, config)
+                self._graph_answer(grounded, grounder, config)
         if answer is None:
             return _no_match(text, grounded.message, timings,
                              interpretation=grounded.interpretation,
@@ -489,16 +642,54 @@ class ReferringModel:
                             text, chosen, mask, timings, grounded.interpretation, candidates,
                             view, grounded.confidence)
 
-    def _graph_answer(self, grounded, config: SelectionConfig):
-        """Return ``(status, selection, candidates)`` of a query the graph grounded."""
-        objects = self.grounder.graph.objects
+    def _ground(self, text: str, camera, field) -> Tuple[Grounding, Grounder]:
+        """Ground ``text`` in the world as it is now; say so when it names a removed object.
+
+        Without removed objects this is the grounder's answer. With some, the query is also
+        grounded in the remembered world (every object, the removed ones at their last place):
+        when that world's answer is a removed object, the query is about it (NO_MATCH, "was
+        removed") even if a present object fits it loosely; when only that world answers, the
+        query needed a removed object as its anchor ("the plate that was under the mug") and
+        its present target is the answer.
+        """
+        present = self.grounder.ground(text, camera, self._field_of(self.grounder, field))
+        if self._remembered is None:
+            return present, self.grounder
+        remembered = self._remembered.ground(text, camera,
+                                             self._field_of(self._remembered, field))
+        if remembered.status != GROUNDED_OK:
+            return present, self.grounder
+        label = self._remembered.graph.objects[remembered.chosen].label
+        if self.edits.get(label).removed:
+            message = (f'{label} was removed from the scene (edit_scene REMOVE); RESTORE it, '
+                       'or MOVE it to where it is now')
+            return Grounding(GROUNDED_NOTHING, interpretation=remembered.interpretation
+                             + ' (removed)', message=message, parsed=remembered.parsed,
+                             confidence=remembered.confidence), self._remembered
+        if present.status == GROUNDED_NOTHING:
+            anchors = ', '.join(self.edits.removed)
+            return replace(remembered, interpretation=remembered.interpretation
+                           + f' (removed objects at their last place: {anchors})'), \
+                self._remembered
+        return present, self.grounder
+
+    def _field_of(self, grounder: Grounder, field: Optional[np.ndarray]):
+        """Return the per-object field evidence (over every object) for ``grounder``'s graph."""
+        if field is None or grounder.graph is self._graph_all:
+            return field
+        return field[[self._position[obj.index] for obj in grounder.graph.objects]]
+
+    def _graph_answer(self, grounded, grounder: Grounder, config: SelectionConfig):
+        """Return ``(status, selection, candidates)`` of a query ``grounder`` grounded."""
+        objects = grounder.graph.objects
         best_object, best_score = grounded.candidates[0]
         score = float(min(1.0, max(best_score, config.threshold)))
-        chosen = self._object_selection(best_object, score, config)
+        chosen = self._object_selection(objects[best_object], score, config)
         status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
         reported = grounded.candidates if status == QueryStatus.AMBIGUOUS else \
             grounded.candidates[:1]
         candidates = [Candidate(objects[k].label, float(min(1.0, s)),
-                                replace(self._object_summary(k, config)[1], score=float(s)))
+                                replace(self._object_summary(objects[k], config)[1],
+                                        score=float(s)))
                       for k, s in reported]
         return status, chosen, candidates

@@ -172,6 +172,7 @@ class Visibility:
             if len(positive) else 0.0
         self._seen_key, self._seen = None, None
         self._links_key, self._links = None, None
+        self._groups, self._group_links = None, None  # set_groups
 
     @property
     def nbytes(self) -> int:
@@ -186,6 +187,16 @@ class Visibility:
             self._seen_key = fraction
             self._links_key = None
         return self._seen
+
+    def set_groups(self, groups: Optional[np.ndarray]) -> None:
+        """Let a Gaussian inherit a label only from one of its own group (None: any).
+
+        ``groups`` [N] int: 0 for the captured scene, an object's own number for the Gaussians
+        of an object a scene edit moved or removed: their links to the rest were made where
+        the capture saw them.
+        """
+        self._groups = None if groups is None else np.asarray(groups).reshape(-1)
+        self._group_links = None
 
     def links(self, fraction: float, radius: float, min_opacity: float, hops: int = 1):
         """Poorly seen Gaussians that can inherit a label, and the well-seen one they inherit from.
@@ -229,7 +240,14 @@ class Visibility:
             self._links = (np.concatenate(linked) if linked else empty,
                            np.concatenate(sources) if sources else empty)
             self._links_key = key
-        return self._links
+            self._group_links = None
+        if self._groups is None:
+            return self._links
+        if self._group_links is None:
+            unseen, source = self._links
+            same = self._groups[unseen] == self._groups[source]
+            self._group_links = (unseen[same], source[same])
+        return self._group_links
 
 
 def _median_spacing(points: np.ndarray, sample: int = 20000) -> float:
