@@ -5,6 +5,10 @@ Format (version 1). A single safetensors file (never pickled, safe to load from 
 - tensors ``field.<name>``: the field's ``state_dict`` (features [N, 16], MLPs, attention);
 - tensors ``optim.<param index>.<key>``: tensor entries of the optimizer state (Adam ``exp_avg``,
   ``exp_avg_sq``, ``step``) when an optimizer is saved, so training can resume;
+- optional tensors ``scene.visibility`` [N] and ``scene.view_direction`` [N, 3] float32
+  (``ViewWeights.visibility_and_directions`` over the training views; the second orients the
+  surface normals, absent in checkpoints saved before it was recorded) and
+  ``scene.object_labels`` [N] int32;
 - header ``__metadata__['refersplat']``: JSON with ``format``, ``version``, ``field_config``
   (ReferringFieldConfig), ``text_encoder_id``, ``training_config`` (free dict, e.g. the training
   and loss configs), ``scene`` (``num_gaussians`` and ``means_sha256``: sha256 of the centres as
@@ -72,6 +76,7 @@ _META_KEY = 'refersplat'
 _FIELD_PREFIX = 'field.'
 _OPTIM_PREFIX = 'optim.'
 _VISIBILITY = 'scene.visibility'
+_VIEW_DIRECTION = 'scene.view_direction'
 _OBJECT_LABELS = 'scene.object_labels'
 
 PathLike = Union[str, Path]
@@ -110,6 +115,9 @@ class ReferringCheckpoint:
     extra: Dict[str, Any] = dataclass_field(default_factory=dict)
     visibility: Optional[Tensor] = None  # [N] compositing weight over the training views
     objects: Optional[SceneObjects] = None  # annotated objects lifted onto the Gaussians
+    # [N, 3] weighted sum of unit vectors to the training cameras (orients the normals);
+    # None in checkpoints saved before it was recorded
+    view_direction: Optional[Tensor] = None
 
     def check_scene(self, means: Tensor) -> None:  # [N, 3]
         """Raise CheckpointError unless ``means`` are the centres the field was trained on."""
@@ -191,6 +199,7 @@ def save_checkpoint(
     extra: Optional[Dict[str, Any]] = None,
     visibility: Optional[Tensor] = None,  # [N]
     objects: Optional[SceneObjects] = None,
+    view_direction: Optional[Tensor] = None,  # [N, 3]
 ) -> Path:
     """Save a field (and optionally its optimizer) to one safetensors file, atomically.
 
@@ -206,6 +215,9 @@ def save_checkpoint(
         visibility: Total compositing weight of each Gaussian over the training views
             (``ViewWeights.visibility``); the 3D selection trusts well-seen Gaussians.
         objects: The scene's annotated objects (``labels/objects.py``), for the language layer.
+        view_direction: Per-Gaussian view direction over the training views
+            (``ViewWeights.view_directions``), which orients the surface normals
+            (``scene/normals.py``).
 
     Returns:
         The path written.
@@ -219,6 +231,15 @@ def save_checkpoint(
             raise CheckpointError(f'checkpoint {path}: visibility has {visibility.shape[0]} '
                                   f'entries, the field {field.num_gaussians} Gaussians')
         tensors[_VISIBILITY] = visibility.contiguous().clone()
+    if view_direction is not None:
+        view_direction = view_direction.detach().to('cpu', torch.float32)
+        if tuple(view_direction.shape) != (field.num_gaussians, 3):
+            raise CheckpointError(f'checkpoint {path}: view_direction has shape '
+                                  f'{list(view_direction.shape)}, expected '
+                                  f'[{field.num_gaussians}, 3]')
+        if not bool(torch.isfinite(view_direction).all()):
+            raise CheckpointError(f'checkpoint {path}: view_direction holds non-finite values')
+        tensors[_VIEW_DIRECTION] = view_direction.contiguous().clone()
     if objects is not None:
         try:
             objects.validate(field.num_gaussians)
@@ -440,6 +461,20 @@ def _checked_visibility(visibility: Optional[Tensor], num: int) -> Optional[Tens
     return visibility
 
 
+def _checked_view_direction(direction: Optional[Tensor], num: int) -> Optional[Tensor]:
+    """Return the stored view directions if they are [N, 3] float32 and finite; else raise."""
+    if direction is None:
+        return None
+    if tuple(direction.shape) != (num, 3):
+        raise ValueError(f'{_VIEW_DIRECTION} has shape {tuple(direction.shape)}, '
+                         f'expected [{num}, 3]')
+    if direction.dtype != torch.float32:
+        raise ValueError(f'{_VIEW_DIRECTION} must be float32, got {direction.dtype}')
+    if not bool(torch.isfinite(direction).all()):
+        raise ValueError(f'{_VIEW_DIRECTION} holds non-finite values')
+    return direction
+
+
 def _checked_objects(meta: Optional[dict], labels: Optional[Tensor],
                      num: int) -> Optional[SceneObjects]:
     """Return the stored objects when both parts are present and agree; else raise ValueError."""
@@ -525,7 +560,9 @@ def load_checkpoint(
             extra=meta.get('extra') or {},
             visibility=_checked_visibility(tensors.get(_VISIBILITY), scene.num_gaussians),
             objects=_checked_objects(meta.get('objects'), tensors.get(_OBJECT_LABELS),
-                                     scene.num_gaussians))
+                                     scene.num_gaussians),
+            view_direction=_checked_view_direction(tensors.get(_VIEW_DIRECTION),
+                                                   scene.num_gaussians))
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise CheckpointError(f'checkpoint {path}: malformed description: {exc}') from exc
     _check_finite(path, checkpoint.field_state)

@@ -260,8 +260,29 @@ class ViewWeights:
         Gaussian the views never show (an inner layer, a hidden back side) has visibility 0 and
         a response no loss ever checked.
         """
-        total = torch.zeros(self.scene.num_gaussians, dtype=torch.float64,
-                            device=self.scene.means.device)
+        return self.visibility_and_directions(cameras, directions=False)[0]
+
+    def view_directions(self, cameras) -> Tensor:  # [N, 3] float32
+        """Weighted sum of the unit vectors from each Gaussian to the cameras that see it.
+
+        ``d_i = sum_c w_ic (o_c - mu_i) / |o_c - mu_i|`` with ``w_ic`` the Gaussian's total
+        compositing weight in camera c (``gaussian_weight``) and ``o_c`` the camera centre:
+        the side of the surface the views showed, occlusion included; its norm is at most the
+        visibility. Zero for a Gaussian no camera shows. It orients the surface normals
+        (``core/scene/normals.py``) and reuses the cached per-view weights.
+        """
+        return self.visibility_and_directions(cameras)[1]
+
+    def visibility_and_directions(self, cameras, directions: bool = True):
+        """Return ``(visibility [N], view_directions [N, 3] or None)`` in one pass over views."""
+        means = self.scene.means.to(torch.float64)
+        total = torch.zeros(self.scene.num_gaussians, dtype=torch.float64, device=means.device)
+        toward = torch.zeros_like(means) if directions else None
         for camera in cameras:
-            total += self.get(camera).gaussian_weight().to(torch.float64)
-        return total.to(torch.float32)
+            weight = self.get(camera).gaussian_weight().to(torch.float64)
+            total += weight
+            if directions:
+                offset = camera.center.to(means) - means
+                offset /= offset.norm(dim=1, keepdim=True).clamp(min=1e-12)
+                toward += weight[:, None] * offset
+        return total.to(torch.float32), None if toward is None else toward.to(torch.float32)

@@ -660,13 +660,15 @@ class _Stage:
         self.field.load_state_dict(self._best_state[0])
         self.optimizer.load_state_dict(copy.deepcopy(self._best_state[1]))
 
-    def _save(self, step: int, visibility: Tensor, wall_time_s: float, losses: dict) -> None:
+    def _save(self, step: int, visibility: Tensor, wall_time_s: float, losses: dict,
+              view_direction: Optional[Tensor] = None) -> None:
         extra = {'sampler': self.sampler.state(), 'wall_time_s': wall_time_s, 'losses': losses,
                  'fit_history': self.fit_history, 'round_steps': self.round}
         for path in (self.checkpoint_dir / runs.step_checkpoint_name(step), self.last_path):
             save_checkpoint(path, self.field, text_encoder_id=self.session.encoder.encoder_id,
                             step=step, training_config=self.record, optimizer=self.optimizer,
-                            extra=extra, visibility=visibility, objects=self.session.objects)
+                            extra=extra, visibility=visibility, objects=self.session.objects,
+                            view_direction=view_direction)
 
     def run(self) -> StageResult:
         """Train until ``steps`` or convergence; checkpoint, log and return the result."""
@@ -681,8 +683,9 @@ class _Stage:
         build_before = session.weights.build_seconds
         # How much the training views show each Gaussian: saved with every checkpoint for the
         # 3D selection (inference/selection.py). Builds each view's weights once, as the loop
-        # would.
-        visibility = session.weights.visibility([view.camera for view in self.views])
+        # would. The view directions (same pass) orient the surface normals (scene/normals.py).
+        visibility, view_direction = session.weights.visibility_and_directions(
+            [view.camera for view in self.views])
         window, round_fits, final = [], [], {}
         current_view, masks, view_words, categories = None, {}, None, None
         start_time = time.perf_counter()
@@ -726,7 +729,8 @@ class _Stage:
                                         sps=f'{(step - self.start_step) / max(elapsed, 1e-9):.2f}')
                     bar.update(1)
                     if step % config.checkpoint_every == 0 or done:
-                        self._save(step, visibility, self.prior_time + elapsed, final)
+                        self._save(step, visibility, self.prior_time + elapsed, final,
+                                   view_direction)
             finally:
                 bar.close()
         wall = time.perf_counter() - start_time

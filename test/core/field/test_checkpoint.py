@@ -382,3 +382,43 @@ def test_the_header_size_is_bounded(trained, tmp_path, monkeypatch):
         load_checkpoint(path)
     monkeypatch.setattr(checkpoint_module, 'MAX_HEADER_BYTES', 2 * size + 100)
     assert load_checkpoint(path).step == 3
+
+
+def test_view_direction_round_trips_and_a_corrupt_one_is_refused(trained, tmp_path):
+    from safetensors.torch import load as safetensors_load, save as safetensors_save
+
+    means, field, _, _, old = trained
+    assert load_checkpoint(old).view_direction is None  # checkpoints saved without it
+    direction = torch.randn(30, 3)
+    path = save_checkpoint(tmp_path / 'dirs.safetensors', field, text_encoder_id=ENCODER,
+                           step=3, visibility=direction.norm(dim=1), view_direction=direction)
+    ckpt = load_checkpoint(path, means=means)
+    torch.testing.assert_close(ckpt.view_direction, direction)
+    with pytest.raises(CheckpointError, match=r'view_direction has shape \[29, 3\]'):
+        save_checkpoint(tmp_path / 'bad.safetensors', field, text_encoder_id=ENCODER, step=3,
+                        view_direction=direction[:29])
+    nan = direction.clone()
+    nan[4, 1] = float('nan')
+    with pytest.raises(CheckpointError, match='view_direction holds non-finite values'):
+        save_checkpoint(tmp_path / 'bad.safetensors', field, text_encoder_id=ENCODER, step=3,
+                        view_direction=nan)
+    assert not (tmp_path / 'bad.safetensors').exists()
+
+    def forge(value):  # a stored tensor replaced, the checksum made to match (not bit rot)
+        data = path.read_bytes()
+        header_len = int.from_bytes(data[:8], 'little')
+        meta = json.loads(json.loads(data[8:8 + header_len])['__metadata__']['refersplat'])
+        tensors = safetensors_load(data)
+        tensors['scene.view_direction'] = value
+        meta['payload_sha256'] = checkpoint_module._payload_sha256(tensors)
+        out = tmp_path / 'forged.safetensors'
+        out.write_bytes(safetensors_save(tensors, metadata={'refersplat': json.dumps(meta)}))
+        return out
+
+    with pytest.raises(CheckpointError, match=r'malformed description: '
+                                              r'scene\.view_direction holds non-finite'):
+        load_checkpoint(forge(nan))
+    with pytest.raises(CheckpointError, match=r'scene\.view_direction has shape \(30, 2\)'):
+        load_checkpoint(forge(direction[:, :2].contiguous()))
+    with pytest.raises(CheckpointError, match=r'scene\.view_direction must be float32'):
+        load_checkpoint(forge(direction.double()))
