@@ -44,6 +44,7 @@ from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.edits import EditError, SceneEdits
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
+from refersplat_ros.core.scene.normals import gaussian_normals
 from refersplat_ros.core.scene.objects import SceneObjects
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 
@@ -117,6 +118,10 @@ class QueryOutcome:
     candidates: List[Candidate] = field(default_factory=list)
     view: Optional[TargetView] = None              # the target in the query's camera
     confidence: float = 0.0
+    #: The objects in the published target (OK / AMBIGUOUS): the best candidate for a query
+    #: about one object, every object a plural denotes ("all the cans"), in the order of
+    #: ``selection.instances``; with the field alone, one unnamed entry per kept instance.
+    targets: List[Candidate] = field(default_factory=list)
 
 
 def _same_edit(a, b) -> bool:
@@ -158,7 +163,8 @@ class ReferringModel:
     def __init__(self, scene: GaussianScene, field: ReferringField, encoder: TextEncoder,
                  mask_camera: Optional[Camera] = None, visibility=None,
                  objects: Optional[SceneObjects] = None,
-                 grounding: Optional[GroundingConfig] = None, table_dtype: str = 'float32'):
+                 grounding: Optional[GroundingConfig] = None, table_dtype: str = 'float32',
+                 view_direction=None):
         if scene.num_gaussians == 0:
             raise CheckpointError('the scene has no Gaussians: nothing to refer to')
         if field.num_gaussians != scene.num_gaussians:
@@ -176,6 +182,16 @@ class ReferringModel:
         self._means = self.scene.means.detach().cpu().numpy()
         self._opacities = self.scene.opacities.detach().cpu().numpy()
         self._colors = self.scene.colors.detach().cpu().numpy()
+        # Surface normals (shortest axes), towards the training views that saw each Gaussian
+        # (``view_direction``, saved with checkpoints since training records it), else towards
+        # the reference view (approximate): docs/ROBOT.md#target-cloud.
+        viewpoints = None
+        if objects is not None and objects.reference_view is not None:
+            viewpoints = objects.reference_view.center.detach().cpu().numpy()[None]
+        self._normals = gaussian_normals(
+            self.scene.quats.detach().cpu().numpy(), self.scene.scales.detach().cpu().numpy(),
+            self._means, None if view_direction is None else np.asarray(view_direction),
+            viewpoints)
         self.visibility = None
         if visibility is not None:
             self.visibility = Visibility(np.asarray(visibility, np.float32), self._means,
@@ -307,11 +323,13 @@ class ReferringModel:
         captured = self._captured.get(obj.index)
         if captured is None:
             captured = (self._means[members].copy(), self.scene.quats[index].cpu().numpy(),
-                        self.scene.opacity_logits[index].clone(), self._opacities[members].copy())
+                        self.scene.opacity_logits[index].clone(), self._opacities[members].copy(),
+                        self._normals[members].copy())
             self._captured[obj.index] = captured
-        means, quats, logits, opacities = captured
+        means, quats, logits, opacities, normals = captured
         moved = edit.apply_points(means)
         self._means[members] = moved
+        self._normals[members] = normals @ edit.transform.rotation.T.astype(np.float32)
         self.scene.means[index] = torch.as_tensor(moved, device=self.device)
         self.scene.quats[index] = torch.as_tensor(edit.apply_quats_wxyz(quats),
                                                   device=self.device)
@@ -397,7 +415,9 @@ class ReferringModel:
                            'grounded by the field alone', checkpoint_path)
         return cls(scene, field_, encoder, mask_camera,
                    None if checkpoint.visibility is None else checkpoint.visibility.numpy(),
-                   checkpoint.objects, grounding, table_dtype)
+                   checkpoint.objects, grounding, table_dtype,
+                   None if checkpoint.view_direction is None else
+                   checkpoint.view_direction.numpy())
 
     @property
     def num_gaussians(self) -> int:
@@ -406,6 +426,11 @@ class ReferringModel:
     @property
     def device(self) -> torch.device:
         return self.field.device
+
+    @property
+    def host_normals(self) -> np.ndarray:  # [N, 3] float32
+        """Unit surface normal of every Gaussian (zero where undefined), as a numpy array."""
+        return self._normals
 
     @property
     def host_points(self):
@@ -422,7 +447,8 @@ class ReferringModel:
         if self._cache is not None:
             tensors += [self._cache.table, self._cache.mean, self._cache.sq_norm]
         total = sum(t.numel() * t.element_size() for t in tensors)
-        total += sum(a.nbytes for a in (self._means, self._opacities, self._colors))
+        total += sum(a.nbytes for a in (self._means, self._opacities, self._colors,
+                                        self._normals))
         if self.visibility is not None:
             total += self.visibility.nbytes
         if self._mask_weights is not None:
@@ -533,9 +559,11 @@ class ReferringModel:
                                    selection, self.visibility, check=check)
         if not chosen.ok:
             return _no_match(text, chosen.reason, timings, chosen)
+        chosen = replace(chosen, normals=self._normals[chosen.indices])
         mask, view = self._render(chosen, logits, camera, selection, stage, check, timings)
+        targets = [Candidate('', float(i.score), i) for i in chosen.instances]
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view,
-                            confidence=float(chosen.best.score))
+                            confidence=float(chosen.best.score), targets=targets)
 
     def _render(self, chosen: Selection, logits: Optional[torch.Tensor], camera, selection,
                 stage, check, timings):
@@ -634,13 +662,14 @@ class ReferringModel:
             return _no_match(text, grounded.message, timings,
                              interpretation=grounded.interpretation,
                              confidence=grounded.confidence)
-        status, chosen, candidates = answer
+        status, chosen, candidates, targets = answer
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor
             return _no_match(text, chosen.reason, timings, chosen, grounded.interpretation)
+        chosen = replace(chosen, normals=self._normals[chosen.indices])
         mask, view = self._render(chosen, None, camera, config, stage, check, timings)
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
                             text, chosen, mask, timings, grounded.interpretation, candidates,
-                            view, grounded.confidence)
+                            view, grounded.confidence, targets)
 
     def _ground(self, text: str, camera, field) -> Tuple[Grounding, Grounder]:
         """Ground ``text`` in the world as it is now; say so when it names a removed object.
@@ -657,7 +686,7 @@ class ReferringModel:
             return present, self.grounder
         remembered = self._remembered.ground(text, camera,
                                              self._field_of(self._remembered, field))
-        if remembered.status != GROUNDED_OK:
+        if remembered.status != GROUNDED_OK or remembered.targets:  # a plural: what is here
             return present, self.grounder
         label = self._remembered.graph.objects[remembered.chosen].label
         if self.edits.get(label).removed:
@@ -680,16 +709,49 @@ class ReferringModel:
         return field[[self._position[obj.index] for obj in grounder.graph.objects]]
 
     def _graph_answer(self, grounded, grounder: Grounder, config: SelectionConfig):
-        """Return ``(status, selection, candidates)`` of a query ``grounder`` grounded."""
+        """Return ``(status, selection, candidates, targets)`` of a query ``grounder`` grounded.
+
+        One object: its selection; the candidates (several on AMBIGUOUS) and the one target.
+        A plural ("all the cans"): every object it denotes is a target, and the selection holds
+        them all, one instance per target, in the targets' order.
+        """
         objects = grounder.graph.objects
+
+        def candidate(k, s):
+            return Candidate(objects[k].label, float(min(1.0, s)),
+                             replace(self._object_summary(objects[k], config)[1],
+                                     score=float(s)))
+
+        if grounded.targets:
+            scores = [float(min(1.0, max(s, config.threshold))) for _, s in grounded.targets]
+            chosen = merge_selections([self._object_selection(objects[k], score, config)
+                                       for (k, _), score in zip(grounded.targets, scores)])
+            targets = [candidate(k, s) for (k, _), s in zip(grounded.targets, scores)]
+            return QueryStatus.OK, chosen, targets, targets
         best_object, best_score = grounded.candidates[0]
         score = float(min(1.0, max(best_score, config.threshold)))
         chosen = self._object_selection(objects[best_object], score, config)
         status = QueryStatus.AMBIGUOUS if grounded.status == AMBIGUOUS else QueryStatus.OK
         reported = grounded.candidates if status == QueryStatus.AMBIGUOUS else \
             grounded.candidates[:1]
-        candidates = [Candidate(objects[k].label, float(min(1.0, s)),
-                                replace(self._object_summary(objects[k], config)[1],
-                                        score=float(s)))
-                      for k, s in reported]
-        return status, chosen, candidates
+        candidates = [candidate(k, s) for k, s in reported]
+        return status, chosen, candidates, candidates[:1]
+
+
+def merge_selections(selections: List[Selection]) -> Selection:
+    """Return one selection holding ``selections`` in order, one instance each (a plural).
+
+    A part that is not ``ok`` (its object's Gaussians all below the opacity floor) makes the
+    whole not ok, with its reason.
+    """
+    for part in selections:
+        if not part.ok:
+            return part
+    normals = [part.normals for part in selections]
+    return Selection(True, '', np.concatenate([p.indices for p in selections]),
+                     np.concatenate([p.points for p in selections]),
+                     np.concatenate([p.colors for p in selections]),
+                     np.concatenate([p.scores for p in selections]),
+                     [p.best for p in selections],
+                     num_candidates=sum(p.num_candidates for p in selections),
+                     normals=None if any(n is None for n in normals) else np.concatenate(normals))
