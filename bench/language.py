@@ -17,7 +17,15 @@ baseline row) and by the object graph (``grounding: graph``, the default). Queri
   (``bench/commands/<preset>_s<seed>.json``, for the scenes that have one); a null target must be
   NO_MATCH;
 - (d) ``names-only``: on the first ``--names-only-scenes`` scenes a second field is trained on
-  the category names alone; the probes (a)-(c) are asked of it.
+  the category names alone; the probes (a)-(c) are asked of it;
+- ``plural`` / ``plural-negative``: targets that are several objects, generated from each
+  scene's manifest (its objects' kinds and colours): "all the <kind>s", "every <kind>", "both
+  <kind>s" (exactly two), "the <n> <kind>s", "the <n> <colour> <kind>s", "the <colour>
+  <kind>s"; right iff the set of returned targets (``Grounding.targets``) is exactly the set
+  of such objects. A stated count that is wrong ("the three <kind>s" with two here, "both
+  <kind>s" with one or three) must be NO_MATCH (``plural-negative``). ``plural-written``: the
+  hand-written plural commands of ``bench/commands/<scene>_plural.json``. Asked of the object
+  graph only: the field and the nearest sentence name one object and cannot return a set.
 
 Metrics: right object (3D: the published Gaussians are mostly the named object's, by the
 generator's per-Gaussian object ids; AMBIGUOUS or NO_MATCH on a query that names one object is
@@ -58,9 +66,14 @@ SECTION_RECONSTRUCTED = 'Language: reconstructed scenes'
 SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:4',
          'default:5', 'hard:1')
 BLIND_KINDS = ('blind-annotator', 'blind-spoken', 'blind-negative')
+#: Targets that are several objects: asked of the object graph only (a set is the answer).
+PLURAL_KINDS = ('plural', 'plural-written', 'plural-negative')
 KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
-         'negation', 'written', 'written-negative') + BLIND_KINDS
-NEGATIVE_KINDS = ('negative', 'written-negative', 'blind-negative')
+         'negation', 'written', 'written-negative') + BLIND_KINDS + PLURAL_KINDS
+NEGATIVE_KINDS = ('negative', 'written-negative', 'blind-negative', 'plural-negative')
+#: Count words of the generated plural queries.
+NUMBER_WORDS = {1: 'one', 2: 'two', 3: 'three', 4: 'four', 5: 'five', 6: 'six', 7: 'seven',
+                8: 'eight', 9: 'nine', 10: 'ten'}
 COMMANDS = Path(__file__).resolve().parent / 'commands'
 #: Blind sets: written by someone who never read the parser, lexicon, grounding or generators,
 #: committed before they were scored (bench/blind/README.md).
@@ -89,6 +102,49 @@ def _train(data: Path, run: Path, seed: int, threads: int, max_steps: int, names
     stage = result.stages[0]
     recorded = load_checkpoint(stage.last_checkpoint).extra.get('wall_time_s')
     return stage, float(recorded if recorded is not None else stage.wall_time_s)
+
+
+def plural_word(noun: str) -> str:
+    """Return the plural of a kind's name ('box' -> 'boxes', 'shelf' -> 'shelves')."""
+    if noun.endswith(('s', 'x', 'ch', 'sh')):
+        return noun + 'es'
+    if noun.endswith('f'):
+        return noun[:-1] + 'ves'
+    return noun + 's'
+
+
+def plural_queries(objects) -> list:
+    """Plural queries from a manifest's objects: (kind, text, true categories or None).
+
+    Per kind of object (its shape): "all the <kind>s", "every <kind>", "the <n> <kind>s",
+    "both <kind>s" when there are two; per colour of that kind "the <colour> <kind>s" and, with
+    two or more, "the <n> <colour> <kind>s". Negatives (NO_MATCH): "the <n+1> <kind>s", and
+    "both <kind>s" when there are not two.
+    """
+    kinds = {}
+    for obj in objects:
+        kinds.setdefault(obj['shape'], []).append(obj)
+    queries = []
+    for shape, members in sorted(kinds.items()):
+        names, plural, n = sorted(o['category'] for o in members), plural_word(shape), len(members)
+        queries += [('plural', f'all the {plural}', names), ('plural', f'every {shape}', names)]
+        if n >= 2:
+            queries.append(('plural', f'the {NUMBER_WORDS[n]} {plural}', names))
+        if n == 2:
+            queries.append(('plural', f'both {plural}', names))
+        else:
+            queries.append(('plural-negative', f'both {plural}', None))
+        if n + 1 in NUMBER_WORDS:
+            queries.append(('plural-negative', f'the {NUMBER_WORDS[n + 1]} {plural}', None))
+        colours = {}
+        for obj in members:
+            colours.setdefault(obj['colour'], []).append(obj['category'])
+        for colour, group in sorted(colours.items()):
+            queries.append(('plural', f'the {colour} {plural}', sorted(group)))
+            if len(group) >= 2:
+                queries.append(('plural', f'the {NUMBER_WORDS[len(group)]} {colour} {plural}',
+                                sorted(group)))
+    return queries
 
 
 class _Scorer:
@@ -162,6 +218,30 @@ class _Scorer:
                 ious.append(iou)
         return right, ious, ms, status
 
+    def answer_set(self, text: str, targets):
+        """Return (right, [], ms, status) of a plural query asked of the object graph.
+
+        Right: OK with exactly the set ``targets`` (categories) as ``Grounding.targets``, or
+        NO_MATCH when ``targets`` is None (a count that does not hold).
+        """
+        import torch
+
+        from refersplat_ros.core.language.ground import GroundingConfig
+        self.model.set_grounding(GroundingConfig(grounding='graph'))
+        start = time.perf_counter()
+        with torch.no_grad():
+            words = self.model.encoder.encode(text)
+            field = self.model.object_field(words)
+        grounded = self.model.grounder.ground(text, None, field)
+        ms = (time.perf_counter() - start) * 1e3
+        status = grounded.status.upper()
+        self.confidence = float(grounded.confidence)
+        if targets is None:
+            return status == 'NO_MATCH', [], ms, status
+        objects = self.model.grounder.graph.objects
+        found = {objects[k].name for k, _ in grounded.targets}
+        return status == 'OK' and found == set(targets), [], ms, status
+
     def _nearest(self, text: str, target):
         """Answer as the nearest-training-sentence baseline: its object, never NO_MATCH."""
         start = time.perf_counter()
@@ -182,7 +262,7 @@ class _Scorer:
 
 
 def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder,
-              reconstructed: bool = False) -> dict:
+              reconstructed: bool = False, kinds=None) -> dict:
     from probes import generate_probes  # bench/ is the script's folder
     from refersplat_ros.core.datasets.ref_synth.generator import (generate_scene, make_scene,
                                                                   preset_config)
@@ -218,16 +298,25 @@ def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder,
         for command in json.loads(blind.read_text())['commands']:
             kind = 'blind-negative' if command['target'] is None else f"blind-{command['kind']}"
             queries.append((kind, command['text'], command['target']))
+    queries += plural_queries(json.loads((data / 'manifest.json').read_text())['objects'])
+    written = COMMANDS / f'{preset}_s{seed}_plural.json'
+    if written.is_file() and not reconstructed:
+        for command in json.loads(written.read_text())['commands']:
+            kind = 'plural-written' if command['targets'] else 'plural-negative'
+            queries.append((kind, command['text'], command['targets']))
+    if kinds:
+        queries = [q for q in queries if q[0] in kinds]
     scorer = _Scorer(dataset, stage.last_checkpoint, encoder)
     records = []
     for kind, text, target in queries:
-        for mode in MODES:
-            right, ious, ms, status = scorer.answer(text, mode, target)
+        for mode in (('graph',) if kind in PLURAL_KINDS else MODES):
+            right, ious, ms, status = (scorer.answer_set(text, target) if kind in PLURAL_KINDS
+                                       else scorer.answer(text, mode, target))
             records.append({'kind': kind, 'mode': mode, 'text': text, 'target': target,
                             'right': right, 'ious': ious, 'ms': ms, 'status': status,
                             'confidence': scorer.confidence})
     names_s = None
-    if names_only:
+    if names_only and (not kinds or 'names-only' in kinds):
         names_stage, names_s = _train(data, out / f'{preset}_s{seed}_names_run', seed, threads,
                                       NAMES_ONLY_STEPS, names_only=True)
         names_scorer = _Scorer(dataset, names_stage.last_checkpoint, encoder, names_only=True)
@@ -259,8 +348,8 @@ def summarise(rows: list) -> list:
     for kind in KINDS + ('all held-out', 'all blind'):
         for mode in MODES:
             if kind == 'all held-out':  # the Ref-Synth suite: generated and hand-written
-                chosen = [r for r in records if r['mode'] == mode
-                          and r['kind'] not in ('train',) + NEGATIVE_KINDS + BLIND_KINDS]
+                chosen = [r for r in records if r['mode'] == mode and r['kind'] not in
+                          ('train',) + NEGATIVE_KINDS + BLIND_KINDS + PLURAL_KINDS]
             elif kind == 'all blind':  # the blind sets' positives
                 chosen = [r for r in records if r['mode'] == mode and r['kind'] in BLIND_KINDS
                           and r['kind'] not in NEGATIVE_KINDS]
@@ -418,6 +507,9 @@ def main(argv=None) -> int:
     parser.add_argument('--num-threads', type=int, default=os.cpu_count() or 1)
     parser.add_argument('--report', type=Path, default=ROOT / 'docs' / 'RESULTS.md')
     parser.add_argument('--no-write', action='store_true')
+    parser.add_argument('--kinds', nargs='+', choices=KINDS, default=None,
+                        help='ask only these kinds of queries (a look: the per-scene results '
+                             'and the report are not written)')
     parser.add_argument('--quantize', choices=('none', 'int8'), default='none',
                         help='text encoder weights (int8: compared with the float32 results)')
     parser.add_argument('--reconstructed', action='store_true',
@@ -438,8 +530,11 @@ def main(argv=None) -> int:
     for index, spec in enumerate(args.scenes):
         cached = args.out / f"{spec.replace(':', '_s')}{suffix}.json"
         row = run_scene(spec, args.out, args.num_threads, index < args.names_only_scenes,
-                        encoder)
-        cached.write_text(json.dumps(row, indent=1))
+                        encoder, kinds=args.kinds)
+        if args.kinds:
+            args.no_write = True  # a part of the queries: the full results stay as they are
+        else:
+            cached.write_text(json.dumps(row, indent=1))
         rows.append(row)
         print(f"{spec}: {row['objects']} objects, {row['steps']} steps, "
               f"{row['train_min']:.1f} min", flush=True)

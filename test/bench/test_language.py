@@ -47,3 +47,41 @@ def test_reliability_bins_count_and_score_answers():
     assert table[2] == '| 0.0-0.5 | 0 | n/a |'
     assert table[3] == '| 0.5-0.8 | 1 | 100.0 |'
     assert table[4] == '| 0.8-1.0 | 2 | 50.0 |'
+
+
+def test_plural_queries_from_a_manifest():
+    objects = [{'category': 'red-can', 'shape': 'can', 'colour': 'red'},
+               {'category': 'red-can-2', 'shape': 'can', 'colour': 'red'},
+               {'category': 'blue-box', 'shape': 'box', 'colour': 'blue'}]
+    queries = {text: (kind, target) for kind, text, target in language.plural_queries(objects)}
+    cans = ['red-can', 'red-can-2']
+    assert queries['all the cans'] == ('plural', cans)
+    assert queries['every can'] == ('plural', cans)
+    assert queries['both cans'] == ('plural', cans)
+    assert queries['the two red cans'] == ('plural', cans)
+    assert queries['the red cans'] == ('plural', cans)
+    assert queries['the three cans'] == ('plural-negative', None)
+    assert queries['all the boxes'] == ('plural', ['blue-box'])
+    assert queries['both boxes'] == ('plural-negative', None)
+    assert queries['the two boxes'] == ('plural-negative', None)
+    assert 'plural-negative' in language.NEGATIVE_KINDS
+    assert set(language.PLURAL_KINDS) <= set(language.KINDS)
+
+
+def test_plural_kinds_stay_out_of_the_held_out_row():
+    rows = [{'records': [_record('held-out', 'graph', True, 0.9),
+                         _record('plural', 'graph', False, 0.9)]}]
+    lines = {(line['kind'], line['mode']): line for line in language.summarise(rows)}
+    assert lines[('all held-out', 'graph')]['queries'] == 1
+    assert lines[('plural', 'graph')]['right'] == 0.0
+
+
+def test_plural_commands_are_well_formed():
+    sets = sorted((BENCH / 'commands').glob('*_plural.json'))
+    assert sets
+    for path in sets:
+        data = json.loads(path.read_text())
+        assert path.stem == data['scene'] + '_plural' and data['provenance']
+        for command in data['commands']:
+            assert command['text'].strip()
+            assert command['targets'] is None or len(command['targets']) >= 1

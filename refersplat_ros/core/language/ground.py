@@ -25,6 +25,21 @@ candidate, an anchor of a known kind that is not here. AMBIGUOUS when the best t
 closer than ``-log(1 - ambiguity_margin)``. Shortcuts first: a query equal in meaning to a known
 training sentence (cosine >= ``verbatim_similarity``) or exactly one object's own name names that
 object.
+
+**Plural targets** (``ParsedQuery.plural``: "all the cans", "every book on the shelf", "both
+cans", "the two red cans", "the red cans"): the answer is a set, ``Grounding.targets``. The same
+program runs (the noun, colour, size, exclusion and relation factors, each per object, so "the
+cans left of the bowl" is every can left of the bowl); an object is a member when its evidence
+is nearer the best object's than one failed fact below it, in log terms: ``score >= sqrt(miss)
+* best`` (0.22 with ``miss`` 0.05). A failed fact (a factor of ``miss``) puts an object out, a
+weaker fit (a synonym, a measured colour, a relation near its limit) does not; the known
+sentences and the field, which name one object, only order the members. A stated count ("both",
+"the three cans") that differs from the members' number is NO_MATCH ("asked for 3 red cans, 2
+here"); a plural with one member answers it; "the two leftmost cans" / "the two biggest balls"
+take the count in that order, "the bottles on the left" (no count) those on that side of the
+middle of the members' span. Status OK, never AMBIGUOUS; the confidence is one minus the best
+non-member's relative evidence (times ``dropped_penalty`` per phrase not used). The shortcuts
+never answer a plural.
 """
 from dataclasses import dataclass, field
 import logging
