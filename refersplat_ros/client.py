@@ -4,6 +4,12 @@
     result = client.refer('the red mug', timeout=10.0)
     if answered(result): ... result.pose, result.cloud ...       # OK or AMBIGUOUS
     if result.status == ReferResult.AMBIGUOUS: ... result.candidates ...
+    for target in result.targets: ...   # "all the cans": every can (one for a singular)
+    client.remove()                             # the last target was picked up
+    client.move_to('red-mug-2', place_pose)     # ... and put down there
+
+``remove`` / ``restore`` / ``move`` / ``move_to`` / ``reset`` call the node's ``~/edit_scene``
+(docs/ROBOT.md#scene-edits) and return its reply (``success``, ``message``).
 
 ``refer`` sends a ``Refer`` action goal and spins ``node`` until the result arrives, so callers
 write no action boilerplate. It never raises for an answer the node gives (NO_MATCH, ERROR, ...
@@ -16,6 +22,7 @@ The ``refersplat ask`` command (``refersplat_ros/cli/ask.py``) wraps it for a te
 """
 import time
 
+from geometry_msgs.msg import Transform
 from rclpy.action import ActionClient
 from rclpy.executors import SingleThreadedExecutor
 
@@ -23,8 +30,9 @@ from refersplat_ros.action import Refer
 from refersplat_ros.core.errors import ReferSplatError
 from refersplat_ros.core.inference.queries import ANSWERED, printable, status_name
 from refersplat_ros.msg import ReferResult
-from refersplat_ros.qos import ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS
-from refersplat_ros.topics import REFER_ACTION, under_node
+from refersplat_ros.qos import ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, SERVICE_QOS
+from refersplat_ros.srv import EditScene
+from refersplat_ros.topics import EDIT_SCENE, REFER_ACTION, under_node
 
 
 class ReferClientError(ReferSplatError, RuntimeError):
@@ -53,6 +61,9 @@ class ReferClient:
                                     feedback_sub_qos_profile=ACTION_FEEDBACK_QOS)
         self.server = server
         self.feedback = []  # stages of the last goal
+        # ``~/edit_scene`` beside the action (same node namespace); its client made on first use
+        self._edit_service = server.rsplit('/', 1)[0] + '/' + EDIT_SCENE[2:]
+        self._edit = None
 
     def spin_until(self, predicate, timeout: float) -> bool:
         """Spin the node until ``predicate()`` is true or ``timeout`` seconds pass; return it.
@@ -111,8 +122,64 @@ class ReferClient:
             raise ReferClientError(f'no result within {timeout} s')
         return result.result().result.result
 
+    # ---------------------------------------------------------------- scene edits
+    def edit_scene(self, operation: int, label: str = '', *, transform=None, pose=None,
+                   frame_id: str = '', timeout: float = 10.0):
+        """Call the node's ``~/edit_scene`` (``srv/EditScene.srv``); return its response.
+
+        ``transform`` (``geometry_msgs/Transform``) for MOVE, ``pose``
+        (``geometry_msgs/Pose``) for MOVE_TO, in ``frame_id`` ('' = the scene frame). The
+        response's ``success`` and ``message`` say what happened; nothing changes on failure.
+        """
+        request = EditScene.Request(operation=int(operation), label=str(label),
+                                    frame_id=str(frame_id))
+        if transform is not None:
+            request.transform = transform
+        if pose is not None:
+            request.pose = pose
+        if self._edit is None:
+            self._edit = self._node.create_client(EditScene, self._edit_service,
+                                                  qos_profile=SERVICE_QOS)
+        deadline = time.monotonic() + timeout
+        if not self._spin_until(self._edit.service_is_ready, deadline):
+            raise ReferClientError(f'no edit_scene service at {self._edit_service}')
+        future = self._edit.call_async(request)
+        if not self._spin_until(future.done, deadline):
+            raise ReferClientError(f'no edit_scene reply within {timeout} s')
+        return future.result()
+
+    def move(self, label: str, translation=(0.0, 0.0, 0.0), rotation_xyzw=(0.0, 0.0, 0.0, 1.0),
+             frame_id: str = '', timeout: float = 10.0):
+        """Tell the node that ``label`` ('' = the last target) moved by this motion (metres)."""
+        transform = Transform()
+        (transform.translation.x, transform.translation.y,
+         transform.translation.z) = (float(v) for v in translation)
+        (transform.rotation.x, transform.rotation.y, transform.rotation.z,
+         transform.rotation.w) = (float(v) for v in rotation_xyzw)
+        return self.edit_scene(EditScene.Request.MOVE, label, transform=transform,
+                               frame_id=frame_id, timeout=timeout)
+
+    def move_to(self, label: str, pose, frame_id: str = '', timeout: float = 10.0):
+        """Tell the node that ``label``'s box (the pose it published) is now at ``pose``."""
+        return self.edit_scene(EditScene.Request.MOVE_TO, label, pose=pose, frame_id=frame_id,
+                               timeout=timeout)
+
+    def remove(self, label: str = '', timeout: float = 10.0):
+        """Tell the node that ``label`` ('' = the last target) is gone (picked up)."""
+        return self.edit_scene(EditScene.Request.REMOVE, label, timeout=timeout)
+
+    def restore(self, label: str = '', timeout: float = 10.0):
+        """Put ``label`` back where the capture saw it."""
+        return self.edit_scene(EditScene.Request.RESTORE, label, timeout=timeout)
+
+    def reset(self, timeout: float = 10.0):
+        """Drop every edit: the scene is the capture again."""
+        return self.edit_scene(EditScene.Request.RESET, timeout=timeout)
+
     def destroy(self):
         self._action.destroy()
+        if self._edit is not None:
+            self._node.destroy_client(self._edit)
 
 
 def answered(result: ReferResult) -> bool:
@@ -145,6 +212,18 @@ def format_result(result: ReferResult) -> str:
                   f'position:  ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) in {result.header.frame_id!r}',
                   f'orient.:   xyzw ({q.x:.3f}, {q.y:.3f}, {q.z:.3f}, {q.w:.3f})',
                   f'box size:  ({s.x:.3f}, {s.y:.3f}, {s.z:.3f})']
+    if len(result.targets) > 1:
+        lines.append(f'targets:   {len(result.targets)} (position = box centre)')
+        for rank, target in enumerate(result.targets, start=1):
+            c = target.pose.position
+            lines.append(f'  {rank}. {printable(target.label)}  score {target.score:.3f}  '
+                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
+    if len(result.targets) > 1:
+        lines.append(f'targets:   {len(result.targets)} (position = box centre)')
+        for rank, target in enumerate(result.targets, start=1):
+            c = target.pose.position
+            lines.append(f'  {rank}. {printable(target.label)}  score {target.score:.3f}  '
+                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
     if result.status == ReferResult.AMBIGUOUS:
         lines.append(f'candidates: {len(result.candidates)}, best first (position = box centre)')
         for rank, candidate in enumerate(result.candidates, start=1):

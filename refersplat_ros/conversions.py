@@ -107,10 +107,11 @@ def array_to_pointcloud2(points: np.ndarray, header) -> PointCloud2:
 
 
 def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
-                       score: np.ndarray = None, normals: np.ndarray = None) -> PointCloud2:
-    """Build the project's cloud layout: x, y, z, optional rgb (packed), score, normal_x/y/z.
+                       score: np.ndarray = None, normals: np.ndarray = None,
+                       target: np.ndarray = None) -> PointCloud2:
+    """Build the project's cloud layout: x, y, z, optional rgb, score, normal_x/y/z, target.
 
-    Every field is float32 (rgb packed as PCL does), in that order.
+    Every field is float32 (rgb packed as PCL does) but ``target`` (uint32), in that order.
 
     Args:
         xyz: [P, 3] positions.
@@ -119,6 +120,7 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         score: [P] optional per-point score.
         normals: [P, 3] optional unit surface normals (fields ``normal_x``, ``normal_y``,
             ``normal_z``, PCL's names; a zero row is an unknown normal).
+        target: [P] optional index of each point's target (``ReferResult.targets``).
     """
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -135,6 +137,11 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         if len(normals) != len(xyz):
             raise ConversionError(f'normals have {len(normals)} rows, xyz has {len(xyz)}')
         dtype += [('normal_x', np.float32), ('normal_y', np.float32), ('normal_z', np.float32)]
+    if target is not None:
+        target = np.asarray(target).reshape(-1)
+        if len(target) != len(xyz):
+            raise ConversionError(f'target has {len(target)} rows, xyz has {len(xyz)}')
+        dtype.append(('target', np.uint32))
     points = np.empty(xyz.shape[0], dtype=dtype)
     points['x'], points['y'], points['z'] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     if rgb is not None:
@@ -148,6 +155,8 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         points['score'] = score
     if normals is not None:
         points['normal_x'], points['normal_y'], points['normal_z'] = normals.T
+    if target is not None:
+        points['target'] = target
     return array_to_pointcloud2(points, header)
 
 
@@ -421,8 +430,9 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         outcome: the core's ``QueryOutcome``, if the model served the query: its
             interpretation, candidates and stage timings; on OK and AMBIGUOUS the best
             candidate's pose, box and score, the Gaussian count and the target cloud (x, y, z,
-            rgb, score, and normal_x/y/z when ``selection.normals`` is set, rotated like the
-            points); on NO_MATCH an empty cloud.
+            rgb, score, normal_x/y/z when ``selection.normals`` is set, rotated like the
+            points, and target: the index into ``targets``, one per selected instance); on
+            NO_MATCH an empty cloud.
         tf: moves poses, boxes and points from the scene frame into the output frame.
     """
     result = ReferResult(header=header, query_id=int(query_id), text=text, status=int(status),
@@ -443,9 +453,12 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         result.score = sel.score
         result.bbox_size.x, result.bbox_size.y, result.bbox_size.z = map(float, best.extent)
         result.num_gaussians = len(sel.indices)
+        result.targets = [candidate_msg(c, tf) for c in outcome.targets]
         result.cloud = xyz_to_pointcloud2(
             tf.apply_points(sel.points), header, rgb=sel.colors, score=sel.scores,
-            normals=_rotated_normals(getattr(sel, 'normals', None), tf))
+            normals=_rotated_normals(getattr(sel, 'normals', None), tf),
+            target=np.repeat(np.arange(len(sel.instances), dtype=np.uint32),
+                             [len(i.indices) for i in sel.instances]))
     elif status == QueryStatus.NO_MATCH:
         result.cloud = _empty_cloud(header)
     return result
@@ -480,18 +493,23 @@ def _rotated_normals(normals, tf: RigidTransform):
 
 def scene_cloud(means: np.ndarray, colors: np.ndarray, header, max_points: int,
                 metric_scale: float = 1.0, tf: RigidTransform = None,
-                normals: np.ndarray = None) -> PointCloud2:
+                normals: np.ndarray = None, present: np.ndarray = None) -> PointCloud2:
     """Build the scene cloud: Gaussian centres with their colours, in metres in the output frame.
 
     Clouds of more than ``max_points`` are decimated to a random subset of that size, the same
     one on every call (a fixed seed), in the scene's order. ``normals`` ([N, 3], optional) are
-    decimated alike, rotated by ``tf`` and published as normal_x/y/z.
+    decimated alike, rotated by ``tf`` and published as normal_x/y/z. ``present`` ([N] bool,
+    optional) leaves out the Gaussians of removed objects (after the decimation, so the other
+    points stay the same).
     """
     if normals is not None and len(normals) != len(means):
         raise ConversionError(f'normals have {len(normals)} rows, means {len(means)}')
+    keep = np.arange(len(means))
     if len(means) > max_points:
-        keep = np.random.default_rng(0).choice(len(means), max_points, replace=False)
-        keep.sort()
+        keep = np.sort(np.random.default_rng(0).choice(len(means), max_points, replace=False))
+    if present is not None:
+        keep = keep[np.asarray(present, bool)[keep]]
+    if len(keep) != len(means):
         means, colors = means[keep], colors[keep]
         normals = None if normals is None else np.asarray(normals)[keep]
     tf = tf or RigidTransform.identity()

@@ -60,6 +60,8 @@ from refersplat_ros.action import Refer
 from refersplat_ros.conversions import camera_from_msgs, refer_result, result_message, scene_cloud
 from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
                                                    validate_overrides, validate_query)
+from refersplat_ros.core.inference.editing import edit_scene, EditRequest
+from refersplat_ros.core.scene.edits import EditError, edits_path, load_edits
 from refersplat_ros.core.scene.frames import FrameError, RigidTransform
 from refersplat_ros.live_camera import goal_camera, LiveCamera
 from refersplat_ros.msg import ReferResult
@@ -69,10 +71,15 @@ from refersplat_ros.qos import (ACTION_FEEDBACK_QOS, ACTION_SERVICE_QOS, CAMERA_
                                 QUERY_QOS, RESULT_QOS, SERVICE_QOS)
 from refersplat_ros.query_worker import (failure_reason, IDLE_WAIT_S, Job, QueryWorker,
                                          ShuttingDown)
-from refersplat_ros.srv import LoadScene
+from refersplat_ros.srv import EditScene, LoadScene
 from refersplat_ros.tracking import TargetTracker
 
 __all__ = ['LATCHED', 'QUERY_QOS', 'RESULT_QOS', 'ReferSplatNode', 'main']
+
+#: ``EditScene`` operation constants -> ``core.inference.editing`` operations.
+EDIT_OPERATIONS = {EditScene.Request.MOVE: 'move', EditScene.Request.MOVE_TO: 'move_to',
+                   EditScene.Request.REMOVE: 'remove', EditScene.Request.RESTORE: 'restore',
+                   EditScene.Request.RESET: 'reset'}
 
 #: Worker wait between tracking renders: short, so a new camera pose is rendered promptly.
 TRACKING_WAIT_S = 0.01
@@ -92,6 +99,7 @@ class ReferSplatNode(LifecycleNode):
         self._generation = 0   # counts models freed: a load that a cleanup overtook is dropped
         self._active = False
         self._output_tf = RigidTransform.identity()
+        self._last_target = ''  # label of the last OK answer's first target (edits' default)
         self._stats = {'served': 0, 'last_status': '', 'last_latency_ms': 0.0, 'timings_ms': {},
                        'tracking_errors': 0}
         self._camera = LiveCamera()  # the robot's camera (docs/ROBOT.md), read by the worker
@@ -133,6 +141,10 @@ class ReferSplatNode(LifecycleNode):
         self.create_service(LoadScene, topics.LOAD_SCENE, self._on_load_scene,
                             qos_profile=SERVICE_QOS, callback_group=ReentrantCallbackGroup())
         self.create_service(Trigger, topics.CLEAR, self._on_clear, qos_profile=SERVICE_QOS)
+        # Edits run on the worker between queries (each query sees one world, never a mix);
+        # the call waits for them on a thread of its own, like a load.
+        self.create_service(EditScene, topics.EDIT_SCENE, self._on_edit_scene,
+                            qos_profile=SERVICE_QOS, callback_group=ReentrantCallbackGroup())
         # Camera messages are validated on arrival (live_camera.py): an invalid one is dropped,
         # counted (diagnostics ``camera_dropped``) and logged, never stored.
         if self._settings['camera.info_topic']:
@@ -210,11 +222,16 @@ class ReferSplatNode(LifecycleNode):
         """Load a model as the parameters say (on the worker thread); raise on a bad file."""
         start = time.monotonic()
         model = self._settings.load_model(scene, checkpoint)
+        # the edits kept beside the checkpoint (EditError: a corrupt file fails the load)
+        model.edits_file = edits_path(checkpoint)
+        model.apply_edits(load_edits(model.edits_file, model.object_labels))
         view = model.mask_camera.name if model.mask_camera is not None else 'none'
+        edited = (f'; edits from {model.edits_file}: {len(model.edits.removed)} removed, '
+                  f'{len(model.edits.moved)} moved' if model.edits else '')
         self.get_logger().info(
             f'loaded {model.num_gaussians} Gaussians from {scene} and {checkpoint} on '
             f"{'GPU (CUDA)' if model.device.type == 'cuda' else 'CPU'} ({model.device}) in "
-            f'{time.monotonic() - start:.1f} s; mask view: {view}')
+            f'{time.monotonic() - start:.1f} s; mask view: {view}{edited}')
         return model
 
     def _free_model(self):
@@ -263,6 +280,70 @@ class ReferSplatNode(LifecycleNode):
         except Exception as exc:  # handed to the waiting service call
             done.set_exception(exc)
         self._wake.trigger()
+
+    # ------------------------------------------------------------------ scene edits
+    async def _on_edit_scene(self, request, response):
+        """Edit the scene on the worker, between queries; the executor keeps serving."""
+        response.success = False
+        done = Future()
+        threading.Thread(target=self._edit_into, name='refersplat-edit', daemon=True,
+                         args=(done, request)).start()
+        try:
+            reply = await done
+        except Exception as exc:  # EditError and the like: nothing changed
+            response.message = failure_reason(exc)
+            self.get_logger().warning(f'edit_scene refused: {response.message}')
+            model = self._model
+            if model is not None:
+                response.removed, response.moved = model.edits.removed, model.edits.moved
+            return response
+        response.success = True
+        response.message, response.label = reply.message, reply.label
+        response.removed, response.moved = reply.edits.removed, reply.edits.moved
+        self.get_logger().info(f'edit_scene: {reply.message}')
+        if self._active:
+            self._publish_scene_cloud()
+        return response
+
+    def _edit_into(self, done: Future, request):
+        """Run one edit on the worker thread into ``done``; wake the executor."""
+        try:
+            done.set_result(self._worker.call(self._edit, request))
+        except BaseException as exc:  # handed to the waiting service call
+            done.set_exception(exc)
+        self._wake.trigger()
+
+    def _edit(self, request):
+        """Make one ``~/edit_scene`` request on the model (on the worker thread)."""
+        model, settings = self._model, self._settings
+        if self._loading:
+            raise EditError(f'a scene is loading ({self._loading!r}): edit once it has loaded')
+        if model is None:
+            raise EditError('no scene is loaded: there is nothing to edit')
+        operation = EDIT_OPERATIONS.get(request.operation)
+        if operation is None:
+            raise EditError(f'unknown edit operation {request.operation} (MOVE=1, MOVE_TO=2, '
+                            'REMOVE=3, RESTORE=4, RESET=5)')
+        frame = request.frame_id
+        if frame in ('', settings['frame_id']):
+            to_frame = RigidTransform.identity()
+        elif frame == settings.output_frame:
+            to_frame = self._output_tf
+        else:
+            raise EditError(f'frame_id {frame!r} is neither the scene frame '
+                            f"{settings['frame_id']!r} nor the output frame "
+                            f'{settings.output_frame!r}')
+        label = request.label or ('' if operation == 'reset' else self._last_target)
+        if not label and operation != 'reset':
+            raise EditError('no label given and no target answered yet to stand for it')
+        if operation == 'move_to':
+            p, q = request.pose.position, request.pose.orientation
+            values = ((p.x, p.y, p.z), (q.x, q.y, q.z, q.w))
+        else:
+            t, q = request.transform.translation, request.transform.rotation
+            values = ((t.x, t.y, t.z), (q.x, q.y, q.z, q.w))
+        edit = EditRequest(operation, label, *values, frame=to_frame)
+        return edit_scene(model, edit, getattr(model, 'edits_file', None), settings.selection)
 
     # ------------------------------------------------------------------ queries in
     def _on_query(self, msg: String):
@@ -326,6 +407,8 @@ class ReferSplatNode(LifecycleNode):
         self._stats['timings_ms'] = dict(outcome.timings_ms)
         result = refer_result(self._header(), job.query_id, job.text, outcome.status,
                               result_message(outcome, note), outcome, self._output_tf)
+        if outcome.status == QueryStatus.OK and outcome.targets and outcome.targets[0].label:
+            self._last_target = outcome.targets[0].label
         if outcome.status in ANSWERED and settings['tracking.enabled']:
             self._tracker.start(job.query_id, outcome.selection.indices, generation)
         self._outputs.publish_answer(job.text, outcome, result, camera, info, model.mask_camera,
@@ -419,7 +502,8 @@ class ReferSplatNode(LifecycleNode):
         means, colors = model.host_points  # numpy: no torch outside the worker thread
         self._outputs.scene.publish(scene_cloud(
             means, colors, self._header(), self._settings['scene_cloud.max_points'],
-            self._settings['metric_scale'], self._output_tf))
+            self._settings['metric_scale'], self._output_tf, model.host_normals,
+            model.present))
 
     def _publish_diagnostics(self):
         stats, tracker = self._stats, self._tracker

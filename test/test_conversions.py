@@ -1,4 +1,6 @@
 """numpy <-> PointCloud2 converters: exhaustive round trips and errors, messages in memory."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -249,7 +251,8 @@ def _outcome(status, instances=(), message='', interpretation='target: mug'):
     from refersplat_ros.core.inference.selection import Selection
 
     selection = None
-    if instances:
+    if instances:  # the first instance holds both points, the others none
+        instances = [instances[0]] + [replace(i, indices=i.indices[:0]) for i in instances[1:]]
         selection = Selection(ok=True, reason='', indices=np.array([4, 7]),
                               points=np.array([[1.0, 2.0, 3.0], [1.5, 2.0, 3.0]]),
                               colors=np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]),
@@ -262,7 +265,8 @@ def _outcome(status, instances=(), message='', interpretation='target: mug'):
 
 
 def test_refer_result_of_an_answer_moves_it_into_the_output_frame(header):
-    from refersplat_ros.conversions import pointcloud2_to_xyz, refer_result
+    from refersplat_ros.conversions import (pointcloud2_to_array, pointcloud2_to_xyz,
+                                            refer_result)
     from refersplat_ros.core.inference.queries import QueryStatus
     from refersplat_ros.core.scene.frames import RigidTransform
     from refersplat_ros.msg import ReferResult
@@ -284,7 +288,8 @@ def test_refer_result_of_an_answer_moves_it_into_the_output_frame(header):
     assert result.score == pytest.approx(0.7) and result.num_gaussians == 2
     np.testing.assert_allclose(pointcloud2_to_xyz(result.cloud),
                                [[11.0, 2.0, 3.0], [11.5, 2.0, 3.0]])
-    assert [f.name for f in result.cloud.fields] == ['x', 'y', 'z', 'rgb', 'score']
+    assert [f.name for f in result.cloud.fields] == ['x', 'y', 'z', 'rgb', 'score', 'target']
+    assert pointcloud2_to_array(result.cloud)['target'].tolist() == [0, 0]
 
 
 def test_refer_result_of_no_match_and_of_an_unserved_query(header):
@@ -413,7 +418,7 @@ def test_refer_result_rotates_the_selection_normals_into_the_output_frame(header
     np.testing.assert_allclose(_normals_of(points), [[0, 1, 0], [0, 0, -1]], atol=1e-6)
     outcome.selection.normals = None
     plain = refer_result(header, 7, 'the mug', outcome.status, '', outcome, tf)
-    assert [f.name for f in plain.cloud.fields][-1] == 'score'
+    assert 'normal_x' not in [f.name for f in plain.cloud.fields]
 
 
 def test_scene_cloud_normals_are_decimated_and_rotated_only(header):

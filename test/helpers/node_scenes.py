@@ -30,8 +30,12 @@ def _blob(rng, center, size, n):
     return np.asarray(center) + (rng.random((n, 3)) - 0.5) * np.asarray(size)
 
 
-def make_handmade_scene(folder: Path) -> HandmadeScene:
-    """Write scene.ply, field.safetensors and a one-camera COLMAP model into ``folder``."""
+def make_handmade_scene(folder: Path, objects: bool = False) -> HandmadeScene:
+    """Write scene.ply, field.safetensors and a one-camera COLMAP model into ``folder``.
+
+    With ``objects`` the checkpoint also records the two objects ('red-mug' = A, 'blue-bowl' =
+    B, one sentence each), so the node grounds queries in the object graph and can edit them.
+    """
     from refersplat_ros.core.scene.cameras import Camera, write_colmap_text
     from refersplat_ros.core.field.checkpoint import save_checkpoint
     from refersplat_ros.core.scene.gaussian_io import save_ply
@@ -54,11 +58,16 @@ def make_handmade_scene(folder: Path) -> HandmadeScene:
 
     encoder = TextEncoder()
     field = fixed_answer_field(scene.means, torch.from_numpy(ids == 1), encoder.hidden_size)
-    save_checkpoint(folder / 'field.safetensors', field, text_encoder_id=encoder.encoder_id,
-                    step=0)
-
     camera = Camera.look_at(eye=(0.0, -1.2, 0.8), target=(0.0, 0.0, 0.0), up=(0.0, 0.0, 1.0),
                             width=64, height=48, fx=60.0, fy=60.0, name='frame_00001.png')
+    scene_objects = None
+    if objects:
+        from refersplat_ros.core.scene.objects import SceneObjects
+        scene_objects = SceneObjects(ids - 1, ['red-mug', 'blue-bowl'],
+                                     [['the red mug'], ['the blue bowl']], camera, (0, 0, 1))
+    save_checkpoint(folder / 'field.safetensors', field, text_encoder_id=encoder.encoder_id,
+                    step=0, objects=scene_objects)
+
     write_colmap_text(folder / 'sparse' / '0', [camera])
     return HandmadeScene(folder / 'scene.ply', folder / 'field.safetensors', folder,
                          means.numpy(), ids)

@@ -218,6 +218,7 @@ class ReferringModel:
         self.edits = SceneEdits()
         self._captured: Dict[int, tuple] = {}  # object id -> captured means, quats, opacities
         self._owns_geometry = False
+        self._present: Optional[np.ndarray] = None
         self.objects_source = objects.reference_source if objects is not None else ''
         if objects is not None and objects.num_objects:
             objects.validate(scene.num_gaussians)
@@ -290,6 +291,11 @@ class ReferringModel:
         self.edits = edits
         self._rebuild_graphs()
         self._mask_weights = None
+        self._present = None
+        if edits.removed:
+            self._present = np.ones(self.num_gaussians, bool)
+            for label in edits.removed:
+                self._present[self._graph_object(label).members] = False
         if self.visibility is not None:
             groups = None
             if edits:
@@ -426,6 +432,11 @@ class ReferringModel:
     @property
     def device(self) -> torch.device:
         return self.field.device
+
+    @property
+    def present(self) -> Optional[np.ndarray]:  # [N] bool
+        """Gaussians not of a removed object (None: nothing is removed)."""
+        return self._present
 
     @property
     def host_normals(self) -> np.ndarray:  # [N, 3] float32
