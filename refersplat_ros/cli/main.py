@@ -38,6 +38,8 @@ COMMANDS = {
              'Ref-LERF mIoU of every checkpoint of a run (last and best)'),
     'query': ('refersplat_ros.cli.query',
               'select the Gaussians a referring expression names, with a checkpoint'),
+    'edit': ('refersplat_ros.cli.edit',
+             'move, remove or restore an object of a trained scene (the node re-applies it)'),
 }
 
 

@@ -43,6 +43,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--json', action='store_true',
                         help='one JSON object per text on stdout (status, score, box, '
                              'interpretation, candidates, timings), nothing else')
+    parser.add_argument('--no-edits', action='store_true',
+                        help='ignore the scene edits kept beside the checkpoint (refersplat '
+                             'edit, ~/edit_scene of the node): answer on the capture as is')
     add_grounding(parser)
     add_device(parser)
 
@@ -59,7 +62,8 @@ def outcome_record(outcome) -> dict:
     ``quaternion_xyzw`` [4], ``size`` [3]} of the best instance (null without a target),
     ``num_gaussians``, ``interpretation``, ``confidence`` (docs/LANGUAGE.md#confidence),
     ``candidates`` [{``label``, ``score``, ``centroid``,
-    ``center``, ``size``}] best first, ``timings_ms`` {stage: ms}.
+    ``center``, ``size``}] best first, ``targets`` (the same form: the objects in the target
+    cloud; every object of a plural such as "all the cans"), ``timings_ms`` {stage: ms}.
     """
     answered = outcome.status in ANSWERED
     selection = outcome.selection if answered else None
@@ -76,12 +80,15 @@ def outcome_record(outcome) -> dict:
         'num_gaussians': len(selection.indices) if selection is not None else 0,
         'interpretation': outcome.interpretation,
         'confidence': float(outcome.confidence),
-        'candidates': [{'label': c.label, 'score': float(c.score),
-                        'centroid': _floats(c.instance.centroid),
-                        'center': _floats(c.instance.center), 'size': _floats(c.instance.extent)}
-                       for c in outcome.candidates],
+        'candidates': [_candidate(c) for c in outcome.candidates],
+        'targets': [_candidate(c) for c in outcome.targets],
         'timings_ms': {stage: float(ms) for stage, ms in outcome.timings_ms.items()},
     }
+
+
+def _candidate(c) -> dict:
+    return {'label': c.label, 'score': float(c.score), 'centroid': _floats(c.instance.centroid),
+            'center': _floats(c.instance.center), 'size': _floats(c.instance.extent)}
 
 
 def _point(values) -> str:
@@ -104,10 +111,12 @@ def format_outcome(outcome) -> str:
         lines = [f'{outcome.text!r}: {ambiguous}{len(chosen.indices)} Gaussians, score '
                  f'{chosen.score:.4f}, centroid {_point(chosen.best.centroid)}, '
                  f'{millis:.1f} ms']
-        if outcome.status == QueryStatus.AMBIGUOUS:
-            lines += [f'  {rank}. {printable(c.label)}: score {c.score:.4f}, centroid '
-                      f'{_point(c.instance.centroid)}'
-                      for rank, c in enumerate(outcome.candidates, start=1)]
+        listed = outcome.candidates if outcome.status == QueryStatus.AMBIGUOUS else \
+            outcome.targets if len(outcome.targets) > 1 else []
+        if len(listed) and outcome.status == QueryStatus.OK:
+            lines.append(f'  {len(listed)} targets:')
+        lines += [f'  {rank}. {printable(c.label)}: score {c.score:.4f}, centroid '
+                  f'{_point(c.instance.centroid)}' for rank, c in enumerate(listed, start=1)]
     if outcome.interpretation:
         lines.append(f'  understood: {printable(outcome.interpretation)}')
     if outcome.status in ANSWERED or outcome.status == QueryStatus.NO_MATCH:
@@ -120,6 +129,7 @@ def run(args) -> int:
     from refersplat_ros.core.inference.selection import SelectionConfig
     from refersplat_ros.core.language.ground import GroundingConfig
     from refersplat_ros.core.runs import run_info
+    from refersplat_ros.core.scene.edits import edits_path, load_edits
 
     out = sys.stdout
     # With --json, stdout carries the JSON lines alone: anything else printed goes to stderr.
@@ -134,6 +144,13 @@ def run(args) -> int:
         encoder = text_encoder_config(args.text_encoder) or recorded.text_encoder
         model = ReferringModel.load(scene, args.checkpoint, encoder, device=args.device,
                                     grounding=GroundingConfig(grounding=args.grounding))
+        if not args.no_edits:  # the edits beside the checkpoint (refersplat edit, the node)
+            path = edits_path(args.checkpoint)
+            model.apply_edits(load_edits(path, model.object_labels))
+            if model.edits:
+                print(f'scene edits from {path}: {len(model.edits.removed)} removed, '
+                      f'{len(model.edits.moved)} moved (--no-edits: the capture)',
+                      file=sys.stderr)
         failed = 0
         for text in args.text:
             outcome = model.query(text, selection)

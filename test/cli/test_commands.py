@@ -89,7 +89,7 @@ def test_a_query_without_a_target_exits_1(trained_run, capsys):
 
 
 JSON_KEYS = {'text', 'status', 'message', 'score', 'centroid', 'box', 'num_gaussians',
-             'interpretation', 'confidence', 'candidates', 'timings_ms'}
+             'interpretation', 'confidence', 'candidates', 'targets', 'timings_ms'}
 
 
 def test_query_json_prints_one_object_per_text(trained_run, capsys):
@@ -300,3 +300,38 @@ def test_every_train_flag_is_named_like_the_field_it_sets():
     for action in train_parser._actions:
         dest = negated.get(action.dest, action.dest)
         assert dest in names or dest in presets, f'--{action.dest} sets no config field'
+
+
+def test_edit_verbs_change_what_query_answers(trained_run, capsys):
+    _, _, run = trained_run
+    ckpt = run / 'checkpoints' / 'last.safetensors'
+    edits = run / 'checkpoints' / 'last.edits.json'
+    base = ['--checkpoint', str(ckpt), '--device', 'cpu']
+    try:
+        assert main(['query', *base, '--text', 'the red ball', '--json']) == 0
+        ball = json.loads(capsys.readouterr().out)['targets'][0]
+        assert main(['edit', *base, 'remove', ball['label']]) == 0
+        assert capsys.readouterr().out.startswith(f"removed {ball['label']}")
+        assert edits.exists()
+        assert main(['query', *base, '--text', 'the red ball']) == 1
+        assert 'was removed' in capsys.readouterr().out
+        assert main(['query', *base, '--text', 'the red ball', '--no-edits']) == 0
+        capsys.readouterr()
+        # the ball is put down 0.3 m further along x, its box centre stated exactly
+        to = np.add(ball['center'], (0.3, 0.0, 0.0))
+        assert main(['edit', *base, 'move-to', ball['label'], '--to', *map(str, to)]) == 0
+        capsys.readouterr()
+        assert main(['query', *base, '--text', 'the red ball', '--json']) == 0
+        moved = json.loads(capsys.readouterr().out)['targets'][0]
+        np.testing.assert_allclose(moved['center'], to, atol=1e-4)
+        assert main(['edit', *base, 'remove', 'teapot']) == 2
+        assert "no object 'teapot'" in capsys.readouterr().err
+        assert main(['edit', *base, 'move', ball['label'], '--rotation', '0', '0', '1',
+                     '1']) == 2
+        assert 'not a unit quaternion' in capsys.readouterr().err
+        assert main(['edit', *base, 'list']) == 0
+        assert f"{ball['label']}: moved" in capsys.readouterr().out
+        assert main(['edit', *base, 'reset']) == 0
+        assert not edits.exists()
+    finally:
+        edits.unlink(missing_ok=True)
