@@ -67,10 +67,12 @@ SUITE = ('default:0', 'hard:0', 'default:1', 'default:2', 'default:3', 'default:
          'default:5', 'hard:1')
 BLIND_KINDS = ('blind-annotator', 'blind-spoken', 'blind-negative')
 #: Targets that are several objects: asked of the object graph only (a set is the answer).
-PLURAL_KINDS = ('plural', 'plural-written', 'plural-negative')
+PLURAL_KINDS = ('plural', 'plural-written', 'plural-negative', 'blind-plural-annotator',
+                'blind-plural-spoken', 'blind-plural-negative')
 KINDS = ('train', 'held-out', 'paraphrase', 'structure', 'spatial', 'names-only', 'negative',
          'negation', 'written', 'written-negative') + BLIND_KINDS + PLURAL_KINDS
-NEGATIVE_KINDS = ('negative', 'written-negative', 'blind-negative', 'plural-negative')
+NEGATIVE_KINDS = ('negative', 'written-negative', 'blind-negative', 'plural-negative',
+                  'blind-plural-negative')
 #: Count words of the generated plural queries.
 NUMBER_WORDS = {1: 'one', 2: 'two', 3: 'three', 4: 'four', 5: 'five', 6: 'six', 7: 'seven',
                 8: 'eight', 9: 'nine', 10: 'ten'}
@@ -303,6 +305,12 @@ def run_scene(spec: str, out: Path, threads: int, names_only: bool, encoder,
     if written.is_file() and not reconstructed:
         for command in json.loads(written.read_text())['commands']:
             kind = 'plural-written' if command['targets'] else 'plural-negative'
+            queries.append((kind, command['text'], command['targets']))
+    blind = BLIND / 'plural' / f'{preset}_s{seed}.json'  # blind plural sets (README there)
+    if blind.is_file() and not reconstructed:
+        for command in json.loads(blind.read_text())['commands']:
+            kind = ('blind-plural-negative' if command['targets'] is None
+                    else f"blind-plural-{command['kind']}")
             queries.append((kind, command['text'], command['targets']))
     if kinds:
         queries = [q for q in queries if q[0] in kinds]

@@ -401,6 +401,43 @@ def target_markers(header, boxes, label: str, namespace: str = 'refersplat') -> 
     return MarkerArray(markers=markers)
 
 
+#: RGBA of the boxes of edited objects (``edit_markers``): removed (where it last stood), moved.
+REMOVED_RGBA = (0.95, 0.25, 0.2, 0.35)
+MOVED_RGBA = (0.2, 0.55, 0.95, 0.35)
+
+
+def edit_markers(header, edited, tf: RigidTransform = None,
+                 namespace: str = 'refersplat_edits') -> MarkerArray:
+    """Build the markers of the scene's edits: DELETEALL, then per edited object a box + label.
+
+    Args:
+        header: the header of the markers (output frame, now).
+        edited: sequence of (label, removed, ``Instance`` in metres of the scene frame): a
+            removed object's box is where it last stood ("removed: <label>"), a moved one's
+            where it is now ("moved: <label>").
+        tf: moves the boxes from the scene frame into the output frame.
+    """
+    tf = tf or RigidTransform.identity()
+    markers = [Marker(header=header, ns=namespace, action=Marker.DELETEALL)]
+    for index, (label, removed, instance) in enumerate(edited):
+        pose = pose_msg(*tf.apply_pose(instance.center, instance.quaternion_xyzw))
+        box = Marker(header=header, ns=namespace, id=2 * index, type=Marker.CUBE,
+                     action=Marker.ADD, pose=pose)
+        box.scale.x, box.scale.y, box.scale.z = (max(float(v), 1e-3) for v in instance.extent)
+        box.color.r, box.color.g, box.color.b, box.color.a = REMOVED_RGBA if removed else \
+            MOVED_RGBA
+        text = Marker(header=header, ns=namespace, id=2 * index + 1,
+                      type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
+                      text=f"{'removed' if removed else 'moved'}: {label}")
+        text.pose.position.x, text.pose.position.y = pose.position.x, pose.position.y
+        text.pose.position.z = pose.position.z + 0.5 * float(instance.extent[2]) + 0.05
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.04
+        text.color.r = text.color.g = text.color.b = text.color.a = 1.0
+        markers += [box, text]
+    return MarkerArray(markers=markers)
+
+
 def result_message(outcome, note: str = '') -> str:
     """Return a served query's ReferResult message: the model's, why no mask, then ``note``."""
     notes = [outcome.message] if outcome.message else []

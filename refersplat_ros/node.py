@@ -57,10 +57,11 @@ from std_srvs.srv import Trigger
 
 from refersplat_ros import topics
 from refersplat_ros.action import Refer
-from refersplat_ros.conversions import camera_from_msgs, refer_result, result_message, scene_cloud
+from refersplat_ros.conversions import (camera_from_msgs, edit_markers, refer_result,
+                                        result_message, scene_cloud)
+from refersplat_ros.core.inference.editing import edit_scene, EditRequest
 from refersplat_ros.core.inference.queries import (ANSWERED, QueryStatus, status_name,
                                                    validate_overrides, validate_query)
-from refersplat_ros.core.inference.editing import edit_scene, EditRequest
 from refersplat_ros.core.scene.edits import EditError, edits_path, load_edits
 from refersplat_ros.core.scene.frames import FrameError, RigidTransform
 from refersplat_ros.live_camera import goal_camera, LiveCamera
@@ -504,6 +505,8 @@ class ReferSplatNode(LifecycleNode):
             means, colors, self._header(), self._settings['scene_cloud.max_points'],
             self._settings['metric_scale'], self._output_tf, model.host_normals,
             model.present))
+        self._outputs.edits.publish(edit_markers(
+            self._header(), model.edited_objects(self._settings.selection), self._output_tf))
 
     def _publish_diagnostics(self):
         stats, tracker = self._stats, self._tracker

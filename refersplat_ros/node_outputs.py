@@ -31,6 +31,7 @@ class NodeOutputs:
         self.depth = node.create_publisher(Image, topics.TARGET_DEPTH, LATCHED)
         self.markers = node.create_publisher(MarkerArray, topics.MARKERS, LATCHED)
         self.scene = node.create_publisher(PointCloud2, topics.SCENE_CLOUD, LATCHED)
+        self.edits = node.create_publisher(MarkerArray, topics.EDITS, LATCHED)
         self.diagnostics = node.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, 10)
 
     def publish_answer(self, text: str, outcome, result: ReferResult, camera, info, mask_camera,

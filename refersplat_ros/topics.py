@@ -23,6 +23,8 @@ CAMERA_INFO = 'camera/camera_info'
 CAMERA_POSE = 'camera/pose'
 MARKERS = '~/markers'
 SCENE_CLOUD = '~/scene/cloud'
+#: Latched boxes of the edited objects (removed: where they last stood; moved: where they are).
+EDITS = '~/scene/edits'
 DIAGNOSTICS = '/diagnostics'
 
 

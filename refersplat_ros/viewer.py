@@ -14,6 +14,10 @@ ROS topic (``refersplat_node`` +)  Foxglove channel (same)     schema
                                                                label ``'<query> (<score>)'`` +
                                                                the interpretation
 ``/target/mask`` (mono8)           ``<prefix>/target/mask``    ``foxglove.RawImage`` (mono8)
+``/scene/edits`` (``MarkerArray``)  ``<prefix>/scene/edits``    ``foxglove.SceneUpdate``: a box
+                                                               and label per edited object
+                                                               (removed: red, where it last
+                                                               stood; moved: blue)
 =================================  ==========================  ===============================
 
 The server binds to 127.0.0.1 by default; any address that is not loopback is refused unless
@@ -47,6 +51,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
 
 from refersplat_ros import topics
 from refersplat_ros.conversions import (BOX_RGBA, image_to_mono8, pointcloud2_to_array,
@@ -164,10 +169,46 @@ def mask_to_foxglove(msg: Image) -> RawImage:
                     step=mask.shape[1], data=mask.tobytes())
 
 
+def _cube(pose, size, rgba) -> CubePrimitive:
+    """Return a Foxglove box of a ROS pose and size (``geometry_msgs``)."""
+    p, q = pose.position, pose.orientation
+    return CubePrimitive(pose=Pose(position=Vector3(x=p.x, y=p.y, z=p.z),
+                                   orientation=Quaternion(x=q.x, y=q.y, z=q.z, w=q.w)),
+                         size=Vector3(x=size.x, y=size.y, z=size.z),
+                         color=Color(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3]))
+
+
+def markers_to_scene_update(msg: MarkerArray) -> SceneUpdate:
+    """Convert the node's edit markers (``conversions.edit_markers``) to one Foxglove entity.
+
+    Boxes (CUBE) keep their pose, size and colour; labels (TEXT_VIEW_FACING) their position and
+    text. An empty array (no edits) clears the entity.
+    """
+    cubes, texts, header = [], [], None
+    for marker in msg.markers:
+        header = marker.header
+        if marker.type == marker.CUBE and marker.action == marker.ADD:
+            c = marker.color
+            cubes.append(_cube(marker.pose, marker.scale, (c.r, c.g, c.b, c.a)))
+        elif marker.type == marker.TEXT_VIEW_FACING and marker.action == marker.ADD:
+            p = marker.pose.position
+            texts.append(TextPrimitive(
+                pose=Pose(position=Vector3(x=p.x, y=p.y, z=p.z),
+                          orientation=Quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
+                billboard=True, font_size=LABEL_FONT_PX, scale_invariant=True,
+                color=Color(r=1.0, g=1.0, b=1.0, a=1.0), text=marker.text))
+    stamp = header.stamp if header is not None else None
+    entity = SceneEntity(timestamp=_timestamp(stamp) if stamp is not None else Timestamp(0, 0),
+                         frame_id=header.frame_id if header is not None else '', id='edits',
+                         cubes=cubes, texts=texts)
+    return SceneUpdate(entities=[entity])
+
+
 def result_to_scene_update(result: ReferResult) -> Optional[SceneUpdate]:
     """Build the target's scene entity from a ``ReferResult``; None for statuses that show none.
 
-    OK gives a box (pose, bbox_size) and the label ``'<query> (<score>)'`` above it; AMBIGUOUS
+    OK gives a box (pose, bbox_size; a plural, one per target) and the label
+    ``'<query> (<score>)'`` above the first; AMBIGUOUS
     the best candidate's box, labelled ``'<query> (ambiguous: <n> candidates)'``; NO_MATCH
     only the label ``'<query> (no match)'`` at the origin. The label's second line is the
     interpretation, when the node gives one (``conversions.target_label``, as for the node's
@@ -175,13 +216,10 @@ def result_to_scene_update(result: ReferResult) -> Optional[SceneUpdate]:
     dropped, not ready, error) change nothing, as for the node's markers.
     """
     if result.status in ANSWERED:
-        p, q, size = result.pose.position, result.pose.orientation, result.bbox_size
-        box_pose = Pose(position=Vector3(x=p.x, y=p.y, z=p.z),
-                        orientation=Quaternion(x=q.x, y=q.y, z=q.z, w=q.w))
-        cubes = [CubePrimitive(pose=box_pose,
-                               size=Vector3(x=size.x, y=size.y, z=size.z),
-                               color=Color(r=BOX_RGBA[0], g=BOX_RGBA[1], b=BOX_RGBA[2],
-                                           a=BOX_RGBA[3]))]
+        p, size = result.pose.position, result.bbox_size
+        boxes = [(t.pose, t.bbox_size) for t in result.targets[1:]]  # a plural: every target
+        cubes = [_cube(pose, extent, BOX_RGBA)
+                 for pose, extent in [(result.pose, size)] + boxes]
         label_position = Vector3(x=p.x, y=p.y, z=p.z + 0.5 * size.z + LABEL_GAP)
     elif result.status == ReferResult.NO_MATCH:
         cubes = []
@@ -244,6 +282,7 @@ class FoxgloveViewer(Node):
             'cloud': (PointCloudChannel, PointCloud2, topics.TARGET_CLOUD, cloud_to_foxglove),
             'box': (SceneUpdateChannel, ReferResult, topics.RESULT, result_to_scene_update),
             'mask': (RawImageChannel, Image, topics.TARGET_MASK, mask_to_foxglove),
+            'edits': (SceneUpdateChannel, MarkerArray, topics.EDITS, markers_to_scene_update),
         }
         self._channels = {
             key: channel(under_node(BOX_CHANNEL if key == 'box' else topic, node),

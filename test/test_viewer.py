@@ -296,7 +296,8 @@ def test_namespaced_viewer_serves_namespaced_topics_and_stops_on_sigterm(ros_pro
     finally:
         client.close()
     assert topics == {'/robot1/refersplat/scene/cloud', '/robot1/refersplat/target/cloud',
-                      '/robot1/refersplat/target/box', '/robot1/refersplat/target/mask'}
+                      '/robot1/refersplat/target/box', '/robot1/refersplat/target/mask',
+                      '/robot1/refersplat/scene/edits'}
     assert viewer.stop(signal.SIGTERM, timeout=5.0) == 0, viewer.output()
     assert not viewer.killed and _listening_addresses(port) == set()
 
@@ -417,6 +418,50 @@ def test_result_becomes_box_and_label(ros):
         assert result_to_scene_update(result) is None
 
 
+def test_plural_targets_and_scene_edits_become_boxes(ros):
+    import foxglove.messages as fm
+    from std_msgs.msg import Header
+
+    from refersplat_ros.conversions import edit_markers, MOVED_RGBA, REMOVED_RGBA
+    from refersplat_ros.core.inference.selection import Instance
+    from refersplat_ros.msg import ReferCandidate, ReferResult
+    from refersplat_ros.viewer import markers_to_scene_update, result_to_scene_update
+
+    schema = schema_field_numbers(fm.SceneUpdate.get_schema().data)
+    result = ReferResult(text='all the cans', status=ReferResult.OK, score=0.9)
+    result.pose.position.x, result.pose.orientation.w = 0.3, 1.0
+    result.bbox_size.x = result.bbox_size.y = result.bbox_size.z = 0.1
+    second = ReferCandidate(label='red-can-2')
+    second.pose.position.x, second.pose.orientation.w = -0.2, 1.0
+    result.targets = [ReferCandidate(label='red-can', pose=result.pose,
+                                     bbox_size=result.bbox_size), second]
+    update = Decoded(result_to_scene_update(result).encode(), schema, 'foxglove.SceneUpdate')
+    [entity] = update.messages('entities', 'foxglove.SceneEntity')
+    cubes = entity.messages('cubes', 'foxglove.CubePrimitive')
+    assert [vector(c.message('pose', 'foxglove.Pose').message(
+        'position', 'foxglove.Vector3'))[0] for c in cubes] == pytest.approx([0.3, -0.2])
+
+    def box(x):
+        return Instance(np.arange(3), 1.0, 1.0, np.array([x, 0, 0.05]), np.array([x, 0, 0.05]),
+                        np.eye(3), np.array([0.1, 0.1, 0.1]))
+
+    header = Header(frame_id='scene')
+    markers = edit_markers(header, [('red-mug', True, box(0.3)), ('blue-bowl', False, box(-0.1))])
+    assert [m.text for m in markers.markers[2::2]] == ['removed: red-mug', 'moved: blue-bowl']
+    assert (markers.markers[1].color.r, markers.markers[3].color.b) == pytest.approx(
+        (REMOVED_RGBA[0], MOVED_RGBA[2]))
+    update = Decoded(markers_to_scene_update(markers).encode(), schema, 'foxglove.SceneUpdate')
+    [entity] = update.messages('entities', 'foxglove.SceneEntity')
+    assert entity.one('id') == b'edits' and entity.one('frame_id') == b'scene'
+    assert len(entity.messages('cubes', 'foxglove.CubePrimitive')) == 2
+    assert [t.one('text') for t in entity.messages('texts', 'foxglove.TextPrimitive')] == [
+        b'removed: red-mug', b'moved: blue-bowl']
+    empty = markers_to_scene_update(edit_markers(header, []))  # no edits: an empty entity
+    [entity] = Decoded(empty.encode(), schema, 'foxglove.SceneUpdate').messages(
+        'entities', 'foxglove.SceneEntity')
+    assert entity.one('id') == b'edits' and not entity.all('cubes')
+
+
 def test_viewer_serves_latched_target_to_a_client_on_loopback_and_stops_on_sigint(
         rclpy_context, ros_processes, handmade):
     from rclpy.qos import QoSProfile
@@ -458,12 +503,14 @@ def test_viewer_serves_latched_target_to_a_client_on_loopback_and_stops_on_sigin
         info = client.receive_json()
         assert info['op'] == 'serverInfo' and info['name'] == 'refersplat'
         channels = {}
-        while not {'/refersplat/target/cloud', '/refersplat/target/box'} <= set(channels):
+        while not {'/refersplat/target/cloud', '/refersplat/target/box',
+                   '/refersplat/scene/edits'} <= set(channels):
             message = client.receive_json()
             if message['op'] == 'advertise':
                 channels.update({c['topic']: c for c in message['channels']})
         assert set(channels) == {'/refersplat/scene/cloud', '/refersplat/target/cloud',
-                                 '/refersplat/target/box', '/refersplat/target/mask'}
+                                 '/refersplat/target/box', '/refersplat/target/mask',
+                                 '/refersplat/scene/edits'}
         cloud_channel, box_channel = (channels['/refersplat/target/cloud'],
                                       channels['/refersplat/target/box'])
         assert (cloud_channel['schemaName'], cloud_channel['encoding']) == (

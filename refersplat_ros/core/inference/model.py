@@ -265,6 +265,14 @@ class ReferringModel:
         """Return the box of object ``label`` where it is now (every member, metric units)."""
         return self._object_summary(self._graph_object(label), config or SelectionConfig())[1]
 
+    def edited_objects(self, config: Optional[SelectionConfig] = None):
+        """Return ``(label, removed, box)`` of every edited object (a removed one's last place).
+
+        Numpy only (no torch): the node calls it on its executor thread.
+        """
+        return [(label, edit.removed, self.object_box(label, config))
+                for label, edit in sorted(self.edits.objects.items())]
+
     def apply_edits(self, edits: SceneEdits) -> List[str]:
         """Make the scene the capture with ``edits`` applied; return the labels that changed.
 
@@ -278,6 +286,8 @@ class ReferringModel:
         """
         for label in edits.objects:
             self._graph_object(label)
+        if self._graph_all is None:  # no objects, no edits: nothing to do
+            return []
         changed = [obj for obj in self._graph_all.objects
                    if not _same_edit(edits.get(obj.label), self.edits.get(obj.label))]
         if not changed:
