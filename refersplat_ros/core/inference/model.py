@@ -124,6 +124,13 @@ class QueryOutcome:
     targets: List[Candidate] = field(default_factory=list)
 
 
+def _position(grounder: Grounder, label: str) -> Optional[int]:
+    """Return the graph position of object ``label`` in ``grounder`` (None: not there)."""
+    if not label:
+        return None
+    return next((k for k, obj in enumerate(grounder.graph.objects) if obj.label == label), None)
+
+
 def _same_edit(a, b) -> bool:
     """Tell whether two ``ObjectEdit`` put an object at the same place, present or not."""
     return (a.removed == b.removed
@@ -225,6 +232,7 @@ class ReferringModel:
             graph = ObjectGraph.build(objects, self._means, self._colors, self._opacities,
                                       None if visibility is None else np.asarray(visibility))
             self._graph_all = graph
+            self._labels = objects.labels  # [N] object index of each Gaussian (-1: none)
             self._captured_samples = {obj.index: obj.sample for obj in graph.objects}
             self._position = {obj.index: k for k, obj in enumerate(graph.objects)}
             self.grounder = Grounder(graph, self._embed, self.grounding)
@@ -245,6 +253,55 @@ class ReferringModel:
         if not texts:
             return np.zeros((0, 1), np.float32)
         return np.stack([self._embeddings[t] for t in texts])
+
+    # ---------------------------------------------------------------- pointing
+    def point(self, position, text: str, selection: Optional[SelectionConfig] = None,
+              max_distance: float = 0.05, camera: Optional[Camera] = None) -> QueryOutcome:
+        """Answer a pointed-at position (e.g. RViz's clicked point) as a query: its object.
+
+        ``position`` [3] is in scene units of the scene frame, ``max_distance`` in scene units.
+        The object is the one of the nearest drawn Gaussian (opacity >= the selection's floor,
+        removed objects left out) within ``max_distance``; it is published like any answer
+        (interpretation "clicked: <label>"). NO_MATCH says why there is none: nothing that
+        close, or the nearest Gaussian belongs to no annotated object (the table, a wall).
+        """
+        config = selection or SelectionConfig()
+        timings = {'encode': 0.0, 'field': 0.0}
+        start = time.perf_counter()
+        p = np.asarray(position, np.float64).reshape(-1)
+        if p.shape != (3,) or not np.isfinite(p).all():
+            return QueryOutcome(QueryStatus.INVALID_QUERY, f'pointed position {p.tolist()} is '
+                                'not three finite numbers', text)
+        if self._graph_all is None:
+            return _no_match(text, 'the checkpoint records no objects: nothing to point at',
+                             timings)
+        drawn = np.flatnonzero(self._opacities >= config.min_opacity)
+        distance = np.linalg.norm(self._means[drawn] - p[None].astype(np.float32), axis=1)
+        nearest = int(np.argmin(distance)) if len(distance) else -1
+        timings['select'] = (time.perf_counter() - start) * 1e3
+        scale = config.metric_scale
+        if nearest < 0 or distance[nearest] > max_distance:
+            return _no_match(text, f'nothing within {max_distance * scale:.3f} m of the pointed '
+                             'position', timings, interpretation='clicked: nothing',
+                             confidence=1.0)
+        index = int(self._labels[drawn[nearest]])
+        obj = self._graph_all.objects[self._position[index]] if index in self._position \
+            else None
+        if obj is None:
+            return _no_match(text, 'the pointed position is on no annotated object (the '
+                             f'nearest Gaussian, {distance[nearest] * scale:.3f} m away, is '
+                             'background)', timings, interpretation='clicked: background',
+                             confidence=1.0)
+        chosen = self._object_selection(obj, 1.0, config)
+        if not chosen.ok:
+            return _no_match(text, chosen.reason, timings, chosen, f'clicked: {obj.label}')
+        chosen = replace(chosen, normals=self._normals[chosen.indices])
+        mask, view = self._render(chosen, None, camera, config, lambda _name: None,
+                                  lambda: None, timings)
+        target = Candidate(obj.label, 1.0, replace(self._object_summary(obj, config)[1],
+                                                   score=1.0))
+        return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings,
+                            f'clicked: {obj.label}', [target], view, 1.0, [target])
 
     # ---------------------------------------------------------------- scene edits
     @property
@@ -522,7 +579,8 @@ class ReferringModel:
               max_chars: int = 512,
               on_stage: Optional[Callable[[str], None]] = None,
               time_budget_s: Optional[float] = None,
-              spent_s: float = 0.0, camera: Optional[Camera] = None) -> QueryOutcome:
+              spent_s: float = 0.0, camera: Optional[Camera] = None,
+              referent: str = '') -> QueryOutcome:
         """Answer one referring expression; a bad one is reported in ``status``, never raised.
 
         ``on_stage`` is called with 'encoding', 'field', 'selecting' and 'rendering' as each
@@ -534,7 +592,8 @@ class ReferringModel:
         ``camera`` (e.g. the robot's) is the viewpoint of left / right / front / behind
         (default: the scene's reference view, docs/LANGUAGE.md#viewpoint), and the answer's
         target is rendered in it (``QueryOutcome.view``: mask with occlusion, depth) instead of
-        the mask view.
+        the mask view. ``referent``: the label of the object "it" / "that one" stand for (the
+        last one pointed at or answered; ``Grounder.ground``).
         """
         reason = validate_query(text, max_chars)
         if reason is not None:
@@ -558,7 +617,8 @@ class ReferringModel:
 
         try:
             if self.uses_graph:
-                return self._query_graph(text, selection, stage, check, timings, camera)
+                return self._query_graph(text, selection, stage, check, timings, camera,
+                                         referent)
             return self._query(text, selection, stage, check, timings, camera)
         except QueryError as exc:
             return QueryOutcome(QueryStatus.INVALID_QUERY, str(exc), text, timings_ms=timings)
@@ -665,7 +725,8 @@ class ReferringModel:
         totals = np.bincount(owners, probabilities.astype(np.float64), minlength=count)
         return totals / np.maximum(np.bincount(owners, minlength=count), 1)
 
-    def _query_graph(self, text, selection, stage, check, timings, camera) -> QueryOutcome:
+    def _query_graph(self, text, selection, stage, check, timings, camera,
+                     referent: str = '') -> QueryOutcome:
         """Ground the query in the object graph; the chosen object's Gaussians are the target."""
         stage('encoding')
         with timed(timings, 'encode'), torch.no_grad():
@@ -673,7 +734,7 @@ class ReferringModel:
         with timed(timings, 'field'), torch.no_grad():
             field = self.object_field(words) if self.grounding.field_weight > 0 else None
         with timed(timings, 'encode'):
-            grounded, grounder = self._ground(text, camera, field)
+            grounded, grounder = self._ground(text, camera, field, referent)
         stage('selecting')
         config = selection or SelectionConfig()
         with timed(timings, 'select'):
@@ -692,7 +753,8 @@ class ReferringModel:
                             text, chosen, mask, timings, grounded.interpretation, candidates,
                             view, grounded.confidence, targets)
 
-    def _ground(self, text: str, camera, field) -> Tuple[Grounding, Grounder]:
+    def _ground(self, text: str, camera, field,
+                referent: str = '') -> Tuple[Grounding, Grounder]:
         """Ground ``text`` in the world as it is now; say so when it names a removed object.
 
         Without removed objects this is the grounder's answer. With some, the query is also
@@ -702,11 +764,13 @@ class ReferringModel:
         query needed a removed object as its anchor ("the plate that was under the mug") and
         its present target is the answer.
         """
-        present = self.grounder.ground(text, camera, self._field_of(self.grounder, field))
+        present = self.grounder.ground(text, camera, self._field_of(self.grounder, field),
+                                       _position(self.grounder, referent))
         if self._remembered is None:
             return present, self.grounder
         remembered = self._remembered.ground(text, camera,
-                                             self._field_of(self._remembered, field))
+                                             self._field_of(self._remembered, field),
+                                             _position(self._remembered, referent))
         if remembered.status != GROUNDED_OK or remembered.targets:  # a plural: what is here
             return present, self.grounder
         label = self._remembered.graph.objects[remembered.chosen].label

@@ -230,6 +230,7 @@ class Grounder:
         self.embed = embed
         self.config = config or GroundingConfig()
         self.config.validate()
+        self._referent: Optional[int] = None  # during ``ground``: what "it" stands for
         texts, owners = [], []
         for position, obj in enumerate(graph.objects):
             for text in obj.sentences:
@@ -328,12 +329,25 @@ class Grounder:
 
     # ---------------------------------------------------------------- the program
     def ground(self, text: str, camera: Optional[Camera] = None,
-               field: Optional[np.ndarray] = None) -> Grounding:
+               field: Optional[np.ndarray] = None, referent: Optional[int] = None,
+               referent_note: str = 'the last target') -> Grounding:
         """Ground one query (never raises on any text: unreadable text is a NO_MATCH).
 
         ``field``: the referring field's mean response probability of each object [M] (the
-        caller's: ``ReferringModel`` samples each object's Gaussians), or None.
+        caller's: ``ReferringModel`` samples each object's Gaussians), or None. ``referent``:
+        the graph position of the object "it" / "that one" / "this" stand for (the object last
+        pointed at or answered; ``referent_note`` says which, for the interpretation): a query
+        that names nothing but it is that object, and an anchor that names nothing but it
+        ("the cup left of it", "next to that one") is that object. Without a referent those
+        words keep their reading.
         """
+        self._referent = referent
+        try:
+            return self._ground(text, camera, field, referent_note)
+        finally:
+            self._referent = None
+
+    def _ground(self, text: str, camera, field, referent_note: str) -> Grounding:
         parsed = parse_query(text)
         frame = self.graph.frame(camera)
         placed = self.graph.placed(frame)
@@ -341,6 +355,12 @@ class Grounder:
         sims = self.sentence_similarity(text)
         names = [o.label for o in self.graph.objects]
         cfg = self.config
+        if self._referent is not None and _deictic(parsed.target) and not parsed.plural and \
+                not (parsed.relations or parsed.ordinal or parsed.middle or parsed.superlative
+                     or parsed.corner or parsed.side or parsed.exclusions):
+            return Grounding(OK, [(self._referent, 1.0)],
+                             f'it = {names[self._referent]} ({referent_note}); {view}',
+                             parsed=parsed, confidence=SHORTCUT_CONFIDENCE)
         # the shortcuts name one object: a plural query is always read by the program
         if len(sims) and sims.max() >= cfg.verbatim_similarity and not parsed.plural:
             winners = [int(i) for i in np.flatnonzero(sims >= sims.max() - 0.005)]
@@ -522,7 +542,8 @@ class Grounder:
         objs, miss = self.graph.objects, self.config.miss
         name = rel.op.replace('_', ' ')
         described = ' and '.join(a.describe() for a in rel.anchors)
-        anchor_sets = [self.match_phrase(a) for a in rel.anchors]
+        anchor_sets = [{self._referent: 1.0} if self._referent is not None and _deictic(a)
+                       else self.match_phrase(a) for a in rel.anchors]
         if rel.op == 'between' and len(anchor_sets) == 1:
             anchor_sets = anchor_sets * 2  # "between the two bowls"
         missing = [a for a, s in zip(rel.anchors, anchor_sets) if not s]
@@ -703,6 +724,17 @@ def plural_text(phrase: str) -> str:
     else:
         last += 's'
     return f'{head} {last}'.strip()
+
+
+def _deictic(phrase: NounPhrase) -> bool:
+    """Tell whether a phrase names nothing but a pointed-at thing ("it", "that one", "this").
+
+    A bare "one" ("next to that one") counts: the parser gives it the kind spoken of, but
+    nothing of its own.
+    """
+    return ((phrase.head is None or phrase.one) and not phrase.colours
+            and not phrase.not_colours and not phrase.sizes and not phrase.modifiers
+            and not phrase.not_nouns)
 
 
 def _loose(a: str, b: str) -> bool:
