@@ -42,7 +42,8 @@ import sys
 import threading
 import time
 
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PointStamped, PoseStamped
+import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
@@ -100,7 +101,9 @@ class ReferSplatNode(LifecycleNode):
         self._generation = 0   # counts models freed: a load that a cleanup overtook is dropped
         self._active = False
         self._output_tf = RigidTransform.identity()
-        self._last_target = ''  # label of the last OK answer's first target (edits' default)
+        # label of the last OK answer's first target, or of the last pointed object: what an
+        # edit without a label and "it" / "that one" in a query stand for
+        self._last_target = ''
         self._stats = {'served': 0, 'last_status': '', 'last_latency_ms': 0.0, 'timings_ms': {},
                        'tracking_errors': 0}
         self._camera = LiveCamera()  # the robot's camera (docs/ROBOT.md), read by the worker
@@ -146,6 +149,9 @@ class ReferSplatNode(LifecycleNode):
         # the call waits for them on a thread of its own, like a load.
         self.create_service(EditScene, topics.EDIT_SCENE, self._on_edit_scene,
                             qos_profile=SERVICE_QOS, callback_group=ReentrantCallbackGroup())
+        if self._settings['pointing.topic']:  # RViz's Publish Point: the object under it
+            self.create_subscription(PointStamped, self._settings['pointing.topic'],
+                                     self._on_point, QUERY_QOS)
         # Camera messages are validated on arrival (live_camera.py): an invalid one is dropped,
         # counted (diagnostics ``camera_dropped``) and logged, never stored.
         if self._settings['camera.info_topic']:
@@ -350,6 +356,27 @@ class ReferSplatNode(LifecycleNode):
     def _on_query(self, msg: String):
         self._submit(self._worker.new_job(msg.data))
 
+    def _on_point(self, msg: PointStamped):
+        """Answer a pointed position like a query: its object becomes the target."""
+        p = msg.point
+        self._submit(self._worker.new_job(
+            f'clicked ({p.x:.3f}, {p.y:.3f}, {p.z:.3f}) in {msg.header.frame_id!r}', point=msg))
+
+    def _pointed(self, msg: PointStamped):
+        """Return a pointed position in scene units of the scene frame; FrameError if foreign."""
+        settings = self._settings
+        frame = msg.header.frame_id
+        p = [msg.point.x, msg.point.y, msg.point.z]
+        if frame in ('', settings['frame_id']):
+            metres = np.asarray(p, np.float64)
+        elif frame == settings.output_frame:
+            metres = self._output_tf.inverse().apply_points(np.asarray([p], np.float64))[0]
+        else:
+            raise FrameError(f'pointed position in frame {frame!r}: give it in the scene frame '
+                             f"{settings['frame_id']!r} or the output frame "
+                             f'{settings.output_frame!r}')
+        return metres / settings['metric_scale']
+
     async def _execute_goal(self, goal_handle):
         goal = goal_handle.request
         start = time.monotonic()
@@ -400,9 +427,21 @@ class ReferSplatNode(LifecycleNode):
         if model.grounding is not settings.grounding:  # a language.* parameter changed
             model.set_grounding(settings.grounding)
         model.render_budget = settings.render_budget
-        outcome = model.query(job.text, settings.selection_for(job.top_k, job.threshold),
-                              max_chars=settings['query.max_chars'], on_stage=job.feedback,
-                              time_budget_s=budget_s, spent_s=waited_s, camera=camera)
+        selection = settings.selection_for(job.top_k, job.threshold)
+        if job.point is not None:
+            try:
+                pointed = self._pointed(job.point)
+            except FrameError as exc:
+                self._answer(job, QueryStatus.INVALID_QUERY, str(exc))
+                return
+            outcome = model.point(pointed, job.text, selection,
+                                  settings['pointing.max_distance'] / settings['metric_scale'],
+                                  camera)
+        else:
+            outcome = model.query(job.text, selection, max_chars=settings['query.max_chars'],
+                                  on_stage=job.feedback, time_budget_s=budget_s,
+                                  spent_s=waited_s, camera=camera,
+                                  referent=self._last_target)
         if job.feedback:
             job.feedback('publishing')
         self._stats['timings_ms'] = dict(outcome.timings_ms)

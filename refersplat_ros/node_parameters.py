@@ -73,6 +73,11 @@ _ROWS = (
               'camera (rectified); empty = no live camera', read_only=True),
     Parameter('camera.pose_topic', topics.CAMERA_POSE, 'geometry_msgs/PoseStamped of the camera '
               'optical frame in frame_id or output_frame; empty = none', read_only=True),
+    Parameter('pointing.topic', topics.CLICKED_POINT, 'geometry_msgs/PointStamped of a pointed '
+              'object (RViz Publish Point) in frame_id or output_frame; its object becomes the '
+              'target and what "it" means; empty = none', read_only=True),
+    Parameter('pointing.max_distance', 0.05, 'a pointed position farther than this (metres) '
+              'from every Gaussian points at nothing', float_range=(0.001, 10.0)),
     Parameter('tracking.enabled', False, 'after an answer, re-render the target in the live '
               'camera for each new camera pose until a new query or ~/clear'),
     Parameter('tracking.max_rate_hz', 5.0, 'most tracking renders per second',

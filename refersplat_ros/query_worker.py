@@ -51,6 +51,7 @@ class Job:
     threshold: float = 0.0                            # <= 0 = parameter
     camera_info: object = None                        # the goal's camera, if it gave one
     camera_pose: object = None
+    point: object = None                              # a pointed position (PointStamped)
     feedback: Optional[Callable[[str], None]] = None  # action feedback
     future: object = None                             # completed for the action's coroutine
     done: threading.Event = field(default_factory=threading.Event)

@@ -21,6 +21,8 @@ CLEAR = '~/clear'
 #: Default camera inputs (parameters ``camera.info_topic`` / ``camera.pose_topic``; remap them).
 CAMERA_INFO = 'camera/camera_info'
 CAMERA_POSE = 'camera/pose'
+#: RViz's "Publish Point" tool (parameter ``pointing.topic``): the object under it is the target.
+CLICKED_POINT = '/clicked_point'
 MARKERS = '~/markers'
 SCENE_CLOUD = '~/scene/cloud'
 #: Latched boxes of the edited objects (removed: where they last stood; moved: where they are).

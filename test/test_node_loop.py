@@ -1,4 +1,4 @@
-"""The node's ~/edit_scene: round trips, restarts, hostile requests, queries during edits."""
+"""The manipulation loop through the node: edits, pointing, "it", several targets."""
 import numpy as np
 import pytest
 
@@ -118,4 +118,68 @@ def test_a_corrupt_edits_file_fails_the_load_with_its_name(ros_processes, object
     assert node.wait_for_output('configure failed', 30), node.output()
     assert 'field.edits.json' in node.output() and 'not a refersplat edits file' in \
         node.output()
+    assert node.stop() == 0, node.output()
+
+
+def test_pointing_and_it_through_the_node(rclpy_context, ros_processes, objects_scene):
+    from geometry_msgs.msg import PointStamped
+    from rclpy.qos import QoSProfile
+
+    from refersplat_ros.conversions import pointcloud2_to_array
+    from refersplat_ros.msg import ReferResult
+
+    node = ros_processes(NODE, *_node_args(objects_scene, output_frame='base', **{
+        'output_transform.translation': '[1.0, 0.0, 0.0]'}), name='refersplat')
+    listener = Listener(rclpy_context)
+    listener.wait_for_node()
+    clicks = listener.node.create_publisher(PointStamped, '/clicked_point', QoSProfile(depth=10))
+    assert listener.spin(lambda: clicks.get_subscription_count() > 0, 20), node.output()
+    means, ids = objects_scene.means, objects_scene.object_ids
+
+    def click(xyz, frame):
+        msg = PointStamped()
+        msg.header.frame_id = frame
+        msg.point.x, msg.point.y, msg.point.z = (float(v) for v in xyz)
+        count = len(listener.results())
+        clicks.publish(msg)
+        assert listener.spin(lambda: len(listener.results()) > count, 20), node.output()
+        return listener.results()[-1]
+
+    on_mug = click(means[ids == 1][0], 'scene')
+    assert on_mug.status == ReferResult.OK and on_mug.interpretation == 'clicked: red-mug'
+    assert [t.label for t in on_mug.targets] == ['red-mug']
+    np.testing.assert_allclose(_at(on_mug), np.add(A_CENTER, (1.0, 0.0, 0.0)), atol=0.01)
+    listener.send('pick it up')
+    assert listener.spin(lambda: listener.results()[-1].text == 'pick it up', 20)
+    it = listener.results()[-1]
+    assert it.status == ReferResult.OK and [t.label for t in it.targets] == ['red-mug']
+    # the same in the output frame: the bowl, 1 m along x there
+    on_bowl = click(means[ids == 2][0] + (1.0, 0.0, 0.0), 'base')
+    assert on_bowl.status == ReferResult.OK and on_bowl.targets[0].label == 'blue-bowl'
+    nothing = click((0.0, 0.0, 1.0), 'scene')
+    assert nothing.status == ReferResult.NO_MATCH and 'nothing within 0.050 m' in \
+        nothing.message
+    table = means[(ids == 0) & (np.abs(means[:, 0]) > 0.45)][0]
+    background = click(table, 'scene')
+    assert background.status == ReferResult.NO_MATCH and 'no annotated object' in \
+        background.message
+    foreign = click((0.0, 0.0, 0.0), 'map')
+    assert foreign.status == ReferResult.INVALID_QUERY and "frame 'map'" in foreign.message
+
+    # several targets: every one in targets, the cloud's target field and the markers
+    listener.send('both objects')
+    assert listener.spin(lambda: listener.results()[-1].text == 'both objects', 20)
+    both = listener.results()[-1]
+    assert both.status == ReferResult.OK, both.message
+    assert sorted(t.label for t in both.targets) == ['blue-bowl', 'red-mug']
+    cloud = pointcloud2_to_array(both.cloud)
+    assert sorted(np.unique(cloud['target'])) == [0, 1] and len(cloud) == 1200
+    assert listener.spin(lambda: listener.got['markers'][-1].markers[0].header ==
+                         both.header, 20)
+    cubes = [m for m in listener.got['markers'][-1].markers if m.type == m.CUBE]
+    assert len(cubes) == 2
+    listener.send('the three objects')
+    assert listener.spin(lambda: listener.results()[-1].text == 'the three objects', 20)
+    three = listener.results()[-1]
+    assert three.status == ReferResult.NO_MATCH and 'asked for 3' in three.message
     assert node.stop() == 0, node.output()
