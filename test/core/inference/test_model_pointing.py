@@ -79,3 +79,17 @@ def test_it_after_the_object_was_removed(scene):
         assert out.status == QueryStatus.NO_MATCH  # a removed object is not drawn
     finally:
         model.apply_edits(SceneEdits())
+
+
+def test_the_plate_that_was_under_the_removed_mug():
+    plate = obj(1, 'plate', 0.2, 0.0, 'white')
+    layout = [plate, obj(2, 'plate', -0.2, 0.0, 'white'),
+              obj(3, 'mug', 0.2, 0.0, 'red', base_z=plate.top_z, support=1)]
+    model, _ = _model(layout, TextEncoder())
+    model.apply_edits(SceneEdits().remove('red-mug-3'))  # in the gripper
+    for text, referent in [('the plate that was under the mug', ''),
+                           ('the plate that was under it', 'red-mug-3')]:
+        out = model.query(text, referent=referent)
+        assert out.status == QueryStatus.OK and out.targets[0].label == 'white-plate-1', text
+        assert 'removed objects at their last place: red-mug-3' in out.interpretation
+    assert model.query('the red mug').status == QueryStatus.NO_MATCH
