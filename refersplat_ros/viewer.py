@@ -110,7 +110,7 @@ def check_host(host: str, allow_remote: bool) -> bool:
 
 
 def foxglove_points(points: np.ndarray) -> np.ndarray:
-    """Repack a project cloud (x, y, z, optional rgb packed float, score) for Foxglove.
+    """Repack a project cloud (x, y, z, optional rgb packed float, score, target) for Foxglove.
 
     Args:
         points: [P] structured array from ``pointcloud2_to_array`` with fields x, y, z and
@@ -118,7 +118,8 @@ def foxglove_points(points: np.ndarray) -> np.ndarray:
 
     Returns:
         [P] packed structured array x, y, z (float32), then red, green, blue, alpha (uint8) if
-        the cloud has rgb, then score (float32) if it has one.
+        the cloud has rgb, then score (float32) if it has one, then target (float32: the
+        index of the point's target) if it has one. Normals are not shown.
     """
     names = points.dtype.names or ()
     missing = {'x', 'y', 'z'} - set(names)
@@ -129,6 +130,8 @@ def foxglove_points(points: np.ndarray) -> np.ndarray:
         dtype += [(c, np.uint8) for c in ('red', 'green', 'blue', 'alpha')]
     if 'score' in names:
         dtype.append(('score', np.float32))
+    if 'target' in names:  # colour by field: which of several targets
+        dtype.append(('target', np.float32))
     out = np.empty(len(points), dtype=dtype)  # packed: no padding between fields
     for axis in 'xyz':
         out[axis] = points[axis]
@@ -138,6 +141,8 @@ def foxglove_points(points: np.ndarray) -> np.ndarray:
         out['alpha'] = 255
     if 'score' in names:
         out['score'] = points['score']
+    if 'target' in names:
+        out['target'] = points['target']
     return out
 
 
