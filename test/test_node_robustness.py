@@ -134,11 +134,11 @@ def _load_scene_client(listener, node):
 
 def test_a_scene_load_never_blocks_answers(rclpy_context, ros_processes, ros_env,
                                            handmade, tmp_path):
-    """While ~/load_scene loads, queries (old scene), ~/clear and a second load are answered."""
+    """While ~/load_scene loads: queries (old scene), ~/clear, an edit, a second load."""
     from std_srvs.srv import Trigger
 
     from refersplat_ros.msg import ReferResult
-    from refersplat_ros.srv import LoadScene
+    from refersplat_ros.srv import EditScene, LoadScene
 
     gate = tmp_path / 'gate'
     ros_env['REFERSPLAT_TEST_GATE'] = str(gate)
@@ -162,6 +162,12 @@ def test_a_scene_load_never_blocks_answers(rclpy_context, ros_processes, ros_env
     cleared = clear.call_async(Trigger.Request())
     assert listener.spin(cleared.done, 30) and cleared.result().success
     assert listener.spin(lambda: listener.got['diagnostics'], 30)
+    editor = listener.node.create_client(EditScene, '/refersplat/edit_scene')
+    assert listener.spin(editor.service_is_ready, 30)
+    edit = editor.call_async(EditScene.Request(operation=EditScene.Request.REMOVE,
+                                               label='red-mug'))
+    assert listener.spin(edit.done, 30) and not edit.result().success
+    assert edit.result().message.startswith('a scene is loading')  # refused, nothing changed
     assert not loading.done()  # all of that while the load was held open
     gate.touch()
     assert listener.spin(loading.done, 60), node.output()
