@@ -108,8 +108,8 @@ def array_to_pointcloud2(points: np.ndarray, header) -> PointCloud2:
 
 def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
                        score: np.ndarray = None, normals: np.ndarray = None,
-                       target: np.ndarray = None) -> PointCloud2:
-    """Build the project's cloud layout: x, y, z, optional rgb, score, normal_x/y/z, target.
+                       target: np.ndarray = None, curvature: np.ndarray = None) -> PointCloud2:
+    """Build the project's cloud layout: x, y, z, optional rgb, score, normals, target.
 
     Every field is float32 (rgb packed as PCL does) but ``target`` (uint32), in that order.
 
@@ -121,6 +121,9 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         normals: [P, 3] optional unit surface normals (fields ``normal_x``, ``normal_y``,
             ``normal_z``, PCL's names; a zero row is an unknown normal).
         target: [P] optional index of each point's target (``ReferResult.targets``).
+        curvature: [P] optional PCL ``curvature`` (after the normals, as in PCL's
+            PointNormal): how little the Gaussian is a surface, 0 flat to 1/3 round; only with
+            ``normals``.
     """
     xyz = np.asarray(xyz)
     if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -137,6 +140,11 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         if len(normals) != len(xyz):
             raise ConversionError(f'normals have {len(normals)} rows, xyz has {len(xyz)}')
         dtype += [('normal_x', np.float32), ('normal_y', np.float32), ('normal_z', np.float32)]
+        if curvature is not None:
+            curvature = np.asarray(curvature).reshape(-1)
+            if len(curvature) != len(xyz):
+                raise ConversionError(f'curvature has {len(curvature)} rows, xyz has {len(xyz)}')
+            dtype.append(('curvature', np.float32))
     if target is not None:
         target = np.asarray(target).reshape(-1)
         if len(target) != len(xyz):
@@ -155,6 +163,8 @@ def xyz_to_pointcloud2(xyz: np.ndarray, header, rgb: np.ndarray = None,
         points['score'] = score
     if normals is not None:
         points['normal_x'], points['normal_y'], points['normal_z'] = normals.T
+        if curvature is not None:
+            points['curvature'] = curvature
     if target is not None:
         points['target'] = target
     return array_to_pointcloud2(points, header)
@@ -494,6 +504,7 @@ def refer_result(header, query_id: int, text: str, status: int, message: str = '
         result.cloud = xyz_to_pointcloud2(
             tf.apply_points(sel.points), header, rgb=sel.colors, score=sel.scores,
             normals=_rotated_normals(getattr(sel, 'normals', None), tf),
+            curvature=getattr(sel, 'curvature', None),
             target=np.repeat(np.arange(len(sel.instances), dtype=np.uint32),
                              [len(i.indices) for i in sel.instances]))
     elif status == QueryStatus.NO_MATCH:
@@ -530,12 +541,14 @@ def _rotated_normals(normals, tf: RigidTransform):
 
 def scene_cloud(means: np.ndarray, colors: np.ndarray, header, max_points: int,
                 metric_scale: float = 1.0, tf: RigidTransform = None,
-                normals: np.ndarray = None, present: np.ndarray = None) -> PointCloud2:
+                normals: np.ndarray = None, present: np.ndarray = None,
+                curvature: np.ndarray = None) -> PointCloud2:
     """Build the scene cloud: Gaussian centres with their colours, in metres in the output frame.
 
     Clouds of more than ``max_points`` are decimated to a random subset of that size, the same
     one on every call (a fixed seed), in the scene's order. ``normals`` ([N, 3], optional) are
-    decimated alike, rotated by ``tf`` and published as normal_x/y/z. ``present`` ([N] bool,
+    decimated alike, rotated by ``tf`` and published as normal_x/y/z (then ``curvature``
+    [N], if given). ``present`` ([N] bool,
     optional) leaves out the Gaussians of removed objects (after the decimation, so the other
     points stay the same).
     """
@@ -549,6 +562,8 @@ def scene_cloud(means: np.ndarray, colors: np.ndarray, header, max_points: int,
     if len(keep) != len(means):
         means, colors = means[keep], colors[keep]
         normals = None if normals is None else np.asarray(normals)[keep]
+        curvature = None if curvature is None else np.asarray(curvature)[keep]
     tf = tf or RigidTransform.identity()
     return xyz_to_pointcloud2(tf.apply_points(np.asarray(means) * metric_scale), header,
-                              rgb=colors, normals=_rotated_normals(normals, tf))
+                              rgb=colors, normals=_rotated_normals(normals, tf),
+                              curvature=curvature)

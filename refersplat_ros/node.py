@@ -543,7 +543,7 @@ class ReferSplatNode(LifecycleNode):
         self._outputs.scene.publish(scene_cloud(
             means, colors, self._header(), self._settings['scene_cloud.max_points'],
             self._settings['metric_scale'], self._output_tf, model.host_normals,
-            model.present))
+            model.present, model.host_curvature))
         self._outputs.edits.publish(edit_markers(
             self._header(), model.edited_objects(self._settings.selection), self._output_tf))
 

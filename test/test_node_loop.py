@@ -42,7 +42,9 @@ def test_edit_round_trip_through_the_node(rclpy_context, ros_processes, objects_
     assert first.status == ReferResult.OK and [t.label for t in first.targets] == ['red-mug']
     np.testing.assert_allclose(_at(first), A_CENTER, atol=0.01)
     cloud = pointcloud2_to_array(first.cloud)
-    assert {'normal_x', 'normal_y', 'normal_z', 'target'} <= set(cloud.dtype.names)
+    assert {'normal_x', 'normal_y', 'normal_z', 'curvature', 'target'} <= set(cloud.dtype.names)
+    normals = np.stack([cloud[f'normal_{a}'] for a in 'xyz'], 1)
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-5)
     assert (cloud['target'] == 0).all()
 
     reply = client.remove()  # the last target: the red mug

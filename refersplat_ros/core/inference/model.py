@@ -44,7 +44,7 @@ from refersplat_ros.core.scene.cameras import Camera
 from refersplat_ros.core.scene.edits import EditError, SceneEdits
 from refersplat_ros.core.scene.gaussian_io import load_scene
 from refersplat_ros.core.scene.gaussians import GaussianScene
-from refersplat_ros.core.scene.normals import gaussian_normals
+from refersplat_ros.core.scene.normals import gaussian_normals, surface_variation
 from refersplat_ros.core.scene.objects import SceneObjects
 from refersplat_ros.core.text.encoder import load_text_encoder, TextEncoder, TextEncoderConfig
 
@@ -199,6 +199,7 @@ class ReferringModel:
             self.scene.quats.detach().cpu().numpy(), self.scene.scales.detach().cpu().numpy(),
             self._means, None if view_direction is None else np.asarray(view_direction),
             viewpoints)
+        self._curvature = surface_variation(self.scene.scales.detach().cpu().numpy())
         self.visibility = None
         if visibility is not None:
             self.visibility = Visibility(np.asarray(visibility, np.float32), self._means,
@@ -295,7 +296,7 @@ class ReferringModel:
         chosen = self._object_selection(obj, 1.0, config)
         if not chosen.ok:
             return _no_match(text, chosen.reason, timings, chosen, f'clicked: {obj.label}')
-        chosen = replace(chosen, normals=self._normals[chosen.indices])
+        chosen = self._with_surfaces(chosen)
         mask, view = self._render(chosen, None, camera, config, lambda _name: None,
                                   lambda: None, timings)
         target = Candidate(obj.label, 1.0, replace(self._object_summary(obj, config)[1],
@@ -500,6 +501,16 @@ class ReferringModel:
     def device(self) -> torch.device:
         return self.field.device
 
+    def _with_surfaces(self, chosen: Selection) -> Selection:
+        """Return ``chosen`` with its Gaussians' normals and curvature (the cloud's fields)."""
+        return replace(chosen, normals=self._normals[chosen.indices],
+                       curvature=self._curvature[chosen.indices])
+
+    @property
+    def host_curvature(self) -> np.ndarray:  # [N] float32
+        """Return the PCL curvature of every Gaussian (``normals.surface_variation``), numpy."""
+        return self._curvature
+
     @property
     def present(self) -> Optional[np.ndarray]:  # [N] bool
         """Gaussians not of a removed object (None: nothing is removed)."""
@@ -526,7 +537,7 @@ class ReferringModel:
             tensors += [self._cache.table, self._cache.mean, self._cache.sq_norm]
         total = sum(t.numel() * t.element_size() for t in tensors)
         total += sum(a.nbytes for a in (self._means, self._opacities, self._colors,
-                                        self._normals))
+                                        self._normals, self._curvature))
         if self.visibility is not None:
             total += self.visibility.nbytes
         if self._mask_weights is not None:
@@ -640,7 +651,7 @@ class ReferringModel:
                                    selection, self.visibility, check=check)
         if not chosen.ok:
             return _no_match(text, chosen.reason, timings, chosen)
-        chosen = replace(chosen, normals=self._normals[chosen.indices])
+        chosen = self._with_surfaces(chosen)
         mask, view = self._render(chosen, logits, camera, selection, stage, check, timings)
         targets = [Candidate('', float(i.score), i) for i in chosen.instances]
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings, view=view,
@@ -747,7 +758,7 @@ class ReferringModel:
         status, chosen, candidates, targets = answer
         if not chosen.ok:  # the object's Gaussians are all below the opacity floor
             return _no_match(text, chosen.reason, timings, chosen, grounded.interpretation)
-        chosen = replace(chosen, normals=self._normals[chosen.indices])
+        chosen = self._with_surfaces(chosen)
         mask, view = self._render(chosen, None, camera, config, stage, check, timings)
         return QueryOutcome(status, grounded.message if status == QueryStatus.AMBIGUOUS else '',
                             text, chosen, mask, timings, grounded.interpretation, candidates,
@@ -832,11 +843,12 @@ def merge_selections(selections: List[Selection]) -> Selection:
     for part in selections:
         if not part.ok:
             return part
-    normals = [part.normals for part in selections]
-    return Selection(True, '', np.concatenate([p.indices for p in selections]),
-                     np.concatenate([p.points for p in selections]),
-                     np.concatenate([p.colors for p in selections]),
-                     np.concatenate([p.scores for p in selections]),
-                     [p.best for p in selections],
+
+    def joined(name):
+        parts = [getattr(part, name) for part in selections]
+        return None if any(p is None for p in parts) else np.concatenate(parts)
+
+    return Selection(True, '', joined('indices'), joined('points'), joined('colors'),
+                     joined('scores'), [p.best for p in selections],
                      num_candidates=sum(p.num_candidates for p in selections),
-                     normals=None if any(n is None for n in normals) else np.concatenate(normals))
+                     normals=joined('normals'), curvature=joined('curvature'))

@@ -134,6 +134,7 @@ class Selection:
     instances: List[Instance] = field(default_factory=list)  # best first
     num_candidates: int = 0               # Gaussians above threshold before clustering
     normals: Optional[np.ndarray] = None  # [P, 3] unit surface normals (None = unknown)
+    curvature: Optional[np.ndarray] = None  # [P] how little each is a surface (PCL's curvature)
 
     @property
     def best(self) -> Instance:

@@ -88,6 +88,25 @@ def shortest_axes(quats_wxyz, scales) -> np.ndarray:  # [N, 4], [N, 3] -> [N, 3]
     return out
 
 
+def surface_variation(scales) -> np.ndarray:  # [N, 3] activated -> [N] float32
+    """Return how little a Gaussian is a surface: PCL's ``curvature`` of its own covariance.
+
+    ``λ_min / (λ_0 + λ_1 + λ_2)`` with the variances λ = scale²: 0 for a flat disc (its normal
+    is its shortest axis), 1/3 for a round blob (it has no normal; its shortest axis is
+    arbitrary). A grasp planner that reads normals can trust them where this is small
+    (docs/RESULTS.md#normals measures the error against it). NaN for non-finite scales.
+
+    Args:
+        scales: [N, 3] activated per-axis scales (standard deviations).
+    """
+    s = _numpy(scales, 'scales', 3, np.float64)
+    variances = s * s
+    total = variances.sum(axis=1)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        out = np.where(total > 0, variances.min(axis=1) / total, np.nan)
+    return out.astype(np.float32)
+
+
 def _nearest_viewpoint_directions(means: np.ndarray, viewpoints: np.ndarray) -> np.ndarray:
     """Return the vector from each centre to its nearest viewpoint, [N, 3]."""
     out = np.zeros_like(means)

@@ -109,3 +109,11 @@ def test_ref_synth_surfels_give_back_the_generator_normals(monkeypatch):
     fallback = (gaussian_normals(g.quats, g.scales, g.means, viewpoints=cameras) * true).sum(1)
     objects = g.object_ids > 0
     assert agree[objects].mean() > (fallback[objects] > 0).mean() + 0.03
+
+
+def test_surface_variation_is_pcl_curvature_of_the_gaussian():
+    from refersplat_ros.core.scene.normals import surface_variation
+    scales = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [0.1, 1.0, 1.0], [np.nan, 1, 1]])
+    out = surface_variation(scales)
+    np.testing.assert_allclose(out[:3], [0.0, 1.0 / 3.0, 0.01 / 2.01], rtol=1e-6)
+    assert np.isnan(out[3])
