@@ -39,7 +39,8 @@ def test_interfaces_import_together_with_core():
         'num_gaussians': 'uint32', 'cloud': 'sensor_msgs/PointCloud2',
         'latency': 'builtin_interfaces/Duration', 'encode_ms': 'float', 'field_ms': 'float',
         'select_ms': 'float', 'render_ms': 'float',
-        'candidates': 'sequence<refersplat_ros/ReferCandidate>'}
+        'candidates': 'sequence<refersplat_ros/ReferCandidate>',
+        'targets': 'sequence<refersplat_ros/ReferCandidate>'}
     assert fields == expected
     assert ReferCandidate.get_fields_and_field_types() == {
         'label': 'string', 'score': 'float', 'pose': 'geometry_msgs/Pose',
@@ -54,6 +55,15 @@ def test_interfaces_import_together_with_core():
         'scene_path': 'string', 'checkpoint_path': 'string'}
     assert LoadScene.Response.get_fields_and_field_types() == {
         'success': 'boolean', 'message': 'string', 'num_gaussians': 'uint32'}
+    from refersplat_ros.srv import EditScene
+    assert EditScene.Request.get_fields_and_field_types() == {
+        'operation': 'uint8', 'label': 'string', 'frame_id': 'string',
+        'transform': 'geometry_msgs/Transform', 'pose': 'geometry_msgs/Pose'}
+    assert EditScene.Response.get_fields_and_field_types() == {
+        'success': 'boolean', 'message': 'string', 'label': 'string',
+        'removed': 'sequence<string>', 'moved': 'sequence<string>'}
+    assert (EditScene.Request.MOVE, EditScene.Request.MOVE_TO, EditScene.Request.REMOVE,
+            EditScene.Request.RESTORE, EditScene.Request.RESET) == (1, 2, 3, 4, 5)
 
 
 def _full_result(num_points):
