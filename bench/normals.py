@@ -53,9 +53,9 @@ def _oriented(quats, scales, means, cameras, weights_scene):
 
 
 def generated(spec: str):
-    """Return (label, {orientation: normals}, true normals) of a generated ``preset:seed``."""
+    """Return (label, {orientation: normals}, true normals, curvature) of ``preset:seed``."""
     from refersplat_ros.core.datasets.ref_synth.generator import generate_scene, preset_config
-    from refersplat_ros.core.scene.normals import rotation_columns
+    from refersplat_ros.core.scene.normals import rotation_columns, surface_variation
     preset, seed = spec.split(':')
     scene = generate_scene(preset_config(preset, seed=int(seed)))
     g = scene.gaussians
@@ -63,11 +63,12 @@ def generated(spec: str):
     normals = _oriented(g.quats, g.scales, g.means, train, g.to_scene())
     objects = g.object_ids > 0
     true = rotation_columns(g.quats)[:, :, 2]  # quats_from_normals rotates +z onto the normal
-    return (f'generated {spec}', {k: v[objects] for k, v in normals.items()}, true[objects])
+    return (f'generated {spec}', {k: v[objects] for k, v in normals.items()}, true[objects],
+            surface_variation(g.scales)[objects])
 
 
 def reconstructed(folder: Path):
-    """Return (label, {orientation: normals}, true normals) of a reconstructed scene folder."""
+    """Return (label, {orientation: normals}, true normals, curvature) of a reconstructed scene."""
     import numpy as np
 
     from refersplat_ros.core.datasets.ref_synth.generator import (TRUE_OBJECT_IDS_NAME,
@@ -75,7 +76,7 @@ def reconstructed(folder: Path):
     from refersplat_ros.core.datasets.reflerf.loader import load_referring_dataset
     from refersplat_ros.core.reconstruct.transfer import nearest
     from refersplat_ros.core.scene.gaussian_io import load_scene
-    from refersplat_ros.core.scene.normals import rotation_columns
+    from refersplat_ros.core.scene.normals import rotation_columns, surface_variation
     dataset = load_referring_dataset(folder)
     scene = load_scene(dataset.scene_path)
     ids = np.load(folder / 'object_ids.npy').reshape(-1)
@@ -91,7 +92,8 @@ def reconstructed(folder: Path):
         reference = np.nonzero(true_ids == obj)[0]
         _, index = nearest(scene.means[objects[rows]], true_scene.means[reference])
         true[rows] = true_normals[reference[index.numpy()]]
-    return (f'reconstructed {folder.name}', {k: v[objects] for k, v in normals.items()}, true)
+    return (f'reconstructed {folder.name}', {k: v[objects] for k, v in normals.items()}, true,
+            surface_variation(scene.scales)[objects])
 
 
 def _row(label, orientation, normals, true):
@@ -123,7 +125,7 @@ def main(argv=None) -> int:
     head = ['scene', 'orientation', 'object Gaussians', 'median signed error °',
             'median axis error °', 'p90 axis error °', 'flipped %']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
-    for label, normals, true in results:
+    for label, normals, true, _ in results:
         for orientation in ORIENTATIONS:
             row = _row(label, orientation, normals[orientation], true)
             lines.append('| ' + ' | '.join(row) + ' |')
@@ -148,7 +150,9 @@ def main(argv=None) -> int:
             'normal is its shortest axis (`core/scene/normals.py`), oriented by its view '
             'direction (the compositing-weighted sum of unit vectors to the training cameras, '
             '`ViewWeights.view_directions`, saved in the checkpoint as `scene.view_direction`) '
-            'or, as checkpoints without it are, towards the nearest training camera. Errors '
+            'or, as a fallback, towards the nearest training camera (a node whose checkpoint '
+            'has no view directions turns them towards the camera of the reference view). '
+            'Errors '
             'against the true outward surface normal on the objects (background left out): '
             "generated scenes are the generator's own surfels (a sanity row); on reconstructed "
             'scenes (`make-scene --reconstructed`, Gaussians fitted to the images) the true '
@@ -167,8 +171,41 @@ def main(argv=None) -> int:
                  f'the axis itself is {axis:.1f}° off in the median, fitted Gaussians being '
                  'flattened but not surfels; the view direction brings the signed error from '
                  f'{fallback:.1f}° (nearest camera) to {signed:.1f}°.\n')
+    reconstructed_rows = [r for r in results if r[0].startswith('reconstructed')]
+    if reconstructed_rows:
+        text += '\n' + curvature_table(reconstructed_rows) + '\n'
     publish(text, args.report, SECTION, not args.no_write)
     return 0
+
+
+#: Bins of the clouds' ``curvature`` field (PCL's: 0 flat, 1/3 round) for the breakdown.
+CURVATURE_BINS = (0.0, 0.02, 0.05, 0.1, 1.0)
+
+
+def curvature_table(results) -> str:
+    """Return the reconstructed scenes' errors (view direction) by the Gaussians' curvature."""
+    import numpy as np
+    normals = np.concatenate([r[1][ORIENTATIONS[0]] for r in results])
+    true = np.concatenate([r[2] for r in results])
+    curvature = np.concatenate([r[3] for r in results])
+    signed, axis = _errors(normals, true)
+    lines = ['By the `curvature` field the clouds carry with each normal (as in PCL: the smallest '
+             'variance over their sum, 0 for a flat Gaussian, 1/3 for a round one), all '
+             'reconstructed object Gaussians, oriented by view direction:', '',
+             '| curvature | share of Gaussians | median signed error ° | median axis error ° '
+             '| flipped % |', '|---|---|---|---|---|']
+    for low, high in zip(CURVATURE_BINS[:-1], CURVATURE_BINS[1:]):
+        rows = (curvature >= low) & (curvature < high)
+        if rows.any():
+            lines.append(f'| {low:g}-{high:g} | {100 * rows.mean():.0f} % | '
+                         f'{np.median(signed[rows]):.1f} | {np.median(axis[rows]):.1f} | '
+                         f'{100 * np.mean(signed[rows] > 90):.1f} |')
+    for cut in (0.05, 0.1):
+        rows = curvature < cut
+        lines.append(f'| **below {cut:g}** | {100 * rows.mean():.0f} % | '
+                     f'{np.median(signed[rows]):.1f} | {np.median(axis[rows]):.1f} | '
+                     f'{100 * np.mean(signed[rows] > 90):.1f} |')
+    return '\n'.join(lines)
 
 
 if __name__ == '__main__':
