@@ -53,7 +53,8 @@ from refersplat_ros.core.language import lexicon as lx
 from refersplat_ros.core.language.graph import (between_score, distance, GraphObject,
                                                 ObjectGraph, order_key, Placed, relation_score,
                                                 surface_factors)
-from refersplat_ros.core.language.parse import (NounPhrase, one_edit, parse_query, ParsedQuery,
+from refersplat_ros.core.language.parse import (conjuncts, NounPhrase, one_edit, parse_query,
+                                                ParsedQuery,
                                                 spoken_name)
 from refersplat_ros.core.scene.cameras import Camera
 
@@ -343,9 +344,65 @@ class Grounder:
         """
         self._referent = referent
         try:
-            return self._ground(text, camera, field, referent_note)
+            whole = self._ground(text, camera, field, referent_note)
+            parts = conjuncts(text)
+            if len(parts) > 1:
+                listed = self._ground_list(parts, camera, field, referent, referent_note, whole)
+                if listed is not None:
+                    return listed
+            return whole
         finally:
             self._referent = None
+
+    def _ground_list(self, parts: List[str], camera, field, referent, referent_note: str,
+                     whole: Grounding) -> Optional[Grounding]:
+        """Ground a list of noun phrases ("the mug and the bowl"); the union is the answer.
+
+        Each part is grounded alone (one object or a plural); "it" in a part is the object of
+        the part before it ("the box and the ball on top of it"). A part that fits several
+        objects equally (AMBIGUOUS) counts when one of them is already in the list ("the two
+        big boxes, the green one and the orange one"). None (the sentence read as one phrase
+        answers) when a part finds nothing or the parts name fewer than two objects; AMBIGUOUS
+        (that part's candidates) when an ambiguous part is settled by nothing in the list.
+        """
+        names = [o.label for o in self.graph.objects]
+        chosen: List[int] = []
+        open_parts, lines, confidence, previous = [], [], 1.0, referent
+        for k, part in enumerate(parts):
+            said = parse_query(part)
+            picks = said.relations or said.ordinal or said.superlative or said.side
+            if k > 0 and _deictic(said.target) and not picks:
+                continue  # "the cyan ones, all of them": the part before, again
+            self._referent = previous
+            grounded = self._ground(part, camera, field,
+                                    referent_note if k == 0 else 'the object named before')
+            if grounded.status == NO_MATCH or not grounded.candidates:
+                return None
+            if grounded.targets:
+                members = [t for t, _ in grounded.targets]
+            elif grounded.status == OK:
+                members = [grounded.chosen]
+            else:  # AMBIGUOUS: the objects that fit about equally
+                top = grounded.candidates[0][1]
+                members = []
+                open_parts.append((part, grounded, [c for c, p in grounded.candidates
+                                                    if p >= 0.5 * top]))
+            chosen += [m for m in members if m not in chosen]
+            previous = members[0] if members else grounded.chosen
+            lines.append(grounded.interpretation)
+            confidence = min(confidence, grounded.confidence)
+        for part, grounded, options in open_parts:
+            if not set(options) & set(chosen):  # nothing in the list settles it: ask again
+                return Grounding(AMBIGUOUS, grounded.candidates, ' AND '.join(lines),
+                                 f"'{part}' fits {len(options)} objects equally well",
+                                 whole.parsed, confidence=grounded.confidence)
+        if len(chosen) < 2:
+            return None
+        targets = [(k, 1.0) for k in chosen]
+        said = (' AND '.join(lines) + f' -> targets: {len(chosen)} listed: '
+                + ', '.join(names[k] for k in chosen) + f' (confidence {confidence:.2f})')
+        return Grounding(OK, list(targets), said, '', whole.parsed, confidence=confidence,
+                         targets=targets)
 
     def _ground(self, text: str, camera, field, referent_note: str) -> Grounding:
         parsed = parse_query(text)

@@ -134,7 +134,7 @@ COUNT_WORDS: Dict[str, int] = {
 }
 #: Words that make the target every object the phrase names ("all the cans", "every book",
 #: "each bowl"); how many, when the word says it, is in ``COUNT_WORDS`` ("both").
-QUANTIFIERS = frozenset({'all', 'every', 'each', 'both'})
+QUANTIFIERS = frozenset({'all', 'every', 'each', 'both', 'everything'})
 #: Count words, read and skipped in a noun phrase ("the two red cans").
 NUMBERS = frozenset({'one', 'couple'}) | frozenset(COUNT_WORDS)
 
@@ -217,6 +217,7 @@ UNIQUENESS = frozenset({'only', 'sole', 'single', 'lone', 'unique', 'solitary', 
 #: Nouns that name no kind ("the thing left of the bowl").
 GENERIC_NOUNS = frozenset({
     'object', 'objects', 'thing', 'things', 'item', 'items', 'one', 'ones', 'stuff',
+    'everything',
     'something', 'it', 'piece', 'entity', 'article', 'whatever', 'that', 'this', 'those',
     'these', 'target', 'shape', 'figure', 'body', 'element', 'instance', 'guy', 'fellow',
     'model', 'prop', 'toy'})
@@ -352,6 +353,14 @@ directly immediately straight slightly somewhat roughly approximately somewhere 
 other another remaining else actually probably maybe perhaps basically kind sort mean meant
 talking good nice great
 '''.split())
+#: Words that join noun phrases into one list of targets ("the mug and the bowl", "the box,
+#: the ball as well as the can"); ``parse.conjuncts`` splits there when a determiner follows.
+COORDINATORS: Tuple[Tuple[str, ...], ...] = (
+    ('and',), (',',), (',', 'and'), ('plus',), ('as', 'well', 'as'), ('together', 'with'),
+    ('along', 'with'), ('and', 'also'))
+#: Words that start a noun phrase after a coordinator (a determiner or a quantifier).
+COORDINATED_STARTS = frozenset({'the', 'a', 'an', 'that', 'this', 'those', 'these', 'both',
+                                'all', 'every', 'each', 'its', 'their', 'everything'})
 #: Request verbs ("pick up", "hand me") at the start of commands.
 REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in (
     'can you', 'could you', 'would you', 'will you', 'can i', 'could i', 'i want', 'i need',
@@ -362,4 +371,6 @@ REQUEST_PREFIXES: Tuple[Tuple[str, ...], ...] = tuple(tuple(p.split()) for p in 
     'could i have', 'may i have', 'can i get', 'could i get', 'can i grab', 'let me have',
     'i will take', 'i will have', 'there is', 'there are', 'look at', 'do you see', 'you see',
     'i see', 'i mean', 'i meant', 'i am looking for', 'i am talking about', 'what about',
-    'how about', 'i want you to pick up', 'i want you to find', 'i want you to grab'))
+    'how about', 'i want you to pick up', 'i want you to find', 'i want you to grab',
+    'put away', 'clear off', 'clear away', 'clear', 'remove', 'move', 'collect', 'gather',
+    'put'))

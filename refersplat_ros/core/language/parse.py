@@ -614,6 +614,86 @@ def _words_of(items: Sequence[_Mark]) -> Tuple[List[str], List[bool]]:
     return words, negs
 
 
+def conjuncts(text: str) -> List[str]:
+    """Split a list of objects into its noun phrases: "the cyan mug and the cyan bowl" -> two.
+
+    A list joins bare noun phrases with "and" (or "as well as", "plus", "together with":
+    ``lexicon.COORDINATORS``), commas before the last one ("the box, the can and the ball"). A
+    split is made there when a determiner or quantifier follows (``COORDINATED_STARTS``) and
+    the phrase before it places nothing: a phrase with a relation, a side, an order or "with"
+    ("the can left of the bowl and the plate", "the shelf with a bowl and a mug on it",
+    "between the bowl and the plate") keeps its "and" for its anchors. No "and", no list: a
+    comma alone is an apposition about one object ("the red mug, the one on the left", "not
+    the red cup, the other one"). Never in a self-correction, never before a word that is not a
+    determiner ("the cup and saucer", "red and white"), never when the last phrase picks among
+    the others ("the cans, the left one"). A phrase whose noun is "one" / "ones" takes the noun
+    of the phrase before it ("both balls, the red one and the orange one"). Returns ``[text]``
+    when nothing is split.
+    """
+    tokens = tokenize(text)
+    if '|' in tokens or '.' in tokens[:-1] or len(tokens) < 4 or tokens[0] in _PARTITIVE_STARTS:
+        return [str(text)]  # a correction, several sentences, "of the two cans, the left one"
+    cuts, start, k, listed = [], 0, 0, False
+    while k < len(tokens):
+        joined = next((c for c in sorted(lx.COORDINATORS, key=len, reverse=True)
+                       if tuple(tokens[k:k + len(c)]) == c), None)
+        if joined is None or k + len(joined) >= len(tokens) or \
+                tokens[k + len(joined)] not in lx.COORDINATED_STARTS:
+            k += 1
+            continue
+        segment = [w for w in tokens[start:k] if w not in (',', '.')]
+        if segment and _bare(segment):
+            cuts.append((k, k + len(joined)))
+            listed = listed or joined != (',',)
+            start = k + len(joined)
+        k += len(joined)
+    return cuts_to_parts(tokens, cuts, text, listed)
+
+
+def _bare(words: List[str]) -> bool:
+    """Tell whether a phrase names objects without placing them (a list's member)."""
+    for k, w in enumerate(words[1:], start=1):
+        quantity = words[k - 1] in lx.QUANTIFIERS or words[k - 1] in lx.NUMBERS
+        if w in ('with', 'between', 'holding', 'having', 'has', 'have', 'carrying') or (
+                w == 'of' and not quantity):  # "the stack of the box and ...", not "both of"
+            return False
+    parsed = parse_query(' '.join(words))
+    return not (parsed.relations or parsed.side or parsed.ordinal is not None
+                or parsed.superlative or parsed.middle or parsed.corner or parsed.exclusions)
+
+
+def cuts_to_parts(tokens: List[str], cuts, text: str, listed: bool) -> List[str]:
+    """Return the phrases between ``cuts`` (a list needs one "and"; else ``[text]``)."""
+    if not listed or not cuts:
+        return [str(text)]
+    while cuts and tuple(tokens[cuts[-1][0]:cuts[-1][1]]) == (',',):
+        cuts = cuts[:-1]  # a comma after the last "and" lists nothing more
+    if not cuts:
+        return [str(text)]
+    bounds = [0] + [b for cut in cuts for b in cut] + [len(tokens)]
+    parts = [[w for w in tokens[bounds[i]:bounds[i + 1]] if w not in (',', '.')]
+             for i in range(0, len(bounds), 2)]
+    last = parse_query(' '.join(parts[-1]))
+    if 'one' in parts[-1] and (last.ordinal is not None or last.side is not None
+                               or last.superlative is not None or last.middle):
+        return [str(text)]  # "the cans, the left one": a pick among them, not another object
+    out, previous = [], None
+    for words in parts:
+        head = parse_query(' '.join(words)).target
+        if head.head is None and previous is not None and ('one' in words or 'ones' in words):
+            words = [previous if w == 'one' else _plural_of(previous) if w == 'ones' else w
+                     for w in words]
+        else:
+            previous = head.head or previous
+        out.append(' '.join(words))
+    return out
+
+
+def _plural_of(noun: str) -> str:
+    """Return a plural the parser folds back to ``noun`` ('box' -> 'boxes')."""
+    return noun + ('es' if noun.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's')
+
+
 def spoken_name(text: str) -> str:
     """Return the query without requests, articles and punctuation, as object names are said.
 
@@ -1007,7 +1087,8 @@ def _vocabulary() -> Tuple[frozenset, frozenset]:
     """Return (words a misspelling may be corrected to, every word the parser knows)."""
     targets = set(lx.COLOUR_WORDS) | set(lx.SIZE_WORDS) | set(lx.SUPERLATIVES) | \
         set(lx.SIDE_WORDS) | set(lx.EXTREMES) | set(lx.ORDINALS) | set(lx.SHAPE_WORDS) | \
-        set(lx.HYPERNYMS) | set(lx.GENERIC_NOUNS) | set(lx.FROM_END) | set(lx.MIDDLE_WORDS)
+        set(lx.HYPERNYMS) | set(lx.GENERIC_NOUNS) | set(lx.FROM_END) | set(lx.MIDDLE_WORDS) | \
+        lx.QUANTIFIERS | set(lx.COUNT_WORDS)
     for group in lx.SYNONYM_GROUPS:
         targets |= {w for w in group if ' ' not in w}
     for kinds in lx.HYPERNYMS.values():
