@@ -214,20 +214,18 @@ def format_result(result: ReferResult) -> str:
                   f'box size:  ({s.x:.3f}, {s.y:.3f}, {s.z:.3f})']
     if len(result.targets) > 1:
         lines.append(f'targets:   {len(result.targets)} (position = box centre)')
-        for rank, target in enumerate(result.targets, start=1):
-            c = target.pose.position
-            lines.append(f'  {rank}. {printable(target.label)}  score {target.score:.3f}  '
-                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
-    if len(result.targets) > 1:
-        lines.append(f'targets:   {len(result.targets)} (position = box centre)')
-        for rank, target in enumerate(result.targets, start=1):
-            c = target.pose.position
-            lines.append(f'  {rank}. {printable(target.label)}  score {target.score:.3f}  '
-                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
+        lines += _listed(result.targets)
     if result.status == ReferResult.AMBIGUOUS:
         lines.append(f'candidates: {len(result.candidates)}, best first (position = box centre)')
-        for rank, candidate in enumerate(result.candidates, start=1):
-            c = candidate.pose.position
-            lines.append(f'  {rank}. {printable(candidate.label)}  score {candidate.score:.3f}  '
-                         f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
+        lines += _listed(result.candidates)
     return '\n'.join(lines)
+
+
+def _listed(candidates) -> list:
+    """Return one line per ``ReferCandidate``: rank, label (escaped), score, box centre."""
+    lines = []
+    for rank, candidate in enumerate(candidates, start=1):
+        c = candidate.pose.position
+        lines.append(f'  {rank}. {printable(candidate.label)}  score {candidate.score:.3f}  '
+                     f'position ({c.x:.3f}, {c.y:.3f}, {c.z:.3f})')
+    return lines

@@ -1,7 +1,8 @@
 """Lists of objects ("the blue cup and the yellow bowl"): every phrase's object is a target."""
 import pytest
 
-from core.language.test_plural import ROW, targets
+from core.language.test_ground import ROW
+from core.language.test_plural import targets
 from helpers.object_graphs import grounder
 from refersplat_ros.core.language.ground import AMBIGUOUS, NO_MATCH, OK
 from refersplat_ros.core.language.parse import conjuncts

@@ -1,23 +1,13 @@
 """Plural and counted targets: "all the cans", "both cups", "the two red cans" (issue 26)."""
 import pytest
 
+from core.language.test_ground import ROW, SMALL
 from helpers.object_graphs import grounder
 from refersplat_ros.core.language.ground import AMBIGUOUS, NO_MATCH, OK, plural_text
 from refersplat_ros.core.language.parse import parse_query
 
-SMALL = (0.06, 0.06, 0.08)
-# Three cups in a row (left to right from the front camera), a bowl behind the middle one, a
-# red ball on a black box, two identical red cans side by side on the right.
-ROW = [
-    ('blue-cup', 'blue', (-0.4, 0.0, 0.0), SMALL),
-    ('white-cup', 'white', (0.0, 0.0, 0.0), SMALL),
-    ('green-cup', 'green', (0.4, 0.0, 0.0), SMALL),
-    ('yellow-bowl', 'yellow', (0.0, 0.4, 0.0), (0.14, 0.14, 0.05)),
-    ('black-box', 'black', (-0.4, 0.5, 0.0), (0.16, 0.16, 0.12)),
-    ('red-ball', 'red', (-0.4, 0.5, 0.12), (0.05, 0.05, 0.05)),
-    ('red-can', 'red', (0.7, 0.3, 0.0), (0.05, 0.05, 0.1)),
-    ('red-can-2', 'red', (0.8, 0.3, 0.0), (0.05, 0.05, 0.1)),
-]
+# ROW: three cups in a row, a bowl behind the middle one, a red ball on a black box, two
+# identical red cans side by side on the right (test_ground.py).
 
 
 @pytest.fixture(scope='module')
