@@ -47,6 +47,19 @@ def test_ambiguous_is_answered_and_lists_its_candidates():
                           '  2. red can #2  score 0.625  position (-1.000, 0.000, 0.000)']
 
 
+def test_a_plural_lists_every_target_once():
+    from refersplat_ros.client import format_result
+    from refersplat_ros.msg import ReferResult
+
+    result = _result(ReferResult.OK, score=1.0, num_gaussians=80)
+    result.targets = [_candidate('red-can', 1.0, 0.5), _candidate('red-can-2', 1.0, -0.5)]
+    lines = format_result(result).splitlines()
+    assert lines[-3:] == ['targets:   2 (position = box centre)',
+                          '  1. red-can  score 1.000  position (0.500, 0.000, 0.000)',
+                          '  2. red-can-2  score 1.000  position (-0.500, 0.000, 0.000)']
+    assert sum(line.startswith('targets:') for line in lines) == 1
+
+
 def test_ok_and_no_match_show_the_interpretation_and_no_candidate_list():
     from refersplat_ros.client import answered, format_result
     from refersplat_ros.msg import ReferResult
