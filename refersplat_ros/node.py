@@ -104,6 +104,7 @@ class ReferSplatNode(LifecycleNode):
         # label of the last OK answer's first target, or of the last pointed object: what an
         # edit without a label and "it" / "that one" in a query stand for
         self._last_target = ''
+        self._edit_lock = threading.Lock()  # an edit and a load's reading of the edits file
         self._stats = {'served': 0, 'last_status': '', 'last_latency_ms': 0.0, 'timings_ms': {},
                        'tracking_errors': 0}
         self._camera = LiveCamera()  # the robot's camera (docs/ROBOT.md), read by the worker
@@ -229,9 +230,11 @@ class ReferSplatNode(LifecycleNode):
         """Load a model as the parameters say (on the worker thread); raise on a bad file."""
         start = time.monotonic()
         model = self._settings.load_model(scene, checkpoint)
-        # the edits kept beside the checkpoint (EditError: a corrupt file fails the load)
+        # the edits kept beside the checkpoint (EditError: a corrupt file fails the load); read
+        # under the edit lock, so an edit in progress is either in the file or refused
         model.edits_file = edits_path(checkpoint)
-        model.apply_edits(load_edits(model.edits_file, model.object_labels))
+        with self._edit_lock:
+            model.apply_edits(load_edits(model.edits_file, model.object_labels))
         view = model.mask_camera.name if model.mask_camera is not None else 'none'
         edited = (f'; edits from {model.edits_file}: {len(model.edits.removed)} removed, '
                   f'{len(model.edits.moved)} moved' if model.edits else '')
@@ -243,6 +246,7 @@ class ReferSplatNode(LifecycleNode):
 
     def _free_model(self):
         self._tracker.stop()
+        self._last_target = ''
         self._generation += 1
         model, self._model = self._model, None
         if model is not None and model.device.type == 'cuda':
@@ -272,6 +276,7 @@ class ReferSplatNode(LifecycleNode):
             response.message = 'load dropped: the node was cleaned up while it loaded'
             return response
         self._tracker.stop()  # its Gaussian indices belong to the previous scene
+        self._last_target = ''  # as do the last target's label and "it"
         self._model = model
         if self._active:
             self._publish_scene_cloud()
@@ -322,6 +327,10 @@ class ReferSplatNode(LifecycleNode):
 
     def _edit(self, request):
         """Make one ``~/edit_scene`` request on the model (on the worker thread)."""
+        with self._edit_lock:
+            return self._edit_locked(request)
+
+    def _edit_locked(self, request):
         model, settings = self._model, self._settings
         if self._loading:
             raise EditError(f'a scene is loading ({self._loading!r}): edit once it has loaded')

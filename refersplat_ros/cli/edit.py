@@ -12,11 +12,11 @@ Examples::
 The verbs of the node's ``~/edit_scene`` (docs/ROBOT.md#scene-edits), on the edits file beside
 the checkpoint (``<checkpoint stem>.edits.json``, written atomically) that the node and
 ``refersplat query`` apply whenever they load the checkpoint. ``move`` moves the object by a
-motion (``--by`` metres, turned by ``--yaw`` degrees about the scene's z axis, or by
-``--rotation x y z w``); ``move-to`` puts the object's box (the pose ``refersplat query --json``
-and the node give it) at ``--to`` with that orientation. Positions in metres of the scene frame
-(scene units times ``--metric-scale``). A bad request changes nothing and exits 2 with the
-reason.
+rigid motion (``--by`` metres, turned by ``--yaw`` degrees about the scene frame's z axis
+through its origin, or by ``--rotation x y z w``); ``move-to`` puts the object's box (the pose
+``refersplat query --json`` and the node give it) at ``--to`` with that orientation. Positions
+in metres of the scene frame (scene units times ``--metric-scale``). A bad request changes
+nothing and exits 2 with the reason.
 """
 import argparse
 import math
@@ -43,7 +43,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help='move-to: the box centre in metres')
     turn = parser.add_mutually_exclusive_group()
     turn.add_argument('--yaw', type=float, default=0.0,
-                      help='rotation about the scene z axis in degrees (default 0)')
+                      help='rotation about the scene z axis in degrees (move: about the scene '
+                           'origin; move-to: the box orientation; default 0)')
     turn.add_argument('--rotation', nargs=4, type=float, metavar=('X', 'Y', 'Z', 'W'),
                       help='rotation as a unit quaternion (x, y, z, w)')
     parser.add_argument('--metric-scale', type=float, default=1.0,

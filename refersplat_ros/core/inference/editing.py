@@ -3,13 +3,15 @@
 The one place where a request becomes new ``SceneEdits`` (``core/scene/edits.py``), is written
 beside the checkpoint and is applied to a ``ReferringModel``; the node's ``~/edit_scene`` and
 ``refersplat edit`` both call :func:`edit_scene`. In that order: every check first (the object,
-the transform), then the file (atomic), then the model. A request that fails at any step
+the transform), then the model, then the file (atomic); a failure at the file puts the model
+back exactly (edits are applied from the captured state). A request that fails at any step
 changes nothing: not the file, not the scene.
 
 Requests are in metres, in a frame whose pose relative to the scene frame (in metres) is
 ``frame`` (the node's output frame, or the identity for the scene frame): a MOVE's transform is
-a motion expressed in that frame; a MOVE_TO's pose is where the object's box (the pose the node
-published for it: ``ReferResult.pose``) is to be.
+a motion expressed in that frame (its rotation turns about that frame's origin, as any rigid
+motion of points does); a MOVE_TO's pose is where the object's box (the pose the node publishes
+for it: ``ReferResult.pose`` of an answer about it) is to be.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,19 +48,61 @@ class EditReply:
     edits: SceneEdits
 
 
+#: The turns that map a box onto itself (its axes are known up to these: ``boxes.py``): none,
+#: half a turn about z, x or y.
+_BOX_SYMMETRIES = (np.eye(3), np.diag([-1.0, -1.0, 1.0]), np.diag([1.0, -1.0, -1.0]),
+                   np.diag([-1.0, 1.0, -1.0]))
+
+
 def _scene_motion(request: EditRequest, model, config: SelectionConfig) -> RigidTransform:
-    """Return the request's motion of the object in the scene frame, in scene units."""
-    given = checked_transform(request.translation, request.rotation_xyzw, request.operation)
+    """Return the request's motion of the object in the scene frame, in scene units.
+
+    ``move``: the motion given in the request's frame. ``move_to``: the motion that puts the
+    object's box (``ReferringModel.object_box``, the box its answers publish) at the pose
+    given; of the box's equivalent orientations (half turns: a box's axes have no sign of
+    their own) the one nearest the present box is taken, so the same pose sent twice does not
+    turn the object.
+    """
+    given = checked_transform(request.translation, request.rotation_xyzw, request.operation,
+                              bounded=False)
     to_scene = request.frame.inverse()
     if request.operation == 'move':
         motion = compose(to_scene, compose(given, request.frame))
     else:  # move_to: the box's new pose after its present pose's inverse
         box = model.object_box(request.label, config)
+        target = compose(to_scene, given)
+        rotation = min((target.rotation @ turn for turn in _BOX_SYMMETRIES),
+                       key=lambda r: -np.trace(r @ box.rotation.T))
+        target = RigidTransform(target.translation, rotation_to_quaternion_xyzw(rotation))
         present = RigidTransform(np.asarray(box.center, np.float64),
                                  rotation_to_quaternion_xyzw(box.rotation))
-        motion = compose(compose(to_scene, given), present.inverse())
+        motion = compose(target, present.inverse())
     scale = config.metric_scale
     return RigidTransform(motion.translation / scale, motion.quaternion_xyzw)
+
+
+def _settle(model, request: EditRequest, before: SceneEdits, after: SceneEdits,
+            config: SelectionConfig) -> SceneEdits:
+    """Put a MOVE_TO's box exactly at the pose asked, once the object is edited.
+
+    An edited object no longer lends its place to the poorly seen Gaussians of its neighbours
+    (``Visibility.set_groups``), so its selected Gaussians, and with them its box, can differ by
+    a few millimetres from the box the motion was computed from; the translation is corrected
+    by that difference (the set of Gaussians stays the same).
+    """
+    wanted = compose(request.frame.inverse(), checked_transform(
+        request.translation, request.rotation_xyzw, request.operation, bounded=False))
+    scale = config.metric_scale
+    centre = np.asarray(model.object_box(request.label, config).center, np.float64)
+    residual = (wanted.translation - centre) / scale
+    if float(np.abs(residual).max()) <= 1e-9:
+        return after
+    settled = before.move(request.label, compose(
+        RigidTransform(residual, np.array([0.0, 0.0, 0.0, 1.0])),
+        compose(after.get(request.label).transform,
+                before.get(request.label).transform.inverse())))
+    model.apply_edits(settled)
+    return settled
 
 
 def edit_scene(model, request: EditRequest, path: Optional[Path],
@@ -101,7 +145,13 @@ def edit_scene(model, request: EditRequest, path: Optional[Path],
             shift = float(np.linalg.norm(motion.apply_points(centre[None])[0] - centre)) * scale
             message = (f'moved {label} {shift:.3f} m, turned {rotation_angle_deg(motion):.1f} '
                        'deg' + (' (it was removed: it is back)' if edit.removed else ''))
-    if path is not None:
-        save_edits(path, after)
-    model.apply_edits(after)
+    try:  # on the model first (exactly undone below), then the file
+        model.apply_edits(after)
+        if operation == 'move_to':
+            after = _settle(model, request, before, after, config)
+        if path is not None:
+            save_edits(path, after)
+    except BaseException:
+        model.apply_edits(before)
+        raise
     return EditReply(label, message, after)

@@ -248,7 +248,8 @@ class ReferringModel:
         missing = [t for t in dict.fromkeys(texts) if t not in self._embeddings]
         if missing:
             if len(self._embeddings) + len(missing) > EMBEDDING_CACHE:
-                self._embeddings.clear()
+                self._embeddings.clear()  # then every text asked is missing
+                missing = list(dict.fromkeys(texts))
             vectors = self.encoder.sentence_embeddings(missing).numpy()
             self._embeddings.update(zip(missing, vectors))
         if not texts:
@@ -276,7 +277,8 @@ class ReferringModel:
         if self._graph_all is None:
             return _no_match(text, 'the checkpoint records no objects: nothing to point at',
                              timings)
-        drawn = np.flatnonzero(self._opacities >= config.min_opacity)
+        drawn = np.flatnonzero((self._opacities >= config.min_opacity) & (
+            True if self._present is None else self._present))
         distance = np.linalg.norm(self._means[drawn] - p[None].astype(np.float32), axis=1)
         nearest = int(np.argmin(distance)) if len(distance) else -1
         timings['select'] = (time.perf_counter() - start) * 1e3
@@ -299,7 +301,7 @@ class ReferringModel:
         chosen = self._with_surfaces(chosen)
         mask, view = self._render(chosen, None, camera, config, lambda _name: None,
                                   lambda: None, timings)
-        target = Candidate(obj.label, 1.0, replace(self._object_summary(obj, config)[1],
+        target = Candidate(obj.label, 1.0, replace(self._published_box(obj, config),
                                                    score=1.0))
         return QueryOutcome(QueryStatus.OK, '', text, chosen, mask, timings,
                             f'clicked: {obj.label}', [target], view, 1.0, [target])
@@ -320,15 +322,27 @@ class ReferringModel:
         raise EditError(f'no object {label!r} in this scene (objects: {known})')
 
     def object_box(self, label: str, config: Optional[SelectionConfig] = None) -> Instance:
-        """Return the box of object ``label`` where it is now (every member, metric units)."""
-        return self._object_summary(self._graph_object(label), config or SelectionConfig())[1]
+        """Return the box of object ``label`` where it is now, in metric units.
+
+        The box an answer about it publishes (``ReferResult.pose`` / ``bbox_size``, its
+        candidate's and target's): of its selected Gaussians, or of all its Gaussians when
+        none passes the selection's rules.
+        """
+        return self._published_box(self._graph_object(label), config or SelectionConfig())
+
+    def _published_box(self, obj, config: SelectionConfig) -> Instance:
+        selection, members = self._object_summary(obj, config)
+        return selection.best if selection.ok else members
 
     def edited_objects(self, config: Optional[SelectionConfig] = None):
-        """Return ``(label, removed, box)`` of every edited object (a removed one's last place).
+        """Return ``(label, removed, box of all its Gaussians)`` of every edited object.
 
-        Numpy only (no torch): the node calls it on its executor thread.
+        A removed object's box is where it last stood. Reads the host arrays and fills no
+        cache (the node calls it on its executor thread while the worker may edit).
         """
-        return [(label, edit.removed, self.object_box(label, config))
+        config = config or SelectionConfig()
+        return [(label, edit.removed, instance_of(self._graph_object(label).members,
+                                                  self._means, 1.0, config))
                 for label, edit in sorted(self.edits.objects.items())]
 
     def apply_edits(self, edits: SceneEdits) -> List[str]:
@@ -354,8 +368,9 @@ class ReferringModel:
         self._own_geometry()
         for obj in changed:
             self._place(obj, edits.get(obj.label))
-        ids = {obj.index for obj in changed}
-        self._summaries = {k: v for k, v in self._summaries.items() if k[0] not in ids}
+        # every object's summary: an unchanged object's poorly seen Gaussians may have come
+        # from an edited one's (the links cut below); rebuilt lazily, per object
+        self._summaries = {}
         self.edits = edits
         self._rebuild_graphs()
         self._mask_weights = None
@@ -407,9 +422,9 @@ class ReferringModel:
         self.scene.means[index] = torch.as_tensor(moved, device=self.device)
         self.scene.quats[index] = torch.as_tensor(edit.apply_quats_wxyz(quats),
                                                   device=self.device)
-        if edit.removed:
+        if edit.removed:  # never drawn, below any opacity floor (0 included): never selected
             self.scene.opacity_logits[index] = -REMOVED_LOGIT
-            self._opacities[members] = 0.0
+            self._opacities[members] = -1.0
         else:
             self.scene.opacity_logits[index] = logits
             self._opacities[members] = opacities
@@ -815,8 +830,7 @@ class ReferringModel:
 
         def candidate(k, s):
             return Candidate(objects[k].label, float(min(1.0, s)),
-                             replace(self._object_summary(objects[k], config)[1],
-                                     score=float(s)))
+                             replace(self._published_box(objects[k], config), score=float(s)))
 
         if grounded.targets:
             scores = [float(min(1.0, max(s, config.threshold))) for _, s in grounded.targets]

@@ -54,8 +54,7 @@ from refersplat_ros.core.language.graph import (between_score, distance, GraphOb
                                                 ObjectGraph, order_key, Placed, relation_score,
                                                 surface_factors)
 from refersplat_ros.core.language.parse import (conjuncts, NounPhrase, one_edit, parse_query,
-                                                ParsedQuery,
-                                                spoken_name)
+                                                ParsedQuery, spoken_name, tokenize)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -405,6 +404,8 @@ class Grounder:
                          targets=targets)
 
     def _ground(self, text: str, camera, field, referent_note: str) -> Grounding:
+        if self._referent is not None and not _points_back(text):
+            self._referent = None  # no "it" / "that" here, or "the other one": not the referent
         parsed = parse_query(text)
         frame = self.graph.frame(camera)
         placed = self.graph.placed(frame)
@@ -781,6 +782,19 @@ def plural_text(phrase: str) -> str:
     else:
         last += 's'
     return f'{head} {last}'.strip()
+
+
+#: Words that point back at an object ("it", "that one"): the referent is used only with one.
+POINTING_WORDS = frozenset({'it', 'its', 'itself', 'that', 'this', 'those', 'these', 'them'})
+#: Words that point away from it ("the other one", "the rest"): never the referent.
+OTHER_WORDS = frozenset({'other', 'another', 'others', 'rest', 'remaining', 'else',
+                         'different', 'next', 'second'})
+
+
+def _points_back(text: str) -> bool:
+    """Tell whether ``text`` points back at the referent ("pick it up", "next to that one")."""
+    words = set(tokenize(text))
+    return bool(words & POINTING_WORDS) and not words & OTHER_WORDS
 
 
 def _deictic(phrase: NounPhrase) -> bool:

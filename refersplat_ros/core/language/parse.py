@@ -677,6 +677,16 @@ def cuts_to_parts(tokens: List[str], cuts, text: str, listed: bool) -> List[str]
     if 'one' in parts[-1] and (last.ordinal is not None or last.side is not None
                                or last.superlative is not None or last.middle):
         return [str(text)]  # "the cans, the left one": a pick among them, not another object
+    if len(parts) == 2:  # "both the cup and the bowl": "both" says there are two phrases
+        words = parts[0]
+        at = next((k for k, w in enumerate(words) if w in ('both', 'either')), None)
+        if at is not None and at + 1 < len(words) and words[at + 1] in ('the', 'a', 'an', 'my'):
+            parts[0] = words[:at] + words[at + 1:]
+    targets = [parse_query(' '.join(words)).target for words in parts]
+    for k in range(len(parts) - 1):  # "the red and the blue cup": the red cup
+        if targets[k].head is None and not targets[k].generic and \
+                targets[k + 1].head is not None:
+            parts[k] = parts[k] + [targets[k + 1].head]
     out, previous = [], None
     for words in parts:
         head = parse_query(' '.join(words)).target

@@ -90,13 +90,18 @@ def compose(outer: RigidTransform, inner: RigidTransform) -> RigidTransform:
                           rotation_to_quaternion_xyzw(rotation))
 
 
-def checked_transform(translation, quaternion_xyzw, what: str = 'edit') -> RigidTransform:
-    """Return a rigid transform from user values; EditError when not finite, unit or bounded."""
+def checked_transform(translation, quaternion_xyzw, what: str = 'edit',
+                      bounded: bool = True) -> RigidTransform:
+    """Return a rigid transform from user values; EditError when not finite, unit or bounded.
+
+    ``bounded``: its translation at most ``MAX_TRANSLATION`` (values in scene units; a request
+    in metres is bounded once converted, by :meth:`SceneEdits.move`).
+    """
     try:
         transform = RigidTransform.create(translation, quaternion_xyzw, what)
     except FrameError as exc:
         raise EditError(str(exc)) from None
-    if float(np.linalg.norm(transform.translation)) > MAX_TRANSLATION:
+    if bounded and float(np.linalg.norm(transform.translation)) > MAX_TRANSLATION:
         raise EditError(f'{what} translation {transform.translation.tolist()} is over '
                         f'{MAX_TRANSLATION:g} scene units: not a move on a table')
     return transform
@@ -134,9 +139,11 @@ class SceneEdits:
     def move(self, label: str, transform: RigidTransform) -> 'SceneEdits':
         """Move the object by ``transform`` (scene units) from where it is now; it is present."""
         total = compose(transform, self.get(label).transform)
-        if float(np.linalg.norm(total.translation)) > MAX_TRANSLATION:
-            raise EditError(f'{label} would end {np.linalg.norm(total.translation):.4g} scene '
-                            f'units from its captured place (at most {MAX_TRANSLATION:g})')
+        if not np.isfinite(total.translation).all() or float(
+                np.linalg.norm(total.translation)) > MAX_TRANSLATION:
+            raise EditError(f"{label}'s transform from its captured place would translate by "
+                            f'{np.linalg.norm(total.translation):.4g} scene units (at most '
+                            f'{MAX_TRANSLATION:g}: not a move on a table)')
         return self._with(label, ObjectEdit(total, False))
 
     def remove(self, label: str) -> 'SceneEdits':

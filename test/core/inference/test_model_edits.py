@@ -147,7 +147,7 @@ def test_move_to_a_pose_puts_the_published_box_there(encoder, tmp_path):
     (EditRequest('move', 'red-mug-1', (float('nan'), 0, 0)), 'NaN'),
     (EditRequest('move', 'red-mug-1', rotation_xyzw=(0, 0, 0, 0)), 'not a unit quaternion'),
     (EditRequest('move', 'red-mug-1', rotation_xyzw=(0, 0, 1, 1)), 'not a unit quaternion'),
-    (EditRequest('move_to', 'red-mug-1', (1e6, 0, 0)), 'over 1000'),
+    (EditRequest('move_to', 'red-mug-1', (1e6, 0, 0)), 'at most 1000'),
 ])
 def test_bad_edits_change_nothing(encoder, tmp_path, request_, reason):
     model, _ = _model(_layout(MUG_AT), encoder)
@@ -166,3 +166,17 @@ def test_an_unwritable_file_changes_nothing(encoder, tmp_path):
     with pytest.raises(EditError, match='cannot write the edits file'):
         edit_scene(model, EditRequest('remove', 'red-mug-1'), blocker / 'e.json')
     assert not model.edits and model.query('the red mug').status == QueryStatus.OK
+
+
+def test_the_same_move_to_twice_leaves_the_object_where_it_is(encoder, tmp_path):
+    model, g = _model(_layout(MUG_AT), encoder)
+    mug = np.flatnonzero(g.object_ids == 1)
+    turn = (0.0, 0.0, np.sin(np.radians(85)), np.cos(np.radians(85)))  # yaw 170 deg
+    request = EditRequest('move_to', 'red-mug-1', (-0.3, 0.1, 0.0), turn)
+    edit_scene(model, request, tmp_path / 'e.json')
+    once = model.host_points[0][mug].copy()
+    box = model.object_box('red-mug-1')
+    np.testing.assert_allclose(box.center[:2], (-0.3, 0.1), atol=1e-5)
+    reply = edit_scene(model, request, tmp_path / 'e.json')
+    assert 'turned 0.0 deg' in reply.message  # a box's axes have no sign: no half turn
+    np.testing.assert_allclose(model.host_points[0][mug], once, atol=1e-5)

@@ -69,6 +69,14 @@ def test_it_is_the_object_pointed_at(scene, text, label):
     assert out.status == QueryStatus.OK and out.targets[0].label == label, out.interpretation
 
 
+@pytest.mark.parametrize('text', ['the other one', 'another one', 'the rest', 'something',
+                                  'the object', 'no, the other one'])
+def test_words_that_do_not_point_back_are_not_the_referent(scene, text):
+    model, _ = scene
+    out = model.query(text, referent='red-mug-1')
+    assert 'it = red-mug-1' not in out.interpretation
+
+
 def test_it_after_the_object_was_removed(scene):
     model, _ = scene
     model.apply_edits(SceneEdits().remove('red-mug-1'))

@@ -26,6 +26,8 @@ def row():
     ('the red and white mug', None), ('the cans, grab those', None),
     ('of the two cans on the left, the right one', None), ('the cans, the left one', None),
     ('the mug | no, the bowl and the cup', None),
+    ('both the blue cup and the yellow bowl', ['the blue cup', 'the yellow bowl']),
+    ('the white and the green cup', ['the white cup', 'the green cup']),
     ('both of the balls, the red one and the blue one',
      ['both of the balls', 'the red ball', 'the blue ball']),
     # a comma alone describes one object; "and" after a placed phrase joins its anchors
@@ -44,6 +46,8 @@ def test_a_list_is_split_at_coordinated_noun_phrases(text, parts):
     ('grab the red cans and the bowl', ['red-can', 'red-can-2', 'yellow-bowl']),
     ('the black box and the ball on top of it', ['black-box', 'red-ball']),  # "it": the box
     ('the red things, all of them', ['red-ball', 'red-can', 'red-can-2']),
+    ('both the blue cup and the yellow bowl', ['blue-cup', 'yellow-bowl']),
+    ('the white and the green cup', ['white-cup', 'green-cup']),
     # an ambiguous part ("the can") is settled by the plural before it
     ('the red things, the ball and the can', ['red-ball', 'red-can', 'red-can-2']),
 ])
