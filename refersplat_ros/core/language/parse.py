@@ -642,7 +642,10 @@ def conjuncts(text: str) -> List[str]:
             k += 1
             continue
         segment = [w for w in tokens[start:k] if w not in (',', '.')]
-        if segment and _bare(segment):
+        after = tokens[k + len(joined):]
+        after = after[:next((j for j, w in enumerate(after) if w in ('and', ',')), len(after))]
+        back = joined != (',',) and bool({'it', 'itself', 'them'} & set(after))
+        if segment and _bare(segment, back):
             cuts.append((k, k + len(joined)))
             listed = listed or joined != (',',)
             start = k + len(joined)
@@ -650,13 +653,22 @@ def conjuncts(text: str) -> List[str]:
     return cuts_to_parts(tokens, cuts, text, listed)
 
 
-def _bare(words: List[str]) -> bool:
-    """Tell whether a phrase names objects without placing them (a list's member)."""
+def _bare(words: List[str], pointed_back: bool = False) -> bool:
+    """Tell whether a phrase can be a list's member: it names objects without placing them.
+
+    ``pointed_back``: the phrase after the "and" says "it" / "them" ("the big box in the middle
+    and the ball on top of it"): that phrase is another object placed against this one, so a
+    placed phrase is a member too (not after "with" / "between" / "has", whose "and" joins
+    what they hold).
+    """
     for k, w in enumerate(words[1:], start=1):
         quantity = words[k - 1] in lx.QUANTIFIERS or words[k - 1] in lx.NUMBERS
-        if w in ('with', 'between', 'holding', 'having', 'has', 'have', 'carrying') or (
-                w == 'of' and not quantity):  # "the stack of the box and ...", not "both of"
+        if w in ('with', 'between', 'having', 'has', 'have', 'carrying'):
             return False
+        if not pointed_back and (w == 'holding' or (w == 'of' and not quantity)):
+            return False  # "the stack of the box and ...", not "both of"
+    if pointed_back:
+        return True
     parsed = parse_query(' '.join(words))
     return not (parsed.relations or parsed.side or parsed.ordinal is not None
                 or parsed.superlative or parsed.middle or parsed.corner or parsed.exclusions)

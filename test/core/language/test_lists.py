@@ -35,6 +35,12 @@ def row():
     ('the can left of the bowl and the plate', None),
     ('the shelf with a bowl and a mug on it', None),
     ('behind the stack of the box and the bowl, the cone', None),
+    # ... unless the phrase after the "and" points back at it
+    ('the box in the middle and the ball on top of it',
+     ['the box middle', 'the ball on top of it']),  # (the reader's own tokens)
+    ('the box holding the ball and the green box beside it',
+     ['the box holding the ball', 'the green box beside it']),
+    ('the shelf with a bowl and a mug on it', None),
 ])
 def test_a_list_is_split_at_coordinated_noun_phrases(text, parts):
     assert conjuncts(text) == (parts or [text])
