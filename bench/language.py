@@ -106,15 +106,6 @@ def _train(data: Path, run: Path, seed: int, threads: int, max_steps: int, names
     return stage, float(recorded if recorded is not None else stage.wall_time_s)
 
 
-def plural_word(noun: str) -> str:
-    """Return the plural of a kind's name ('box' -> 'boxes', 'shelf' -> 'shelves')."""
-    if noun.endswith(('s', 'x', 'ch', 'sh')):
-        return noun + 'es'
-    if noun.endswith('f'):
-        return noun[:-1] + 'ves'
-    return noun + 's'
-
-
 def plural_queries(objects) -> list:
     """Plural queries from a manifest's objects: (kind, text, true categories or None).
 
@@ -123,12 +114,13 @@ def plural_queries(objects) -> list:
     two or more, "the <n> <colour> <kind>s". Negatives (NO_MATCH): "the <n+1> <kind>s", and
     "both <kind>s" when there are not two.
     """
+    from refersplat_ros.core.language.parse import plural as plural_of
     kinds = {}
     for obj in objects:
         kinds.setdefault(obj['shape'], []).append(obj)
     queries = []
     for shape, members in sorted(kinds.items()):
-        names, plural, n = sorted(o['category'] for o in members), plural_word(shape), len(members)
+        names, plural, n = sorted(o['category'] for o in members), plural_of(shape), len(members)
         queries += [('plural', f'all the {plural}', names), ('plural', f'every {shape}', names)]
         if n >= 2:
             queries.append(('plural', f'the {NUMBER_WORDS[n]} {plural}', names))

@@ -15,11 +15,11 @@ for it: ``ReferResult.pose`` of an answer about it) is to be.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from refersplat_ros.core.inference.selection import SelectionConfig
+from refersplat_ros.core.inference.selection import Instance, SelectionConfig
 from refersplat_ros.core.scene.edits import (checked_transform, compose, EditError,
                                              rotation_angle_deg, save_edits, SceneEdits)
 from refersplat_ros.core.scene.frames import RigidTransform, rotation_to_quaternion_xyzw
@@ -54,53 +54,52 @@ _BOX_SYMMETRIES = (np.eye(3), np.diag([-1.0, -1.0, 1.0]), np.diag([1.0, -1.0, -1
                    np.diag([-1.0, 1.0, -1.0]))
 
 
-def _scene_motion(request: EditRequest, model, config: SelectionConfig) -> RigidTransform:
+def _scene_motion(request: EditRequest, operation: str, box: Instance,
+                  config: SelectionConfig) -> Tuple[RigidTransform, np.ndarray]:
     """Return the request's motion of the object in the scene frame, in scene units.
 
     ``move``: the motion given in the request's frame. ``move_to``: the motion that puts the
-    object's box (``ReferringModel.object_box``, the box its answers publish) at the pose
-    given; of the box's equivalent orientations (half turns: a box's axes have no sign of
+    object's box (``box``: ``ReferringModel.object_box``, the box its answers publish) at the
+    pose given; of the box's equivalent orientations (half turns: a box's axes have no sign of
     their own) the one nearest the present box is taken, so the same pose sent twice does not
-    turn the object.
+    turn the object. Also returns where the box centre is to be (metres, scene frame).
     """
-    given = checked_transform(request.translation, request.rotation_xyzw, request.operation,
+    given = checked_transform(request.translation, request.rotation_xyzw, operation,
                               bounded=False)
     to_scene = request.frame.inverse()
-    if request.operation == 'move':
+    if operation == 'move':
         motion = compose(to_scene, compose(given, request.frame))
+        target = motion.apply_points(np.asarray(box.center, np.float64)[None])[0]
     else:  # move_to: the box's new pose after its present pose's inverse
-        box = model.object_box(request.label, config)
-        target = compose(to_scene, given)
-        rotation = min((target.rotation @ turn for turn in _BOX_SYMMETRIES),
+        wanted = compose(to_scene, given)
+        rotation = min((wanted.rotation @ turn for turn in _BOX_SYMMETRIES),
                        key=lambda r: -np.trace(r @ box.rotation.T))
-        target = RigidTransform(target.translation, rotation_to_quaternion_xyzw(rotation))
         present = RigidTransform(np.asarray(box.center, np.float64),
                                  rotation_to_quaternion_xyzw(box.rotation))
-        motion = compose(target, present.inverse())
+        motion = compose(RigidTransform(wanted.translation,
+                                        rotation_to_quaternion_xyzw(rotation)),
+                         present.inverse())
+        target = wanted.translation
     scale = config.metric_scale
-    return RigidTransform(motion.translation / scale, motion.quaternion_xyzw)
+    return RigidTransform(motion.translation / scale, motion.quaternion_xyzw), target
 
 
-def _settle(model, request: EditRequest, before: SceneEdits, after: SceneEdits,
+def _settle(model, label: str, target: np.ndarray, before: SceneEdits, after: SceneEdits,
             config: SelectionConfig) -> SceneEdits:
-    """Put a MOVE_TO's box exactly at the pose asked, once the object is edited.
+    """Put a MOVE_TO's box centre exactly at ``target`` (metres), once the object is edited.
 
     An edited object no longer lends its place to the poorly seen Gaussians of its neighbours
     (``Visibility.set_groups``), so its selected Gaussians, and with them its box, can differ by
     a few millimetres from the box the motion was computed from; the translation is corrected
     by that difference (the set of Gaussians stays the same).
     """
-    wanted = compose(request.frame.inverse(), checked_transform(
-        request.translation, request.rotation_xyzw, request.operation, bounded=False))
-    scale = config.metric_scale
-    centre = np.asarray(model.object_box(request.label, config).center, np.float64)
-    residual = (wanted.translation - centre) / scale
+    centre = np.asarray(model.object_box(label, config).center, np.float64)
+    residual = (np.asarray(target, np.float64) - centre) / config.metric_scale
     if float(np.abs(residual).max()) <= 1e-9:
         return after
-    settled = before.move(request.label, compose(
+    settled = before.move(label, compose(
         RigidTransform(residual, np.array([0.0, 0.0, 0.0, 1.0])),
-        compose(after.get(request.label).transform,
-                before.get(request.label).transform.inverse())))
+        compose(after.get(label).transform, before.get(label).transform.inverse())))
     model.apply_edits(settled)
     return settled
 
@@ -127,7 +126,7 @@ def edit_scene(model, request: EditRequest, path: Optional[Path],
         message = (f'reset: {len(before.objects)} edited objects back where the capture saw '
                    'them' if before else 'reset: nothing was edited')
     else:
-        model.object_box(label, config)  # EditError for an unknown object
+        box = model.object_box(label, config)  # EditError for an unknown object
         edit = before.get(label)
         if operation == 'remove':
             after = before.remove(label)
@@ -137,18 +136,15 @@ def edit_scene(model, request: EditRequest, path: Optional[Path],
             message = (f'restored {label} where the capture saw it' if label in before.objects
                        else f'{label} was not edited')
         else:
-            request.operation = operation
-            motion = _scene_motion(request, model, config)
+            motion, target = _scene_motion(request, operation, box, config)
             after = before.move(label, motion)
-            scale = config.metric_scale
-            centre = np.asarray(model.object_box(label, config).center, np.float64) / scale
-            shift = float(np.linalg.norm(motion.apply_points(centre[None])[0] - centre)) * scale
+            shift = float(np.linalg.norm(target - np.asarray(box.center, np.float64)))
             message = (f'moved {label} {shift:.3f} m, turned {rotation_angle_deg(motion):.1f} '
                        'deg' + (' (it was removed: it is back)' if edit.removed else ''))
     try:  # on the model first (exactly undone below), then the file
         model.apply_edits(after)
         if operation == 'move_to':
-            after = _settle(model, request, before, after, config)
+            after = _settle(model, label, target, before, after, config)
         if path is not None:
             save_edits(path, after)
     except BaseException:

@@ -131,13 +131,6 @@ def _position(grounder: Grounder, label: str) -> Optional[int]:
     return next((k for k, obj in enumerate(grounder.graph.objects) if obj.label == label), None)
 
 
-def _same_edit(a, b) -> bool:
-    """Tell whether two ``ObjectEdit`` put an object at the same place, present or not."""
-    return (a.removed == b.removed
-            and np.array_equal(a.transform.translation, b.transform.translation)
-            and np.array_equal(a.transform.quaternion_xyzw, b.transform.quaternion_xyzw))
-
-
 def _no_match(text: str, message: str, timings: Dict[str, float],
               selection: Optional[Selection] = None, interpretation: str = '',
               confidence: float = 0.0) -> QueryOutcome:
@@ -195,11 +188,11 @@ class ReferringModel:
         viewpoints = None
         if objects is not None and objects.reference_view is not None:
             viewpoints = objects.reference_view.center.detach().cpu().numpy()[None]
+        scales = self.scene.scales.detach().cpu().numpy()
         self._normals = gaussian_normals(
-            self.scene.quats.detach().cpu().numpy(), self.scene.scales.detach().cpu().numpy(),
-            self._means, None if view_direction is None else np.asarray(view_direction),
-            viewpoints)
-        self._curvature = surface_variation(self.scene.scales.detach().cpu().numpy())
+            self.scene.quats.detach().cpu().numpy(), scales, self._means,
+            None if view_direction is None else np.asarray(view_direction), viewpoints)
+        self._curvature = surface_variation(scales)
         self.visibility = None
         if visibility is not None:
             self.visibility = Visibility(np.asarray(visibility, np.float32), self._means,
@@ -361,7 +354,7 @@ class ReferringModel:
         if self._graph_all is None:  # no objects, no edits: nothing to do
             return []
         changed = [obj for obj in self._graph_all.objects
-                   if not _same_edit(edits.get(obj.label), self.edits.get(obj.label))]
+                   if not edits.get(obj.label).same_place(self.edits.get(obj.label))]
         if not changed:
             self.edits = edits
             return []

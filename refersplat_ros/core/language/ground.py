@@ -54,7 +54,8 @@ from refersplat_ros.core.language.graph import (between_score, distance, GraphOb
                                                 ObjectGraph, order_key, Placed, relation_score,
                                                 surface_factors)
 from refersplat_ros.core.language.parse import (conjuncts, NounPhrase, one_edit, parse_query,
-                                                ParsedQuery, spoken_name, tokenize)
+                                                ParsedQuery, plural, PRONOUNS, spoken_name,
+                                                tokenize)
 from refersplat_ros.core.scene.cameras import Camera
 
 logger = logging.getLogger(__name__)
@@ -369,8 +370,7 @@ class Grounder:
         open_parts, lines, confidence, previous = [], [], 1.0, referent
         for k, part in enumerate(parts):
             said = parse_query(part)
-            picks = said.relations or said.ordinal or said.superlative or said.side
-            if k > 0 and _deictic(said.target) and not picks:
+            if k > 0 and _deictic(said.target) and not said.places:
                 continue  # "the cyan ones, all of them": the part before, again
             self._referent = previous
             grounded = self._ground(part, camera, field,
@@ -414,8 +414,7 @@ class Grounder:
         names = [o.label for o in self.graph.objects]
         cfg = self.config
         if self._referent is not None and _deictic(parsed.target) and not parsed.plural and \
-                not (parsed.relations or parsed.ordinal or parsed.middle or parsed.superlative
-                     or parsed.corner or parsed.side or parsed.exclusions):
+                not parsed.places:
             return Grounding(OK, [(self._referent, 1.0)],
                              f'it = {names[self._referent]} ({referent_note}); {view}',
                              parsed=parsed, confidence=SHORTCUT_CONFIDENCE)
@@ -773,28 +772,17 @@ class Grounder:
 def plural_text(phrase: str) -> str:
     """Return a noun phrase with its last word in the plural ('red can' -> 'red cans')."""
     head, _, last = phrase.rpartition(' ')
-    if last.endswith(('s', 'x', 'ch', 'sh')):
-        last += 'es'
-    elif last.endswith('y') and last[-2:-1] not in ('a', 'e', 'i', 'o', 'u'):
-        last = last[:-1] + 'ies'
-    elif last.endswith('f'):
-        last = last[:-1] + 'ves'
-    else:
-        last += 's'
-    return f'{head} {last}'.strip()
-
-
-#: Words that point back at an object ("it", "that one"): the referent is used only with one.
-POINTING_WORDS = frozenset({'it', 'its', 'itself', 'that', 'this', 'those', 'these', 'them'})
-#: Words that point away from it ("the other one", "the rest"): never the referent.
-OTHER_WORDS = frozenset({'other', 'another', 'others', 'rest', 'remaining', 'else',
-                         'different', 'next', 'second'})
+    return f'{head} {plural(last)}'.strip()
 
 
 def _points_back(text: str) -> bool:
-    """Tell whether ``text`` points back at the referent ("pick it up", "next to that one")."""
+    """Tell whether ``text`` points back at the referent ("pick it up", "next to that one").
+
+    A pronoun ("it", "its", "that", ...) and no word that points away (``lexicon.OTHER_WORDS``:
+    "the other one", "the rest").
+    """
     words = set(tokenize(text))
-    return bool(words & POINTING_WORDS) and not words & OTHER_WORDS
+    return bool(words & (PRONOUNS | {'its'})) and not words & lx.OTHER_WORDS
 
 
 def _deictic(phrase: NounPhrase) -> bool:

@@ -211,6 +211,10 @@ EXCLUSIONS: Tuple[Tuple[str, ...], ...] = (
     ('other', 'than'), ('except', 'for'), ('except',), ('apart', 'from'), ('but', 'not'),
     ('excluding',), ('rather', 'than'), ('instead', 'of'), ('aside', 'from'), ('save', 'for'),
     ('besides', 'the'), ('but', 'the'), ('different', 'from'), ('unlike',))
+#: Words that point away from the object pointed at or answered ("the other one", "the rest"):
+#: a query with one never means it.
+OTHER_WORDS = frozenset({'other', 'another', 'others', 'rest', 'remaining', 'else', 'different',
+                         'next', 'second'})
 UNIQUENESS = frozenset({'only', 'sole', 'single', 'lone', 'unique', 'solitary', 'one-and-only'})
 
 # --------------------------------------------------------------------------- objects

@@ -116,6 +116,12 @@ class ParsedQuery:
     #: How many were asked for when said ("both" = 2, "the three cans" = 3), else None.
     count: Optional[int] = None
 
+    @property
+    def places(self) -> bool:
+        """Whether the query places or picks its target (a relation, side, order, extreme)."""
+        return bool(self.relations or self.side or self.ordinal is not None or self.middle
+                    or self.superlative or self.corner or self.exclusions)
+
     def describe(self) -> str:
         """One line of what was read (for logs and the interpretation)."""
         parts = [f'target: {self.target.describe()}']
@@ -369,6 +375,17 @@ def _possessive_sides(tokens: List[str]) -> List[str]:
 PLURALIA = frozenset({'scissors', 'glasses', 'pliers', 'tongs', 'shears', 'tweezers',
                       'binoculars', 'headphones', 'earphones', 'earbuds', 'goggles',
                       'trousers', 'jeans', 'shorts', 'clippers', 'chopsticks'})
+
+
+def plural(word: str) -> str:
+    """Return the plural of a noun, the inverse of :func:`singular` ("box" -> "boxes")."""
+    if word.endswith(('s', 'x', 'z', 'ch', 'sh')):
+        return word + 'es'
+    if word.endswith('y') and word[-2:-1] not in ('a', 'e', 'i', 'o', 'u'):
+        return word[:-1] + 'ies'
+    if word.endswith('f'):
+        return word[:-1] + 'ves'
+    return word + 's'
 
 
 def singular(word: str) -> str:
@@ -650,7 +667,7 @@ def conjuncts(text: str) -> List[str]:
             listed = listed or joined != (',',)
             start = k + len(joined)
         k += len(joined)
-    return cuts_to_parts(tokens, cuts, text, listed)
+    return _cuts_to_parts(tokens, cuts, text, listed)
 
 
 def _bare(words: List[str], pointed_back: bool = False) -> bool:
@@ -669,12 +686,10 @@ def _bare(words: List[str], pointed_back: bool = False) -> bool:
             return False  # "the stack of the box and ...", not "both of"
     if pointed_back:
         return True
-    parsed = parse_query(' '.join(words))
-    return not (parsed.relations or parsed.side or parsed.ordinal is not None
-                or parsed.superlative or parsed.middle or parsed.corner or parsed.exclusions)
+    return not parse_query(' '.join(words)).places
 
 
-def cuts_to_parts(tokens: List[str], cuts, text: str, listed: bool) -> List[str]:
+def _cuts_to_parts(tokens: List[str], cuts, text: str, listed: bool) -> List[str]:
     """Return the phrases between ``cuts`` (a list needs one "and"; else ``[text]``)."""
     if not listed or not cuts:
         return [str(text)]
@@ -703,17 +718,12 @@ def cuts_to_parts(tokens: List[str], cuts, text: str, listed: bool) -> List[str]
     for words in parts:
         head = parse_query(' '.join(words)).target
         if head.head is None and previous is not None and ('one' in words or 'ones' in words):
-            words = [previous if w == 'one' else _plural_of(previous) if w == 'ones' else w
+            words = [previous if w == 'one' else plural(previous) if w == 'ones' else w
                      for w in words]
         else:
             previous = head.head or previous
         out.append(' '.join(words))
     return out
-
-
-def _plural_of(noun: str) -> str:
-    """Return a plural the parser folds back to ``noun`` ('box' -> 'boxes')."""
-    return noun + ('es' if noun.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's')
 
 
 def spoken_name(text: str) -> str:

@@ -62,6 +62,13 @@ class ObjectEdit:
     def moved(self) -> bool:
         return not self.transform.is_identity
 
+    def same_place(self, other: 'ObjectEdit') -> bool:
+        """Tell whether ``other`` puts the object at the same place, present or not alike."""
+        return (self.removed == other.removed
+                and np.array_equal(self.transform.translation, other.transform.translation)
+                and np.array_equal(self.transform.quaternion_xyzw,
+                                   other.transform.quaternion_xyzw))
+
     def apply_points(self, points: np.ndarray) -> np.ndarray:  # [P, 3] -> [P, 3] float32
         """Map captured positions (scene units) to the object's present place."""
         return self.transform.apply_points(np.asarray(points, np.float32))
